@@ -1,0 +1,379 @@
+//! `KVM_CHECK_EXTENSION`: the s390 capability answers.
+//!
+//! Each capability names the ioctls that serve it; the answer is 0 unless every one of them
+//! has a handler in the dispatcher, so a capability is never advertised without its handler.
+
+use crate::host::HostConfig;
+use crate::ioctl::{implemented, FdKind};
+use crate::uapi::*;
+use crate::vm::memslot::KVM_USER_MEM_SLOTS;
+use crate::vm::Vm;
+
+use FdKind::{Vcpu, Vm as VmFd};
+
+/// `KVM_GUESTDBG_VALID_MASK` on s390: ENABLE | SINGLESTEP | USE_HW_BP | EXIT_PENDING.
+pub const KVM_GUESTDBG_VALID_MASK: i32 = 0x1001_0003;
+/// `MEM_OP_MAX_SIZE`.
+pub const MEM_OP_MAX_SIZE: i32 = 65536;
+
+/// One capability: its number, the ioctls it advertises, and its value when they exist.
+pub struct CapDef {
+    /// `KVM_CAP_*`.
+    pub cap: u32,
+    /// The (fd kind, request) pairs that must have handlers.
+    pub needs: &'static [(FdKind, u32)],
+    /// The answer when the handlers exist.
+    pub value: fn(&HostConfig, Option<&Vm>) -> i32,
+}
+
+const fn one(_: &HostConfig, _: Option<&Vm>) -> i32 {
+    1
+}
+
+fn facility(h: &HostConfig, nr: u32) -> i32 {
+    i32::from(h.has_facility(nr))
+}
+
+/// The capability table (Linux 6.12, s390).
+pub static CAPS: &[CapDef] = &[
+    CapDef {
+        cap: KVM_CAP_USER_MEMORY,
+        needs: &[(VmFd, KVM_SET_USER_MEMORY_REGION)],
+        value: one,
+    },
+    CapDef {
+        cap: KVM_CAP_USER_MEMORY2,
+        needs: &[(VmFd, KVM_SET_USER_MEMORY_REGION2)],
+        value: one,
+    },
+    CapDef {
+        cap: KVM_CAP_DESTROY_MEMORY_REGION_WORKS,
+        needs: &[(VmFd, KVM_SET_USER_MEMORY_REGION)],
+        value: one,
+    },
+    CapDef {
+        cap: KVM_CAP_JOIN_MEMORY_REGIONS_WORKS,
+        needs: &[(VmFd, KVM_SET_USER_MEMORY_REGION)],
+        value: one,
+    },
+    CapDef {
+        cap: KVM_CAP_NR_MEMSLOTS,
+        needs: &[(VmFd, KVM_SET_USER_MEMORY_REGION)],
+        value: |_, _| KVM_USER_MEM_SLOTS as i32,
+    },
+    CapDef {
+        cap: KVM_CAP_S390_GMAP,
+        needs: &[(VmFd, KVM_SET_USER_MEMORY_REGION)],
+        value: one,
+    },
+    CapDef {
+        cap: KVM_CAP_SYNC_MMU,
+        needs: &[(VmFd, KVM_SET_USER_MEMORY_REGION)],
+        value: one,
+    },
+    CapDef {
+        cap: KVM_CAP_CHECK_EXTENSION_VM,
+        needs: &[(VmFd, KVM_CHECK_EXTENSION)],
+        value: one,
+    },
+    CapDef {
+        cap: KVM_CAP_ENABLE_CAP_VM,
+        needs: &[(VmFd, KVM_ENABLE_CAP)],
+        value: one,
+    },
+    CapDef {
+        cap: KVM_CAP_HALT_POLL,
+        needs: &[(VmFd, KVM_ENABLE_CAP)],
+        value: one,
+    },
+    CapDef {
+        cap: KVM_CAP_S390_USER_SIGP,
+        needs: &[(VmFd, KVM_ENABLE_CAP), (Vcpu, KVM_RUN)],
+        value: one,
+    },
+    CapDef {
+        cap: KVM_CAP_S390_USER_STSI,
+        needs: &[(VmFd, KVM_ENABLE_CAP), (Vcpu, KVM_RUN)],
+        value: one,
+    },
+    CapDef {
+        cap: KVM_CAP_S390_USER_INSTR0,
+        needs: &[(VmFd, KVM_ENABLE_CAP), (Vcpu, KVM_RUN)],
+        value: one,
+    },
+    CapDef {
+        cap: KVM_CAP_S390_IRQCHIP,
+        needs: &[(VmFd, KVM_ENABLE_CAP), (VmFd, KVM_CREATE_IRQCHIP)],
+        value: one,
+    },
+    CapDef {
+        cap: KVM_CAP_S390_VECTOR_REGISTERS,
+        needs: &[(VmFd, KVM_ENABLE_CAP), (Vcpu, KVM_RUN)],
+        value: |h, _| facility(h, 129),
+    },
+    CapDef {
+        cap: KVM_CAP_S390_RI,
+        needs: &[(VmFd, KVM_ENABLE_CAP), (Vcpu, KVM_RUN)],
+        value: |h, _| facility(h, 64),
+    },
+    CapDef {
+        cap: KVM_CAP_S390_GS,
+        needs: &[(VmFd, KVM_ENABLE_CAP), (Vcpu, KVM_RUN)],
+        value: |h, _| facility(h, 133),
+    },
+    CapDef {
+        cap: KVM_CAP_S390_CPU_TOPOLOGY,
+        needs: &[(VmFd, KVM_ENABLE_CAP), (VmFd, KVM_SET_DEVICE_ATTR)],
+        value: |h, _| facility(h, 11),
+    },
+    CapDef {
+        cap: KVM_CAP_S390_AIS,
+        needs: &[(VmFd, KVM_ENABLE_CAP), (VmFd, KVM_CREATE_DEVICE)],
+        value: one,
+    },
+    CapDef {
+        cap: KVM_CAP_S390_AIS_MIGRATION,
+        needs: &[(VmFd, KVM_CREATE_DEVICE)],
+        value: one,
+    },
+    CapDef {
+        cap: KVM_CAP_S390_HPAGE_1M,
+        needs: &[(VmFd, KVM_ENABLE_CAP)],
+        value: |h, vm| i32::from(h.hpage && !vm.is_some_and(|v| v.ucontrol)),
+    },
+    CapDef {
+        cap: KVM_CAP_S390_COW,
+        needs: &[],
+        value: |h, _| i32::from(h.has_esop),
+    },
+    CapDef {
+        cap: KVM_CAP_S390_UCONTROL,
+        needs: &[(Vcpu, KVM_S390_UCAS_MAP), (Vcpu, KVM_S390_UCAS_UNMAP)],
+        value: |h, _| i32::from(h.ucontrol),
+    },
+    CapDef {
+        cap: KVM_CAP_NR_VCPUS,
+        needs: &[(VmFd, KVM_CREATE_VCPU)],
+        value: |h, _| h.online_cpus.min(h.max_vcpus()) as i32,
+    },
+    CapDef {
+        cap: KVM_CAP_MAX_VCPUS,
+        needs: &[(VmFd, KVM_CREATE_VCPU)],
+        value: |h, _| h.max_vcpus() as i32,
+    },
+    CapDef {
+        cap: KVM_CAP_MAX_VCPU_ID,
+        needs: &[(VmFd, KVM_CREATE_VCPU)],
+        value: |h, _| h.max_vcpus() as i32,
+    },
+    CapDef {
+        cap: KVM_CAP_MP_STATE,
+        needs: &[(Vcpu, KVM_GET_MP_STATE), (Vcpu, KVM_SET_MP_STATE)],
+        value: one,
+    },
+    CapDef {
+        cap: KVM_CAP_ONE_REG,
+        needs: &[(Vcpu, KVM_GET_ONE_REG), (Vcpu, KVM_SET_ONE_REG)],
+        value: one,
+    },
+    CapDef {
+        cap: KVM_CAP_ENABLE_CAP,
+        needs: &[(Vcpu, KVM_ENABLE_CAP)],
+        value: one,
+    },
+    CapDef {
+        cap: KVM_CAP_S390_CSS_SUPPORT,
+        needs: &[(Vcpu, KVM_ENABLE_CAP)],
+        value: one,
+    },
+    CapDef {
+        cap: KVM_CAP_SYNC_REGS,
+        needs: &[(Vcpu, KVM_RUN)],
+        value: one,
+    },
+    CapDef {
+        cap: KVM_CAP_S390_PSW,
+        needs: &[(Vcpu, KVM_RUN)],
+        value: one,
+    },
+    CapDef {
+        cap: KVM_CAP_ASYNC_PF,
+        needs: &[(Vcpu, KVM_RUN)],
+        value: one,
+    },
+    CapDef {
+        cap: KVM_CAP_IMMEDIATE_EXIT,
+        needs: &[(Vcpu, KVM_RUN)],
+        value: one,
+    },
+    CapDef {
+        cap: KVM_CAP_INTERNAL_ERROR_DATA,
+        needs: &[(Vcpu, KVM_RUN)],
+        value: one,
+    },
+    CapDef {
+        cap: KVM_CAP_SYSTEM_EVENT_DATA,
+        needs: &[(Vcpu, KVM_RUN)],
+        value: one,
+    },
+    CapDef {
+        cap: KVM_CAP_S390_DIAG318,
+        needs: &[(Vcpu, KVM_RUN)],
+        value: one,
+    },
+    CapDef {
+        cap: KVM_CAP_S390_BPB,
+        needs: &[(Vcpu, KVM_RUN)],
+        value: |h, _| facility(h, 82),
+    },
+    CapDef {
+        cap: KVM_CAP_SET_GUEST_DEBUG,
+        needs: &[(Vcpu, KVM_SET_GUEST_DEBUG)],
+        value: one,
+    },
+    CapDef {
+        cap: KVM_CAP_SET_GUEST_DEBUG2,
+        needs: &[(Vcpu, KVM_SET_GUEST_DEBUG)],
+        value: |_, _| KVM_GUESTDBG_VALID_MASK,
+    },
+    CapDef {
+        cap: KVM_CAP_S390_VCPU_RESETS,
+        needs: &[(Vcpu, KVM_S390_NORMAL_RESET), (Vcpu, KVM_S390_CLEAR_RESET)],
+        value: one,
+    },
+    CapDef {
+        cap: KVM_CAP_S390_INJECT_IRQ,
+        needs: &[(Vcpu, KVM_S390_IRQ)],
+        value: one,
+    },
+    CapDef {
+        cap: KVM_CAP_S390_IRQ_STATE,
+        needs: &[
+            (Vcpu, KVM_S390_GET_IRQ_STATE),
+            (Vcpu, KVM_S390_SET_IRQ_STATE),
+        ],
+        value: one,
+    },
+    CapDef {
+        cap: KVM_CAP_S390_MEM_OP,
+        needs: &[(Vcpu, KVM_S390_MEM_OP)],
+        value: |_, _| MEM_OP_MAX_SIZE,
+    },
+    CapDef {
+        cap: KVM_CAP_S390_MEM_OP_EXTENSION,
+        needs: &[(VmFd, KVM_S390_MEM_OP)],
+        value: |_, _| {
+            (KVM_S390_MEMOP_EXTENSION_CAP_BASE | KVM_S390_MEMOP_EXTENSION_CAP_CMPXCHG) as i32
+        },
+    },
+    CapDef {
+        cap: KVM_CAP_S390_SKEYS,
+        needs: &[(VmFd, KVM_S390_GET_SKEYS), (VmFd, KVM_S390_SET_SKEYS)],
+        value: one,
+    },
+    CapDef {
+        cap: KVM_CAP_S390_CMMA_MIGRATION,
+        needs: &[
+            (VmFd, KVM_S390_GET_CMMA_BITS),
+            (VmFd, KVM_S390_SET_CMMA_BITS),
+            (VmFd, KVM_SET_DEVICE_ATTR),
+        ],
+        value: one,
+    },
+    CapDef {
+        cap: KVM_CAP_VM_ATTRIBUTES,
+        needs: &[
+            (VmFd, KVM_SET_DEVICE_ATTR),
+            (VmFd, KVM_GET_DEVICE_ATTR),
+            (VmFd, KVM_HAS_DEVICE_ATTR),
+        ],
+        value: one,
+    },
+    CapDef {
+        cap: KVM_CAP_DEVICE_CTRL,
+        needs: &[(VmFd, KVM_CREATE_DEVICE)],
+        value: one,
+    },
+    CapDef {
+        cap: KVM_CAP_IRQFD,
+        needs: &[(VmFd, KVM_IRQFD)],
+        value: one,
+    },
+    CapDef {
+        cap: KVM_CAP_IRQFD_RESAMPLE,
+        needs: &[(VmFd, KVM_IRQFD)],
+        value: one,
+    },
+    CapDef {
+        cap: KVM_CAP_IOEVENTFD,
+        needs: &[(VmFd, KVM_IOEVENTFD)],
+        value: one,
+    },
+    CapDef {
+        cap: KVM_CAP_IOEVENTFD_ANY_LENGTH,
+        needs: &[(VmFd, KVM_IOEVENTFD)],
+        value: one,
+    },
+    CapDef {
+        cap: KVM_CAP_IRQ_ROUTING,
+        needs: &[(VmFd, KVM_SET_GSI_ROUTING)],
+        value: |_, _| 4096,
+    },
+    CapDef {
+        cap: KVM_CAP_BINARY_STATS_FD,
+        needs: &[(VmFd, KVM_GET_STATS_FD)],
+        value: one,
+    },
+    CapDef {
+        cap: KVM_CAP_S390_PROTECTED,
+        needs: &[(VmFd, KVM_S390_PV_COMMAND)],
+        value: |h, _| i32::from(h.prot_virt),
+    },
+];
+
+/// The answer to `KVM_CHECK_EXTENSION(cap)`, on /dev/kvm (`vm` None) or a VM fd.
+pub fn answer(host: &HostConfig, vm: Option<&Vm>, cap: u64) -> i32 {
+    let Ok(cap) = u32::try_from(cap) else {
+        return 0;
+    };
+    match CAPS.iter().find(|d| d.cap == cap) {
+        Some(d) if d.needs.iter().all(|&(kind, req)| implemented(kind, req)) => (d.value)(host, vm),
+        _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caps_are_unique() {
+        for (i, a) in CAPS.iter().enumerate() {
+            assert!(
+                CAPS[i + 1..].iter().all(|b| b.cap != a.cap),
+                "cap {} twice",
+                a.cap
+            );
+        }
+    }
+
+    #[test]
+    fn no_cap_without_its_handlers() {
+        let h = HostConfig::z16();
+        for d in CAPS {
+            let advertised = answer(&h, None, u64::from(d.cap)) != 0;
+            if advertised {
+                assert!(
+                    d.needs.iter().all(|&(k, r)| implemented(k, r)),
+                    "cap {}",
+                    d.cap
+                );
+            }
+        }
+        assert_eq!(answer(&h, None, u64::from(KVM_CAP_USER_MEMORY)), 1);
+        assert_eq!(answer(&h, None, u64::from(KVM_CAP_NR_MEMSLOTS)), 32767);
+        assert_eq!(answer(&h, None, u64::from(KVM_CAP_READONLY_MEM)), 0);
+        assert_eq!(answer(&h, None, u64::from(KVM_CAP_S390_COW)), 1);
+        assert_eq!(answer(&h, None, 1 << 40), 0);
+    }
+}

@@ -1,0 +1,173 @@
+//! The shim's error type and its single errno decision point.
+
+use libc::c_int;
+
+/// Why a memory-slot request was refused with EINVAL (kept for logs and tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemslotRule {
+    /// Flags outside LOG_DIRTY_PAGES|READONLY (v1 ioctl), or not valid on s390.
+    Flags,
+    /// `(u16)slot >= KVM_USER_MEM_SLOTS`.
+    SlotId,
+    /// Address space (`slot >> 16`) other than 0.
+    AddressSpace,
+    /// `memory_size` not a multiple of 4 KiB.
+    SizeAlignment,
+    /// `guest_phys_addr` not 4 KiB aligned.
+    GuestAddressAlignment,
+    /// `userspace_addr` not 4 KiB aligned or not a user range.
+    UserAddress,
+    /// `guest_phys_addr + memory_size` wraps.
+    Overflow,
+    /// More than 2^31-1 pages.
+    TooManyPages,
+    /// Deleting a slot that does not exist.
+    DeleteMissing,
+    /// Changing `userspace_addr`, the size, or READONLY of an existing slot.
+    Immutable,
+    /// The VM is a ucontrol VM (s390 prepare hook).
+    Ucontrol,
+    /// `userspace_addr` or the size not 1 MiB aligned (s390 prepare hook).
+    SegmentAlignment,
+    /// `guest_phys_addr + memory_size` above the VM's memory limit (s390 prepare hook).
+    MemoryLimit,
+}
+
+/// Why `KVM_ENABLE_CAP` was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnableCapRule {
+    /// `flags != 0`, or an argument out of range.
+    Arguments,
+    /// The capability cannot be enabled (unknown, or not on this fd).
+    Unknown,
+    /// The host lacks the facility or the module parameter.
+    Unavailable,
+    /// A vCPU already exists.
+    Busy,
+}
+
+/// Every way an ioctl can fail. [`Error::errno`] maps each to the kernel's errno.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Error {
+    /// Copying from or to caller memory failed.
+    Fault,
+    /// A VM or vCPU fd used from a process other than its creator.
+    ForeignProcess,
+    /// An unknown request on the /dev/kvm fd.
+    UnknownSystemIoctl,
+    /// An unknown request on a VM or vCPU fd.
+    UnknownIoctl,
+    /// A request whose type byte is not KVMIO on a vCPU fd.
+    NotKvmIoctl,
+    /// A non-zero argument where the kernel requires 0.
+    NonZeroArgument,
+    /// An unsupported `KVM_CREATE_VM` type.
+    VmType,
+    /// A `KVM_SET_USER_MEMORY_REGION` rule was broken.
+    Memslot(MemslotRule),
+    /// A new or moved slot overlaps another slot.
+    MemslotOverlap,
+    /// `KVM_GET_DIRTY_LOG` with a slot id out of range, or on a ucontrol VM.
+    DirtyLogSlot,
+    /// `KVM_GET_DIRTY_LOG` on a missing slot or one without dirty logging.
+    DirtyLogNotEnabled,
+    /// `KVM_ENABLE_CAP` refused.
+    EnableCap(EnableCapRule),
+    /// An allocation failed.
+    OutOfMemory,
+    /// Too many open files for a new KVM fd.
+    TooManyFds,
+    /// An operating-system call made on the caller's behalf failed with this errno.
+    Os(c_int),
+}
+
+impl Error {
+    /// The errno the kernel returns in this case.
+    pub fn errno(&self) -> c_int {
+        match self {
+            // copy_from_user/copy_to_user failure (api.rst: EFAULT for bad user addresses).
+            Error::Fault => libc::EFAULT,
+            // kvm_vm_ioctl/kvm_vcpu_ioctl: kvm->mm != current->mm.
+            Error::ForeignProcess => libc::EIO,
+            // s390 kvm_arch_dev_ioctl default.
+            Error::UnknownSystemIoctl => libc::EINVAL,
+            // s390 kvm_arch_vm_ioctl / kvm_arch_vcpu_ioctl default.
+            Error::UnknownIoctl => libc::ENOTTY,
+            // kvm_vcpu_ioctl: _IOC_TYPE(ioctl) != KVMIO.
+            Error::NotKvmIoctl => libc::EINVAL,
+            // KVM_GET_API_VERSION / KVM_GET_VCPU_MMAP_SIZE with arg != 0.
+            Error::NonZeroArgument => libc::EINVAL,
+            // kvm_arch_init_vm: unsupported type.
+            Error::VmType => libc::EINVAL,
+            // __kvm_set_memory_region and kvm_arch_prepare_memory_region.
+            Error::Memslot(_) => libc::EINVAL,
+            // __kvm_set_memory_region: overlapping gfn range.
+            Error::MemslotOverlap => libc::EEXIST,
+            // kvm_vm_ioctl_get_dirty_log: slot >= KVM_USER_MEM_SLOTS, or ucontrol.
+            Error::DirtyLogSlot => libc::EINVAL,
+            // kvm_get_dirty_log: no memslot or no dirty bitmap.
+            Error::DirtyLogNotEnabled => libc::ENOENT,
+            // kvm_vm_ioctl_enable_cap: EINVAL for bad/unknown/unavailable caps.
+            Error::EnableCap(EnableCapRule::Arguments) => libc::EINVAL,
+            Error::EnableCap(EnableCapRule::Unknown) => libc::EINVAL,
+            Error::EnableCap(EnableCapRule::Unavailable) => libc::EINVAL,
+            // kvm_vm_ioctl_enable_cap: EBUSY once vCPUs exist.
+            Error::EnableCap(EnableCapRule::Busy) => libc::EBUSY,
+            // allocation failure.
+            Error::OutOfMemory => libc::ENOMEM,
+            // get_unused_fd_flags failure.
+            Error::TooManyFds => libc::EMFILE,
+            Error::Os(e) => *e,
+        }
+    }
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{self:?} (errno {})", self.errno())
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<crate::uaccess::Fault> for Error {
+    fn from(_: crate::uaccess::Fault) -> Self {
+        Error::Fault
+    }
+}
+
+/// The result of a KVM operation: the ioctl's non-negative return value, or an error.
+pub type Result<T> = std::result::Result<T, Error>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_variant_has_the_kernels_errno() {
+        let table = [
+            (Error::Fault, libc::EFAULT),
+            (Error::ForeignProcess, libc::EIO),
+            (Error::UnknownSystemIoctl, libc::EINVAL),
+            (Error::UnknownIoctl, libc::ENOTTY),
+            (Error::NotKvmIoctl, libc::EINVAL),
+            (Error::NonZeroArgument, libc::EINVAL),
+            (Error::VmType, libc::EINVAL),
+            (Error::Memslot(MemslotRule::Flags), libc::EINVAL),
+            (Error::Memslot(MemslotRule::MemoryLimit), libc::EINVAL),
+            (Error::MemslotOverlap, libc::EEXIST),
+            (Error::DirtyLogSlot, libc::EINVAL),
+            (Error::DirtyLogNotEnabled, libc::ENOENT),
+            (Error::EnableCap(EnableCapRule::Arguments), libc::EINVAL),
+            (Error::EnableCap(EnableCapRule::Unknown), libc::EINVAL),
+            (Error::EnableCap(EnableCapRule::Unavailable), libc::EINVAL),
+            (Error::EnableCap(EnableCapRule::Busy), libc::EBUSY),
+            (Error::OutOfMemory, libc::ENOMEM),
+            (Error::TooManyFds, libc::EMFILE),
+            (Error::Os(libc::ENFILE), libc::ENFILE),
+        ];
+        for (e, errno) in table {
+            assert_eq!(e.errno(), errno, "{e:?}");
+        }
+    }
+}

@@ -1,0 +1,580 @@
+//! The VM object: memory slots, dirty logging, VM capabilities.
+
+pub mod memslot;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use arc_swap::ArcSwap;
+
+use crate::error::{EnableCapRule, Error, MemslotRule, Result};
+use crate::fd;
+use crate::host::HostConfig;
+use crate::uaccess;
+use crate::uapi::*;
+use memslot::{
+    DirtyBitmap, MemSlot, MemSlots, KVM_MEM_MAX_NR_PAGES, KVM_USER_MEM_SLOTS, PAGE_SIZE,
+    SEGMENT_SIZE,
+};
+
+/// VM state changed by configuration ioctls (the kernel's `kvm->lock` domain).
+#[derive(Debug, Default)]
+pub struct VmState {
+    /// KVM_CAP_S390_IRQCHIP enabled.
+    pub irqchip: bool,
+    /// KVM_CAP_S390_USER_SIGP enabled.
+    pub user_sigp: bool,
+    /// KVM_CAP_S390_USER_STSI enabled.
+    pub user_stsi: bool,
+    /// KVM_CAP_S390_USER_INSTR0 enabled.
+    pub user_instr0: bool,
+    /// KVM_CAP_S390_AIS enabled.
+    pub ais: bool,
+    /// KVM_CAP_S390_HPAGE_1M enabled.
+    pub hpage_1m: bool,
+    /// CMMA enabled (MEM_CTRL ENABLE_CMMA).
+    pub use_cmma: bool,
+    /// Migration mode on.
+    pub migration_mode: bool,
+    /// `max_halt_poll_ns` (KVM_CAP_HALT_POLL).
+    pub max_halt_poll_ns: u32,
+    /// The VM's facility mask (cpu model), 16 words MSB-0.
+    pub fac_mask: [u64; 16],
+    /// The VM's facility list (cpu model), 16 words MSB-0.
+    pub fac_list: [u64; 16],
+}
+
+impl VmState {
+    fn set_facility(&mut self, nr: u32) {
+        let (w, b) = ((nr / 64) as usize, 63 - nr % 64);
+        self.fac_mask[w] |= 1 << b;
+        self.fac_list[w] |= 1 << b;
+    }
+
+    /// The kernel's `test_kvm_facility`: set in both the mask and the list.
+    pub fn has_facility(&self, nr: u32) -> bool {
+        let (w, b) = ((nr / 64) as usize, 63 - nr % 64);
+        w < 16 && self.fac_mask[w] & self.fac_list[w] & (1 << b) != 0
+    }
+}
+
+/// A virtual machine.
+pub struct Vm {
+    /// The host this VM runs on.
+    pub host: Arc<HostConfig>,
+    /// Fork epoch of the creating process.
+    epoch: u64,
+    /// Created with KVM_VM_S390_UCONTROL.
+    pub ucontrol: bool,
+    /// The memory limit set at creation (GET LIMIT_SIZE and the memslot check use it).
+    pub mem_limit: u64,
+    slots: ArcSwap<MemSlots>,
+    /// Serialises memslot writers (the kernel's `slots_lock`).
+    slots_lock: Mutex<()>,
+    state: Mutex<VmState>,
+    created_vcpus: AtomicU32,
+}
+
+/// The kind of memslot change (the kernel's `enum kvm_mr_change`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Change {
+    Create,
+    Delete,
+    Move,
+    FlagsOnly,
+}
+
+impl Vm {
+    /// `KVM_CREATE_VM` (kvm_arch_init_vm): type checks and initial state.
+    pub fn create(host: Arc<HostConfig>, vm_type: u64) -> Result<Arc<Vm>> {
+        let ucontrol = if host.ucontrol {
+            if vm_type & !u64::from(KVM_VM_S390_UCONTROL) != 0 {
+                return Err(Error::VmType);
+            }
+            vm_type != 0
+        } else if vm_type != 0 {
+            return Err(Error::VmType);
+        } else {
+            false
+        };
+        let mem_limit = if ucontrol {
+            KVM_S390_NO_MEM_LIMIT
+        } else {
+            host.initial_mem_limit()
+        };
+        let mut state = VmState::default();
+        // Initial model: host facilities (the CPU-model work refines the KVM masks).
+        state.fac_mask[..16].copy_from_slice(&host.facilities);
+        state.fac_list[..16].copy_from_slice(&host.facilities);
+        Ok(Arc::new(Vm {
+            host,
+            epoch: fd::fork_epoch(),
+            ucontrol,
+            mem_limit,
+            slots: ArcSwap::from_pointee(MemSlots::default()),
+            slots_lock: Mutex::new(()),
+            state: Mutex::new(state),
+            created_vcpus: AtomicU32::new(0),
+        }))
+    }
+
+    /// Whether the calling process may use this VM (EIO otherwise).
+    pub fn check_process(&self) -> Result<()> {
+        if fd::same_process(self.epoch) {
+            Ok(())
+        } else {
+            Err(Error::ForeignProcess)
+        }
+    }
+
+    /// The current memory-slot snapshot.
+    pub fn memslots(&self) -> arc_swap::Guard<Arc<MemSlots>> {
+        self.slots.load()
+    }
+
+    /// Locks the configuration state.
+    pub fn state(&self) -> MutexGuard<'_, VmState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Number of vCPUs ever created.
+    pub fn created_vcpus(&self) -> u32 {
+        self.created_vcpus.load(Ordering::Acquire)
+    }
+
+    /// `KVM_SET_USER_MEMORY_REGION` (`v2` for KVM_SET_USER_MEMORY_REGION2).
+    pub fn set_user_memory_region(
+        &self,
+        r: &kvm_userspace_memory_region2,
+        v2: bool,
+    ) -> Result<i32> {
+        let inval = |rule| Err(Error::Memslot(rule));
+        // kvm_vm_ioctl: the v1 ioctl rejects unknown flags first.
+        if !v2 && r.flags & !(KVM_MEM_LOG_DIRTY_PAGES | KVM_MEM_READONLY) != 0 {
+            return inval(MemslotRule::Flags);
+        }
+        let id = r.slot as u16;
+        let as_id = r.slot >> 16;
+        if u32::from(id) >= KVM_USER_MEM_SLOTS {
+            return inval(MemslotRule::SlotId);
+        }
+        // check_memory_region_flags: s390 has neither READONLY nor guest_memfd.
+        if r.flags & !KVM_MEM_LOG_DIRTY_PAGES != 0 {
+            return inval(MemslotRule::Flags);
+        }
+        if r.memory_size % PAGE_SIZE != 0 {
+            return inval(MemslotRule::SizeAlignment);
+        }
+        if r.guest_phys_addr % PAGE_SIZE != 0 {
+            return inval(MemslotRule::GuestAddressAlignment);
+        }
+        if r.userspace_addr % PAGE_SIZE != 0
+            || !uaccess::is_user_range(r.userspace_addr, r.memory_size)
+        {
+            return inval(MemslotRule::UserAddress);
+        }
+        if as_id != 0 {
+            return inval(MemslotRule::AddressSpace);
+        }
+        if r.guest_phys_addr.checked_add(r.memory_size).is_none() {
+            return inval(MemslotRule::Overflow);
+        }
+        let npages = r.memory_size / PAGE_SIZE;
+        if npages > KVM_MEM_MAX_NR_PAGES {
+            return inval(MemslotRule::TooManyPages);
+        }
+        let base_gfn = r.guest_phys_addr / PAGE_SIZE;
+
+        let _writer = self.slots_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let slots = self.slots.load_full();
+        let old = slots.by_id(id).cloned();
+        let change = match (&old, npages) {
+            (None, 0) => return inval(MemslotRule::DeleteMissing),
+            (Some(_), 0) => Change::Delete,
+            (None, _) => {
+                if slots.total_pages().checked_add(npages).is_none() {
+                    return inval(MemslotRule::TooManyPages);
+                }
+                Change::Create
+            }
+            (Some(o), _) => {
+                if o.userspace_addr != r.userspace_addr
+                    || o.npages != npages
+                    || (o.flags ^ r.flags) & KVM_MEM_READONLY != 0
+                {
+                    return inval(MemslotRule::Immutable);
+                }
+                if o.base_gfn != base_gfn {
+                    Change::Move
+                } else if o.flags != r.flags {
+                    Change::FlagsOnly
+                } else {
+                    return Ok(0);
+                }
+            }
+        };
+        if matches!(change, Change::Create | Change::Move)
+            && slots.overlaps(base_gfn, npages, Some(id))
+        {
+            return Err(Error::MemslotOverlap);
+        }
+        // Dirty bitmap: reused from the old slot while logging stays on, else fresh.
+        let dirty = if r.flags & KVM_MEM_LOG_DIRTY_PAGES == 0 || change == Change::Delete {
+            None
+        } else {
+            match old.as_ref().and_then(|o| o.dirty.clone()) {
+                Some(d) => Some(d),
+                None => Some(Arc::new(DirtyBitmap::new(npages))),
+            }
+        };
+        self.prepare_memory_region(change, r)?;
+        let next = match change {
+            Change::Delete => slots.without(id),
+            _ => slots.with(MemSlot {
+                id,
+                base_gfn,
+                npages,
+                userspace_addr: r.userspace_addr,
+                flags: r.flags,
+                dirty,
+                // kvm_arch_commit_memory_region maps 1 MiB segments; a failure (unaligned
+                // gpa) is only logged by the kernel and the ioctl still succeeds.
+                segment_mapped: r.guest_phys_addr % SEGMENT_SIZE == 0,
+            }),
+        };
+        if matches!(change, Change::Create | Change::Move) && r.guest_phys_addr % SEGMENT_SIZE != 0
+        {
+            log::warn!(
+                "memslot {id}: guest address {:#x} is not 1 MiB aligned; not mapped",
+                r.guest_phys_addr
+            );
+        }
+        self.slots.store(Arc::new(next));
+        Ok(0)
+    }
+
+    /// The s390 `kvm_arch_prepare_memory_region` hook.
+    fn prepare_memory_region(
+        &self,
+        change: Change,
+        r: &kvm_userspace_memory_region2,
+    ) -> Result<()> {
+        if self.ucontrol {
+            return Err(Error::Memslot(MemslotRule::Ucontrol));
+        }
+        if matches!(change, Change::Create | Change::Move) {
+            if r.userspace_addr & (SEGMENT_SIZE - 1) != 0 || r.memory_size & (SEGMENT_SIZE - 1) != 0
+            {
+                return Err(Error::Memslot(MemslotRule::SegmentAlignment));
+            }
+            if r.guest_phys_addr + r.memory_size > self.mem_limit {
+                return Err(Error::Memslot(MemslotRule::MemoryLimit));
+            }
+        }
+        // Migration mode stops when a slot is left without dirty logging (not on delete).
+        if change != Change::Delete && r.flags & KVM_MEM_LOG_DIRTY_PAGES == 0 {
+            let mut st = self.state();
+            if st.migration_mode {
+                st.migration_mode = false;
+            }
+        }
+        Ok(())
+    }
+
+    /// `KVM_GET_DIRTY_LOG`.
+    pub fn get_dirty_log(&self, log: &kvm_dirty_log) -> Result<i32> {
+        if self.ucontrol || log.slot >= KVM_USER_MEM_SLOTS {
+            return Err(Error::DirtyLogSlot);
+        }
+        let slots = self.memslots();
+        let slot = slots
+            .by_id(log.slot as u16)
+            .ok_or(Error::DirtyLogNotEnabled)?;
+        let bitmap = slot.dirty.as_ref().ok_or(Error::DirtyLogNotEnabled)?;
+        let snap = bitmap.snapshot();
+        let bytes: Vec<u8> = snap.iter().flat_map(|w| w.to_le_bytes()).collect();
+        uaccess::copy_to_user(log.dirty_bitmap, &bytes)?;
+        bitmap.clear(&snap);
+        Ok(0)
+    }
+
+    /// Marks the page `gfn` dirty in its slot's bitmap, if the slot logs dirty pages.
+    pub fn mark_dirty(&self, gfn: u64) {
+        let slots = self.memslots();
+        if let Some(slot) = slots.by_gfn(gfn) {
+            if let Some(d) = &slot.dirty {
+                d.mark(gfn - slot.base_gfn);
+            }
+        }
+    }
+
+    /// `KVM_ENABLE_CAP` on the VM fd (generic part, then the s390 part).
+    pub fn enable_cap(&self, cap: &kvm_enable_cap) -> Result<i32> {
+        let refuse = |rule| Err(Error::EnableCap(rule));
+        // kvm_vm_ioctl_enable_cap_generic.
+        match cap.cap {
+            KVM_CAP_HALT_POLL => {
+                if cap.flags != 0 || cap.args[0] > u64::from(u32::MAX) {
+                    return refuse(EnableCapRule::Arguments);
+                }
+                self.state().max_halt_poll_ns = cap.args[0] as u32;
+                return Ok(0);
+            }
+            KVM_CAP_DIRTY_LOG_RING
+            | KVM_CAP_DIRTY_LOG_RING_ACQ_REL
+            | KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP => {
+                return refuse(EnableCapRule::Unavailable);
+            }
+            _ => {}
+        }
+        // s390 kvm_vm_ioctl_enable_cap.
+        if cap.flags != 0 {
+            return refuse(EnableCapRule::Arguments);
+        }
+        let mut st = self.state();
+        let busy = self.created_vcpus() > 0;
+        let facility_cap = |st: &mut VmState, facilities: &[u32]| -> Result<i32> {
+            if busy {
+                return refuse(EnableCapRule::Busy);
+            }
+            if !facilities.iter().all(|&f| self.host.has_facility(f)) {
+                return refuse(EnableCapRule::Unavailable);
+            }
+            for &f in facilities {
+                st.set_facility(f);
+            }
+            Ok(0)
+        };
+        match cap.cap {
+            KVM_CAP_S390_IRQCHIP => st.irqchip = true,
+            KVM_CAP_S390_USER_SIGP => st.user_sigp = true,
+            KVM_CAP_S390_USER_STSI => st.user_stsi = true,
+            KVM_CAP_S390_USER_INSTR0 => st.user_instr0 = true,
+            KVM_CAP_S390_VECTOR_REGISTERS => {
+                // Vector facility 129 plus the vector-enhancement and packed-decimal facilities
+                // the host has.
+                facility_cap(&mut st, &[129])?;
+                for f in [134, 135, 148, 152, 192] {
+                    if self.host.has_facility(f) {
+                        st.set_facility(f);
+                    }
+                }
+            }
+            KVM_CAP_S390_RI => return facility_cap(&mut st, &[64]),
+            KVM_CAP_S390_GS => return facility_cap(&mut st, &[133]),
+            KVM_CAP_S390_CPU_TOPOLOGY => return facility_cap(&mut st, &[11]),
+            KVM_CAP_S390_AIS => {
+                if busy {
+                    return refuse(EnableCapRule::Busy);
+                }
+                st.set_facility(72);
+                st.ais = true;
+            }
+            KVM_CAP_S390_HPAGE_1M => {
+                if busy {
+                    return refuse(EnableCapRule::Busy);
+                }
+                if !self.host.hpage || st.use_cmma || self.ucontrol {
+                    return refuse(EnableCapRule::Unavailable);
+                }
+                st.hpage_1m = true;
+            }
+            _ => return refuse(EnableCapRule::Unknown),
+        }
+        Ok(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::HostConfig;
+
+    fn vm() -> Arc<Vm> {
+        Vm::create(Arc::new(HostConfig::z16()), 0).unwrap()
+    }
+
+    fn region(
+        slot: u32,
+        flags: u32,
+        gpa: u64,
+        size: u64,
+        uaddr: u64,
+    ) -> kvm_userspace_memory_region2 {
+        kvm_userspace_memory_region2 {
+            slot,
+            flags,
+            guest_phys_addr: gpa,
+            memory_size: size,
+            userspace_addr: uaddr,
+            ..Default::default()
+        }
+    }
+
+    const MB: u64 = 1 << 20;
+    const UA: u64 = 0x7f00_0000_0000;
+
+    #[test]
+    fn create_types() {
+        let h = Arc::new(HostConfig::z16());
+        assert_eq!(Vm::create(h.clone(), 1).err(), Some(Error::VmType));
+        assert_eq!(Vm::create(h, 2).err(), Some(Error::VmType));
+        let mut u = HostConfig::z16();
+        u.ucontrol = true;
+        let u = Arc::new(u);
+        assert!(Vm::create(u.clone(), 1).unwrap().ucontrol);
+        assert_eq!(Vm::create(u, 3).err(), Some(Error::VmType));
+    }
+
+    #[test]
+    fn memslot_rules_in_order() {
+        let v = vm();
+        let e = |r| v.set_user_memory_region(&r, false).unwrap_err();
+        use MemslotRule::*;
+        assert_eq!(e(region(0, 4, 0, MB, UA)), Error::Memslot(Flags));
+        assert_eq!(e(region(32767, 0, 1, MB, UA)), Error::Memslot(SlotId));
+        assert_eq!(
+            e(region(0, KVM_MEM_READONLY, 0, MB, UA)),
+            Error::Memslot(Flags)
+        );
+        assert_eq!(
+            e(region(0, 0, 0, MB + 1, UA)),
+            Error::Memslot(SizeAlignment)
+        );
+        assert_eq!(
+            e(region(0, 0, 1, MB, UA)),
+            Error::Memslot(GuestAddressAlignment)
+        );
+        assert_eq!(e(region(0, 0, 0, MB, UA + 1)), Error::Memslot(UserAddress));
+        assert_eq!(
+            e(region(1 << 16, 0, 0, MB, UA)),
+            Error::Memslot(AddressSpace)
+        );
+        assert_eq!(e(region(0, 0, !0xfff, MB, UA)), Error::Memslot(Overflow));
+        assert_eq!(e(region(0, 0, 0, 0, UA)), Error::Memslot(DeleteMissing));
+        assert_eq!(
+            e(region(0, 0, 0, MB, UA + 4096)),
+            Error::Memslot(SegmentAlignment)
+        );
+        assert_eq!(
+            e(region(0, 0, 0, MB + 4096, UA)),
+            Error::Memslot(SegmentAlignment)
+        );
+        assert_eq!(
+            v.set_user_memory_region(&region(0, 0, 0, MB, UA), false),
+            Ok(0)
+        );
+        assert_eq!(e(region(1, 0, 0, MB, UA + MB)), Error::MemslotOverlap);
+        assert_eq!(e(region(0, 0, 0, 2 * MB, UA)), Error::Memslot(Immutable));
+        assert_eq!(e(region(0, 0, 0, MB, UA + MB)), Error::Memslot(Immutable));
+        // identical: no-op; flags-only; move; delete.
+        assert_eq!(
+            v.set_user_memory_region(&region(0, 0, 0, MB, UA), false),
+            Ok(0)
+        );
+        assert_eq!(
+            v.set_user_memory_region(&region(0, 1, 0, MB, UA), false),
+            Ok(0)
+        );
+        assert!(v.memslots().by_id(0).unwrap().dirty.is_some());
+        assert_eq!(
+            v.set_user_memory_region(&region(0, 1, 4 * MB, MB, UA), false),
+            Ok(0)
+        );
+        assert_eq!(v.memslots().by_gfn(1024).unwrap().id, 0);
+        assert_eq!(
+            v.set_user_memory_region(&region(0, 0, 0, 0, 0), false),
+            Ok(0)
+        );
+        assert!(v.memslots().is_empty());
+    }
+
+    #[test]
+    fn unaligned_guest_address_is_accepted_but_unmapped() {
+        let v = vm();
+        assert_eq!(
+            v.set_user_memory_region(&region(3, 0, 4096, MB, UA), false),
+            Ok(0)
+        );
+        assert!(!v.memslots().by_id(3).unwrap().segment_mapped);
+    }
+
+    #[test]
+    fn mem_limit_bounds_slots() {
+        let mut h = HostConfig::z16();
+        h.hamax = (1 << 40) - 1;
+        let v = Vm::create(Arc::new(h), 0).unwrap();
+        assert_eq!(v.mem_limit, 1 << 40);
+        assert_eq!(
+            v.set_user_memory_region(&region(0, 0, (1 << 40) - MB, MB, UA), false),
+            Ok(0)
+        );
+        assert_eq!(
+            v.set_user_memory_region(&region(1, 0, 1 << 40, MB, UA), false),
+            Err(Error::Memslot(MemslotRule::MemoryLimit))
+        );
+    }
+
+    #[test]
+    fn migration_mode_stops_on_slot_without_dirty_logging() {
+        let v = vm();
+        v.state().migration_mode = true;
+        v.set_user_memory_region(&region(0, 1, 0, MB, UA), false)
+            .unwrap();
+        assert!(v.state().migration_mode);
+        v.set_user_memory_region(&region(0, 0, 0, 0, 0), false)
+            .unwrap();
+        assert!(
+            v.state().migration_mode,
+            "delete does not stop migration mode"
+        );
+        v.set_user_memory_region(&region(1, 0, 0, MB, UA), false)
+            .unwrap();
+        assert!(!v.state().migration_mode);
+    }
+
+    #[test]
+    fn enable_cap_rules() {
+        let v = vm();
+        let cap = |c: u32, flags: u32| kvm_enable_cap {
+            cap: c,
+            flags,
+            ..Default::default()
+        };
+        assert_eq!(v.enable_cap(&cap(KVM_CAP_S390_USER_SIGP, 0)), Ok(0));
+        assert_eq!(
+            v.enable_cap(&cap(KVM_CAP_S390_USER_SIGP, 1)),
+            Err(Error::EnableCap(EnableCapRule::Arguments))
+        );
+        assert_eq!(v.enable_cap(&cap(KVM_CAP_S390_VECTOR_REGISTERS, 0)), Ok(0));
+        assert!(v.state().has_facility(129));
+        assert_eq!(
+            v.enable_cap(&cap(KVM_CAP_S390_HPAGE_1M, 0)),
+            Err(Error::EnableCap(EnableCapRule::Unavailable))
+        );
+        assert_eq!(
+            v.enable_cap(&cap(KVM_CAP_S390_MEM_OP, 0)),
+            Err(Error::EnableCap(EnableCapRule::Unknown))
+        );
+        let mut hp = kvm_enable_cap {
+            cap: KVM_CAP_HALT_POLL,
+            ..Default::default()
+        };
+        hp.args[0] = 1 << 32;
+        assert_eq!(
+            v.enable_cap(&hp),
+            Err(Error::EnableCap(EnableCapRule::Arguments))
+        );
+        hp.args[0] = 5000;
+        assert_eq!(v.enable_cap(&hp), Ok(0));
+        v.created_vcpus.store(1, Ordering::Release);
+        assert_eq!(
+            v.enable_cap(&cap(KVM_CAP_S390_RI, 0)),
+            Err(Error::EnableCap(EnableCapRule::Busy))
+        );
+        assert_eq!(
+            v.enable_cap(&cap(KVM_CAP_S390_AIS, 0)),
+            Err(Error::EnableCap(EnableCapRule::Busy))
+        );
+    }
+}
