@@ -21,6 +21,30 @@ use crate::fd::TABLE;
 use crate::ioctl;
 use crate::system::System;
 
+/// The device number of the host's own /dev/kvm, if it has one (looked up once).
+fn host_kvm_rdev() -> Option<libc::dev_t> {
+    static RDEV: std::sync::OnceLock<Option<libc::dev_t>> = std::sync::OnceLock::new();
+    *RDEV.get_or_init(|| {
+        // SAFETY: stat with a NUL-terminated path and a zeroed out-buffer.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        let r = unsafe { libc::stat(c"/dev/kvm".as_ptr(), &mut st) };
+        (r == 0 && st.st_mode & libc::S_IFMT == libc::S_IFCHR).then_some(st.st_rdev)
+    })
+}
+
+/// Whether `fd` is the host's own /dev/kvm (only checked on hosts that have one).
+fn is_host_kvm_device(fd: c_int) -> bool {
+    let Some(rdev) = host_kvm_rdev() else {
+        return false;
+    };
+    // SAFETY: fstat into a zeroed buffer; the fd was just returned by open.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let r = unsafe { libc::fstat(fd, &mut st) };
+    r == 0 && st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == rdev
+}
+
 /// Opens a new /dev/kvm fd honouring the open flags the kernel would check.
 pub(crate) fn kvm_open(flags: c_int) -> c_int {
     if flags & libc::O_DIRECTORY != 0 {
@@ -60,6 +84,12 @@ fn open_common(
         // left by a close the shim did not see (e.g. a raw syscall).
         if TABLE.contains(fd) {
             TABLE.remove(fd);
+        }
+        // On a host with a real /dev/kvm, a path that reached it through a symlink opened
+        // the host's device: replace it with the shim's.
+        if flags & libc::O_PATH == 0 && is_host_kvm_device(fd) {
+            real::close(fd);
+            return kvm_open(flags);
         }
         return fd;
     }

@@ -1,0 +1,199 @@
+//! Builds the C tests in `ffi-tests/` and runs each in both modes:
+//! * preload: plain libc calls, not linked against the shim, run with `LD_PRELOAD`;
+//! * linked: `-DSHIM_LINKED`, calling `kvm_s390_shim_*`, linked against the shared library.
+//!
+//! C code is compiled with `-Wall -Wextra -Werror` and UBSan (plus ASan when linked).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The directory holding the `libkvm_s390_shim.so` built together with this test binary:
+/// `target/<profile>/deps` (cargo does not copy the cdylib up to `target/<profile>` when it
+/// builds only tests, so that copy may be stale).
+fn lib_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let dir = exe.parent().expect("target/<profile>/deps").to_path_buf();
+    assert!(
+        dir.join("libkvm_s390_shim.so").exists(),
+        "no libkvm_s390_shim.so in {}",
+        dir.display()
+    );
+    dir
+}
+
+fn out_dir() -> PathBuf {
+    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ffi-tests");
+    std::fs::create_dir_all(&d).expect("create out dir");
+    d
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\n{text}",
+        out.status
+    );
+    text
+}
+
+/// Compiles `ffi-tests/<name>.c` for `mode` and returns the executable.
+fn build(name: &str, linked: bool, extra: &[&str]) -> PathBuf {
+    let exe = out_dir().join(format!(
+        "{name}-{}",
+        if linked { "linked" } else { "preload" }
+    ));
+    let mut cmd = Command::new("cc");
+    cmd.args([
+        "-std=gnu11",
+        "-O1",
+        "-g",
+        "-Wall",
+        "-Wextra",
+        "-Werror",
+        "-pthread",
+    ])
+    .arg("-I")
+    .arg(root().join("include"))
+    .arg(root().join("ffi-tests").join(format!("{name}.c")))
+    .args(extra)
+    .arg("-o")
+    .arg(&exe);
+    if linked {
+        let lib = lib_dir();
+        cmd.args([
+            "-DSHIM_LINKED",
+            "-fsanitize=address,undefined",
+            "-fno-sanitize-recover=all",
+        ])
+        .arg(format!("-L{}", lib.display()))
+        // RPATH (not RUNPATH): it outranks LD_LIBRARY_PATH, which cargo sets for tests.
+        .arg("-Wl,--disable-new-dtags")
+        .arg(format!("-Wl,-rpath,{}", lib.display()))
+        .arg("-lkvm_s390_shim");
+    } else {
+        cmd.args(["-fsanitize=undefined", "-fno-sanitize-recover=all"]);
+    }
+    run(&mut cmd);
+    exe
+}
+
+/// Runs a built test and checks its closing "N passed, 0 failed" line.
+fn run_test(exe: &Path, preload: bool) {
+    let mut cmd = Command::new(exe);
+    if preload {
+        cmd.env("LD_PRELOAD", lib_dir().join("libkvm_s390_shim.so"));
+    }
+    cmd.env("ASAN_OPTIONS", "detect_leaks=0")
+        .env_remove("LD_LIBRARY_PATH");
+    let text = run(&mut cmd);
+    print!("{text}");
+    let last = text
+        .lines()
+        .rev()
+        .find(|l| l.contains(" passed, "))
+        .expect("a closing summary line");
+    let passed: u32 = last
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("count");
+    assert!(
+        passed > 0 && last.ends_with(" 0 failed"),
+        "{}: {last}",
+        exe.display()
+    );
+}
+
+macro_rules! c_test {
+    ($name:ident) => {
+        mod $name {
+            #[test]
+            fn preload() {
+                super::run_test(&super::build(stringify!($name), false, &[]), true);
+            }
+            #[test]
+            fn linked() {
+                super::run_test(&super::build(stringify!($name), true, &[]), false);
+            }
+        }
+    };
+}
+
+c_test!(test_system);
+c_test!(test_memslot);
+c_test!(test_fds);
+c_test!(test_efault);
+c_test!(test_threads);
+
+/// The shared library exports exactly the C API and the interposers.
+#[test]
+fn exported_symbols() {
+    let out = run(Command::new("nm")
+        .args(["-D", "--defined-only"])
+        .arg(lib_dir().join("libkvm_s390_shim.so")));
+    let mut got: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .collect();
+    got.sort_unstable();
+    let mut want = vec![
+        "__open64_2",
+        "__open_2",
+        "__openat64_2",
+        "__openat_2",
+        "close",
+        "close_range",
+        "dup",
+        "dup2",
+        "dup3",
+        "fcntl",
+        "fcntl64",
+        "ioctl",
+        "kvm_s390_shim_close",
+        "kvm_s390_shim_ioctl",
+        "kvm_s390_shim_open",
+        "kvm_s390_shim_version",
+        "open",
+        "open64",
+        "openat",
+        "openat64",
+    ];
+    want.sort_unstable();
+    assert_eq!(got, want);
+}
+
+/// The header compiles on its own as C11 and as C++ with warnings as errors.
+#[test]
+fn header_is_standalone() {
+    let src = out_dir().join("header_only.c");
+    std::fs::write(
+        &src,
+        "#include \"kvm_s390_shim.h\"\nint main(void) { return 0; }\n",
+    )
+    .unwrap();
+    for (lang, std) in [("c", "-std=c11"), ("c++", "-std=c++17")] {
+        run(Command::new("cc")
+            .args([
+                "-x",
+                lang,
+                std,
+                "-Wall",
+                "-Wextra",
+                "-Werror",
+                "-fsyntax-only",
+            ])
+            .arg("-I")
+            .arg(root().join("include"))
+            .arg(&src));
+    }
+}
