@@ -166,31 +166,6 @@ struct kvm_run {
 #endif /* KVM_S390_SHIM_NO_UAPI */
 
 
-/*
- `KVM_GUESTDBG_VALID_MASK` on s390: ENABLE | SINGLESTEP | USE_HW_BP | EXIT_PENDING.
- */
-#define KVM_GUESTDBG_VALID_MASK 268500995
-
-/*
- `MEM_OP_MAX_SIZE`.
- */
-#define MEM_OP_MAX_SIZE 65536
-
-/*
- `KVM_MAX_VCPUS` on s390 (Linux 6.12).
- */
-#define KVM_MAX_VCPUS 255
-
-/*
- vCPUs addressable with the basic SCA.
- */
-#define KVM_S390_BSCA_CPU_SLOTS 64
-
-/*
- vCPUs addressable with the extended SCA.
- */
-#define KVM_S390_ESCA_CPU_SLOTS 248
-
 #define KVM_CAP_IRQCHIP 0
 
 #define KVM_CAP_HLT 1
@@ -231,8 +206,6 @@ struct kvm_run {
 
 #define KVM_CAP_SET_GUEST_DEBUG 23
 
-#define KVM_CAP_REINJECT_CONTROL 24
-
 #define KVM_CAP_IRQ_ROUTING 25
 
 #define KVM_CAP_IRQ_INJECT_STATUS 26
@@ -241,27 +214,17 @@ struct kvm_run {
 
 #define KVM_CAP_JOIN_MEMORY_REGIONS_WORKS 30
 
-#define KVM_CAP_MCE 31
-
 #define KVM_CAP_IRQFD 32
 
-#define KVM_CAP_PIT2 33
-
 #define KVM_CAP_SET_BOOT_CPU_ID 34
-
-#define KVM_CAP_PIT_STATE2 35
 
 #define KVM_CAP_IOEVENTFD 36
 
 #define KVM_CAP_SET_IDENTITY_MAP_ADDR 37
 
-#define KVM_CAP_XEN_HVM 38
-
 #define KVM_CAP_ADJUST_CLOCK 39
 
 #define KVM_CAP_INTERNAL_ERROR_DATA 40
-
-#define KVM_CAP_VCPU_EVENTS 41
 
 #define KVM_CAP_S390_PSW 42
 
@@ -279,8 +242,6 @@ struct kvm_run {
 
 #define KVM_CAP_INTR_SHADOW 49
 
-#define KVM_CAP_DEBUGREGS 50
-
 #define KVM_CAP_X86_ROBUST_SINGLESTEP 51
 
 #define KVM_CAP_PPC_OSI 52
@@ -288,10 +249,6 @@ struct kvm_run {
 #define KVM_CAP_PPC_UNSET_IRQ 53
 
 #define KVM_CAP_ENABLE_CAP 54
-
-#define KVM_CAP_XSAVE 55
-
-#define KVM_CAP_XCRS 56
 
 #define KVM_CAP_PPC_GET_PVINFO 57
 
@@ -1056,26 +1013,6 @@ struct kvm_run {
 #define KVM_REG_S390_GBEA ((KVM_REG_S390 | KVM_REG_SIZE_U64) | 9)
 
 /*
- `KVM_USER_MEM_SLOTS` on s390 (Linux 6.12).
- */
-#define KVM_USER_MEM_SLOTS 32767
-
-/*
- `KVM_MEM_MAX_NR_PAGES`.
- */
-#define KVM_MEM_MAX_NR_PAGES ((1 << 31) - 1)
-
-/*
- Guest page size.
- */
-#define PAGE_SIZE 4096
-
-/*
- Segment (1 MiB) size: s390 maps memory slots into the guest in segments.
- */
-#define SEGMENT_SIZE (1 << 20)
-
-/*
  Argument of `KVM_SET_USER_MEMORY_REGION`.
  */
 struct kvm_userspace_memory_region {
@@ -1157,7 +1094,7 @@ struct kvm_device_attr {
  Argument of `KVM_CREATE_DEVICE`.
  */
 struct kvm_create_device {
-  uint32_t type_;
+  uint32_t type;
   uint32_t fd;
   uint32_t flags;
 };
@@ -1177,7 +1114,7 @@ struct kvm_s390_skeys {
  Argument of `KVM_S390_INTERRUPT` (VM and vCPU).
  */
 struct kvm_s390_interrupt {
-  uint32_t type_;
+  uint32_t type;
   uint32_t parm;
   uint64_t parm64;
 };
@@ -1258,7 +1195,7 @@ union kvm_s390_irq_u {
  Argument of `KVM_S390_IRQ`, and the element of the `KVM_S390_GET/SET_IRQ_STATE` buffer.
  */
 struct kvm_s390_irq {
-  uint64_t type_;
+  uint64_t type;
   union kvm_s390_irq_u u;
 };
 
@@ -1380,7 +1317,7 @@ struct kvm_fpu {
 
 struct kvm_debug_exit_arch {
   uint64_t addr;
-  uint8_t type_;
+  uint8_t type;
   uint8_t pad[7];
 };
 
@@ -1388,7 +1325,7 @@ struct kvm_hw_breakpoint {
   uint64_t addr;
   uint64_t phys_addr;
   uint64_t len;
-  uint8_t type_;
+  uint8_t type;
   uint8_t pad[7];
 };
 
@@ -1434,11 +1371,13 @@ struct kvm_ioeventfd {
 };
 
 /*
- Header of the argument of `KVM_SET_GSI_ROUTING` (followed by `nr` entries).
+ Header of the argument of `KVM_SET_GSI_ROUTING`, followed by `nr` 64-byte routing entries
+ (the kernel's flexible array member, whose u64 fields make the struct 8-byte aligned).
  */
 struct kvm_irq_routing {
   uint32_t nr;
   uint32_t flags;
+  uint64_t entries[0];
 };
 
 #ifdef __cplusplus

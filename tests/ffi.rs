@@ -197,3 +197,139 @@ fn header_is_standalone() {
             .arg(&src));
     }
 }
+
+/// Object-like macro names defined by `#include`ing `header` with `flags`.
+fn macro_names(header: &str, flags: &[String]) -> std::collections::BTreeSet<String> {
+    let src = out_dir().join(format!(
+        "macros-{}.c",
+        header.replace(['/', '.', '"', '<', '>'], "_")
+    ));
+    std::fs::write(&src, format!("#include {header}\n")).unwrap();
+    let out = run(Command::new("cc").args(["-E", "-dM"]).args(flags).arg(&src));
+    out.lines()
+        .filter_map(|l| l.strip_prefix("#define "))
+        .filter_map(|l| {
+            let name: String = l
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            // Object-like only: the name is followed by a space or nothing, not '('.
+            matches!(l[name.len()..].chars().next(), None | Some(' ')).then_some(name)
+        })
+        .collect()
+}
+
+/// Compiler flags that compile the real s390x uapi headers with the host compiler.
+fn real_header_flags() -> Vec<String> {
+    let inc = Path::new("/usr/s390x-linux-gnu/include");
+    assert!(
+        inc.join("linux/kvm.h").exists(),
+        "the s390x uapi headers are missing: apt-get install linux-libc-dev-s390x-cross"
+    );
+    let gcc_inc = run(Command::new("cc").arg("-print-file-name=include"))
+        .trim()
+        .to_string();
+    let multiarch = run(Command::new("cc").arg("-print-multiarch"))
+        .trim()
+        .to_string();
+    vec![
+        "-nostdinc".into(),
+        "-isystem".into(),
+        gcc_inc,
+        "-isystem".into(),
+        inc.display().to_string(),
+        "-isystem".into(),
+        format!("/usr/include/{multiarch}"),
+        "-isystem".into(),
+        "/usr/include".into(),
+    ]
+}
+
+/// Real macros whose expansion is not usable from userspace C, with the reason.
+const LAYOUT_SKIP: &[(&str, &str)] = &[(
+    "KVM_S390_NO_MEM_LIMIT",
+    "expands to U64_MAX, which uapi does not define",
+)];
+
+/// Every struct, field, constant and ioctl number the shim's header shares with the real
+/// s390x headers agrees with them; newer items agree with the specification.
+#[test]
+fn layout_matches_real_s390x_headers() {
+    let real_flags = real_header_flags();
+    let shim_flags = vec![
+        "-I".to_string(),
+        root().join("include").display().to_string(),
+    ];
+    let real = macro_names("<linux/kvm.h>", &real_flags);
+    let shim = macro_names("\"kvm_s390_shim.h\"", &shim_flags);
+    let common: Vec<&String> = real
+        .intersection(&shim)
+        .filter(|n| n.starts_with("KVM") && !LAYOUT_SKIP.iter().any(|(s, _)| s == n))
+        .collect();
+    // Everything the shim header defines under a kernel name must be in the comparison.
+    let shim_only: Vec<&String> = shim
+        .iter()
+        .filter(|n| n.starts_with("KVM") && !real.contains(*n))
+        .collect();
+    println!(
+        "{} constants compared; {} newer than the 6.1 headers: {shim_only:?}",
+        common.len(),
+        shim_only.len()
+    );
+    let new_items = std::fs::read_to_string(root().join("ffi-tests/layout_items_new.h")).unwrap();
+    for n in &shim_only {
+        assert!(
+            n.as_str() == "KVM_S390_SHIM_H" || new_items.contains(&format!("NEW_CONST({n},")),
+            "{n} is in the shim header but neither in the 6.1 headers nor in layout_items_new.h"
+        );
+    }
+    assert!(
+        common.len() > 400,
+        "suspiciously few common constants: {}",
+        common.len()
+    );
+    let consts: String = common
+        .iter()
+        .map(|n| format!(" LAYOUT_CONST({n})"))
+        .collect();
+    let out = out_dir();
+    std::fs::write(
+        out.join("layout_consts.h"),
+        format!("#define LAYOUT_CONSTS{consts}\n"),
+    )
+    .unwrap();
+
+    let ffi = root().join("ffi-tests");
+    let common_flags = ["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-c"];
+    let obj = |name: &str, flags: &[String]| {
+        let o = out.join(format!("{name}.o"));
+        run(Command::new("cc")
+            .args(common_flags)
+            .args(flags)
+            .arg("-I")
+            .arg(&out)
+            .arg("-I")
+            .arg(&ffi)
+            .arg(ffi.join(format!("{name}.c")))
+            .arg("-o")
+            .arg(&o));
+        o
+    };
+    let objs = [
+        obj("layout_real", &real_flags),
+        obj("layout_shim", &shim_flags),
+        obj("layout", &[]),
+    ];
+    let exe = out.join("layout");
+    run(Command::new("cc").args(&objs).arg("-o").arg(&exe));
+    let text = run(&mut Command::new(&exe));
+    let last = text.lines().last().unwrap_or_default().to_string();
+    println!("{last}");
+    assert!(last.ends_with(" 0 failed"), "{text}");
+    let passed: usize = last
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(passed > 900, "only {passed} items compared");
+}

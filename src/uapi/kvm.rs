@@ -211,6 +211,7 @@ pub struct kvm_device_attr {
 assert_layout!(kvm_device_attr, size = 24, align = 8, flags @ 0, group @ 4, attr @ 8, addr @ 16);
 
 /// Argument of `KVM_CREATE_DEVICE`.
+/// cbindgen:field-names=[type, fd, flags]
 #[repr(C)]
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct kvm_create_device {
@@ -303,6 +304,7 @@ assert_layout!(kvm_s390_mem_op, size = 64, align = 8,
     gaddr @ 0, flags @ 8, size @ 16, op @ 20, buf @ 24, u @ 32);
 
 /// Argument of `KVM_S390_INTERRUPT` (VM and vCPU).
+/// cbindgen:field-names=[type, parm, parm64]
 #[repr(C)]
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct kvm_s390_interrupt {
@@ -427,6 +429,7 @@ assert_union_layout!(
 );
 
 /// Argument of `KVM_S390_IRQ`, and the element of the `KVM_S390_GET/SET_IRQ_STATE` buffer.
+/// cbindgen:field-names=[type, u]
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct kvm_s390_irq {
@@ -612,11 +615,13 @@ pub struct kvm_ioeventfd {
 }
 assert_layout!(kvm_ioeventfd, size = 64, align = 8, datamatch @ 0, addr @ 8, len @ 16, fd @ 20, flags @ 24, pad @ 28);
 
-/// Header of the argument of `KVM_SET_GSI_ROUTING` (followed by `nr` entries).
+/// Header of the argument of `KVM_SET_GSI_ROUTING`, followed by `nr` 64-byte routing entries
+/// (the kernel's flexible array member, whose u64 fields make the struct 8-byte aligned).
 #[repr(C)]
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct kvm_irq_routing {
     pub nr: u32,
     pub flags: u32,
+    pub entries: [u64; 0],
 }
-assert_layout!(kvm_irq_routing, size = 8, align = 4, nr @ 0, flags @ 4);
+assert_layout!(kvm_irq_routing, size = 8, align = 8, nr @ 0, flags @ 4, entries @ 8);

@@ -211,6 +211,7 @@ pub struct kvm_fpu {
 }
 assert_layout!(kvm_fpu, size = 136, align = 8, fpc @ 0, fprs @ 8);
 
+/// cbindgen:field-names=[addr, type, pad]
 #[repr(C)]
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct kvm_debug_exit_arch {
@@ -220,6 +221,7 @@ pub struct kvm_debug_exit_arch {
 }
 assert_layout!(kvm_debug_exit_arch, size = 16, align = 8, addr @ 0, type_ @ 8, pad @ 9);
 
+/// cbindgen:field-names=[addr, phys_addr, len, type, pad]
 #[repr(C)]
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct kvm_hw_breakpoint {
