@@ -22,10 +22,16 @@ fn main() {
         .expect("cc");
     assert!(status.success());
     // `cargo bench -- --quick` (or any argument) runs fewer iterations.
-    let iters = if std::env::args().any(|a| a == "--quick") { "20000" } else { "300000" };
+    let iters = if std::env::args().any(|a| a == "--quick") {
+        "20000"
+    } else {
+        "300000"
+    };
     for mode in [None, Some("syscall")] {
         let mut cmd = Command::new(&out);
-        cmd.arg(iters).env("LD_PRELOAD", &lib).env_remove("LD_LIBRARY_PATH");
+        cmd.arg(iters)
+            .env("LD_PRELOAD", &lib)
+            .env_remove("LD_LIBRARY_PATH");
         if let Some(m) = mode {
             cmd.env("KVM_S390_SHIM_UACCESS", m);
         }

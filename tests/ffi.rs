@@ -140,7 +140,14 @@ c_test!(test_threads);
 fn demo_vmm_runs_under_preload() {
     let exe = out_dir().join("demo_vmm");
     run(Command::new("cc")
-        .args(["-std=gnu11", "-O1", "-Wall", "-Wextra", "-Werror", "-fsanitize=undefined"])
+        .args([
+            "-std=gnu11",
+            "-O1",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-fsanitize=undefined",
+        ])
         .arg("-I")
         .arg(root().join("include"))
         .arg(root().join("examples/demo_vmm.c"))
@@ -149,7 +156,10 @@ fn demo_vmm_runs_under_preload() {
     let text = run(Command::new(&exe)
         .env("LD_PRELOAD", lib_dir().join("libkvm_s390_shim.so"))
         .env_remove("LD_LIBRARY_PATH"));
-    assert!(text.contains("KVM_GET_API_VERSION") && text.contains("-> 12"), "{text}");
+    assert!(
+        text.contains("KVM_GET_API_VERSION") && text.contains("-> 12"),
+        "{text}"
+    );
     assert!(text.contains("all steps behaved as on s390 KVM"), "{text}");
 }
 
