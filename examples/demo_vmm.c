@@ -128,7 +128,58 @@ int main(void)
 	step("KVM_GET_DIRTY_LOG slot 1 (not logging)", ioctl(vm, KVM_GET_DIRTY_LOG, &log), ENOENT);
 	step("KVM_GET_DIRTY_LOG with a NULL bitmap", ioctl(vm, KVM_GET_DIRTY_LOG, &(struct kvm_dirty_log){.slot = 0}), EFAULT);
 
-	printf("\n6. Teardown\n");
+	printf("\n6. KVM_S390_MEM_OP on the VM fd (absolute guest addresses)\n");
+	{
+		char msg[] = "Hello from the host";
+		char back[32] = {0};
+		struct kvm_s390_mem_op m = {.gaddr = 0x1000, .size = sizeof(msg), .op = KVM_S390_MEMOP_ABSOLUTE_WRITE,
+					    .buf = (uintptr_t)msg};
+		step("ABSOLUTE_WRITE \"Hello from the host\" at 0x1000", ioctl(vm, KVM_S390_MEM_OP, &m), 0);
+		m.op = KVM_S390_MEMOP_ABSOLUTE_READ;
+		m.buf = (uintptr_t)back;
+		step("ABSOLUTE_READ it back", ioctl(vm, KVM_S390_MEM_OP, &m), 0);
+		printf("    read: \"%s\"; in the VMM's own mapping: \"%s\"\n", back, (char *)mem + 0x1000);
+		m.gaddr = 0x7f000000;
+		step("ABSOLUTE_READ outside guest memory (program exception)", ioctl(vm, KVM_S390_MEM_OP, &m), 0);
+
+		uint64_t cur = 0, expect = 0, repl = 0x1122334455667788ull;
+		memcpy(mem + 0x2000, &cur, 8);
+		struct kvm_s390_mem_op x = {.gaddr = 0x2000, .size = 8, .op = KVM_S390_MEMOP_ABSOLUTE_CMPXCHG,
+					    .buf = (uintptr_t)&repl, .old_addr = (uintptr_t)&expect};
+		step("ABSOLUTE_CMPXCHG 0 -> 0x1122334455667788", ioctl(vm, KVM_S390_MEM_OP, &x), 0);
+		printf("    exchanged: %s (old buffer unchanged: %#llx)\n", expect == 0 ? "yes" : "no", (unsigned long long)expect);
+		uint64_t again = 0xaaaa;
+		x.buf = (uintptr_t)&again;
+		step("ABSOLUTE_CMPXCHG 0 -> 0xaaaa again (stale old value)", ioctl(vm, KVM_S390_MEM_OP, &x), 0);
+		printf("    exchanged: %s; old buffer now holds the current value %#llx\n", expect == 0 ? "yes" : "no",
+		       (unsigned long long)expect);
+
+		uint8_t keys[4] = {0x30, 0x30, 0x30, 0x30}; /* access-control key 3 */
+		struct kvm_s390_skeys sk = {.start_gfn = 0x10, .count = 4, .skeydata_addr = (uintptr_t)keys};
+		uint8_t probe = 0;
+		struct kvm_s390_skeys one = {.start_gfn = 0x10, .count = 1, .skeydata_addr = (uintptr_t)&probe};
+		printf("  %-58s -> %d (KVM_S390_GET_SKEYS_NONE)\n", "KVM_S390_GET_SKEYS before any key is set",
+		       ioctl(vm, KVM_S390_GET_SKEYS, &one));
+		step("KVM_S390_SET_SKEYS gfn 0x10..0x13 = 0x30", ioctl(vm, KVM_S390_SET_SKEYS, &sk), 0);
+		struct kvm_s390_mem_op w = {.gaddr = 0x10000, .size = 8, .op = KVM_S390_MEMOP_ABSOLUTE_WRITE,
+					    .buf = (uintptr_t)msg, .flags = KVM_S390_MEMOP_F_SKEY_PROTECTION, .key = 5};
+		printf("  %-58s -> %d (protection exception)\n", "ABSOLUTE_WRITE with access key 5 to a key-3 page",
+		       ioctl(vm, KVM_S390_MEM_OP, &w));
+		w.key = 3;
+		step("ABSOLUTE_WRITE with access key 3", ioctl(vm, KVM_S390_MEM_OP, &w), 0);
+		step("KVM_S390_GET_SKEYS gfn 0x10", ioctl(vm, KVM_S390_GET_SKEYS, &one), 0);
+		printf("    storage key now %#x (ACC 3, reference and change bits set by the store)\n", probe);
+		log.slot = 0;
+		memset(bitmap, 0, sizeof(bitmap));
+		step("KVM_GET_DIRTY_LOG slot 0", ioctl(vm, KVM_GET_DIRTY_LOG, &log), 0);
+		printf("    dirty pages:");
+		for (int i = 0; i < 512; i++)
+			if ((bitmap[i / 64] >> (i % 64)) & 1)
+				printf(" %#x", i);
+		printf("\n");
+	}
+
+	printf("\n7. Teardown\n");
 	int vm2 = dup(vm);
 	close(vm);
 	step("VM still usable through a dup after close", ioctl(vm2, KVM_CHECK_EXTENSION, KVM_CAP_USER_MEMORY), 0);

@@ -1013,6 +1013,41 @@ struct kvm_run {
 #define KVM_REG_S390_GBEA ((KVM_REG_S390 | KVM_REG_SIZE_U64) | 9)
 
 /*
+ Program-interruption code: protection exception.
+ */
+#define PGM_PROTECTION 4
+
+/*
+ Program-interruption code: addressing exception.
+ */
+#define PGM_ADDRESSING 5
+
+/*
+ Access-control bits of a storage key.
+ */
+#define SKEY_ACC 240
+
+/*
+ Fetch-protection bit.
+ */
+#define SKEY_F 8
+
+/*
+ Reference bit.
+ */
+#define SKEY_R 4
+
+/*
+ Change bit.
+ */
+#define SKEY_C 2
+
+/*
+ Reserved bit (must be 0 in SET_SKEYS).
+ */
+#define SKEY_RESERVED 1
+
+/*
  Argument of `KVM_SET_USER_MEMORY_REGION`.
  */
 struct kvm_userspace_memory_region {
@@ -1418,6 +1453,13 @@ const char *kvm_s390_shim_version(void);
 extern uintptr_t kvm_s390_shim_uaccess_copy(uint8_t *dst, const uint8_t *src, uintptr_t len);
 
 extern void kvm_s390_shim_uaccess_fixup(void);
+
+extern uint32_t kvm_s390_shim_uaccess_cas(uint8_t *addr,
+                                          uint8_t *old,
+                                          const uint8_t *new_,
+                                          uintptr_t size);
+
+extern void kvm_s390_shim_uaccess_cas_fixup(void);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -6,6 +6,7 @@
 use crate::host::HostConfig;
 use crate::ioctl::{implemented, FdKind};
 use crate::uapi::*;
+use crate::vm::memop::MEM_OP_MAX_SIZE;
 use crate::vm::memslot::KVM_USER_MEM_SLOTS;
 use crate::vm::Vm;
 
@@ -13,8 +14,6 @@ use FdKind::{Vcpu, Vm as VmFd};
 
 /// `KVM_GUESTDBG_VALID_MASK` on s390: ENABLE | SINGLESTEP | USE_HW_BP | EXIT_PENDING.
 pub const KVM_GUESTDBG_VALID_MASK: i32 = 0x1001_0003;
-/// `MEM_OP_MAX_SIZE`.
-pub const MEM_OP_MAX_SIZE: i32 = 65536;
 
 /// One capability: its number, the ioctls it advertises, and its value when they exist.
 pub struct CapDef {
@@ -257,7 +256,7 @@ pub static CAPS: &[CapDef] = &[
     CapDef {
         cap: KVM_CAP_S390_MEM_OP,
         needs: &[(Vcpu, KVM_S390_MEM_OP)],
-        value: |_, _| MEM_OP_MAX_SIZE,
+        value: |_, _| MEM_OP_MAX_SIZE as i32,
     },
     CapDef {
         cap: KVM_CAP_S390_MEM_OP_EXTENSION,

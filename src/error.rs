@@ -46,6 +46,36 @@ pub enum EnableCapRule {
     Busy,
 }
 
+/// Why a `KVM_S390_MEM_OP` was refused with EINVAL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemOpRule {
+    /// Flags outside those the operation supports, or `size == 0`.
+    FlagsOrSize,
+    /// `key > 15` with `KVM_S390_MEMOP_F_SKEY_PROTECTION`.
+    Key,
+    /// An operation the fd does not support.
+    Op,
+    /// `ar >= 16`.
+    AccessRegister,
+    /// cmpxchg: `size` above 16 or not a power of two.
+    CmpxchgSize,
+    /// cmpxchg: `gaddr` not aligned to `size`.
+    CmpxchgAlignment,
+    /// The VM is protected.
+    Protected,
+}
+
+/// Why a `KVM_S390_GET_SKEYS` / `KVM_S390_SET_SKEYS` was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkeysRule {
+    /// `flags != 0`.
+    Flags,
+    /// `count` is 0 or above `KVM_S390_SKEYS_MAX`.
+    Count,
+    /// A key with the reserved low bit set.
+    ReservedBit,
+}
+
 /// Every way an ioctl can fail. [`Error::errno`] maps each to the kernel's errno.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Error {
@@ -73,6 +103,14 @@ pub enum Error {
     DirtyLogNotEnabled,
     /// `KVM_ENABLE_CAP` refused.
     EnableCap(EnableCapRule),
+    /// `KVM_S390_MEM_OP` argument rule broken.
+    MemOp(MemOpRule),
+    /// `KVM_S390_MEM_OP` with `size` above 65536.
+    MemOpTooBig,
+    /// Storage-key ioctl argument rule broken.
+    Skeys(SkeysRule),
+    /// A storage-key ioctl touched a guest frame outside every memory slot.
+    SkeysNoMemory,
     /// An allocation failed.
     OutOfMemory,
     /// Too many open files for a new KVM fd.
@@ -113,6 +151,14 @@ impl Error {
             Error::EnableCap(EnableCapRule::Unavailable) => libc::EINVAL,
             // kvm_vm_ioctl_enable_cap: EBUSY once vCPUs exist.
             Error::EnableCap(EnableCapRule::Busy) => libc::EBUSY,
+            // mem_op_validate_common / kvm_s390_vm_mem_op / cmpxchg_guest_abs_with_key.
+            Error::MemOp(_) => libc::EINVAL,
+            // mem_op_validate_common: size > MEM_OP_MAX_SIZE.
+            Error::MemOpTooBig => libc::E2BIG,
+            // kvm_s390_get_skeys / kvm_s390_set_skeys argument checks.
+            Error::Skeys(_) => libc::EINVAL,
+            // kvm_s390_get/set_skeys: gfn_to_hva error.
+            Error::SkeysNoMemory => libc::EFAULT,
             // allocation failure.
             Error::OutOfMemory => libc::ENOMEM,
             // get_unused_fd_flags failure.
@@ -162,6 +208,18 @@ mod tests {
             (Error::EnableCap(EnableCapRule::Unknown), libc::EINVAL),
             (Error::EnableCap(EnableCapRule::Unavailable), libc::EINVAL),
             (Error::EnableCap(EnableCapRule::Busy), libc::EBUSY),
+            (Error::MemOp(MemOpRule::FlagsOrSize), libc::EINVAL),
+            (Error::MemOp(MemOpRule::Key), libc::EINVAL),
+            (Error::MemOp(MemOpRule::Op), libc::EINVAL),
+            (Error::MemOp(MemOpRule::AccessRegister), libc::EINVAL),
+            (Error::MemOp(MemOpRule::CmpxchgSize), libc::EINVAL),
+            (Error::MemOp(MemOpRule::CmpxchgAlignment), libc::EINVAL),
+            (Error::MemOp(MemOpRule::Protected), libc::EINVAL),
+            (Error::MemOpTooBig, libc::E2BIG),
+            (Error::Skeys(SkeysRule::Flags), libc::EINVAL),
+            (Error::Skeys(SkeysRule::Count), libc::EINVAL),
+            (Error::Skeys(SkeysRule::ReservedBit), libc::EINVAL),
+            (Error::SkeysNoMemory, libc::EFAULT),
             (Error::OutOfMemory, libc::ENOMEM),
             (Error::TooManyFds, libc::EMFILE),
             (Error::Os(libc::ENFILE), libc::ENFILE),

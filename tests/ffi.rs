@@ -134,6 +134,9 @@ c_test!(test_memslot);
 c_test!(test_fds);
 c_test!(test_efault);
 c_test!(test_threads);
+c_test!(test_memop);
+c_test!(test_skeys);
+c_test!(test_concurrency);
 
 /// The bundled demo VMM builds with warnings as errors and runs cleanly under LD_PRELOAD.
 #[test]

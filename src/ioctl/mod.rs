@@ -61,6 +61,11 @@ pub static VM_IOCTLS: &[(u32, VmHandler)] = &[
         vm.get_dirty_log(&copy_in(arg)?)
     }),
     (KVM_ENABLE_CAP, |vm, arg| vm.enable_cap(&copy_in(arg)?)),
+    (KVM_S390_MEM_OP, |vm, arg| {
+        Ok(vm.mem_op(&copy_in(arg)?)?.ret())
+    }),
+    (KVM_S390_GET_SKEYS, |vm, arg| vm.get_skeys(&copy_in(arg)?)),
+    (KVM_S390_SET_SKEYS, |vm, arg| vm.set_skeys(&copy_in(arg)?)),
 ];
 
 type VcpuHandler = fn(u64) -> Result<i32>;

@@ -70,16 +70,200 @@ core::arch::global_asm!(
     ".popsection",
 );
 
+// Compare-and-swap of 1, 2, 4, 8 or 16 naturally aligned bytes at `addr`:
+// kvm_s390_shim_uaccess_cas(addr, old: *mut [u8; 16], new: *const [u8; 16], size) -> 0, or 1
+// if accessing `addr` faulted. `old` holds the expected value on entry and the value found at
+// `addr` on return. The operands are the first `size` bytes of the buffers, compared and
+// stored as raw bytes. rbx (callee-saved, needed by cmpxchg16b) is kept in r11 so that the
+// recovery point can restore it.
+#[cfg(target_arch = "x86_64")]
+core::arch::global_asm!(
+    ".pushsection .text.kvm_s390_shim_uaccess,\"ax\",@progbits",
+    ".p2align 4",
+    ".globl kvm_s390_shim_uaccess_cas",
+    ".hidden kvm_s390_shim_uaccess_cas",
+    ".type kvm_s390_shim_uaccess_cas,@function",
+    "kvm_s390_shim_uaccess_cas:",
+    "    mov r11, rbx",
+    "    cmp rcx, 16",
+    "    je .Lkvm_s390_shim_cas16",
+    "    cmp rcx, 8",
+    "    je .Lkvm_s390_shim_cas8",
+    "    cmp rcx, 4",
+    "    je .Lkvm_s390_shim_cas4",
+    "    cmp rcx, 2",
+    "    je .Lkvm_s390_shim_cas2",
+    "    mov al, byte ptr [rsi]",
+    "    mov r8b, byte ptr [rdx]",
+    "    lock cmpxchg byte ptr [rdi], r8b",
+    "    mov byte ptr [rsi], al",
+    "    jmp .Lkvm_s390_shim_cas_done",
+    ".Lkvm_s390_shim_cas2:",
+    "    mov ax, word ptr [rsi]",
+    "    mov r8w, word ptr [rdx]",
+    "    lock cmpxchg word ptr [rdi], r8w",
+    "    mov word ptr [rsi], ax",
+    "    jmp .Lkvm_s390_shim_cas_done",
+    ".Lkvm_s390_shim_cas4:",
+    "    mov eax, dword ptr [rsi]",
+    "    mov r8d, dword ptr [rdx]",
+    "    lock cmpxchg dword ptr [rdi], r8d",
+    "    mov dword ptr [rsi], eax",
+    "    jmp .Lkvm_s390_shim_cas_done",
+    ".Lkvm_s390_shim_cas8:",
+    "    mov rax, qword ptr [rsi]",
+    "    mov r8, qword ptr [rdx]",
+    "    lock cmpxchg qword ptr [rdi], r8",
+    "    mov qword ptr [rsi], rax",
+    "    jmp .Lkvm_s390_shim_cas_done",
+    ".Lkvm_s390_shim_cas16:",
+    "    mov r9, rdx",
+    "    mov r10, rdi",
+    "    mov rax, qword ptr [rsi]",
+    "    mov rdx, qword ptr [rsi + 8]",
+    "    mov rbx, qword ptr [r9]",
+    "    mov rcx, qword ptr [r9 + 8]",
+    "    lock cmpxchg16b xmmword ptr [r10]",
+    "    mov qword ptr [rsi], rax",
+    "    mov qword ptr [rsi + 8], rdx",
+    ".Lkvm_s390_shim_cas_done:",
+    "    mov rbx, r11",
+    "    xor eax, eax",
+    "    ret",
+    ".globl kvm_s390_shim_uaccess_cas_fixup",
+    ".hidden kvm_s390_shim_uaccess_cas_fixup",
+    "kvm_s390_shim_uaccess_cas_fixup:",
+    "    mov rbx, r11",
+    "    mov eax, 1",
+    "    ret",
+    ".size kvm_s390_shim_uaccess_cas, . - kvm_s390_shim_uaccess_cas",
+    ".popsection",
+);
+
+// aarch64: load-acquire/store-release exclusive loops (no LSE requirement). For 16 bytes a
+// mismatching ldaxp is made single-copy atomic by storing the observed value back.
+#[cfg(target_arch = "aarch64")]
+core::arch::global_asm!(
+    ".pushsection .text.kvm_s390_shim_uaccess,\"ax\",@progbits",
+    ".p2align 4",
+    ".globl kvm_s390_shim_uaccess_cas",
+    ".hidden kvm_s390_shim_uaccess_cas",
+    ".type kvm_s390_shim_uaccess_cas,%function",
+    "kvm_s390_shim_uaccess_cas:",
+    "    cmp x3, #16",
+    "    b.eq 16f",
+    "    cmp x3, #8",
+    "    b.eq 8f",
+    "    cmp x3, #4",
+    "    b.eq 4f",
+    "    cmp x3, #2",
+    "    b.eq 2f",
+    "    ldrb w4, [x1]",
+    "    ldrb w5, [x2]",
+    "11: ldaxrb w6, [x0]",
+    "    cmp w6, w4",
+    "    b.ne 12f",
+    "    stlxrb w7, w5, [x0]",
+    "    cbnz w7, 11b",
+    "12: clrex",
+    "    strb w6, [x1]",
+    "    b 99f",
+    "2:  ldrh w4, [x1]",
+    "    ldrh w5, [x2]",
+    "21: ldaxrh w6, [x0]",
+    "    cmp w6, w4",
+    "    b.ne 22f",
+    "    stlxrh w7, w5, [x0]",
+    "    cbnz w7, 21b",
+    "22: clrex",
+    "    strh w6, [x1]",
+    "    b 99f",
+    "4:  ldr w4, [x1]",
+    "    ldr w5, [x2]",
+    "41: ldaxr w6, [x0]",
+    "    cmp w6, w4",
+    "    b.ne 42f",
+    "    stlxr w7, w5, [x0]",
+    "    cbnz w7, 41b",
+    "42: clrex",
+    "    str w6, [x1]",
+    "    b 99f",
+    "8:  ldr x4, [x1]",
+    "    ldr x5, [x2]",
+    "81: ldaxr x6, [x0]",
+    "    cmp x6, x4",
+    "    b.ne 82f",
+    "    stlxr w7, x5, [x0]",
+    "    cbnz w7, 81b",
+    "82: clrex",
+    "    str x6, [x1]",
+    "    b 99f",
+    "16: ldp x4, x5, [x1]",
+    "    ldp x8, x9, [x2]",
+    "161: ldaxp x6, x7, [x0]",
+    "    cmp x6, x4",
+    "    ccmp x7, x5, #0, eq",
+    "    b.ne 162f",
+    "    stlxp w10, x8, x9, [x0]",
+    "    cbnz w10, 161b",
+    "    b 163f",
+    "162: stlxp w10, x6, x7, [x0]",
+    "    cbnz w10, 161b",
+    "163: stp x6, x7, [x1]",
+    "99: mov w0, #0",
+    "    ret",
+    ".globl kvm_s390_shim_uaccess_cas_fixup",
+    ".hidden kvm_s390_shim_uaccess_cas_fixup",
+    "kvm_s390_shim_uaccess_cas_fixup:",
+    "    mov w0, #1",
+    "    ret",
+    ".size kvm_s390_shim_uaccess_cas, . - kvm_s390_shim_uaccess_cas",
+    ".popsection",
+);
+
 extern "C" {
     fn kvm_s390_shim_uaccess_copy(dst: *mut u8, src: *const u8, len: usize) -> usize;
     fn kvm_s390_shim_uaccess_fixup();
+    fn kvm_s390_shim_uaccess_cas(addr: *mut u8, old: *mut u8, new: *const u8, size: usize) -> u32;
+    fn kvm_s390_shim_uaccess_cas_fixup();
 }
 
-/// The address range of the instructions that may fault, and the recovery point.
-fn routine_range() -> (usize, usize) {
-    let start = kvm_s390_shim_uaccess_copy as *const () as usize;
-    let fixup = kvm_s390_shim_uaccess_fixup as *const () as usize;
-    (start, fixup)
+/// The routines' faulting ranges `[start, end)` and their recovery points.
+fn fixup_for(pc: usize) -> Option<usize> {
+    let copy = kvm_s390_shim_uaccess_copy as *const () as usize;
+    let copy_fixup = kvm_s390_shim_uaccess_fixup as *const () as usize;
+    let cas = kvm_s390_shim_uaccess_cas as *const () as usize;
+    let cas_fixup = kvm_s390_shim_uaccess_cas_fixup as *const () as usize;
+    if (copy..copy_fixup).contains(&pc) {
+        Some(copy_fixup)
+    } else if (cas..cas_fixup).contains(&pc) {
+        Some(cas_fixup)
+    } else {
+        None
+    }
+}
+
+/// Atomic compare-and-swap of `size` (1, 2, 4, 8 or 16) bytes at caller address `addr`,
+/// which must be aligned to `size`. `old` holds the expected bytes and receives the bytes
+/// found; returns whether the exchange happened.
+pub(super) fn cas(
+    addr: u64,
+    size: usize,
+    old: &mut [u8; 16],
+    new: &[u8; 16],
+) -> Result<bool, Fault> {
+    debug_assert!(matches!(size, 1 | 2 | 4 | 8 | 16) && addr % size as u64 == 0);
+    install();
+    let expected = *old;
+    // SAFETY: `old` and `new` are 16-byte shim buffers; `addr` is naturally aligned for
+    // `size` (so a 16-byte operand meets cmpxchg16b's alignment); a fault on it is turned
+    // into a return value of 1 by the handler.
+    let r =
+        unsafe { kvm_s390_shim_uaccess_cas(addr as *mut u8, old.as_mut_ptr(), new.as_ptr(), size) };
+    if r != 0 {
+        return Err(Fault);
+    }
+    Ok(old[..size] == expected[..size])
 }
 
 /// Copies `len` bytes from `src` to `dst`, either of which may be a caller address.
@@ -147,12 +331,11 @@ fn pc_slot(uc: *mut libc::ucontext_t) -> *mut u64 {
 }
 
 extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
-    let (start, fixup) = routine_range();
     if !ctx.is_null() {
         let pc = pc_slot(ctx.cast());
         // SAFETY: the kernel passes a valid ucontext for SA_SIGINFO handlers.
         let at = unsafe { pc.read() } as usize;
-        if at >= start && at < fixup {
+        if let Some(fixup) = fixup_for(at) {
             // SAFETY: as above; resuming at the recovery point of the same routine, whose
             // registers are exactly those at the fault.
             unsafe { pc.write(fixup as u64) };

@@ -125,6 +125,29 @@ pub fn copy_user_to_user(dst: u64, src: u64, len: usize) -> Result<(), Fault> {
     }
 }
 
+/// Atomically compares `size` (1, 2, 4, 8 or 16) bytes at caller address `addr` with
+/// `old[..size]` and, if equal, replaces them with `new[..size]` — a real compare-and-swap
+/// instruction on that memory, atomic against any other CPU's atomics on it. `addr` must be
+/// aligned to `size`. On return `old[..size]` holds the bytes found. Returns whether the
+/// exchange happened; `Fault` if `addr` is not mapped writable.
+///
+/// Always uses the fault-handler method: an atomic operation cannot go through a bounce
+/// buffer.
+pub fn compare_exchange(
+    addr: u64,
+    size: usize,
+    old: &mut [u8; 16],
+    new: &[u8; 16],
+) -> Result<bool, Fault> {
+    if !matches!(size, 1 | 2 | 4 | 8 | 16) || addr % size as u64 != 0 {
+        return Err(Fault);
+    }
+    if !is_user_range(addr, size as u64) {
+        return Err(Fault);
+    }
+    fault::cas(addr, size, old, new)
+}
+
 /// Types for which every bit pattern is a valid value, so they may be filled from caller bytes.
 ///
 /// # Safety
@@ -309,6 +332,90 @@ mod tests {
             assert_eq!(copy_from_user(&mut buf, u64::MAX - 4), Err(Fault));
             assert_eq!(copy_from_user(&mut buf, 0xffff_8000_0000_0000), Err(Fault));
         });
+    }
+
+    #[test]
+    fn compare_exchange_all_sizes() {
+        let mut mem = [0u8; 32];
+        for (i, b) in mem.iter_mut().enumerate() {
+            *b = i as u8;
+        }
+        let base = mem.as_mut_ptr() as u64;
+        let base = (base + 15) & !15;
+        for size in [1usize, 2, 4, 8, 16] {
+            let addr = base;
+            let mut before = [0u8; 16];
+            copy_from_user(&mut before[..size], addr).unwrap();
+            // Mismatch: nothing stored, current value returned.
+            let mut old = [0xEEu8; 16];
+            let new = [0x5Au8; 16];
+            assert_eq!(compare_exchange(addr, size, &mut old, &new), Ok(false));
+            assert_eq!(old[..size], before[..size]);
+            // Match: exchanged.
+            assert_eq!(compare_exchange(addr, size, &mut old, &new), Ok(true));
+            let mut after = [0u8; 16];
+            copy_from_user(&mut after[..size], addr).unwrap();
+            assert_eq!(after[..size], new[..size]);
+            copy_to_user(addr, &before[..size]).unwrap();
+        }
+        // Misaligned or odd sizes are refused.
+        assert_eq!(
+            compare_exchange(base + 1, 2, &mut [0; 16], &[0; 16]),
+            Err(Fault)
+        );
+        assert_eq!(
+            compare_exchange(base, 3, &mut [0; 16], &[0; 16]),
+            Err(Fault)
+        );
+    }
+
+    #[test]
+    fn compare_exchange_faults_are_recovered() {
+        let ro = map(libc::PROT_READ);
+        for size in [1usize, 2, 4, 8, 16] {
+            assert_eq!(
+                compare_exchange(ro, size, &mut [0; 16], &[1; 16]),
+                Err(Fault)
+            );
+        }
+        unmap(ro);
+        for size in [1usize, 2, 4, 8, 16] {
+            assert_eq!(
+                compare_exchange(ro, size, &mut [0; 16], &[1; 16]),
+                Err(Fault)
+            );
+        }
+        assert_eq!(compare_exchange(0, 8, &mut [0; 16], &[1; 16]), Err(Fault));
+    }
+
+    #[test]
+    fn compare_exchange_is_atomic_against_other_threads() {
+        // Two threads increment a u128 through 16-byte CAS; no update may be lost.
+        let cell = Box::new(std::sync::atomic::AtomicU64::new(0));
+        let mut buf = vec![0u8; 64];
+        let addr = (buf.as_mut_ptr() as u64 + 15) & !15;
+        let _keep = cell;
+        let per_thread = 20000u64;
+        std::thread::scope(|s| {
+            for _ in 0..2 {
+                s.spawn(|| {
+                    for _ in 0..per_thread {
+                        let mut old = [0u8; 16];
+                        copy_from_user(&mut old, addr).unwrap();
+                        loop {
+                            let v = u128::from_ne_bytes(old) + 1;
+                            if compare_exchange(addr, 16, &mut old, &v.to_ne_bytes()).unwrap() {
+                                break;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        let mut fin = [0u8; 16];
+        copy_from_user(&mut fin, addr).unwrap();
+        assert_eq!(u128::from_ne_bytes(fin), 2 * per_thread as u128);
+        drop(buf);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! are serialised by the VM's slots lock. Backing memory is only ever accessed through
 //! [`crate::uaccess`], never through Rust references.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 
 /// `KVM_USER_MEM_SLOTS` on s390 (Linux 6.12).
@@ -58,6 +58,45 @@ impl DirtyBitmap {
     }
 }
 
+/// One storage-key byte per page of a slot (ACC 0xF0, F 0x08, R 0x04, C 0x02).
+///
+/// Keys belong to the backing memory, so they follow a slot through moves and flag changes,
+/// like the kernel's keys in the host page tables.
+#[derive(Debug)]
+pub struct StorageKeys {
+    keys: Box<[AtomicU8]>,
+}
+
+impl StorageKeys {
+    /// Keys for `npages` pages, all 0.
+    pub fn new(npages: u64) -> Self {
+        StorageKeys {
+            keys: (0..npages).map(|_| AtomicU8::new(0)).collect(),
+        }
+    }
+
+    /// The key of page `index`.
+    pub fn get(&self, index: u64) -> u8 {
+        self.keys
+            .get(index as usize)
+            .map_or(0, |k| k.load(Ordering::Acquire))
+    }
+
+    /// Sets the key of page `index`.
+    pub fn set(&self, index: u64, key: u8) {
+        if let Some(k) = self.keys.get(index as usize) {
+            k.store(key, Ordering::Release);
+        }
+    }
+
+    /// Sets bits (R, C) in the key of page `index`.
+    pub fn or(&self, index: u64, bits: u8) {
+        if let Some(k) = self.keys.get(index as usize) {
+            k.fetch_or(bits, Ordering::AcqRel);
+        }
+    }
+}
+
 /// One memory slot.
 #[derive(Debug)]
 pub struct MemSlot {
@@ -74,6 +113,8 @@ pub struct MemSlot {
     /// Present while `KVM_MEM_LOG_DIRTY_PAGES` is set; kept across moves and flag changes
     /// that keep dirty logging on.
     pub dirty: Option<Arc<DirtyBitmap>>,
+    /// The storage keys of the slot's pages.
+    pub keys: Arc<StorageKeys>,
     /// Whether the slot is mapped into the guest's address space. s390 maps slots in 1 MiB
     /// segments; with a guest address that is not 1 MiB aligned the mapping fails silently
     /// and the slot exists without being visible to the running guest.
@@ -171,6 +212,7 @@ mod tests {
             userspace_addr: 0x1000_0000,
             flags: 0,
             dirty: None,
+            keys: Arc::new(StorageKeys::new(npages)),
             segment_mapped: true,
         }
     }

@@ -1,9 +1,11 @@
 //! The VM object: memory slots, dirty logging, VM capabilities.
 
+pub mod memop;
 pub mod memslot;
+pub mod skeys;
 
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use arc_swap::ArcSwap;
 
@@ -13,8 +15,8 @@ use crate::host::HostConfig;
 use crate::uaccess;
 use crate::uapi::*;
 use memslot::{
-    DirtyBitmap, MemSlot, MemSlots, KVM_MEM_MAX_NR_PAGES, KVM_USER_MEM_SLOTS, PAGE_SIZE,
-    SEGMENT_SIZE,
+    DirtyBitmap, MemSlot, MemSlots, StorageKeys, KVM_MEM_MAX_NR_PAGES, KVM_USER_MEM_SLOTS,
+    PAGE_SIZE, SEGMENT_SIZE,
 };
 
 /// VM state changed by configuration ioctls (the kernel's `kvm->lock` domain).
@@ -73,6 +75,11 @@ pub struct Vm {
     slots_lock: Mutex<()>,
     state: Mutex<VmState>,
     created_vcpus: AtomicU32,
+    /// Whether the guest uses storage keys (set by SET_SKEYS, never cleared).
+    uses_skeys: AtomicBool,
+    /// Key-checked accesses hold this for reading across check and access; SET_SKEYS holds
+    /// it for writing, so a key check and the access it guards are atomic with respect to it.
+    keys_lock: RwLock<()>,
 }
 
 /// The kind of memslot change (the kernel's `enum kvm_mr_change`).
@@ -115,6 +122,8 @@ impl Vm {
             slots_lock: Mutex::new(()),
             state: Mutex::new(state),
             created_vcpus: AtomicU32::new(0),
+            uses_skeys: AtomicBool::new(false),
+            keys_lock: RwLock::new(()),
         }))
     }
 
@@ -227,6 +236,11 @@ impl Vm {
                 None => Some(Arc::new(DirtyBitmap::new(npages))),
             }
         };
+        // Storage keys belong to the backing memory: kept across moves and flag changes.
+        let keys = match old.as_ref() {
+            Some(o) if change != Change::Delete => o.keys.clone(),
+            _ => Arc::new(StorageKeys::new(npages)),
+        };
         self.prepare_memory_region(change, r)?;
         let next = match change {
             Change::Delete => slots.without(id),
@@ -237,6 +251,7 @@ impl Vm {
                 userspace_addr: r.userspace_addr,
                 flags: r.flags,
                 dirty,
+                keys,
                 // kvm_arch_commit_memory_region maps 1 MiB segments; a failure (unaligned
                 // gpa) is only logged by the kernel and the ioctl still succeeds.
                 segment_mapped: r.guest_phys_addr % SEGMENT_SIZE == 0,

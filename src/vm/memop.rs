@@ -1,0 +1,289 @@
+//! `KVM_S390_MEM_OP` on the VM fd: absolute read, write and compare-and-swap of guest memory,
+//! with storage-key protection.
+
+use super::memslot::{MemSlots, PAGE_SIZE};
+use super::skeys::{key_permits, SKEY_C, SKEY_R};
+use super::Vm;
+use crate::error::{Error, MemOpRule, Result};
+use crate::uaccess;
+use crate::uapi::*;
+
+/// `MEM_OP_MAX_SIZE`: the largest `size` of a memop.
+pub const MEM_OP_MAX_SIZE: u32 = 65536;
+/// Program-interruption code: protection exception.
+pub const PGM_PROTECTION: u16 = 0x04;
+/// Program-interruption code: addressing exception.
+pub const PGM_ADDRESSING: u16 = 0x05;
+
+/// A memop that did not fail with an errno: it completed, or the access would cause (or, with
+/// CHECK_ONLY, would have caused) a program exception, whose code the ioctl returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemOpOutcome {
+    /// The access completed (for cmpxchg: whether it exchanged is told through `old_addr`).
+    Done,
+    /// The access raised this program-interruption code.
+    Exception(u16),
+}
+
+impl MemOpOutcome {
+    /// The ioctl return value: 0, or the positive program-interruption code.
+    pub fn ret(self) -> i32 {
+        match self {
+            MemOpOutcome::Done => 0,
+            MemOpOutcome::Exception(pic) => i32::from(pic),
+        }
+    }
+}
+
+/// `mem_op_validate_common`: flags, size and key; returns the effective access key (0 when
+/// key protection is not requested, whatever the `key` field holds).
+pub fn validate_common(mop: &kvm_s390_mem_op, supported_flags: u64) -> Result<u8> {
+    if mop.flags & !supported_flags != 0 || mop.size == 0 {
+        return Err(Error::MemOp(MemOpRule::FlagsOrSize));
+    }
+    if mop.size > MEM_OP_MAX_SIZE {
+        return Err(Error::MemOpTooBig);
+    }
+    if mop.flags & KVM_S390_MEMOP_F_SKEY_PROTECTION == 0 {
+        return Ok(0);
+    }
+    // SAFETY: every member of the union is plain integers; reading `ext` is always valid.
+    let key = unsafe { mop.u.ext.key };
+    if key > 15 {
+        return Err(Error::MemOp(MemOpRule::Key));
+    }
+    Ok(key)
+}
+
+/// Runs `f` with a bounce buffer of `size` (at most [`MEM_OP_MAX_SIZE`]) bytes: a per-thread
+/// buffer allocated once, so a memop neither allocates nor zeroes memory (the kernel allocates
+/// one per call). Falls back to a fresh allocation if the thread's buffer is in use.
+fn with_bounce<R>(size: usize, f: impl FnOnce(&mut [u8]) -> Result<R>) -> Result<R> {
+    thread_local! {
+        static BOUNCE: std::cell::RefCell<Box<[u8]>> =
+            std::cell::RefCell::new(vec![0u8; MEM_OP_MAX_SIZE as usize].into_boxed_slice());
+    }
+    let mut f = Some(f);
+    let reused = BOUNCE.try_with(|b| {
+        let mut buf = b.try_borrow_mut().ok()?;
+        let f = f.take()?;
+        Some(f(&mut buf[..size]))
+    });
+    if let Ok(Some(r)) = reused {
+        return r;
+    }
+    // `f` is only taken when the per-thread buffer was available.
+    let f = f.ok_or(Error::OutOfMemory)?;
+    let mut v = Vec::new();
+    v.try_reserve_exact(size).map_err(|_| Error::OutOfMemory)?;
+    v.resize(size, 0);
+    f(&mut v)
+}
+
+/// Page fragments of [ga, ga+len): (address, length) pairs split at 4 KiB boundaries. Guest
+/// absolute addresses wrap at 2^64.
+fn fragments(ga: u64, len: usize) -> impl Iterator<Item = (u64, usize)> {
+    let mut ga = ga;
+    let mut left = len;
+    std::iter::from_fn(move || {
+        if left == 0 {
+            return None;
+        }
+        let n = left.min((PAGE_SIZE - ga % PAGE_SIZE) as usize);
+        let frag = (ga, n);
+        ga = ga.wrapping_add(n as u64);
+        left -= n;
+        Some(frag)
+    })
+}
+
+impl Vm {
+    /// `KVM_S390_MEM_OP` on the VM fd.
+    pub fn mem_op(&self, mop: &kvm_s390_mem_op) -> Result<MemOpOutcome> {
+        match mop.op {
+            KVM_S390_MEMOP_ABSOLUTE_READ | KVM_S390_MEMOP_ABSOLUTE_WRITE => self.mem_op_abs(mop),
+            KVM_S390_MEMOP_ABSOLUTE_CMPXCHG => self.mem_op_cmpxchg(mop),
+            _ => Err(Error::MemOp(MemOpRule::Op)),
+        }
+    }
+
+    fn mem_op_abs(&self, mop: &kvm_s390_mem_op) -> Result<MemOpOutcome> {
+        let key = validate_common(
+            mop,
+            KVM_S390_MEMOP_F_CHECK_ONLY | KVM_S390_MEMOP_F_SKEY_PROTECTION,
+        )?;
+        let store = mop.op == KVM_S390_MEMOP_ABSOLUTE_WRITE;
+        let size = mop.size as usize;
+        let check_only = mop.flags & KVM_S390_MEMOP_F_CHECK_ONLY != 0;
+        let slots = self.memslots();
+        if slots.by_gfn(mop.gaddr / PAGE_SIZE).is_none() {
+            return Ok(MemOpOutcome::Exception(PGM_ADDRESSING));
+        }
+        // Key check and access are one step with respect to SET_SKEYS.
+        let _keys = (key != 0).then(|| self.keys_lock.read().unwrap_or_else(|e| e.into_inner()));
+        if check_only {
+            return Ok(self.check_abs_range(&slots, mop.gaddr, size, store, key));
+        }
+        with_bounce(size, |bounce| {
+            if store {
+                uaccess::copy_from_user(bounce, mop.buf)?;
+            }
+            let r = self.access_abs(&slots, mop.gaddr, bounce, store, key);
+            if r == MemOpOutcome::Done && !store {
+                uaccess::copy_to_user(mop.buf, bounce)?;
+            }
+            Ok(r)
+        })
+    }
+
+    /// `check_gpa_range` (Linux 6.x): with access key 0 every page passes unchecked; otherwise
+    /// each page must be in a slot (5) and permit the access (4).
+    fn check_abs_range(
+        &self,
+        slots: &MemSlots,
+        ga: u64,
+        len: usize,
+        store: bool,
+        key: u8,
+    ) -> MemOpOutcome {
+        if key == 0 {
+            return MemOpOutcome::Done;
+        }
+        for (a, _) in fragments(ga, len) {
+            let gfn = a / PAGE_SIZE;
+            let Some(slot) = slots.by_gfn(gfn) else {
+                return MemOpOutcome::Exception(PGM_ADDRESSING);
+            };
+            if !key_permits(key, slot.keys.get(gfn - slot.base_gfn), store) {
+                return MemOpOutcome::Exception(PGM_PROTECTION);
+            }
+        }
+        MemOpOutcome::Done
+    }
+
+    /// `access_guest_abs_with_key`: copies page fragment by page fragment between `data` and
+    /// guest absolute memory; the first failing page stops the access (earlier stored pages
+    /// stay stored). Sets R (and C on stores) in the storage keys and marks stored pages dirty.
+    pub(crate) fn access_abs(
+        &self,
+        slots: &MemSlots,
+        ga: u64,
+        data: &mut [u8],
+        store: bool,
+        key: u8,
+    ) -> MemOpOutcome {
+        let uses_skeys = self.uses_skeys();
+        let mut off = 0usize;
+        for (a, n) in fragments(ga, data.len()) {
+            let gfn = a / PAGE_SIZE;
+            let Some(slot) = slots.by_gfn(gfn) else {
+                return MemOpOutcome::Exception(PGM_ADDRESSING);
+            };
+            let idx = gfn - slot.base_gfn;
+            if !key_permits(key, slot.keys.get(idx), store) {
+                return MemOpOutcome::Exception(PGM_PROTECTION);
+            }
+            let hva = slot.hva(gfn) + a % PAGE_SIZE;
+            let chunk = &mut data[off..off + n];
+            let copied = if store {
+                uaccess::copy_to_user(hva, chunk)
+            } else {
+                uaccess::copy_from_user(chunk, hva)
+            };
+            if copied.is_err() {
+                // The kernel cannot tell a key fault from a host fault here and assumes protection.
+                return MemOpOutcome::Exception(PGM_PROTECTION);
+            }
+            if uses_skeys {
+                slot.keys
+                    .or(idx, if store { SKEY_R | SKEY_C } else { SKEY_R });
+            }
+            if store {
+                if let Some(d) = &slot.dirty {
+                    d.mark(idx);
+                }
+            }
+            off += n;
+        }
+        MemOpOutcome::Done
+    }
+
+    fn mem_op_cmpxchg(&self, mop: &kvm_s390_mem_op) -> Result<MemOpOutcome> {
+        let key = validate_common(mop, KVM_S390_MEMOP_F_SKEY_PROTECTION)?;
+        let size = mop.size as usize;
+        if size > 16 {
+            return Err(Error::MemOp(MemOpRule::CmpxchgSize));
+        }
+        // SAFETY: every member of the union is plain integers.
+        let old_addr = unsafe { mop.u.ext.old_addr };
+        let mut new = [0u8; 16];
+        let mut old = [0u8; 16];
+        uaccess::copy_from_user(&mut new[..size], mop.buf)?;
+        uaccess::copy_from_user(&mut old[..size], old_addr)?;
+        let slots = self.memslots();
+        let gfn = mop.gaddr / PAGE_SIZE;
+        let Some(slot) = slots.by_gfn(gfn) else {
+            return Ok(MemOpOutcome::Exception(PGM_ADDRESSING));
+        };
+        // cmpxchg_guest_abs_with_key: alignment (mask size-1), then the operand size.
+        if mop.gaddr & (size as u64 - 1) != 0 {
+            return Err(Error::MemOp(MemOpRule::CmpxchgAlignment));
+        }
+        if !size.is_power_of_two() {
+            return Err(Error::MemOp(MemOpRule::CmpxchgSize));
+        }
+        let idx = gfn - slot.base_gfn;
+        let hva = slot.hva(gfn) + mop.gaddr % PAGE_SIZE;
+        let swapped = {
+            let _keys =
+                (key != 0).then(|| self.keys_lock.read().unwrap_or_else(|e| e.into_inner()));
+            // A store access: with a non-zero key the storage key's ACC must match.
+            if key_permits(key, slot.keys.get(idx), true) {
+                uaccess::compare_exchange(hva, size, &mut old, &new)
+            } else {
+                Err(uaccess::Fault)
+            }
+        };
+        let outcome = match swapped {
+            Ok(exchanged) => {
+                if self.uses_skeys() {
+                    slot.keys
+                        .or(idx, if exchanged { SKEY_R | SKEY_C } else { SKEY_R });
+                }
+                (MemOpOutcome::Done, exchanged)
+            }
+            // On a fault the kernel reports protection and the "observed" value is zero.
+            Err(uaccess::Fault) => {
+                old = [0; 16];
+                (MemOpOutcome::Exception(PGM_PROTECTION), false)
+            }
+        };
+        if let Some(d) = &slot.dirty {
+            d.mark(idx);
+        }
+        if !outcome.1 {
+            uaccess::copy_to_user(old_addr, &old[..size])?;
+        }
+        Ok(outcome.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fragments_split_at_pages_and_wrap() {
+        let f: Vec<_> = fragments(4000, 200).collect();
+        assert_eq!(f, vec![(4000, 96), (4096, 104)]);
+        let f: Vec<_> = fragments(u64::MAX - 4095, 8192).collect();
+        assert_eq!(f, vec![(u64::MAX - 4095, 4096), (0, 4096)]);
+        assert_eq!(fragments(0, 0).count(), 0);
+    }
+
+    #[test]
+    fn outcome_return_values() {
+        assert_eq!(MemOpOutcome::Done.ret(), 0);
+        assert_eq!(MemOpOutcome::Exception(PGM_PROTECTION).ret(), 4);
+    }
+}

@@ -1,0 +1,107 @@
+//! Storage keys: `KVM_S390_GET_SKEYS` / `KVM_S390_SET_SKEYS` and the key rules memops use.
+
+use std::sync::atomic::Ordering;
+
+use super::Vm;
+use crate::error::{Error, Result, SkeysRule};
+use crate::uaccess;
+use crate::uapi::*;
+
+/// Access-control bits of a storage key.
+pub const SKEY_ACC: u8 = 0xF0;
+/// Fetch-protection bit.
+pub const SKEY_F: u8 = 0x08;
+/// Reference bit.
+pub const SKEY_R: u8 = 0x04;
+/// Change bit.
+pub const SKEY_C: u8 = 0x02;
+/// Reserved bit (must be 0 in SET_SKEYS).
+pub const SKEY_RESERVED: u8 = 0x01;
+
+/// Key-controlled protection (no overrides): may an access with `access_key` (0..15) to a page
+/// with storage key `skey` proceed? Key 0 always may; a matching ACC may; a fetch from a page
+/// without fetch protection may.
+pub fn key_permits(access_key: u8, skey: u8, store: bool) -> bool {
+    access_key == 0 || (skey & SKEY_ACC) >> 4 == access_key || (!store && skey & SKEY_F == 0)
+}
+
+impl Vm {
+    /// Whether the guest uses storage keys.
+    pub fn uses_skeys(&self) -> bool {
+        self.uses_skeys.load(Ordering::Acquire)
+    }
+
+    /// The storage key of `gfn`, or None if it is in no slot.
+    pub fn storage_key(&self, gfn: u64) -> Option<u8> {
+        let slots = self.memslots();
+        slots.by_gfn(gfn).map(|s| s.keys.get(gfn - s.base_gfn))
+    }
+
+    /// `KVM_S390_GET_SKEYS`.
+    pub fn get_skeys(&self, args: &kvm_s390_skeys) -> Result<i32> {
+        if args.flags != 0 {
+            return Err(Error::Skeys(SkeysRule::Flags));
+        }
+        if !self.uses_skeys() {
+            return Ok(KVM_S390_GET_SKEYS_NONE as i32);
+        }
+        if args.count < 1 || args.count > u64::from(KVM_S390_SKEYS_MAX) {
+            return Err(Error::Skeys(SkeysRule::Count));
+        }
+        let slots = self.memslots();
+        let mut keys = Vec::new();
+        keys.try_reserve_exact(args.count as usize)
+            .map_err(|_| Error::OutOfMemory)?;
+        for i in 0..args.count {
+            let gfn = args.start_gfn.wrapping_add(i);
+            let slot = slots.by_gfn(gfn).ok_or(Error::SkeysNoMemory)?;
+            keys.push(slot.keys.get(gfn - slot.base_gfn));
+        }
+        uaccess::copy_to_user(args.skeydata_addr, &keys)?;
+        Ok(0)
+    }
+
+    /// `KVM_S390_SET_SKEYS`: enables storage keys, then applies keys in order; a failure on
+    /// one key leaves the earlier ones applied (the kernel's behaviour).
+    pub fn set_skeys(&self, args: &kvm_s390_skeys) -> Result<i32> {
+        if args.flags != 0 {
+            return Err(Error::Skeys(SkeysRule::Flags));
+        }
+        if args.count < 1 || args.count > u64::from(KVM_S390_SKEYS_MAX) {
+            return Err(Error::Skeys(SkeysRule::Count));
+        }
+        let mut keys = Vec::new();
+        keys.try_reserve_exact(args.count as usize)
+            .map_err(|_| Error::OutOfMemory)?;
+        keys.resize(args.count as usize, 0);
+        uaccess::copy_from_user(&mut keys, args.skeydata_addr)?;
+        self.uses_skeys.store(true, Ordering::Release);
+        let _exclusive = self.keys_lock.write().unwrap_or_else(|e| e.into_inner());
+        let slots = self.memslots();
+        for (i, &key) in keys.iter().enumerate() {
+            let gfn = args.start_gfn.wrapping_add(i as u64);
+            let slot = slots.by_gfn(gfn).ok_or(Error::SkeysNoMemory)?;
+            if key & SKEY_RESERVED != 0 {
+                return Err(Error::Skeys(SkeysRule::ReservedBit));
+            }
+            slot.keys.set(gfn - slot.base_gfn, key);
+        }
+        Ok(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_rules() {
+        assert!(key_permits(0, 0x18, true));
+        assert!(key_permits(1, 0x18, true));
+        assert!(!key_permits(2, 0x18, false));
+        assert!(key_permits(2, 0x10, false));
+        assert!(!key_permits(2, 0x10, true));
+        assert!(key_permits(9, 0x98, true));
+        assert!(!key_permits(9, 0x08, false));
+    }
+}
