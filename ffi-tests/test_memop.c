@@ -312,6 +312,7 @@ static bool test_capabilities(void)
 	bool ok = false;
 	int vm = open_vm(NULL);
 	CHECK_RET(KVM_IOCTL(vm, KVM_CHECK_EXTENSION, KVM_CAP_S390_MEM_OP_EXTENSION), 3);
+	CHECK_RET(KVM_IOCTL(vm, KVM_CHECK_EXTENSION, KVM_CAP_S390_MEM_OP), 65536);
 	CHECK_RET(KVM_IOCTL(vm, KVM_CHECK_EXTENSION, KVM_CAP_S390_SKEYS), 1);
 	ok = true;
 done:
