@@ -253,9 +253,10 @@ pub static CAPS: &[CapDef] = &[
         ],
         value: one,
     },
+    // The maximum transfer size, which bounds the VM-fd memop as well as the vCPU one.
     CapDef {
         cap: KVM_CAP_S390_MEM_OP,
-        needs: &[(Vcpu, KVM_S390_MEM_OP)],
+        needs: &[(VmFd, KVM_S390_MEM_OP)],
         value: |_, _| MEM_OP_MAX_SIZE as i32,
     },
     CapDef {
