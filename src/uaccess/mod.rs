@@ -318,10 +318,12 @@ mod tests {
             let mut buf = [0u8; 16];
             assert_eq!(copy_from_user(&mut buf, 0), Err(Fault));
             assert_eq!(copy_to_user(8, &buf), Err(Fault));
-            let gone = map(libc::PROT_READ | libc::PROT_WRITE);
-            unmap(gone);
+            // Inaccessible memory is reserved PROT_NONE rather than unmapped: tests run in
+            // parallel and another thread's mmap could reuse an unmapped range.
+            let gone = map(libc::PROT_NONE);
             assert_eq!(copy_from_user(&mut buf, gone), Err(Fault));
             assert_eq!(copy_to_user(gone, &buf), Err(Fault));
+            unmap(gone);
             let ro = map(libc::PROT_READ);
             assert_eq!(copy_from_user(&mut buf, ro), Ok(()));
             assert_eq!(copy_to_user(ro, &buf), Err(Fault));
@@ -436,13 +438,17 @@ mod tests {
             };
             assert_ne!(p, libc::MAP_FAILED);
             let base = p as u64;
-            // SAFETY: unmapping the second page of our own mapping.
-            let r = unsafe { libc::munmap((base + 4096) as *mut libc::c_void, 4096) };
+            // SAFETY: revoking access to the second page of our own mapping (PROT_NONE rather
+            // than munmap, so no parallel test can map something there).
+            let r = unsafe {
+                libc::mprotect((base + 4096) as *mut libc::c_void, 4096, libc::PROT_NONE)
+            };
             assert_eq!(r, 0);
             let mut buf = [0u8; 64];
             assert_eq!(copy_from_user(&mut buf, base + 4096 - 32), Err(Fault));
             assert_eq!(copy_to_user(base + 4096 - 32, &[0xAA; 64]), Err(Fault));
-            unmap(base);
+            // SAFETY: unmapping both pages of our own mapping.
+            assert_eq!(unsafe { libc::munmap(base as *mut libc::c_void, 8192) }, 0);
         });
     }
 }
