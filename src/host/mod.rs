@@ -50,7 +50,7 @@ impl HostConfig {
     /// The default host: an IBM z16 LPAR with ESCA, no huge pages, no PV, no ucontrol.
     pub fn z16() -> Self {
         let mut facilities = [0u64; 16];
-        for &f in Z16_FACILITIES {
+        for &f in profiles::Z16.facilities {
             facilities[usize::from(f / 64)] |= 1u64 << (63 - (f % 64));
         }
         HostConfig {
