@@ -5,16 +5,54 @@
 //! Machine profiles (z14/z15/z16 identities, subfunctions, CPU features) are filled in by
 //! the CPU-model work; this is the part the VM plumbing needs.
 
+pub mod profiles;
+
 use std::sync::{Arc, OnceLock};
 
-/// Facilities (STFLE bit numbers) of the default host, an IBM z16.
-const Z16_FACILITIES: &[u16] = &[
-    0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 11, 13, 14, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28,
-    30, 31, 32, 33, 34, 35, 36, 37, 38, 40, 41, 42, 43, 44, 45, 47, 48, 49, 50, 51, 52, 53, 54, 57,
-    58, 59, 60, 61, 64, 65, 66, 67, 68, 69, 70, 71, 72, 73, 74, 75, 76, 77, 78, 80, 81, 82, 129,
-    130, 131, 133, 134, 135, 138, 139, 146, 148, 149, 150, 151, 152, 155, 156, 165, 169, 170, 192,
-    193, 194, 196, 197,
-];
+/// The query blocks of the instructions with subfunctions, as returned by each instruction's
+/// query function (layout of `struct kvm_s390_vm_cpu_subfunc`). For PLO ("test bit") the
+/// block has the bit of function code n set at byte n/8, mask 0x80 >> (n%8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Subfunctions {
+    pub plo: [u8; 32],
+    pub ptff: [u8; 16],
+    pub kmac: [u8; 16],
+    pub kmc: [u8; 16],
+    pub km: [u8; 16],
+    pub kimd: [u8; 16],
+    pub klmd: [u8; 16],
+    pub pckmo: [u8; 16],
+    pub kmctr: [u8; 16],
+    pub kmf: [u8; 16],
+    pub kmo: [u8; 16],
+    pub pcc: [u8; 16],
+    pub ppno: [u8; 16],
+    pub kma: [u8; 16],
+    pub kdsa: [u8; 16],
+    pub sortl: [u8; 32],
+    pub dfltcc: [u8; 32],
+    pub pfcr: [u8; 16],
+}
+
+/// An IBM Z machine generation the shim can pretend to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MachineProfile {
+    /// Short name used to select it: "z14", "z15", "z16".
+    pub name: &'static str,
+    /// Human-readable identity, e.g. "IBM z16 A01 (machine type 3931), GA1".
+    pub description: &'static str,
+    /// The CPU type (machine type) in the CPU id, e.g. 0x3931.
+    pub cpu_type: u16,
+    /// The full host CPU id (version, CPU identification, type, format bits), as
+    /// `KVM_S390_VM_CPU_MACHINE.cpuid` reports it.
+    pub cpuid: u64,
+    /// `sclp.ibc`: bits 16..27 the lowest, bits 0..11 the unblocked IBC level.
+    pub ibc: u32,
+    /// STFLE facility numbers the machine has.
+    pub facilities: &'static [u16],
+    /// Subfunction query blocks (MACHINE_SUBFUNC).
+    pub subfunctions: Subfunctions,
+}
 
 /// The host machine and KVM module configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
