@@ -22,6 +22,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#include <dlfcn.h>
 
 #include "kvm_s390_shim.h"
 
@@ -35,6 +36,14 @@
 #define KVM_IOCTL(fd, req, arg) ioctl((fd), (req), (arg))
 #define KVM_CLOSE(fd) close(fd)
 #define MODE "preload"
+#endif
+
+/* A kvm_s390_shim_* API function: called directly when linked, looked up in the preloaded
+ * library otherwise (its symbols are global). */
+#ifdef SHIM_LINKED
+#define SHIM_API(fn) (&fn)
+#else
+#define SHIM_API(fn) ((__typeof__(&fn))dlsym(RTLD_DEFAULT, #fn))
 #endif
 
 static int test_count, test_failed;

@@ -18,12 +18,18 @@
 
 #ifndef KVM_S390_SHIM_NO_UAPI
 /*
- * s390 KVM uapi structs that use anonymous unions or bit-fields, which cbindgen cannot
- * express. They are written out here with the same member names as the kernel's uapi
+ * s390 KVM uapi structs that use anonymous unions, bit-fields or implicit padding, which
+ * cbindgen cannot express (the Rust mirrors name the padding). They are written out here with the same member names as the kernel's uapi
  * headers so that C code written against those headers compiles unchanged. The Rust mirrors
  * (src/uapi) and these definitions are both checked against the real s390x headers by
  * ffi-tests/layout.c.
  */
+
+/* Payload of the TOD_EXT attribute (7 bytes of implicit padding after epoch_idx). */
+struct kvm_s390_vm_tod_clock {
+	uint8_t epoch_idx;
+	uint64_t tod;
+};
 
 /* Argument of KVM_S390_MEM_OP (Linux 6.3+ layout, with old_addr). */
 struct kvm_s390_mem_op {
@@ -1013,41 +1019,6 @@ struct kvm_run {
 #define KVM_REG_S390_GBEA ((KVM_REG_S390 | KVM_REG_SIZE_U64) | 9)
 
 /*
- Program-interruption code: protection exception.
- */
-#define PGM_PROTECTION 4
-
-/*
- Program-interruption code: addressing exception.
- */
-#define PGM_ADDRESSING 5
-
-/*
- Access-control bits of a storage key.
- */
-#define SKEY_ACC 240
-
-/*
- Fetch-protection bit.
- */
-#define SKEY_F 8
-
-/*
- Reference bit.
- */
-#define SKEY_R 4
-
-/*
- Change bit.
- */
-#define SKEY_C 2
-
-/*
- Reserved bit (must be 0 in SET_SKEYS).
- */
-#define SKEY_RESERVED 1
-
-/*
  Argument of `KVM_SET_USER_MEMORY_REGION`.
  */
 struct kvm_userspace_memory_region {
@@ -1266,14 +1237,6 @@ struct kvm_pv_cmd {
 };
 
 /*
- Payload of the TOD_EXT attribute.
- */
-struct kvm_s390_vm_tod_clock {
-  uint8_t epoch_idx;
-  uint64_t tod;
-};
-
-/*
  Payload of the CPU_MODEL PROCESSOR attribute.
  */
 struct kvm_s390_vm_cpu_processor {
@@ -1449,6 +1412,42 @@ int kvm_s390_shim_close(int fd);
  The shim's version as a static NUL-terminated string (never freed).
  */
 const char *kvm_s390_shim_version(void);
+
+/*
+ Selects the modelled host machine: "z14", "z15" or "z16" (the default; the environment
+ variable `KVM_S390_SHIM_MACHINE` sets the initial choice).
+
+ Must be called before the first VM is created; the host is fixed from then on.
+ Returns 0, or -1 with errno EINVAL (NULL or unknown name) or EBUSY (a VM exists).
+
+ # Safety
+ `name` must be NULL or a NUL-terminated string.
+ */
+int kvm_s390_shim_set_machine(const char *name);
+
+/*
+ The name of the modelled host machine ("z16", ...), a static string.
+ */
+const char *kvm_s390_shim_machine(void);
+
+/*
+ Freezes the host TOD clock at `tod` with epoch index `epoch_idx`: every VM's TOD then
+ stands still until [`kvm_s390_shim_tod_advance`] moves it. For deterministic tests; the
+ environment variable `KVM_S390_SHIM_TOD=frozen:<hex tod>` does the same at start-up.
+ Always returns 0.
+ */
+int kvm_s390_shim_tod_freeze(uint8_t epoch_idx, uint64_t tod);
+
+/*
+ Advances the frozen host TOD clock by `delta` TOD units (4096 per microsecond), carrying
+ into the epoch index. Returns 0, or -1 with errno EINVAL if the clock is not frozen.
+ */
+int kvm_s390_shim_tod_advance(uint64_t delta);
+
+/*
+ Returns the host TOD clock to real time (the default). Always returns 0.
+ */
+int kvm_s390_shim_tod_realtime(void);
 
 extern uintptr_t kvm_s390_shim_uaccess_copy(uint8_t *dst, const uint8_t *src, uintptr_t len);
 

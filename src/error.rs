@@ -76,6 +76,46 @@ pub enum SkeysRule {
     ReservedBit,
 }
 
+/// Why a `KVM_SET/GET/HAS_DEVICE_ATTR` on the VM fd was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttrRule {
+    /// Unknown group or attribute, or not available in this direction (HAS: absent).
+    Unknown,
+    /// The host lacks the feature the attribute controls (e.g. CMMA).
+    NoHostSupport,
+    /// A vCPU exists already.
+    Busy,
+    /// A value outside what the host or VM supports (subset checks, non-zero TOD_HIGH, ...).
+    Invalid,
+    /// `flags != 0` where it must be 0 (TOD).
+    Flags,
+    /// The operation needs a facility the VM lacks (crypto key wrapping without MSA3).
+    MissingFacility,
+    /// The operation is not supported here (APIE without AP instructions, TOD of a PV guest).
+    NotSupported,
+    /// LIMIT_SIZE above the VM's memory limit.
+    LimitTooBig,
+    /// CMMA is not enabled (CLR_CMMA) or the VM is ucontrol (LIMIT_SIZE).
+    WrongState,
+    /// MIGRATION START without memory slots, or with a slot lacking dirty logging.
+    MigrationSlots,
+}
+
+/// Why a `KVM_S390_GET_CMMA_BITS` / `KVM_S390_SET_CMMA_BITS` was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CmmaRule {
+    /// CMMA is not enabled for the VM.
+    NotEnabled,
+    /// Unknown flags.
+    Flags,
+    /// GET without PEEK outside migration mode.
+    NoMigrationMode,
+    /// SET with `count` above `KVM_S390_CMMA_SIZE_MAX`.
+    Count,
+    /// A guest frame outside every memory slot.
+    NoMemory,
+}
+
 /// Every way an ioctl can fail. [`Error::errno`] maps each to the kernel's errno.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Error {
@@ -111,6 +151,10 @@ pub enum Error {
     Skeys(SkeysRule),
     /// A storage-key ioctl touched a guest frame outside every memory slot.
     SkeysNoMemory,
+    /// A VM attribute request was refused.
+    Attr(AttrRule),
+    /// A CMMA-bits request was refused.
+    Cmma(CmmaRule),
     /// An allocation failed.
     OutOfMemory,
     /// Too many open files for a new KVM fd.
@@ -159,6 +203,33 @@ impl Error {
             Error::Skeys(_) => libc::EINVAL,
             // kvm_s390_get/set_skeys: gfn_to_hva error.
             Error::SkeysNoMemory => libc::EFAULT,
+            // kvm_s390_vm_{set,get,has}_attr: unknown group/attribute.
+            Error::Attr(AttrRule::Unknown) => libc::ENXIO,
+            // MEM_CTRL ENABLE/CLR_CMMA without sclp.has_cmma.
+            Error::Attr(AttrRule::NoHostSupport) => libc::ENXIO,
+            // Attributes that must be set before the first vCPU.
+            Error::Attr(AttrRule::Busy) => libc::EBUSY,
+            // Subset checks, TOD_HIGH != 0, epoch index without facility 139.
+            Error::Attr(AttrRule::Invalid) => libc::EINVAL,
+            // TOD attr->flags != 0.
+            Error::Attr(AttrRule::Flags) => libc::EINVAL,
+            // CRYPTO key wrapping without facility 76.
+            Error::Attr(AttrRule::MissingFacility) => libc::EINVAL,
+            // CRYPTO APIE without AP instructions; TOD SET on a protected VM.
+            Error::Attr(AttrRule::NotSupported) => libc::EOPNOTSUPP,
+            // LIMIT_SIZE above mem_limit.
+            Error::Attr(AttrRule::LimitTooBig) => libc::E2BIG,
+            // CLR_CMMA without CMMA; LIMIT_SIZE on ucontrol; LIMIT_SIZE of 0.
+            Error::Attr(AttrRule::WrongState) => libc::EINVAL,
+            // MIGRATION START: no memslots, or dirty logging missing with CMMA on.
+            Error::Attr(AttrRule::MigrationSlots) => libc::EINVAL,
+            // kvm_s390_get/set_cmma_bits: use_cmma == 0.
+            Error::Cmma(CmmaRule::NotEnabled) => libc::ENXIO,
+            Error::Cmma(CmmaRule::Flags) => libc::EINVAL,
+            Error::Cmma(CmmaRule::NoMigrationMode) => libc::EINVAL,
+            Error::Cmma(CmmaRule::Count) => libc::EINVAL,
+            // gfn_to_hva error while peeking/setting.
+            Error::Cmma(CmmaRule::NoMemory) => libc::EFAULT,
             // allocation failure.
             Error::OutOfMemory => libc::ENOMEM,
             // get_unused_fd_flags failure.
@@ -220,6 +291,21 @@ mod tests {
             (Error::Skeys(SkeysRule::Count), libc::EINVAL),
             (Error::Skeys(SkeysRule::ReservedBit), libc::EINVAL),
             (Error::SkeysNoMemory, libc::EFAULT),
+            (Error::Attr(AttrRule::Unknown), libc::ENXIO),
+            (Error::Attr(AttrRule::NoHostSupport), libc::ENXIO),
+            (Error::Attr(AttrRule::Busy), libc::EBUSY),
+            (Error::Attr(AttrRule::Invalid), libc::EINVAL),
+            (Error::Attr(AttrRule::Flags), libc::EINVAL),
+            (Error::Attr(AttrRule::MissingFacility), libc::EINVAL),
+            (Error::Attr(AttrRule::NotSupported), libc::EOPNOTSUPP),
+            (Error::Attr(AttrRule::LimitTooBig), libc::E2BIG),
+            (Error::Attr(AttrRule::WrongState), libc::EINVAL),
+            (Error::Attr(AttrRule::MigrationSlots), libc::EINVAL),
+            (Error::Cmma(CmmaRule::NotEnabled), libc::ENXIO),
+            (Error::Cmma(CmmaRule::Flags), libc::EINVAL),
+            (Error::Cmma(CmmaRule::NoMigrationMode), libc::EINVAL),
+            (Error::Cmma(CmmaRule::Count), libc::EINVAL),
+            (Error::Cmma(CmmaRule::NoMemory), libc::EFAULT),
             (Error::OutOfMemory, libc::ENOMEM),
             (Error::TooManyFds, libc::EMFILE),
             (Error::Os(libc::ENFILE), libc::ENFILE),

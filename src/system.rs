@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::caps;
 use crate::error::{Error, Result};
 use crate::fd::{self, Object};
-use crate::host::host;
+use crate::host::{host, host_for_new_vm};
 use crate::uapi::*;
 use crate::vm::Vm;
 
@@ -36,7 +36,7 @@ impl System {
 
     /// `KVM_CREATE_VM`: a new VM and its fd (O_RDWR|O_CLOEXEC, like the kernel's).
     pub fn create_vm(&self, vm_type: u64) -> Result<i32> {
-        let vm = Vm::create(host(), vm_type)?;
+        let vm = Vm::create(host_for_new_vm(), vm_type)?;
         let fd = fd::new_placeholder(true)?;
         fd::install(fd, Object::Vm(vm))
     }

@@ -48,8 +48,13 @@ fn run(cmd: &mut Command) -> String {
 
 /// Compiles `ffi-tests/<name>.c` for `mode` and returns the executable.
 fn build(name: &str, linked: bool, extra: &[&str]) -> PathBuf {
+    build_as(name, name, linked, extra)
+}
+
+/// Compiles `ffi-tests/<name>.c` into an executable called after `tag`.
+fn build_as(name: &str, tag: &str, linked: bool, extra: &[&str]) -> PathBuf {
     let exe = out_dir().join(format!(
-        "{name}-{}",
+        "{tag}-{}",
         if linked { "linked" } else { "preload" }
     ));
     let mut cmd = Command::new("cc");
@@ -89,7 +94,13 @@ fn build(name: &str, linked: bool, extra: &[&str]) -> PathBuf {
 
 /// Runs a built test and checks its closing "N passed, 0 failed" line.
 fn run_test(exe: &Path, preload: bool) {
+    run_test_env(exe, preload, &[]);
+}
+
+/// As [`run_test`], with extra environment variables.
+fn run_test_env(exe: &Path, preload: bool, env: &[(&str, &str)]) {
     let mut cmd = Command::new(exe);
+    cmd.envs(env.iter().copied());
     if preload {
         cmd.env("LD_PRELOAD", lib_dir().join("libkvm_s390_shim.so"));
     }
@@ -137,6 +148,29 @@ c_test!(test_threads);
 c_test!(test_memop);
 c_test!(test_skeys);
 c_test!(test_concurrency);
+c_test!(test_attrs);
+
+/// The CPU-model test once per machine profile, in both modes.
+macro_rules! profile_test {
+    ($name:ident, $machine:literal) => {
+        mod $name {
+            #[test]
+            fn preload() {
+                let exe = super::build_as("test_cpu_model", stringify!($name), false, &[]);
+                super::run_test_env(&exe, true, &[("KVM_S390_SHIM_MACHINE", $machine)]);
+            }
+            #[test]
+            fn linked() {
+                let exe = super::build_as("test_cpu_model", stringify!($name), true, &[]);
+                super::run_test_env(&exe, false, &[("KVM_S390_SHIM_MACHINE", $machine)]);
+            }
+        }
+    };
+}
+
+profile_test!(test_cpu_model_z14, "z14");
+profile_test!(test_cpu_model_z15, "z15");
+profile_test!(test_cpu_model_z16, "z16");
 
 /// The bundled demo VMM builds with warnings as errors and runs cleanly under LD_PRELOAD.
 #[test]
@@ -193,6 +227,11 @@ fn exported_symbols() {
         "kvm_s390_shim_close",
         "kvm_s390_shim_ioctl",
         "kvm_s390_shim_open",
+        "kvm_s390_shim_set_machine",
+        "kvm_s390_shim_machine",
+        "kvm_s390_shim_tod_freeze",
+        "kvm_s390_shim_tod_advance",
+        "kvm_s390_shim_tod_realtime",
         "kvm_s390_shim_version",
         "open",
         "open64",
@@ -201,6 +240,35 @@ fn exported_symbols() {
     ];
     want.sort_unstable();
     assert_eq!(got, want);
+}
+
+/// The header defines only kernel uapi names: every `#define` is a constant of `src/uapi` or a
+/// row of its ioctl table (internal constants must not leak into the C namespace).
+#[test]
+fn header_defines_only_uapi_names() {
+    let header = std::fs::read_to_string(root().join("include/kvm_s390_shim.h")).unwrap();
+    let mut uapi = String::new();
+    for f in std::fs::read_dir(root().join("src/uapi")).unwrap() {
+        uapi.push_str(&std::fs::read_to_string(f.unwrap().path()).unwrap());
+    }
+    for line in header.lines() {
+        let Some(rest) = line.strip_prefix("#define ") else {
+            continue;
+        };
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        if name == "KVM_S390_SHIM_H" {
+            continue;
+        }
+        let known = uapi.contains(&format!("pub const {name}:"))
+            || uapi.contains(&format!("    {name} = IO"));
+        assert!(
+            known,
+            "{name} is in the header but is not a uapi constant or ioctl"
+        );
+    }
 }
 
 /// The header compiles on its own as C11 and as C++ with warnings as errors.

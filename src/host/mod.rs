@@ -5,9 +5,10 @@
 //! Machine profiles (z14/z15/z16 identities, subfunctions, CPU features) are filled in by
 //! the CPU-model work; this is the part the VM plumbing needs.
 
+pub mod clock;
 pub mod profiles;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex};
 
 /// The query blocks of the instructions with subfunctions, as returned by each instruction's
 /// query function (layout of `struct kvm_s390_vm_cpu_subfunc`). For PLO ("test bit") the
@@ -57,12 +58,25 @@ pub struct MachineProfile {
 /// The host machine and KVM module configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostConfig {
+    /// The machine generation.
+    pub profile: MachineProfile,
     /// Host STFLE facility list, 16 words, MSB-0 (facility n = bit 63-(n%64) of word n/64).
     pub facilities: [u64; 16],
-    /// Enhanced suppression on protection (KVM_CAP_S390_COW).
+    /// Enhanced suppression on protection (KVM_CAP_S390_COW, CPU feature ESOP).
     pub has_esop: bool,
     /// Extended SCA plus 64-bit SCA origin: 248 vCPUs instead of 64.
     pub has_esca: bool,
+    /// `sclp.has_cmma`: the host supports CMMA (MEM_CTRL ENABLE_CMMA / CLR_CMMA).
+    pub has_cmma: bool,
+    /// AP instructions are available (CRYPTO ENABLE_APIE / DISABLE_APIE).
+    pub has_ap: bool,
+    /// Adapter-interruption virtualisation (facility 65 in the VM's mask).
+    pub has_aiv: bool,
+    /// Host ultravisor feature indications (0 without an ultravisor).
+    pub uv_features: u64,
+    /// `sclp.hmfai`: which facilities the hypervisor manages (2 bits per facility word);
+    /// facilities it does not manage pass through to guests.
+    pub hmfai: u32,
     /// The `hpage=1` module parameter (KVM_CAP_S390_HPAGE_1M).
     pub hpage: bool,
     /// Protected-virtualisation host (`prot_virt=1`).
@@ -85,16 +99,23 @@ pub const KVM_S390_ESCA_CPU_SLOTS: u32 = 248;
 pub const TASK_SIZE_MAX: u64 = 0u64.wrapping_sub(4096);
 
 impl HostConfig {
-    /// The default host: an IBM z16 LPAR with ESCA, no huge pages, no PV, no ucontrol.
-    pub fn z16() -> Self {
+    /// An LPAR of the given machine: ESCA, CMMA, AP, no huge pages, no PV, no ucontrol.
+    pub fn from_profile(profile: &MachineProfile) -> Self {
         let mut facilities = [0u64; 16];
-        for &f in profiles::Z16.facilities {
+        for &f in profile.facilities {
             facilities[usize::from(f / 64)] |= 1u64 << (63 - (f % 64));
         }
         HostConfig {
+            profile: *profile,
             facilities,
             has_esop: true,
             has_esca: true,
+            has_cmma: true,
+            has_ap: true,
+            has_aiv: true,
+            uv_features: 0,
+            // The value QEMU's CPU definitions give z14, z15 and z16.
+            hmfai: 0x0800_0000,
             hpage: false,
             prot_virt: false,
             ucontrol: false,
@@ -103,10 +124,27 @@ impl HostConfig {
         }
     }
 
+    /// The default host, an IBM z16.
+    pub fn z16() -> Self {
+        Self::from_profile(&profiles::Z16)
+    }
+
     /// Whether the host has facility `nr`.
     pub fn has_facility(&self, nr: u32) -> bool {
         let word = (nr / 64) as usize;
         word < self.facilities.len() && self.facilities[word] & (1u64 << (63 - nr % 64)) != 0
+    }
+
+    /// The kernel's `nonhyp_mask(i)`: the bits of facility word `i` that are not managed by
+    /// the hypervisor, and so pass through to guests when the host has them.
+    pub fn nonhyp_mask(&self, i: usize) -> u64 {
+        let shifted = if i < 16 {
+            self.hmfai.wrapping_shl(2 * i as u32)
+        } else {
+            0
+        };
+        let fai = shifted >> 30;
+        0x0000_ffff_ffff_ffff_u64 >> (fai << 4)
     }
 
     /// KVM_CAP_MAX_VCPUS: 248 with ESCA and 64-bit SCAO, else 64.
@@ -128,11 +166,72 @@ impl HostConfig {
     }
 }
 
-static HOST: OnceLock<Arc<HostConfig>> = OnceLock::new();
+/// The machine profile called `name` ("z14", "z15", "z16"; case-insensitive).
+pub fn profile_by_name(name: &str) -> Option<&'static MachineProfile> {
+    profiles::PROFILES
+        .iter()
+        .find(|p| p.name.eq_ignore_ascii_case(name))
+}
 
-/// The process-wide host, fixed on first use.
+/// Why the host could not be changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SelectError {
+    /// No profile of that name.
+    UnknownMachine,
+    /// A VM exists already: the host is fixed.
+    HostInUse,
+}
+
+struct HostState {
+    config: Option<Arc<HostConfig>>,
+    in_use: bool,
+}
+
+static HOST: Mutex<HostState> = Mutex::new(HostState {
+    config: None,
+    in_use: false,
+});
+
+fn lock_host() -> std::sync::MutexGuard<'static, HostState> {
+    HOST.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn initial_config() -> HostConfig {
+    let from_env = std::env::var("KVM_S390_SHIM_MACHINE")
+        .ok()
+        .and_then(|n| profile_by_name(&n));
+    match from_env {
+        Some(p) => HostConfig::from_profile(p),
+        None => HostConfig::z16(),
+    }
+}
+
+/// The process-wide host (chosen by `KVM_S390_SHIM_MACHINE`, default z16).
 pub fn host() -> Arc<HostConfig> {
-    HOST.get_or_init(|| Arc::new(HostConfig::z16())).clone()
+    let mut st = lock_host();
+    st.config
+        .get_or_insert_with(|| Arc::new(initial_config()))
+        .clone()
+}
+
+/// The host for a new VM: fixes the host for the rest of the process.
+pub fn host_for_new_vm() -> Arc<HostConfig> {
+    let mut st = lock_host();
+    st.in_use = true;
+    st.config
+        .get_or_insert_with(|| Arc::new(initial_config()))
+        .clone()
+}
+
+/// Selects the machine profile `name` as the host; only before the first VM is created.
+pub fn select_machine(name: &str) -> Result<(), SelectError> {
+    let p = profile_by_name(name).ok_or(SelectError::UnknownMachine)?;
+    let mut st = lock_host();
+    if st.in_use {
+        return Err(SelectError::HostInUse);
+    }
+    st.config = Some(Arc::new(HostConfig::from_profile(p)));
+    Ok(())
 }
 
 #[cfg(test)]
@@ -146,7 +245,6 @@ mod tests {
         assert_eq!(h.facilities[0] >> 63, 1);
         assert!(h.has_facility(129));
         assert_eq!(h.facilities[2] & (1 << 62), 1 << 62);
-        assert!(!h.has_facility(5));
         assert!(!h.has_facility(5000));
     }
 
@@ -156,5 +254,20 @@ mod tests {
         assert_eq!(h.initial_mem_limit(), 0xFFFF_FFFF_FFFF_F000);
         h.hamax = (1 << 44) - 1;
         assert_eq!(h.initial_mem_limit(), 1 << 44);
+    }
+
+    #[test]
+    fn non_hypervisor_managed_facilities() {
+        let h = HostConfig::z16();
+        assert_eq!(h.nonhyp_mask(0), 0x0000_ffff_ffff_ffff);
+        assert_eq!(h.nonhyp_mask(1), 0x0000_ffff_ffff_ffff);
+        assert_eq!(h.nonhyp_mask(2), 0x0000_0000_0000_ffff);
+        assert_eq!(h.nonhyp_mask(3), 0x0000_ffff_ffff_ffff);
+    }
+
+    #[test]
+    fn profiles_by_name() {
+        assert_eq!(profile_by_name("Z16").map(|p| p.cpu_type), Some(0x3931));
+        assert!(profile_by_name("z99").is_none());
     }
 }

@@ -66,6 +66,18 @@ pub static VM_IOCTLS: &[(u32, VmHandler)] = &[
     }),
     (KVM_S390_GET_SKEYS, |vm, arg| vm.get_skeys(&copy_in(arg)?)),
     (KVM_S390_SET_SKEYS, |vm, arg| vm.set_skeys(&copy_in(arg)?)),
+    (KVM_SET_DEVICE_ATTR, |vm, arg| vm.set_attr(&copy_in(arg)?)),
+    (KVM_GET_DEVICE_ATTR, |vm, arg| vm.get_attr(&copy_in(arg)?)),
+    (KVM_HAS_DEVICE_ATTR, |vm, arg| vm.has_attr(&copy_in(arg)?)),
+    (KVM_S390_GET_CMMA_BITS, |vm, arg| {
+        let mut log: kvm_s390_cmma_log = copy_in(arg)?;
+        let r = vm.get_cmma_bits(&mut log)?;
+        crate::uaccess::write_user(arg, &log)?;
+        Ok(r)
+    }),
+    (KVM_S390_SET_CMMA_BITS, |vm, arg| {
+        vm.set_cmma_bits(&copy_in(arg)?)
+    }),
 ];
 
 type VcpuHandler = fn(u64) -> Result<i32>;

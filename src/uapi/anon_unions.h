@@ -1,10 +1,16 @@
 /*
- * s390 KVM uapi structs that use anonymous unions or bit-fields, which cbindgen cannot
- * express. They are written out here with the same member names as the kernel's uapi
+ * s390 KVM uapi structs that use anonymous unions, bit-fields or implicit padding, which
+ * cbindgen cannot express (the Rust mirrors name the padding). They are written out here with the same member names as the kernel's uapi
  * headers so that C code written against those headers compiles unchanged. The Rust mirrors
  * (src/uapi) and these definitions are both checked against the real s390x headers by
  * ffi-tests/layout.c.
  */
+
+/* Payload of the TOD_EXT attribute (7 bytes of implicit padding after epoch_idx). */
+struct kvm_s390_vm_tod_clock {
+	uint8_t epoch_idx;
+	uint64_t tod;
+};
 
 /* Argument of KVM_S390_MEM_OP (Linux 6.3+ layout, with old_addr). */
 struct kvm_s390_mem_op {

@@ -105,14 +105,17 @@ pub const KVM_REG_S390_PFSELECT: u64 = KVM_REG_S390 | KVM_REG_SIZE_U64 | 0x7;
 pub const KVM_REG_S390_PP: u64 = KVM_REG_S390 | KVM_REG_SIZE_U64 | 0x8;
 pub const KVM_REG_S390_GBEA: u64 = KVM_REG_S390 | KVM_REG_SIZE_U64 | 0x9;
 
-/// Payload of the TOD_EXT attribute.
+/// Payload of the TOD_EXT attribute. The C struct has 7 bytes of implicit padding after
+/// `epoch_idx` (KVM zeroes them on GET); the mirror names them so that every byte is
+/// initialised when it is copied out. The C definition is in `anon_unions.h`.
 #[repr(C)]
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct kvm_s390_vm_tod_clock {
     pub epoch_idx: u8,
+    pub pad: [u8; 7],
     pub tod: u64,
 }
-assert_layout!(kvm_s390_vm_tod_clock, size = 16, align = 8, epoch_idx @ 0, tod @ 8);
+assert_layout!(kvm_s390_vm_tod_clock, size = 16, align = 8, epoch_idx @ 0, pad @ 1, tod @ 8);
 
 /// Payload of the CPU_MODEL PROCESSOR attribute.
 #[repr(C)]

@@ -11,9 +11,9 @@ use crate::uapi::*;
 /// `MEM_OP_MAX_SIZE`: the largest `size` of a memop.
 pub const MEM_OP_MAX_SIZE: u32 = 65536;
 /// Program-interruption code: protection exception.
-pub const PGM_PROTECTION: u16 = 0x04;
+pub(crate) const PGM_PROTECTION: u16 = 0x04;
 /// Program-interruption code: addressing exception.
-pub const PGM_ADDRESSING: u16 = 0x05;
+pub(crate) const PGM_ADDRESSING: u16 = 0x05;
 
 /// A memop that did not fail with an errno: it completed, or the access would cause (or, with
 /// CHECK_ONLY, would have caused) a program exception, whose code the ioctl returns.

@@ -17,10 +17,70 @@ pub const PAGE_SIZE: u64 = 4096;
 /// Segment (1 MiB) size: s390 maps memory slots into the guest in segments.
 pub const SEGMENT_SIZE: u64 = 1 << 20;
 
-/// One bit per page of a slot: set when the guest (or a memop) stores to the page.
+/// One bit per page of a slot: set when the guest (or a memop) stores to the page. Like the
+/// kernel's bitmap it has a second half, the CMMA-dirty bits used by migration mode.
 #[derive(Debug)]
 pub struct DirtyBitmap {
     words: Box<[AtomicU64]>,
+    /// CMMA-dirty bits (the kernel's "second dirty bitmap").
+    pub cmma: BitSet,
+}
+
+/// A fixed-size set of page bits.
+#[derive(Debug)]
+pub struct BitSet {
+    words: Box<[AtomicU64]>,
+    len: u64,
+}
+
+impl BitSet {
+    /// `len` clear bits.
+    pub fn new(len: u64) -> Self {
+        BitSet {
+            words: (0..len.div_ceil(64)).map(|_| AtomicU64::new(0)).collect(),
+            len,
+        }
+    }
+
+    /// Sets every bit; returns how many were newly set.
+    pub fn set_all(&self) -> u64 {
+        let mut newly = 0;
+        for (i, w) in self.words.iter().enumerate() {
+            let bits = (self.len - 64 * i as u64).min(64);
+            let full = if bits == 64 {
+                u64::MAX
+            } else {
+                (1u64 << bits) - 1
+            };
+            newly += u64::from((full & !w.fetch_or(full, Ordering::AcqRel)).count_ones());
+        }
+        newly
+    }
+
+    /// Sets bit `i`; returns whether it was clear.
+    pub fn set(&self, i: u64) -> bool {
+        let m = 1u64 << (i % 64);
+        i < self.len && self.words[(i / 64) as usize].fetch_or(m, Ordering::AcqRel) & m == 0
+    }
+
+    /// Clears bit `i`; returns whether it was set.
+    pub fn test_and_clear(&self, i: u64) -> bool {
+        let m = 1u64 << (i % 64);
+        i < self.len && self.words[(i / 64) as usize].fetch_and(!m, Ordering::AcqRel) & m != 0
+    }
+
+    /// The first set bit at or after `from`, or `len` if there is none.
+    pub fn next_set(&self, from: u64) -> u64 {
+        let mut i = from;
+        while i < self.len {
+            let w = self.words[(i / 64) as usize].load(Ordering::Acquire) >> (i % 64);
+            if w != 0 {
+                return (i + u64::from(w.trailing_zeros())).min(self.len);
+            }
+            i = (i / 64 + 1) * 64;
+        }
+        self.len
+    }
 }
 
 impl DirtyBitmap {
@@ -29,6 +89,7 @@ impl DirtyBitmap {
         let words = npages.div_ceil(64) as usize;
         DirtyBitmap {
             words: (0..words).map(|_| AtomicU64::new(0)).collect(),
+            cmma: BitSet::new(npages),
         }
     }
 
@@ -97,6 +158,39 @@ impl StorageKeys {
     }
 }
 
+/// One CMMA value byte per page (the PGSTE usage state 0x03 and NODAT 0x40 bits).
+///
+/// Like storage keys, the values belong to the backing memory.
+#[derive(Debug)]
+pub struct CmmaValues {
+    values: Box<[AtomicU8]>,
+}
+
+impl CmmaValues {
+    /// All pages stable (0).
+    pub fn new(npages: u64) -> Self {
+        CmmaValues {
+            values: (0..npages).map(|_| AtomicU8::new(0)).collect(),
+        }
+    }
+
+    /// The value of page `index`.
+    pub fn get(&self, index: u64) -> u8 {
+        self.values
+            .get(index as usize)
+            .map_or(0, |v| v.load(Ordering::Acquire))
+    }
+
+    /// Replaces the bits `mask` of page `index` with those of `value`.
+    pub fn update(&self, index: u64, mask: u8, value: u8) {
+        if let Some(v) = self.values.get(index as usize) {
+            let _ = v.fetch_update(Ordering::AcqRel, Ordering::Acquire, |old| {
+                Some((old & !mask) | (value & mask))
+            });
+        }
+    }
+}
+
 /// One memory slot.
 #[derive(Debug)]
 pub struct MemSlot {
@@ -115,6 +209,8 @@ pub struct MemSlot {
     pub dirty: Option<Arc<DirtyBitmap>>,
     /// The storage keys of the slot's pages.
     pub keys: Arc<StorageKeys>,
+    /// The CMMA values of the slot's pages.
+    pub cmma: Arc<CmmaValues>,
     /// Whether the slot is mapped into the guest's address space. s390 maps slots in 1 MiB
     /// segments; with a guest address that is not 1 MiB aligned the mapping fails silently
     /// and the slot exists without being visible to the running guest.
@@ -192,6 +288,24 @@ impl MemSlots {
         MemSlots { slots }
     }
 
+    /// The slot containing `gfn`, else the first slot above it, else (above every slot) the
+    /// lowest slot: where the kernel's CMMA-dirty search starts.
+    pub fn at_or_after_wrapping(&self, gfn: u64) -> Option<&Arc<MemSlot>> {
+        let i = self.slots.partition_point(|s| s.end_gfn() <= gfn);
+        self.slots.get(i).or_else(|| self.slots.first())
+    }
+
+    /// The slots after `slot` in guest-address order.
+    pub fn after<'a>(&'a self, slot: &'a Arc<MemSlot>) -> impl Iterator<Item = &'a Arc<MemSlot>> {
+        let i = self.slots.partition_point(|s| s.base_gfn <= slot.base_gfn);
+        self.slots[i..].iter()
+    }
+
+    /// One past the last frame of the highest slot.
+    pub fn end_gfn(&self) -> u64 {
+        self.slots.last().map_or(0, |s| s.end_gfn())
+    }
+
     /// A new snapshot without the slot `id`.
     pub fn without(&self, id: u16) -> MemSlots {
         MemSlots {
@@ -213,6 +327,7 @@ mod tests {
             flags: 0,
             dirty: None,
             keys: Arc::new(StorageKeys::new(npages)),
+            cmma: Arc::new(CmmaValues::new(npages)),
             segment_mapped: true,
         }
     }
@@ -247,5 +362,21 @@ mod tests {
         b.mark(64);
         b.clear(&snap);
         assert_eq!(b.snapshot(), vec![0, 1, 0]);
+    }
+
+    #[test]
+    fn bitset_search_and_counts() {
+        let b = BitSet::new(130);
+        assert_eq!(b.next_set(0), 130);
+        assert!(b.set(3));
+        assert!(!b.set(3));
+        assert!(b.set(129));
+        assert_eq!(b.next_set(0), 3);
+        assert_eq!(b.next_set(4), 129);
+        assert!(b.test_and_clear(3));
+        assert!(!b.test_and_clear(3));
+        assert_eq!(b.set_all(), 129);
+        assert_eq!(b.set_all(), 0);
+        assert_eq!(b.next_set(129), 129);
     }
 }

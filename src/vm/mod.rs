@@ -1,5 +1,8 @@
 //! The VM object: memory slots, dirty logging, VM capabilities.
 
+pub mod attr;
+pub mod cmma;
+pub mod cpu_model;
 pub mod memop;
 pub mod memslot;
 pub mod skeys;
@@ -14,13 +17,13 @@ use crate::fd;
 use crate::host::HostConfig;
 use crate::uaccess;
 use crate::uapi::*;
+use cpu_model::CpuModel;
 use memslot::{
-    DirtyBitmap, MemSlot, MemSlots, StorageKeys, KVM_MEM_MAX_NR_PAGES, KVM_USER_MEM_SLOTS,
-    PAGE_SIZE, SEGMENT_SIZE,
+    CmmaValues, DirtyBitmap, MemSlot, MemSlots, StorageKeys, KVM_MEM_MAX_NR_PAGES,
+    KVM_USER_MEM_SLOTS, PAGE_SIZE, SEGMENT_SIZE,
 };
 
 /// VM state changed by configuration ioctls (the kernel's `kvm->lock` domain).
-#[derive(Debug, Default)]
 pub struct VmState {
     /// KVM_CAP_S390_IRQCHIP enabled.
     pub irqchip: bool,
@@ -40,23 +43,38 @@ pub struct VmState {
     pub migration_mode: bool,
     /// `max_halt_poll_ns` (KVM_CAP_HALT_POLL).
     pub max_halt_poll_ns: u32,
-    /// The VM's facility mask (cpu model), 16 words MSB-0.
-    pub fac_mask: [u64; 16],
-    /// The VM's facility list (cpu model), 16 words MSB-0.
-    pub fac_list: [u64; 16],
+    /// The CPU model.
+    pub cpu_model: CpuModel,
+    /// Guest TOD minus host TOD (mod 2^64).
+    pub epoch: u64,
+    /// Guest epoch index minus host epoch index.
+    pub epdx: u8,
+    /// AES key wrapping on, with its wrapping-key mask.
+    pub aes_kw: bool,
+    pub aes_wrapping_key_mask: [u8; 32],
+    /// DEA key wrapping on, with its wrapping-key mask.
+    pub dea_kw: bool,
+    pub dea_wrapping_key_mask: [u8; 24],
+    /// AP instruction interpretation on.
+    pub apie: bool,
+    /// The SCA topology-change-report bit.
+    pub mtcr: bool,
+    /// The guest has used CMMA (ESSA, or SET_CMMA_BITS).
+    pub uses_cmm: bool,
+    /// Pages whose CMMA-dirty bit is set.
+    pub cmma_dirty_pages: u64,
+    /// The guest address-space limit after LIMIT_SIZE (rounded by table depth).
+    pub asce_limit: u64,
 }
 
 impl VmState {
-    fn set_facility(&mut self, nr: u32) {
-        let (w, b) = ((nr / 64) as usize, 63 - nr % 64);
-        self.fac_mask[w] |= 1 << b;
-        self.fac_list[w] |= 1 << b;
+    /// The kernel's `test_kvm_facility`: set in both the mask and the list of the model.
+    pub fn has_facility(&self, nr: u32) -> bool {
+        self.cpu_model.has_facility(nr)
     }
 
-    /// The kernel's `test_kvm_facility`: set in both the mask and the list.
-    pub fn has_facility(&self, nr: u32) -> bool {
-        let (w, b) = ((nr / 64) as usize, 63 - nr % 64);
-        w < 16 && self.fac_mask[w] & self.fac_list[w] & (1 << b) != 0
+    fn set_facility(&mut self, nr: u32) {
+        self.cpu_model.set_facility(nr);
     }
 }
 
@@ -109,10 +127,32 @@ impl Vm {
         } else {
             host.initial_mem_limit()
         };
-        let mut state = VmState::default();
-        // Initial model: host facilities (the CPU-model work refines the KVM masks).
-        state.fac_mask[..16].copy_from_slice(&host.facilities);
-        state.fac_list[..16].copy_from_slice(&host.facilities);
+        let cpu_model = CpuModel::initial(&host);
+        // With MSA3 (facility 76) key wrapping starts enabled, with fresh random masks.
+        let msa3 = cpu_model.has_facility(76);
+        let state = VmState {
+            irqchip: false,
+            user_sigp: false,
+            user_stsi: false,
+            user_instr0: false,
+            ais: false,
+            hpage_1m: false,
+            use_cmma: false,
+            migration_mode: false,
+            max_halt_poll_ns: 0,
+            cpu_model,
+            epoch: 0,
+            epdx: 0,
+            aes_kw: msa3,
+            aes_wrapping_key_mask: if msa3 { attr::random_bytes() } else { [0; 32] },
+            dea_kw: msa3,
+            dea_wrapping_key_mask: if msa3 { attr::random_bytes() } else { [0; 24] },
+            apie: false,
+            mtcr: false,
+            uses_cmm: false,
+            cmma_dirty_pages: 0,
+            asce_limit: mem_limit,
+        };
         Ok(Arc::new(Vm {
             host,
             epoch: fd::fork_epoch(),
@@ -236,10 +276,14 @@ impl Vm {
                 None => Some(Arc::new(DirtyBitmap::new(npages))),
             }
         };
-        // Storage keys belong to the backing memory: kept across moves and flag changes.
-        let keys = match old.as_ref() {
-            Some(o) if change != Change::Delete => o.keys.clone(),
-            _ => Arc::new(StorageKeys::new(npages)),
+        // Storage keys and CMMA values belong to the backing memory: kept across moves and
+        // flag changes.
+        let (keys, cmma) = match old.as_ref() {
+            Some(o) if change != Change::Delete => (o.keys.clone(), o.cmma.clone()),
+            _ => (
+                Arc::new(StorageKeys::new(npages)),
+                Arc::new(CmmaValues::new(npages)),
+            ),
         };
         self.prepare_memory_region(change, r)?;
         let next = match change {
@@ -252,6 +296,7 @@ impl Vm {
                 flags: r.flags,
                 dirty,
                 keys,
+                cmma,
                 // kvm_arch_commit_memory_region maps 1 MiB segments; a failure (unaligned
                 // gpa) is only logged by the kernel and the ioctl still succeeds.
                 segment_mapped: r.guest_phys_addr % SEGMENT_SIZE == 0,
@@ -288,10 +333,7 @@ impl Vm {
         }
         // Migration mode stops when a slot is left without dirty logging (not on delete).
         if change != Change::Delete && r.flags & KVM_MEM_LOG_DIRTY_PAGES == 0 {
-            let mut st = self.state();
-            if st.migration_mode {
-                st.migration_mode = false;
-            }
+            self.state().migration_mode = false;
         }
         Ok(())
     }
@@ -404,6 +446,7 @@ impl Vm {
 mod tests {
     use super::*;
     use crate::host::HostConfig;
+    use cpu_model::CpuModel;
 
     fn vm() -> Arc<Vm> {
         Vm::create(Arc::new(HostConfig::z16()), 0).unwrap()

@@ -8,15 +8,15 @@ use crate::uaccess;
 use crate::uapi::*;
 
 /// Access-control bits of a storage key.
-pub const SKEY_ACC: u8 = 0xF0;
+pub(crate) const SKEY_ACC: u8 = 0xF0;
 /// Fetch-protection bit.
-pub const SKEY_F: u8 = 0x08;
+pub(crate) const SKEY_F: u8 = 0x08;
 /// Reference bit.
-pub const SKEY_R: u8 = 0x04;
+pub(crate) const SKEY_R: u8 = 0x04;
 /// Change bit.
-pub const SKEY_C: u8 = 0x02;
+pub(crate) const SKEY_C: u8 = 0x02;
 /// Reserved bit (must be 0 in SET_SKEYS).
-pub const SKEY_RESERVED: u8 = 0x01;
+pub(crate) const SKEY_RESERVED: u8 = 0x01;
 
 /// Key-controlled protection (no overrides): may an access with `access_key` (0..15) to a page
 /// with storage key `skey` proceed? Key 0 always may; a matching ACC may; a fetch from a page

@@ -1,0 +1,293 @@
+//! The VM's CPU model and the `KVM_S390_VM_CPU_MODEL` attribute group (spec vm.md A.7).
+
+use crate::error::{AttrRule, Error, Result};
+use crate::host::{profiles, HostConfig};
+use crate::uaccess;
+use crate::uapi::*;
+
+/// Words of a facility list as the kernel keeps it (2048 bytes).
+pub(crate) const FAC_LIST_WORDS: usize = 256;
+
+/// The ultravisor feature bits a guest may be given (`ap` and `ap_intr`), in the layout the C
+/// bit-fields of `struct kvm_s390_vm_cpu_uv_feat` have on this host.
+#[cfg(target_endian = "little")]
+pub(crate) const UV_FEAT_GUEST_MASK: u64 = 0x10 | 0x20;
+#[cfg(target_endian = "big")]
+pub(crate) const UV_FEAT_GUEST_MASK: u64 = 0x0800_0000_0000_0000 | 0x0400_0000_0000_0000;
+
+fn bit(nr: u32) -> (usize, u64) {
+    ((nr / 64) as usize, 1u64 << (63 - nr % 64))
+}
+
+/// The VM's CPU model.
+#[derive(Clone)]
+pub struct CpuModel {
+    /// CPU id given to the guest.
+    pub cpuid: u64,
+    /// Instruction-blocking control level.
+    pub ibc: u16,
+    /// Facilities KVM may offer the guest (MSB-0 words).
+    pub fac_mask: Box<[u64; FAC_LIST_WORDS]>,
+    /// Facilities the guest sees (MSB-0 words).
+    pub fac_list: Box<[u64; FAC_LIST_WORDS]>,
+    /// Processor CPU features (MSB-0 bitmap, `KVM_S390_VM_CPU_FEAT_*`).
+    pub cpu_feat: [u64; 16],
+    /// Processor subfunction query blocks.
+    pub subfuncs: kvm_s390_vm_cpu_subfunc,
+    /// Ultravisor features given to the guest.
+    pub uv_feat_guest: u64,
+}
+
+/// The host's subfunction block (MACHINE_SUBFUNC).
+pub fn machine_subfuncs(host: &HostConfig) -> kvm_s390_vm_cpu_subfunc {
+    let s = &host.profile.subfunctions;
+    kvm_s390_vm_cpu_subfunc {
+        plo: s.plo,
+        ptff: s.ptff,
+        kmac: s.kmac,
+        kmc: s.kmc,
+        km: s.km,
+        kimd: s.kimd,
+        klmd: s.klmd,
+        pckmo: s.pckmo,
+        kmctr: s.kmctr,
+        kmf: s.kmf,
+        kmo: s.kmo,
+        pcc: s.pcc,
+        ppno: s.ppno,
+        kma: s.kma,
+        kdsa: s.kdsa,
+        sortl: s.sortl,
+        dfltcc: s.dfltcc,
+        pfcr: s.pfcr,
+        reserved: [0; 1712],
+    }
+}
+
+/// The CPU features KVM offers (MACHINE_FEAT): ESOP when the host has it. The features that
+/// need the `nested=1` module parameter (SIEF2 … KSS) are not offered.
+pub fn machine_feat(host: &HostConfig) -> kvm_s390_vm_cpu_feat {
+    let mut f = kvm_s390_vm_cpu_feat::default();
+    if host.has_esop {
+        let (w, b) = bit(KVM_S390_VM_CPU_FEAT_ESOP);
+        f.feat[w] |= b;
+    }
+    f
+}
+
+fn facility_words(list: &[u16]) -> [u64; 16] {
+    let mut w = [0u64; 16];
+    for &f in list {
+        let (i, b) = bit(u32::from(f));
+        w[i] |= b;
+    }
+    w
+}
+
+impl CpuModel {
+    /// The model of a new VM (`kvm_arch_init_vm`).
+    pub fn initial(host: &HostConfig) -> Self {
+        let kvm = facility_words(profiles::FACILITIES_KVM);
+        let cpumodel = facility_words(profiles::FACILITIES_KVM_CPUMODEL);
+        let mut m = CpuModel {
+            cpuid: host.profile.cpuid | (0xFF << 56),
+            ibc: (host.profile.ibc & 0xFFF) as u16,
+            fac_mask: Box::new([0; FAC_LIST_WORDS]),
+            fac_list: Box::new([0; FAC_LIST_WORDS]),
+            cpu_feat: [0; 16],
+            subfuncs: machine_subfuncs(host),
+            uv_feat_guest: 0,
+        };
+        for i in 0..16 {
+            // kvm_s390_fac_base: FACILITIES_KVM plus the facilities the hypervisor does not
+            // manage (kvm_s390_init); kvm_s390_fac_ext: FACILITIES_KVM_CPUMODEL.
+            let base = kvm[i] | (host.facilities[i] & host.nonhyp_mask(i));
+            m.fac_mask[i] = host.facilities[i] & (base | cpumodel[i]);
+            m.fac_list[i] = host.facilities[i] & base;
+        }
+        // Facilities KVM provides itself: 74 (store-hypervisor-information) and 138
+        // (configuration-z/Architecture-architectural-mode); 65 (interlocked access to
+        // adapter interruptions) in the mask when the host virtualises adapter interruptions.
+        m.set_facility(74);
+        m.set_facility(138);
+        if host.has_aiv {
+            let (w, b) = bit(65);
+            m.fac_mask[w] |= b;
+        }
+        m
+    }
+
+    /// The kernel's `test_kvm_facility`: in both the mask and the list.
+    pub fn has_facility(&self, nr: u32) -> bool {
+        let (w, b) = bit(nr);
+        w < FAC_LIST_WORDS && self.fac_mask[w] & self.fac_list[w] & b != 0
+    }
+
+    /// Sets facility `nr` in both the mask and the list.
+    pub fn set_facility(&mut self, nr: u32) {
+        let (w, b) = bit(nr);
+        if w < FAC_LIST_WORDS {
+            self.fac_mask[w] |= b;
+            self.fac_list[w] |= b;
+        }
+    }
+}
+
+/// Reads the attribute payload `T` at `addr`.
+fn payload<T: uaccess::Pod>(addr: u64) -> Result<T> {
+    Ok(uaccess::read_user(addr)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn initial_model_of_a_z16() {
+        let h = HostConfig::z16();
+        let m = CpuModel::initial(&h);
+        // Passed through as non-hypervisor-managed, or listed in FACILITIES_KVM.
+        for f in [17, 76, 139, 74, 138] {
+            assert!(m.has_facility(f), "facility {f}");
+        }
+        // Vector (129) sits in the hypervisor-managed part of word 2: only
+        // KVM_CAP_S390_VECTOR_REGISTERS turns it on.
+        assert!(!m.has_facility(129));
+        // Facility 65 is in the mask only.
+        assert_eq!(m.fac_mask[1] >> (63 - 1) & 1, 1);
+        assert!(!m.has_facility(65));
+        assert_eq!(m.cpuid >> 56, 0xFF);
+        assert_eq!(
+            m.cpuid & 0x00FF_FFFF_FFFF_FFFF,
+            h.profile.cpuid & 0x00FF_FFFF_FFFF_FFFF
+        );
+        assert_eq!(u32::from(m.ibc), h.profile.ibc & 0xFFF);
+    }
+}
+
+impl super::Vm {
+    /// SET of a CPU_MODEL attribute.
+    pub(crate) fn cpu_model_set(&self, attr: &kvm_device_attr) -> Result<i32> {
+        let busy = || self.created_vcpus() > 0;
+        match attr.attr {
+            KVM_S390_VM_CPU_PROCESSOR => {
+                if busy() {
+                    return Err(Error::Attr(AttrRule::Busy));
+                }
+                let p: kvm_s390_vm_cpu_processor = payload(attr.addr)?;
+                let mut st = self.state();
+                let m = &mut st.cpu_model;
+                m.cpuid = p.cpuid;
+                // IBC is clamped into the host's [lowest, unblocked] range when both the host
+                // and the request have one; otherwise the stored value stays.
+                let lowest = ((self.host.profile.ibc >> 16) & 0xFFF) as u16;
+                let unblocked = (self.host.profile.ibc & 0xFFF) as u16;
+                if lowest != 0 && p.ibc != 0 {
+                    m.ibc = p.ibc.clamp(lowest, unblocked.max(lowest));
+                }
+                m.fac_list.copy_from_slice(&p.fac_list);
+                Ok(0)
+            }
+            KVM_S390_VM_CPU_PROCESSOR_FEAT => {
+                let f: kvm_s390_vm_cpu_feat = payload(attr.addr)?;
+                let avail = machine_feat(&self.host);
+                if f.feat
+                    .iter()
+                    .zip(avail.feat.iter())
+                    .any(|(r, a)| r & !a != 0)
+                {
+                    return Err(Error::Attr(AttrRule::Invalid));
+                }
+                if busy() {
+                    return Err(Error::Attr(AttrRule::Busy));
+                }
+                self.state().cpu_model.cpu_feat = f.feat;
+                Ok(0)
+            }
+            KVM_S390_VM_CPU_PROCESSOR_SUBFUNC => {
+                if busy() {
+                    return Err(Error::Attr(AttrRule::Busy));
+                }
+                // The kernel copies straight into the model: a fault may leave it partially
+                // written. Copying page by page reproduces that.
+                let mut st = self.state();
+                let dst = &mut st.cpu_model.subfuncs;
+                // SAFETY: kvm_s390_vm_cpu_subfunc is a byte-array struct; viewing it as bytes
+                // for the duration of this exclusive borrow is valid.
+                let bytes = unsafe {
+                    std::slice::from_raw_parts_mut(
+                        (dst as *mut kvm_s390_vm_cpu_subfunc).cast::<u8>(),
+                        std::mem::size_of::<kvm_s390_vm_cpu_subfunc>(),
+                    )
+                };
+                let mut off = 0;
+                while off < bytes.len() {
+                    let src = attr.addr.wrapping_add(off as u64);
+                    let n = (4096 - (src % 4096) as usize).min(bytes.len() - off);
+                    uaccess::copy_from_user(&mut bytes[off..off + n], src)?;
+                    off += n;
+                }
+                Ok(0)
+            }
+            KVM_S390_VM_CPU_PROCESSOR_UV_FEAT_GUEST => {
+                let f: u64 = payload(attr.addr)?;
+                let allowed = self.host.uv_features & UV_FEAT_GUEST_MASK;
+                if f & !allowed != 0 {
+                    return Err(Error::Attr(AttrRule::Invalid));
+                }
+                if busy() {
+                    return Err(Error::Attr(AttrRule::Busy));
+                }
+                self.state().cpu_model.uv_feat_guest = f;
+                Ok(0)
+            }
+            _ => Err(Error::Attr(AttrRule::Unknown)),
+        }
+    }
+
+    /// GET of a CPU_MODEL attribute.
+    pub(crate) fn cpu_model_get(&self, attr: &kvm_device_attr) -> Result<i32> {
+        let m = self.state().cpu_model.clone();
+        match attr.attr {
+            KVM_S390_VM_CPU_PROCESSOR => {
+                let p = kvm_s390_vm_cpu_processor {
+                    cpuid: m.cpuid,
+                    ibc: m.ibc,
+                    pad: [0; 6],
+                    fac_list: *m.fac_list,
+                };
+                uaccess::write_user(attr.addr, &p)?;
+            }
+            KVM_S390_VM_CPU_MACHINE => {
+                let mut fac_list = [0u64; FAC_LIST_WORDS];
+                fac_list[..16].copy_from_slice(&self.host.facilities);
+                let p = kvm_s390_vm_cpu_machine {
+                    cpuid: self.host.profile.cpuid,
+                    ibc: self.host.profile.ibc,
+                    pad: [0; 4],
+                    fac_mask: *m.fac_mask,
+                    fac_list,
+                };
+                uaccess::write_user(attr.addr, &p)?;
+            }
+            KVM_S390_VM_CPU_PROCESSOR_FEAT => {
+                uaccess::write_user(attr.addr, &kvm_s390_vm_cpu_feat { feat: m.cpu_feat })?;
+            }
+            KVM_S390_VM_CPU_MACHINE_FEAT => {
+                uaccess::write_user(attr.addr, &machine_feat(&self.host))?
+            }
+            KVM_S390_VM_CPU_PROCESSOR_SUBFUNC => uaccess::write_user(attr.addr, &m.subfuncs)?,
+            KVM_S390_VM_CPU_MACHINE_SUBFUNC => {
+                uaccess::write_user(attr.addr, &machine_subfuncs(&self.host))?
+            }
+            KVM_S390_VM_CPU_PROCESSOR_UV_FEAT_GUEST => {
+                uaccess::write_user(attr.addr, &m.uv_feat_guest)?
+            }
+            KVM_S390_VM_CPU_MACHINE_UV_FEAT_GUEST => {
+                uaccess::write_user(attr.addr, &(self.host.uv_features & UV_FEAT_GUEST_MASK))?
+            }
+            _ => return Err(Error::Attr(AttrRule::Unknown)),
+        }
+        Ok(0)
+    }
+}
