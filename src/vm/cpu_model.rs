@@ -138,33 +138,6 @@ fn payload<T: uaccess::Pod>(addr: u64) -> Result<T> {
     Ok(uaccess::read_user(addr)?)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn initial_model_of_a_z16() {
-        let h = HostConfig::z16();
-        let m = CpuModel::initial(&h);
-        // Passed through as non-hypervisor-managed, or listed in FACILITIES_KVM.
-        for f in [17, 76, 139, 74, 138] {
-            assert!(m.has_facility(f), "facility {f}");
-        }
-        // Vector (129) sits in the hypervisor-managed part of word 2: only
-        // KVM_CAP_S390_VECTOR_REGISTERS turns it on.
-        assert!(!m.has_facility(129));
-        // Facility 65 is in the mask only.
-        assert_eq!(m.fac_mask[1] >> (63 - 1) & 1, 1);
-        assert!(!m.has_facility(65));
-        assert_eq!(m.cpuid >> 56, 0xFF);
-        assert_eq!(
-            m.cpuid & 0x00FF_FFFF_FFFF_FFFF,
-            h.profile.cpuid & 0x00FF_FFFF_FFFF_FFFF
-        );
-        assert_eq!(u32::from(m.ibc), h.profile.ibc & 0xFFF);
-    }
-}
-
 impl super::Vm {
     /// SET of a CPU_MODEL attribute.
     pub(crate) fn cpu_model_set(&self, attr: &kvm_device_attr) -> Result<i32> {
@@ -289,5 +262,32 @@ impl super::Vm {
             _ => return Err(Error::Attr(AttrRule::Unknown)),
         }
         Ok(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn initial_model_of_a_z16() {
+        let h = HostConfig::z16();
+        let m = CpuModel::initial(&h);
+        // Passed through as non-hypervisor-managed, or listed in FACILITIES_KVM.
+        for f in [17, 76, 139, 74, 138] {
+            assert!(m.has_facility(f), "facility {f}");
+        }
+        // Vector (129) sits in the hypervisor-managed part of word 2: only
+        // KVM_CAP_S390_VECTOR_REGISTERS turns it on.
+        assert!(!m.has_facility(129));
+        // Facility 65 is in the mask only.
+        assert_eq!(m.fac_mask[1] >> (63 - 1) & 1, 1);
+        assert!(!m.has_facility(65));
+        assert_eq!(m.cpuid >> 56, 0xFF);
+        assert_eq!(
+            m.cpuid & 0x00FF_FFFF_FFFF_FFFF,
+            h.profile.cpuid & 0x00FF_FFFF_FFFF_FFFF
+        );
+        assert_eq!(u32::from(m.ibc), h.profile.ibc & 0xFFF);
     }
 }

@@ -446,7 +446,6 @@ impl Vm {
 mod tests {
     use super::*;
     use crate::host::HostConfig;
-    use cpu_model::CpuModel;
 
     fn vm() -> Arc<Vm> {
         Vm::create(Arc::new(HostConfig::z16()), 0).unwrap()
