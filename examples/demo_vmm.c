@@ -179,7 +179,119 @@ int main(void)
 		printf("\n");
 	}
 
-	printf("\n7. Teardown\n");
+	printf("\n7. The host CPU model, queried like QEMU does\n");
+	{
+		static const uint64_t needed[] = {KVM_S390_VM_CPU_MACHINE, KVM_S390_VM_CPU_PROCESSOR,
+						  KVM_S390_VM_CPU_MACHINE_FEAT, KVM_S390_VM_CPU_PROCESSOR_FEAT,
+						  KVM_S390_VM_CPU_MACHINE_SUBFUNC};
+		int have = 0;
+		for (int i = 0; i < 5; i++) {
+			struct kvm_device_attr a = {.group = KVM_S390_VM_CPU_MODEL, .attr = needed[i]};
+			have += ioctl(vm, KVM_HAS_DEVICE_ATTR, &a) == 0;
+		}
+		printf("  KVM_HAS_DEVICE_ATTR: %d of the 5 CPU-model attributes QEMU needs\n", have);
+		static struct kvm_s390_vm_cpu_machine mach;
+		struct kvm_device_attr a = {.group = KVM_S390_VM_CPU_MODEL, .attr = KVM_S390_VM_CPU_MACHINE,
+					    .addr = (uintptr_t)&mach};
+		step("GET MACHINE", ioctl(vm, KVM_GET_DEVICE_ATTR, &a), 0);
+		unsigned type = (mach.cpuid >> 16) & 0xffff, ibc = mach.ibc & 0xfff;
+		printf("    cpuid %016llx: machine type %04x; IBC %08x: generation %u GA%u (lowest %03x)\n",
+		       (unsigned long long)mach.cpuid, type, mach.ibc, (ibc >> 4) + 10, ibc & 0xf, (mach.ibc >> 16) & 0xfff);
+		static const struct {
+			unsigned nr;
+			const char *name;
+		} facs[] = {{17, "message-security assist"}, {76, "MSA extension 3"}, {129, "vector"},
+			    {133, "guarded storage"}, {139, "multiple epoch"}, {150, "enhanced sort"},
+			    {155, "MSA extension 9"}, {196, "processor activity instrumentation"}};
+		for (size_t i = 0; i < sizeof(facs) / sizeof(facs[0]); i++)
+			printf("    facility %3u %-36s %s\n", facs[i].nr, facs[i].name,
+			       (mach.fac_list[facs[i].nr / 64] >> (63 - facs[i].nr % 64)) & 1 ? "yes" : "no");
+		struct kvm_s390_vm_cpu_feat feat;
+		a.attr = KVM_S390_VM_CPU_MACHINE_FEAT;
+		a.addr = (uintptr_t)&feat;
+		step("GET MACHINE_FEAT", ioctl(vm, KVM_GET_DEVICE_ATTR, &a), 0);
+		printf("    CPU features: ESOP %s\n", feat.feat[0] >> 63 ? "yes" : "no");
+		static struct kvm_s390_vm_cpu_subfunc sub;
+		a.attr = KVM_S390_VM_CPU_MACHINE_SUBFUNC;
+		a.addr = (uintptr_t)&sub;
+		step("GET MACHINE_SUBFUNC", ioctl(vm, KVM_GET_DEVICE_ATTR, &a), 0);
+		printf("    KM functions: %02x%02x%02x%02x..., SORTL %s, DFLTCC %s\n", sub.km[0], sub.km[1], sub.km[2],
+		       sub.km[3], sub.sortl[0] ? "yes" : "no", sub.dfltcc[0] ? "yes" : "no");
+
+		printf("  apply a model (as QEMU does once, before the first vCPU):\n");
+		static struct kvm_s390_vm_cpu_processor proc;
+		proc.cpuid = mach.cpuid | 0xff00000000000000ull;
+		proc.ibc = (uint16_t)ibc;
+		memcpy(proc.fac_list, mach.fac_mask, sizeof(proc.fac_list));
+		a.attr = KVM_S390_VM_CPU_PROCESSOR;
+		a.addr = (uintptr_t)&proc;
+		step("SET PROCESSOR (cpuid, ibc, facility list)", ioctl(vm, KVM_SET_DEVICE_ATTR, &a), 0);
+		a.attr = KVM_S390_VM_CPU_PROCESSOR_FEAT;
+		a.addr = (uintptr_t)&feat;
+		step("SET PROCESSOR_FEAT", ioctl(vm, KVM_SET_DEVICE_ATTR, &a), 0);
+		a.attr = KVM_S390_VM_CPU_PROCESSOR_SUBFUNC;
+		a.addr = (uintptr_t)&sub;
+		step("SET PROCESSOR_SUBFUNC", ioctl(vm, KVM_SET_DEVICE_ATTR, &a), 0);
+		struct kvm_device_attr cmma = {.group = KVM_S390_VM_MEM_CTRL, .attr = KVM_S390_VM_MEM_ENABLE_CMMA};
+		step("SET MEM_CTRL ENABLE_CMMA", ioctl(vm, KVM_SET_DEVICE_ATTR, &cmma), 0);
+	}
+
+	printf("\n8. TOD clock\n");
+	{
+		struct kvm_s390_vm_tod_clock tod;
+		struct kvm_device_attr a = {.group = KVM_S390_VM_TOD, .attr = KVM_S390_VM_TOD_EXT, .addr = (uintptr_t)&tod};
+		printf("  %-58s -> %d (QEMU then falls back to TOD_LOW/HIGH)\n", "HAS TOD_EXT", ioctl(vm, KVM_HAS_DEVICE_ATTR, &a));
+		step("GET TOD_EXT", ioctl(vm, KVM_GET_DEVICE_ATTR, &a), 0);
+		printf("    guest TOD %02x:%016llx (the host's clock; bit 51 ticks once per microsecond)\n", tod.epoch_idx,
+		       (unsigned long long)tod.tod);
+		tod.tod += 3600ull * 1000000 * 4096;
+		step("SET TOD_EXT one hour ahead", ioctl(vm, KVM_SET_DEVICE_ATTR, &a), 0);
+		uint64_t low;
+		a.attr = KVM_S390_VM_TOD_LOW;
+		a.addr = (uintptr_t)&low;
+		step("GET TOD_LOW", ioctl(vm, KVM_GET_DEVICE_ATTR, &a), 0);
+		printf("    guest TOD now %016llx (%+.3f s from the value set)\n", (unsigned long long)low,
+		       (double)(int64_t)(low - tod.tod) / 4096e6);
+	}
+
+	printf("\n9. A CMMA migration pass (QEMU's s390-stattrib loop)\n");
+	{
+		uint8_t states[8] = {0x01, 0x03, 0x00, 0x40, 0x01, 0x01, 0x02, 0x03};
+		struct kvm_s390_cmma_log set = {.start_gfn = 0x20, .count = 8, .mask = ~0ull, .values = (uintptr_t)states};
+		step("SET_CMMA_BITS gfn 0x20..0x27 (guest page states)", ioctl(vm, KVM_S390_SET_CMMA_BITS, &set), 0);
+		step("slot 1 back at 16 MiB with dirty logging",
+		     set_region(vm, 1, KVM_MEM_LOG_DIRTY_PAGES, 16 * MiB, 2 * MiB, mem + 2 * MiB), 0);
+		struct kvm_device_attr mig = {.group = KVM_S390_VM_MIGRATION, .attr = KVM_S390_VM_MIGRATION_START};
+		step("MIGRATION_START", ioctl(vm, KVM_SET_DEVICE_ATTR, &mig), 0);
+		static uint8_t vals[4096];
+		uint64_t cursor = 0, sent = 0;
+		int rounds = 0;
+		for (;;) {
+			struct kvm_s390_cmma_log peek = {.start_gfn = 0, .count = 1, .flags = KVM_S390_CMMA_PEEK,
+							 .values = (uintptr_t)vals};
+			if (ioctl(vm, KVM_S390_GET_CMMA_BITS, &peek) || peek.remaining == 0)
+				break;
+			struct kvm_s390_cmma_log log = {.start_gfn = cursor, .count = sizeof(vals), .values = (uintptr_t)vals};
+			if (ioctl(vm, KVM_S390_GET_CMMA_BITS, &log)) {
+				step("GET_CMMA_BITS", -1, 0);
+				break;
+			}
+			if (log.count == 0)
+				break;
+			printf("    GET_CMMA_BITS from gfn %#llx: %u values (e.g. gfn %#llx = %#x), %llu pages left\n",
+			       (unsigned long long)log.start_gfn, log.count, (unsigned long long)log.start_gfn + 0x20,
+			       log.count > 0x20 ? vals[0x20] : 0, (unsigned long long)log.remaining);
+			sent += log.count;
+			cursor = log.start_gfn + log.count;
+			if (++rounds > 16)
+				break;
+		}
+		printf("    %llu page states sent in %d rounds\n", (unsigned long long)sent, rounds);
+		mig.attr = KVM_S390_VM_MIGRATION_STOP;
+		step("MIGRATION_STOP", ioctl(vm, KVM_SET_DEVICE_ATTR, &mig), 0);
+	}
+
+	printf("\n10. Teardown\n");
 	int vm2 = dup(vm);
 	close(vm);
 	step("VM still usable through a dup after close", ioctl(vm2, KVM_CHECK_EXTENSION, KVM_CAP_USER_MEMORY), 0);

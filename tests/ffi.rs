@@ -149,6 +149,7 @@ c_test!(test_memop);
 c_test!(test_skeys);
 c_test!(test_concurrency);
 c_test!(test_attrs);
+c_test!(test_cmma);
 
 /// The CPU-model test once per machine profile, in both modes.
 macro_rules! profile_test {

@@ -351,3 +351,283 @@ impl Vm {
         Ok(0)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::error::{AttrRule, EnableCapRule};
+    use crate::host::HostConfig;
+
+    fn vm_on(host: HostConfig) -> Arc<Vm> {
+        Vm::create(Arc::new(host), 0).unwrap()
+    }
+
+    fn attr(group: u32, attr: u64, addr: u64) -> kvm_device_attr {
+        kvm_device_attr {
+            flags: 0,
+            group,
+            attr,
+            addr,
+        }
+    }
+
+    fn addr<T>(v: &T) -> u64 {
+        v as *const T as u64
+    }
+
+    #[test]
+    fn busy_once_a_vcpu_exists() {
+        let vm = vm_on(HostConfig::z16());
+        let limit = 1u64 << 32;
+        let mut proc_ = kvm_s390_vm_cpu_processor {
+            cpuid: 0,
+            ibc: 0,
+            pad: [0; 6],
+            fac_list: [0; 256],
+        };
+        vm.get_attr(&attr(
+            KVM_S390_VM_CPU_MODEL,
+            KVM_S390_VM_CPU_PROCESSOR,
+            addr(&proc_),
+        ))
+        .unwrap();
+        let feat = kvm_s390_vm_cpu_feat::default();
+        let subfunc = crate::vm::cpu_model::machine_subfuncs(&vm.host);
+        let uv = 0u64;
+        vm.created_vcpus.store(1, Ordering::Release);
+        let busy = Err(Error::Attr(AttrRule::Busy));
+        assert_eq!(
+            vm.set_attr(&attr(KVM_S390_VM_MEM_CTRL, KVM_S390_VM_MEM_ENABLE_CMMA, 0)),
+            busy
+        );
+        assert_eq!(
+            vm.set_attr(&attr(
+                KVM_S390_VM_MEM_CTRL,
+                KVM_S390_VM_MEM_LIMIT_SIZE,
+                addr(&limit)
+            )),
+            busy
+        );
+        assert_eq!(
+            vm.set_attr(&attr(
+                KVM_S390_VM_CPU_MODEL,
+                KVM_S390_VM_CPU_PROCESSOR,
+                addr(&proc_)
+            )),
+            busy
+        );
+        assert_eq!(
+            vm.set_attr(&attr(
+                KVM_S390_VM_CPU_MODEL,
+                KVM_S390_VM_CPU_PROCESSOR_FEAT,
+                addr(&feat)
+            )),
+            busy
+        );
+        assert_eq!(
+            vm.set_attr(&attr(
+                KVM_S390_VM_CPU_MODEL,
+                KVM_S390_VM_CPU_PROCESSOR_SUBFUNC,
+                addr(&subfunc)
+            )),
+            busy
+        );
+        assert_eq!(
+            vm.set_attr(&attr(
+                KVM_S390_VM_CPU_MODEL,
+                KVM_S390_VM_CPU_PROCESSOR_UV_FEAT_GUEST,
+                addr(&uv)
+            )),
+            busy
+        );
+        // A FEAT outside the machine's is EINVAL before the vCPU check.
+        let bad = kvm_s390_vm_cpu_feat {
+            feat: [u64::MAX; 16],
+        };
+        assert_eq!(
+            vm.set_attr(&attr(
+                KVM_S390_VM_CPU_MODEL,
+                KVM_S390_VM_CPU_PROCESSOR_FEAT,
+                addr(&bad)
+            )),
+            Err(Error::Attr(AttrRule::Invalid))
+        );
+        // LIMIT_SIZE: E2BIG and EINVAL come before EBUSY.
+        let zero = 0u64;
+        assert_eq!(
+            vm.set_attr(&attr(
+                KVM_S390_VM_MEM_CTRL,
+                KVM_S390_VM_MEM_LIMIT_SIZE,
+                addr(&zero)
+            )),
+            Err(Error::Attr(AttrRule::WrongState))
+        );
+        // Not restricted: CLR_CMMA, TOD, CRYPTO, MIGRATION, GETs.
+        vm.state().use_cmma = true;
+        assert_eq!(
+            vm.set_attr(&attr(KVM_S390_VM_MEM_CTRL, KVM_S390_VM_MEM_CLR_CMMA, 0)),
+            Ok(0)
+        );
+        assert_eq!(
+            vm.set_attr(&attr(
+                KVM_S390_VM_CRYPTO,
+                KVM_S390_VM_CRYPTO_ENABLE_AES_KW,
+                0
+            )),
+            Ok(0)
+        );
+        let tod = 5u64;
+        assert_eq!(
+            vm.set_attr(&attr(KVM_S390_VM_TOD, KVM_S390_VM_TOD_LOW, addr(&tod))),
+            Ok(0)
+        );
+        // The capabilities that must come before vCPUs.
+        let cap = |c| kvm_enable_cap {
+            cap: c,
+            ..Default::default()
+        };
+        assert_eq!(
+            vm.enable_cap(&cap(KVM_CAP_S390_VECTOR_REGISTERS)),
+            Err(Error::EnableCap(EnableCapRule::Busy))
+        );
+        assert_eq!(
+            vm.enable_cap(&cap(KVM_CAP_S390_CPU_TOPOLOGY)),
+            Err(Error::EnableCap(EnableCapRule::Busy))
+        );
+    }
+
+    #[test]
+    fn hosts_without_cmma_or_ap() {
+        let mut h = HostConfig::z16();
+        h.has_cmma = false;
+        h.has_ap = false;
+        let vm = vm_on(h);
+        let nx = Err(Error::Attr(AttrRule::NoHostSupport));
+        assert_eq!(
+            vm.set_attr(&attr(KVM_S390_VM_MEM_CTRL, KVM_S390_VM_MEM_ENABLE_CMMA, 0)),
+            nx
+        );
+        assert_eq!(
+            vm.set_attr(&attr(KVM_S390_VM_MEM_CTRL, KVM_S390_VM_MEM_CLR_CMMA, 0)),
+            nx
+        );
+        assert_eq!(
+            vm.has_attr(&attr(KVM_S390_VM_MEM_CTRL, KVM_S390_VM_MEM_ENABLE_CMMA, 0)),
+            Err(Error::Attr(AttrRule::Unknown))
+        );
+        assert_eq!(
+            vm.has_attr(&attr(KVM_S390_VM_CRYPTO, KVM_S390_VM_CRYPTO_ENABLE_APIE, 0)),
+            Err(Error::Attr(AttrRule::Unknown))
+        );
+        assert_eq!(
+            vm.set_attr(&attr(KVM_S390_VM_CRYPTO, KVM_S390_VM_CRYPTO_ENABLE_APIE, 0)),
+            Err(Error::Attr(AttrRule::NotSupported))
+        );
+        assert_eq!(
+            Error::Attr(AttrRule::NotSupported).errno(),
+            libc::EOPNOTSUPP
+        );
+        // HAS for the key-wrapping attributes does not depend on MSA3 or AP.
+        assert_eq!(
+            vm.has_attr(&attr(
+                KVM_S390_VM_CRYPTO,
+                KVM_S390_VM_CRYPTO_ENABLE_AES_KW,
+                0
+            )),
+            Ok(0)
+        );
+    }
+
+    #[test]
+    fn cmma_and_huge_pages_exclude_each_other() {
+        let mut h = HostConfig::z16();
+        h.hpage = true;
+        let cap = kvm_enable_cap {
+            cap: KVM_CAP_S390_HPAGE_1M,
+            ..Default::default()
+        };
+        let a = vm_on(h.clone());
+        assert_eq!(a.enable_cap(&cap), Ok(0));
+        assert_eq!(
+            a.set_attr(&attr(KVM_S390_VM_MEM_CTRL, KVM_S390_VM_MEM_ENABLE_CMMA, 0)),
+            Err(Error::Attr(AttrRule::Invalid))
+        );
+        let b = vm_on(h);
+        assert_eq!(
+            b.set_attr(&attr(KVM_S390_VM_MEM_CTRL, KVM_S390_VM_MEM_ENABLE_CMMA, 0)),
+            Ok(0)
+        );
+        assert_eq!(
+            b.enable_cap(&cap),
+            Err(Error::EnableCap(EnableCapRule::Unavailable))
+        );
+    }
+
+    #[test]
+    fn limit_size_rounding_and_ucontrol() {
+        let vm = vm_on(HostConfig::z16());
+        for (set, rounded) in [
+            (1u64 << 31, 1u64 << 31),
+            ((1 << 31) + 1, 1 << 42),
+            (1 << 42, 1 << 42),
+            (1 << 53, 1 << 53),
+            ((1 << 53) + 1, u64::MAX),
+        ] {
+            vm.set_attr(&attr(
+                KVM_S390_VM_MEM_CTRL,
+                KVM_S390_VM_MEM_LIMIT_SIZE,
+                addr(&set),
+            ))
+            .unwrap();
+            assert_eq!(vm.state().asce_limit, rounded, "limit {set:#x}");
+        }
+        let mut h = HostConfig::z16();
+        h.ucontrol = true;
+        let uc = Vm::create(Arc::new(h), u64::from(KVM_VM_S390_UCONTROL)).unwrap();
+        let mut got = 0u64;
+        uc.get_attr(&attr(
+            KVM_S390_VM_MEM_CTRL,
+            KVM_S390_VM_MEM_LIMIT_SIZE,
+            addr(&got),
+        ))
+        .unwrap();
+        assert_eq!(got, u64::MAX);
+        assert_eq!(
+            uc.set_attr(&attr(
+                KVM_S390_VM_MEM_CTRL,
+                KVM_S390_VM_MEM_LIMIT_SIZE,
+                addr(&got)
+            )),
+            Err(Error::Attr(AttrRule::WrongState))
+        );
+    }
+
+    #[test]
+    fn crypto_defaults_and_fresh_masks() {
+        let vm = vm_on(HostConfig::z16());
+        let first = {
+            let st = vm.state();
+            assert!(st.aes_kw && st.dea_kw && !st.apie);
+            assert_ne!(st.aes_wrapping_key_mask, [0; 32]);
+            st.aes_wrapping_key_mask
+        };
+        vm.set_attr(&attr(
+            KVM_S390_VM_CRYPTO,
+            KVM_S390_VM_CRYPTO_ENABLE_AES_KW,
+            0,
+        ))
+        .unwrap();
+        assert_ne!(vm.state().aes_wrapping_key_mask, first);
+        vm.set_attr(&attr(
+            KVM_S390_VM_CRYPTO,
+            KVM_S390_VM_CRYPTO_DISABLE_DEA_KW,
+            0,
+        ))
+        .unwrap();
+        let st = vm.state();
+        assert!(!st.dea_kw && st.dea_wrapping_key_mask == [0; 24]);
+    }
+}

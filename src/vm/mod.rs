@@ -92,7 +92,7 @@ pub struct Vm {
     /// Serialises memslot writers (the kernel's `slots_lock`).
     slots_lock: Mutex<()>,
     state: Mutex<VmState>,
-    created_vcpus: AtomicU32,
+    pub(crate) created_vcpus: AtomicU32,
     /// Whether the guest uses storage keys (set by SET_SKEYS, never cleared).
     uses_skeys: AtomicBool,
     /// Key-checked accesses hold this for reading across check and access; SET_SKEYS holds
