@@ -378,6 +378,11 @@ mod tests {
         v as *const T as u64
     }
 
+    /// The address of an output buffer the shim will write.
+    fn out<T>(v: &mut T) -> u64 {
+        v as *mut T as u64
+    }
+
     #[test]
     fn busy_once_a_vcpu_exists() {
         let vm = vm_on(HostConfig::z16());
