@@ -396,7 +396,7 @@ mod tests {
         vm.get_attr(&attr(
             KVM_S390_VM_CPU_MODEL,
             KVM_S390_VM_CPU_PROCESSOR,
-            addr(&proc_),
+            out(&mut proc_),
         ))
         .unwrap();
         let feat = kvm_s390_vm_cpu_feat::default();
@@ -596,7 +596,7 @@ mod tests {
         uc.get_attr(&attr(
             KVM_S390_VM_MEM_CTRL,
             KVM_S390_VM_MEM_LIMIT_SIZE,
-            addr(&got),
+            out(&mut got),
         ))
         .unwrap();
         assert_eq!(got, u64::MAX);
