@@ -155,6 +155,26 @@ pub enum Error {
     Attr(AttrRule),
     /// A CMMA-bits request was refused.
     Cmma(CmmaRule),
+    /// `KVM_CREATE_VCPU` with an id out of range, or too many vCPUs.
+    VcpuId,
+    /// `KVM_CREATE_VCPU` with an id already in use.
+    VcpuExists,
+    /// An operation that needs a stopped vCPU (SET_INITIAL_PSW).
+    VcpuNotStopped,
+    /// `KVM_SET_MP_STATE` with a state the vCPU cannot enter.
+    MpState,
+    /// `KVM_GET/SET_ONE_REG` with an unknown register id.
+    OneRegId,
+    /// `KVM_RUN` refused: argument, sync-register bits, or a stopped vCPU under user control.
+    RunInvalid,
+    /// `KVM_RUN` returned to userspace without running the guest (KVM_EXIT_INTR).
+    Interrupted,
+    /// `KVM_S390_GET_IRQ_STATE` / `SET_IRQ_STATE`: bad length or interrupt type.
+    IrqState,
+    /// `KVM_S390_GET_IRQ_STATE`: the buffer is too small for the pending interrupts.
+    IrqBufferTooSmall,
+    /// `KVM_ENABLE_CAP` on a vCPU with an unknown capability or flags.
+    VcpuCap,
     /// An allocation failed.
     OutOfMemory,
     /// Too many open files for a new KVM fd.
@@ -230,6 +250,26 @@ impl Error {
             Error::Cmma(CmmaRule::Count) => libc::EINVAL,
             // gfn_to_hva error while peeking/setting.
             Error::Cmma(CmmaRule::NoMemory) => libc::EFAULT,
+            // kvm_vm_ioctl_create_vcpu / kvm_arch_vcpu_precreate: id or count limits.
+            Error::VcpuId => libc::EINVAL,
+            // kvm_vm_ioctl_create_vcpu: kvm_get_vcpu_by_id found one.
+            Error::VcpuExists => libc::EEXIST,
+            // KVM_S390_SET_INITIAL_PSW: !is_vcpu_stopped.
+            Error::VcpuNotStopped => libc::EBUSY,
+            // kvm_arch_vcpu_ioctl_set_mpstate: LOAD (non-PV), CHECK_STOP, unknown.
+            Error::MpState => libc::ENXIO,
+            // kvm_arch_vcpu_ioctl_{get,set}_one_reg: default case.
+            Error::OneRegId => libc::EINVAL,
+            // kvm_arch_vcpu_ioctl_run / kvm_vcpu_ioctl argument checks.
+            Error::RunInvalid => libc::EINVAL,
+            // KVM_RUN with immediate_exit, or leaving with KVM_EXIT_INTR.
+            Error::Interrupted => libc::EINTR,
+            // KVM_S390_{GET,SET}_IRQ_STATE: len 0, misaligned, or invalid irq.
+            Error::IrqState => libc::EINVAL,
+            // kvm_s390_get_irq_state: buffer too small.
+            Error::IrqBufferTooSmall => libc::ENOBUFS,
+            // kvm_vcpu_ioctl_enable_cap: flags or unknown cap.
+            Error::VcpuCap => libc::EINVAL,
             // allocation failure.
             Error::OutOfMemory => libc::ENOMEM,
             // get_unused_fd_flags failure.
@@ -306,6 +346,16 @@ mod tests {
             (Error::Cmma(CmmaRule::NoMigrationMode), libc::EINVAL),
             (Error::Cmma(CmmaRule::Count), libc::EINVAL),
             (Error::Cmma(CmmaRule::NoMemory), libc::EFAULT),
+            (Error::VcpuId, libc::EINVAL),
+            (Error::VcpuExists, libc::EEXIST),
+            (Error::VcpuNotStopped, libc::EBUSY),
+            (Error::MpState, libc::ENXIO),
+            (Error::OneRegId, libc::EINVAL),
+            (Error::RunInvalid, libc::EINVAL),
+            (Error::Interrupted, libc::EINTR),
+            (Error::IrqState, libc::EINVAL),
+            (Error::IrqBufferTooSmall, libc::ENOBUFS),
+            (Error::VcpuCap, libc::EINVAL),
             (Error::OutOfMemory, libc::ENOMEM),
             (Error::TooManyFds, libc::EMFILE),
             (Error::Os(libc::ENFILE), libc::ENFILE),

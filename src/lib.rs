@@ -20,4 +20,5 @@ pub mod ioctl;
 pub mod system;
 pub mod uaccess;
 pub mod uapi;
+pub mod vcpu;
 pub mod vm;

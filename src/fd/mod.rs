@@ -22,6 +22,7 @@ use arc_swap::ArcSwapOption;
 
 use crate::error::{Error, Result};
 use crate::system::System;
+use crate::vcpu::Vcpu;
 use crate::vm::Vm;
 
 /// A KVM object reachable through an fd.
@@ -31,6 +32,8 @@ pub enum Object {
     System(Arc<System>),
     /// A VM fd.
     Vm(Arc<Vm>),
+    /// A vCPU fd: it keeps its VM alive.
+    Vcpu(Arc<Vm>, Arc<Vcpu>),
 }
 
 const CHUNK: usize = 1024;

@@ -9,7 +9,7 @@ use crate::uaccess;
 use crate::uapi::*;
 
 /// `MEM_OP_MAX_SIZE`: the largest `size` of a memop.
-pub const MEM_OP_MAX_SIZE: u32 = 65536;
+pub(crate) const MEM_OP_MAX_SIZE: u32 = 65536;
 /// Program-interruption code: protection exception.
 pub(crate) const PGM_PROTECTION: u16 = 0x04;
 /// Program-interruption code: addressing exception.

@@ -17,6 +17,7 @@ use crate::fd;
 use crate::host::HostConfig;
 use crate::uaccess;
 use crate::uapi::*;
+use crate::vcpu::Vcpu;
 use cpu_model::CpuModel;
 use memslot::{
     CmmaValues, DirtyBitmap, MemSlot, MemSlots, StorageKeys, KVM_MEM_MAX_NR_PAGES,
@@ -65,6 +66,10 @@ pub struct VmState {
     pub cmma_dirty_pages: u64,
     /// The guest address-space limit after LIMIT_SIZE (rounded by table depth).
     pub asce_limit: u64,
+    /// Channel-subsystem support enabled (vCPU KVM_CAP_S390_CSS_SUPPORT).
+    pub css_support: bool,
+    /// The VM switched to the extended SCA (a vCPU id of 64 or more was created).
+    pub esca: bool,
 }
 
 impl VmState {
@@ -95,6 +100,10 @@ pub struct Vm {
     pub(crate) created_vcpus: AtomicU32,
     /// Whether the guest uses storage keys (set by SET_SKEYS, never cleared).
     uses_skeys: AtomicBool,
+    /// Userspace controls the CPU states (after a KVM_SET_MP_STATE); never cleared.
+    user_cpu_state_ctrl: AtomicBool,
+    /// The VM's vCPUs; they live as long as the VM, as in the kernel.
+    vcpus: Mutex<Vec<Arc<Vcpu>>>,
     /// Key-checked accesses hold this for reading across check and access; SET_SKEYS holds
     /// it for writing, so a key check and the access it guards are atomic with respect to it.
     keys_lock: RwLock<()>,
@@ -152,6 +161,8 @@ impl Vm {
             uses_cmm: false,
             cmma_dirty_pages: 0,
             asce_limit: mem_limit,
+            css_support: false,
+            esca: false,
         };
         Ok(Arc::new(Vm {
             host,
@@ -163,6 +174,8 @@ impl Vm {
             state: Mutex::new(state),
             created_vcpus: AtomicU32::new(0),
             uses_skeys: AtomicBool::new(false),
+            user_cpu_state_ctrl: AtomicBool::new(false),
+            vcpus: Mutex::new(Vec::new()),
             keys_lock: RwLock::new(()),
         }))
     }
@@ -189,6 +202,77 @@ impl Vm {
     /// Number of vCPUs ever created.
     pub fn created_vcpus(&self) -> u32 {
         self.created_vcpus.load(Ordering::Acquire)
+    }
+
+    /// `KVM_CREATE_VCPU`: the id limits of the SCA in use, EEXIST for a duplicate id.
+    /// Returns the new vCPU and its fd.
+    pub fn create_vcpu(&self, id: u64) -> Result<(Arc<Vcpu>, std::os::fd::RawFd)> {
+        let mut vcpus = self.vcpus.lock().unwrap_or_else(|e| e.into_inner());
+        if id >= u64::from(crate::host::KVM_MAX_VCPUS)
+            || vcpus.len() as u32 >= crate::host::KVM_MAX_VCPUS
+        {
+            return Err(Error::VcpuId);
+        }
+        let id = id as u32;
+        if !self.ucontrol && id >= crate::host::KVM_S390_BSCA_CPU_SLOTS {
+            // Ids from 64 need the extended SCA (and the host's 64-bit SCA origin).
+            if !self.host.has_esca || id >= crate::host::KVM_S390_ESCA_CPU_SLOTS {
+                return Err(Error::VcpuId);
+            }
+            self.state().esca = true;
+        }
+        if vcpus.iter().any(|v| v.id == id) {
+            return Err(Error::VcpuExists);
+        }
+        let (vcpu, fd) = Vcpu::new(self, id)?;
+        let vcpu = Arc::new(vcpu);
+        vcpus.push(vcpu.clone());
+        self.created_vcpus.fetch_add(1, Ordering::AcqRel);
+        // A new CPU is a topology change.
+        self.state().mtcr = true;
+        Ok((vcpu, fd))
+    }
+
+    /// Whether userspace controls the CPU states.
+    pub fn user_cpu_state_ctrl(&self) -> bool {
+        self.user_cpu_state_ctrl.load(Ordering::Acquire)
+    }
+
+    /// Hands CPU-state control to userspace (for good).
+    pub fn set_user_cpu_state_ctrl(&self) {
+        self.user_cpu_state_ctrl.store(true, Ordering::Release);
+    }
+
+    /// Reads guest absolute memory (no key checking); Err carries the program code.
+    pub fn read_abs(
+        &self,
+        slots: &MemSlots,
+        gpa: u64,
+        buf: &mut [u8],
+    ) -> std::result::Result<(), u16> {
+        match self.access_abs(slots, gpa, buf, false, 0) {
+            memop::MemOpOutcome::Done => Ok(()),
+            memop::MemOpOutcome::Exception(code) => Err(code),
+        }
+    }
+
+    /// Writes guest absolute memory (no key checking); Err carries the program code.
+    pub fn write_abs(
+        &self,
+        slots: &MemSlots,
+        gpa: u64,
+        data: &[u8],
+    ) -> std::result::Result<(), u16> {
+        let mut buf = data.to_vec();
+        match self.access_abs(slots, gpa, &mut buf, true, 0) {
+            memop::MemOpOutcome::Done => Ok(()),
+            memop::MemOpOutcome::Exception(code) => Err(code),
+        }
+    }
+
+    /// Takes the storage-key lock for a key-checked access.
+    pub fn keys_read_lock(&self) -> std::sync::RwLockReadGuard<'_, ()> {
+        self.keys_lock.read().unwrap_or_else(|e| e.into_inner())
     }
 
     /// `KVM_SET_USER_MEMORY_REGION` (`v2` for KVM_SET_USER_MEMORY_REGION2).

@@ -37,6 +37,11 @@ impl Vm {
         slots.by_gfn(gfn).map(|s| s.keys.get(gfn - s.base_gfn))
     }
 
+    /// The storage key of `gfn` in a given slot snapshot.
+    pub fn storage_key_in(&self, slots: &super::memslot::MemSlots, gfn: u64) -> Option<u8> {
+        slots.by_gfn(gfn).map(|s| s.keys.get(gfn - s.base_gfn))
+    }
+
     /// `KVM_S390_GET_SKEYS`.
     pub fn get_skeys(&self, args: &kvm_s390_skeys) -> Result<i32> {
         if args.flags != 0 {

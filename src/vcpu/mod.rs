@@ -1,0 +1,519 @@
+//! vCPUs: the `kvm_run` page, register state, resets, `KVM_RUN`, pending program interrupts
+//! and the logical memop (spec vm.md D.5–D.7, memop.md 3–5).
+
+pub mod gaccess;
+pub mod run_page;
+
+use std::sync::{Mutex, MutexGuard};
+
+use crate::error::{Error, Result};
+use crate::uaccess;
+use crate::uapi::*;
+use crate::vm::Vm;
+use run_page::{off, RunPage, BPBC_BIT};
+
+/// CR0 after an initial reset.
+pub(crate) const CR0_INITIAL_MASK: u64 = 0xE0;
+/// CR14 after an initial reset.
+pub(crate) const CR14_INITIAL_MASK: u64 = 0xC200_0000;
+/// The PSW runtime-instrumentation bit, cleared by a normal reset.
+pub(crate) const PSW_MASK_RI: u64 = 0x0000_0080_0000_0000;
+
+/// Lowcore offsets (real addresses) used when delivering a program interrupt.
+pub(crate) mod lowcore {
+    pub(crate) const PGM_ILC: u64 = 0x8c;
+    pub(crate) const PGM_CODE: u64 = 0x8e;
+    pub(crate) const EXC_ACCESS_ID: u64 = 0xa0;
+    pub(crate) const OP_ACCESS_ID: u64 = 0xa2;
+    pub(crate) const TRANS_EXC_CODE: u64 = 0xa8;
+    pub(crate) const PGM_LAST_BREAK: u64 = 0x110;
+    pub(crate) const PGM_OLD_PSW: u64 = 0x150;
+    pub(crate) const PGM_NEW_PSW: u64 = 0x1d0;
+}
+
+/// vCPU state the kernel keeps outside `kvm_run` (the SIE control block and `vcpu->arch`).
+#[derive(Debug, Clone)]
+pub struct VcpuState {
+    /// The architected PSW (mask, address), synced from `kvm_run` at KVM_RUN entry.
+    pub psw: (u64, u64),
+    /// Control registers.
+    pub crs: [u64; 16],
+    /// Prefix register (8 KiB aligned, below 2 GiB).
+    pub prefix: u64,
+    pub todpr: u64,
+    pub cputm: u64,
+    pub ckc: u64,
+    pub pp: u64,
+    pub gbea: u64,
+    pub pfault_token: u64,
+    pub pfault_select: u64,
+    pub pfault_compare: u64,
+    pub diag318: u64,
+    /// Branch-prediction blocking control.
+    pub bpbc: bool,
+    /// This vCPU's TOD epoch and epoch index (from the VM; ONE_REG EPOCHDIFF changes it).
+    pub epoch: u64,
+    pub epdx: u8,
+    /// Stopped (as opposed to operating).
+    pub stopped: bool,
+    /// A pending program interrupt.
+    pub pending_pgm: Option<kvm_s390_pgm_info>,
+}
+
+/// A virtual CPU.
+pub struct Vcpu {
+    /// The vCPU id.
+    pub id: u32,
+    /// The shared `kvm_run` page.
+    pub run: RunPage,
+    /// The vCPU mutex: ioctls on one vCPU are serialised, as in the kernel.
+    state: Mutex<VcpuState>,
+}
+
+fn read<T: uaccess::Pod>(arg: u64) -> Result<T> {
+    Ok(uaccess::read_user(arg)?)
+}
+
+fn write<T: uaccess::Pod>(arg: u64, v: &T) -> Result<i32> {
+    uaccess::write_user(arg, v)?;
+    Ok(0)
+}
+
+impl Vcpu {
+    /// A new vCPU of `vm` (kvm_arch_vcpu_create): stopped, with the initial valid-register
+    /// mask, an invalid pfault token and the VM's TOD epoch. Returns it with its fd.
+    pub fn new(vm: &Vm, id: u32) -> Result<(Vcpu, std::os::fd::RawFd)> {
+        let (run, fd) = RunPage::create(id)?;
+        let st = vm.state();
+        let mut valid = KVM_SYNC_PREFIX
+            | KVM_SYNC_GPRS
+            | KVM_SYNC_ACRS
+            | KVM_SYNC_CRS
+            | KVM_SYNC_ARCH0
+            | KVM_SYNC_PFAULT
+            | KVM_SYNC_DIAG318;
+        for (fac, bit) in [
+            (64, KVM_SYNC_RICCB),
+            (82, KVM_SYNC_BPBC),
+            (133, KVM_SYNC_GSCB),
+            (156, KVM_SYNC_ETOKEN),
+        ] {
+            if st.has_facility(fac) {
+                valid |= bit;
+            }
+        }
+        // Floating-point registers travel in the vector registers when the host has them.
+        valid |= if vm.host.has_facility(129) {
+            KVM_SYNC_VRS
+        } else {
+            KVM_SYNC_FPRS
+        };
+        run.set(off::VALID_REGS, valid);
+        let state = VcpuState {
+            psw: (0, 0),
+            crs: [0; 16],
+            prefix: 0,
+            todpr: 0,
+            cputm: 0,
+            ckc: 0,
+            pp: 0,
+            gbea: 0,
+            pfault_token: KVM_S390_PFAULT_TOKEN_INVALID,
+            pfault_select: 0,
+            pfault_compare: 0,
+            diag318: 0,
+            bpbc: false,
+            epoch: st.epoch,
+            epdx: st.epdx,
+            stopped: true,
+            pending_pgm: None,
+        };
+        drop(st);
+        Ok((
+            Vcpu {
+                id,
+                run,
+                state: Mutex::new(state),
+            },
+            fd,
+        ))
+    }
+
+    /// Locks the vCPU (the kernel's vcpu->mutex).
+    pub fn lock(&self) -> MutexGuard<'_, VcpuState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `KVM_GET_REGS`: the general registers live in `kvm_run`.
+    pub fn get_regs(&self, arg: u64) -> Result<i32> {
+        let _l = self.lock();
+        let mut r = kvm_regs::default();
+        for (i, g) in r.gprs.iter_mut().enumerate() {
+            *g = self.run.get_u64(off::GPRS, i);
+        }
+        write(arg, &r)
+    }
+
+    /// `KVM_SET_REGS`.
+    pub fn set_regs(&self, arg: u64) -> Result<i32> {
+        let r: kvm_regs = read(arg)?;
+        let _l = self.lock();
+        for (i, g) in r.gprs.iter().enumerate() {
+            self.run.set_u64(off::GPRS, i, *g);
+        }
+        Ok(0)
+    }
+
+    /// `KVM_GET_SREGS`: access registers from `kvm_run`, control registers internal.
+    pub fn get_sregs(&self, arg: u64) -> Result<i32> {
+        let st = self.lock();
+        let mut s = kvm_sregs {
+            crs: st.crs,
+            ..Default::default()
+        };
+        for (i, a) in s.acrs.iter_mut().enumerate() {
+            *a = self.run.get(off::ACRS + 4 * i);
+        }
+        drop(st);
+        write(arg, &s)
+    }
+
+    /// `KVM_SET_SREGS`: the `kvm_run` copy of the control registers stays stale until the next
+    /// KVM_RUN exit.
+    pub fn set_sregs(&self, arg: u64) -> Result<i32> {
+        let s: kvm_sregs = read(arg)?;
+        let mut st = self.lock();
+        for (i, a) in s.acrs.iter().enumerate() {
+            self.run.set(off::ACRS + 4 * i, *a);
+        }
+        st.crs = s.crs;
+        Ok(0)
+    }
+
+    /// `KVM_GET_FPU`: FPRs are the high halves of the vector registers.
+    pub fn get_fpu(&self, arg: u64) -> Result<i32> {
+        let _l = self.lock();
+        let mut f = kvm_fpu {
+            fpc: self.run.get(off::FPC),
+            ..Default::default()
+        };
+        for (i, r) in f.fprs.iter_mut().enumerate() {
+            *r = self.run.get_u64(off::VRS, 2 * i);
+        }
+        write(arg, &f)
+    }
+
+    /// `KVM_SET_FPU` (no validation, as in the kernel).
+    pub fn set_fpu(&self, arg: u64) -> Result<i32> {
+        let f: kvm_fpu = read(arg)?;
+        let _l = self.lock();
+        self.run.set(off::FPC, f.fpc);
+        for (i, r) in f.fprs.iter().enumerate() {
+            self.run.set_u64(off::VRS, 2 * i, *r);
+        }
+        Ok(0)
+    }
+
+    /// `KVM_S390_SET_INITIAL_PSW`: writes the `kvm_run` PSW of a stopped vCPU.
+    pub fn set_initial_psw(&self, arg: u64) -> Result<i32> {
+        let psw: kvm_s390_psw = read(arg)?;
+        let st = self.lock();
+        if !st.stopped {
+            return Err(Error::VcpuNotStopped);
+        }
+        self.run.set(off::PSW_MASK, psw.mask);
+        self.run.set(off::PSW_ADDR, psw.addr);
+        Ok(0)
+    }
+
+    fn normal_reset(&self, vm: &Vm, st: &mut VcpuState) {
+        st.psw.0 &= !PSW_MASK_RI;
+        st.pfault_token = KVM_S390_PFAULT_TOKEN_INVALID;
+        self.run.zero(off::RICCB, 64);
+        if !vm.user_cpu_state_ctrl() {
+            st.stopped = true;
+        }
+        st.pending_pgm = None;
+    }
+
+    fn initial_reset(&self, vm: &Vm, st: &mut VcpuState) {
+        self.normal_reset(vm, st);
+        st.psw = (0, 0);
+        st.prefix = 0;
+        st.cputm = 0;
+        st.ckc = 0;
+        st.crs = [0; 16];
+        st.crs[0] = CR0_INITIAL_MASK;
+        st.crs[14] = CR14_INITIAL_MASK;
+        for (i, cr) in st.crs.iter().enumerate() {
+            self.run.set_u64(off::CRS, i, *cr);
+        }
+        self.run.set(off::PSW_MASK, 0u64);
+        self.run.set(off::PSW_ADDR, 0u64);
+        for o in [off::TODPR, off::CPUTM, off::CKC, off::PP] {
+            self.run.set(o, 0u64);
+        }
+        self.run.set(off::GBEA, 1u64);
+        self.run.set(off::FPC, 0u32);
+        st.gbea = 1;
+        st.pp = 0;
+        st.bpbc = false;
+        st.todpr = 0;
+    }
+
+    /// `KVM_S390_NORMAL_RESET`, `KVM_S390_INITIAL_RESET` and `KVM_S390_CLEAR_RESET`.
+    pub fn reset(&self, vm: &Vm, request: u32) -> Result<i32> {
+        let mut st = self.lock();
+        match request {
+            KVM_S390_NORMAL_RESET => self.normal_reset(vm, &mut st),
+            KVM_S390_INITIAL_RESET => self.initial_reset(vm, &mut st),
+            _ => {
+                self.initial_reset(vm, &mut st);
+                self.run.zero(off::GPRS, 128);
+                self.run.zero(off::VRS, 512);
+                self.run.zero(off::ACRS, 64);
+                self.run.zero(off::GSCB, 32);
+                self.run.set(off::ETOKEN, 0u64);
+                self.run.set(off::ETOKEN_EXT, 0u64);
+            }
+        }
+        Ok(0)
+    }
+
+    /// `KVM_GET_MP_STATE`.
+    pub fn get_mp_state(&self, arg: u64) -> Result<i32> {
+        let stopped = self.lock().stopped;
+        let mp_state = if stopped {
+            KVM_MP_STATE_STOPPED
+        } else {
+            KVM_MP_STATE_OPERATING
+        };
+        write(arg, &kvm_mp_state { mp_state })
+    }
+
+    /// `KVM_SET_MP_STATE`: any call hands CPU-state control to userspace for good.
+    pub fn set_mp_state(&self, vm: &Vm, arg: u64) -> Result<i32> {
+        let s: kvm_mp_state = read(arg)?;
+        vm.set_user_cpu_state_ctrl();
+        let mut st = self.lock();
+        match s.mp_state {
+            KVM_MP_STATE_STOPPED => st.stopped = true,
+            KVM_MP_STATE_OPERATING => st.stopped = false,
+            // LOAD only for protected vCPUs; CHECK_STOP is not supported.
+            _ => return Err(Error::MpState),
+        }
+        Ok(0)
+    }
+
+    /// `KVM_GET_ONE_REG` / `KVM_SET_ONE_REG`.
+    pub fn one_reg(&self, arg: u64, set: bool) -> Result<i32> {
+        let reg: kvm_one_reg = read(arg)?;
+        let mut st = self.lock();
+        let st = &mut *st;
+        let slot: &mut u64 = match reg.id {
+            KVM_REG_S390_TODPR => {
+                return if set {
+                    st.todpr = u64::from(read::<u32>(reg.addr)?);
+                    Ok(0)
+                } else {
+                    write(reg.addr, &(st.todpr as u32))
+                };
+            }
+            KVM_REG_S390_EPOCHDIFF => &mut st.epoch,
+            KVM_REG_S390_CPU_TIMER => &mut st.cputm,
+            KVM_REG_S390_CLOCK_COMP => &mut st.ckc,
+            KVM_REG_S390_PFTOKEN => &mut st.pfault_token,
+            KVM_REG_S390_PFCOMPARE => &mut st.pfault_compare,
+            KVM_REG_S390_PFSELECT => &mut st.pfault_select,
+            KVM_REG_S390_PP => &mut st.pp,
+            KVM_REG_S390_GBEA => &mut st.gbea,
+            _ => return Err(Error::OneRegId),
+        };
+        if set {
+            *slot = read::<u64>(reg.addr)?;
+            Ok(0)
+        } else {
+            write(reg.addr, slot)
+        }
+    }
+
+    /// `KVM_ENABLE_CAP` on the vCPU: only KVM_CAP_S390_CSS_SUPPORT.
+    pub fn enable_cap(&self, vm: &Vm, arg: u64) -> Result<i32> {
+        let cap: kvm_enable_cap = read(arg)?;
+        if cap.flags != 0 || cap.cap != KVM_CAP_S390_CSS_SUPPORT {
+            return Err(Error::VcpuCap);
+        }
+        vm.state().css_support = true;
+        Ok(0)
+    }
+
+    /// `KVM_RUN`: syncs registers in, delivers pending interrupts, and (no guest program being
+    /// registered) returns to userspace at once with KVM_EXIT_INTR / EINTR after syncing the
+    /// registers out.
+    pub fn run(&self, vm: &Vm, arg: u64) -> Result<i32> {
+        if arg != 0 {
+            return Err(Error::RunInvalid);
+        }
+        let mut st = self.lock();
+        if self.run.get::<u8>(off::IMMEDIATE_EXIT) != 0 {
+            return Err(Error::Interrupted);
+        }
+        let valid: u64 = self.run.get(off::VALID_REGS);
+        let dirty: u64 = self.run.get(off::DIRTY_REGS);
+        if (valid | dirty) & !KVM_SYNC_S390_VALID_FIELDS != 0 {
+            return Err(Error::RunInvalid);
+        }
+        if !vm.user_cpu_state_ctrl() {
+            st.stopped = false;
+        } else if st.stopped {
+            return Err(Error::RunInvalid);
+        }
+        self.sync_regs_in(vm, &mut st, dirty);
+        self.deliver_interrupts(vm, &mut st);
+        self.run.set(off::EXIT_REASON, KVM_EXIT_INTR);
+        self.sync_regs_out(&st);
+        Err(Error::Interrupted)
+    }
+
+    fn sync_regs_in(&self, vm: &Vm, st: &mut VcpuState, dirty: u64) {
+        let r = &self.run;
+        if dirty & KVM_SYNC_PREFIX != 0 {
+            st.prefix = r.get::<u64>(off::PREFIX) & 0x7fff_e000;
+        }
+        if dirty & KVM_SYNC_CRS != 0 {
+            for (i, cr) in st.crs.iter_mut().enumerate() {
+                *cr = r.get_u64(off::CRS, i);
+            }
+        }
+        if dirty & KVM_SYNC_ARCH0 != 0 {
+            st.cputm = r.get(off::CPUTM);
+            st.ckc = r.get(off::CKC);
+            st.todpr = r.get(off::TODPR);
+            st.pp = r.get(off::PP);
+            st.gbea = r.get(off::GBEA);
+        }
+        st.psw = (r.get(off::PSW_MASK), r.get(off::PSW_ADDR));
+        if dirty & KVM_SYNC_PFAULT != 0 {
+            st.pfault_token = r.get(off::PFT);
+            st.pfault_select = r.get(off::PFS);
+            st.pfault_compare = r.get(off::PFC);
+        }
+        if dirty & KVM_SYNC_DIAG318 != 0 {
+            st.diag318 = r.get(off::DIAG318);
+        }
+        if dirty & KVM_SYNC_BPBC != 0 && vm.state().has_facility(82) {
+            st.bpbc = r.get::<u8>(off::BPBC) & BPBC_BIT != 0;
+        }
+        r.set(off::DIRTY_REGS, 0u64);
+    }
+
+    fn sync_regs_out(&self, st: &VcpuState) {
+        let r = &self.run;
+        r.set(off::PSW_MASK, st.psw.0);
+        r.set(off::PSW_ADDR, st.psw.1);
+        r.set(off::PREFIX, st.prefix);
+        for (i, cr) in st.crs.iter().enumerate() {
+            r.set_u64(off::CRS, i, *cr);
+        }
+        r.set(off::CPUTM, st.cputm);
+        r.set(off::CKC, st.ckc);
+        r.set(off::PFT, st.pfault_token);
+        r.set(off::PFS, st.pfault_select);
+        r.set(off::PFC, st.pfault_compare);
+        r.set(off::TODPR, st.todpr);
+        r.set(off::PP, st.pp);
+        r.set(off::GBEA, st.gbea);
+        let b: u8 = r.get(off::BPBC);
+        r.set(
+            off::BPBC,
+            if st.bpbc { b | BPBC_BIT } else { b & !BPBC_BIT },
+        );
+        r.set(off::DIAG318, st.diag318);
+    }
+
+    /// Queues a program interrupt (replacing an older pending one, as the kernel keeps one).
+    pub fn queue_pgm(&self, st: &mut VcpuState, pgm: kvm_s390_pgm_info) {
+        st.pending_pgm = Some(pgm);
+    }
+
+    /// Delivers a pending program interrupt into the lowcore at the prefix (`__deliver_prog`).
+    fn deliver_interrupts(&self, vm: &Vm, st: &mut VcpuState) {
+        let Some(pgm) = st.pending_pgm.take() else {
+            return;
+        };
+        let code = pgm.code & !0x80; // PER is delivered together with the code.
+        let nullifying = matches!(code, 0x10 | 0x11 | 0x38..=0x3b | 0x28..=0x2f);
+        // No intercept precedes a memop-injected exception: the instruction length is 0, so
+        // nullification does not move the PSW.
+        let ilc: u16 = 0;
+        let mut lc: Vec<(u64, Vec<u8>)> = Vec::new();
+        match code {
+            0x04 => {
+                lc.push((
+                    lowcore::TRANS_EXC_CODE,
+                    pgm.trans_exc_code.to_be_bytes().to_vec(),
+                ));
+                lc.push((lowcore::EXC_ACCESS_ID, vec![pgm.exc_access_id]));
+            }
+            0x10 | 0x11 | 0x38..=0x3b => {
+                lc.push((
+                    lowcore::TRANS_EXC_CODE,
+                    pgm.trans_exc_code.to_be_bytes().to_vec(),
+                ));
+                lc.push((lowcore::EXC_ACCESS_ID, vec![pgm.exc_access_id]));
+                lc.push((lowcore::OP_ACCESS_ID, vec![pgm.op_access_id]));
+            }
+            0x29..=0x2d | 0x2f => lc.push((lowcore::EXC_ACCESS_ID, vec![pgm.exc_access_id])),
+            _ => {}
+        }
+        if nullifying {
+            st.psw.1 = st.psw.1.wrapping_sub(u64::from(ilc));
+        }
+        lc.push((lowcore::PGM_ILC, ilc.to_be_bytes().to_vec()));
+        lc.push((lowcore::PGM_CODE, pgm.code.to_be_bytes().to_vec()));
+        lc.push((lowcore::PGM_LAST_BREAK, st.gbea.to_be_bytes().to_vec()));
+        let mut old = st.psw.0.to_be_bytes().to_vec();
+        old.extend_from_slice(&st.psw.1.to_be_bytes());
+        lc.push((lowcore::PGM_OLD_PSW, old));
+        let slots = vm.memslots();
+        for (offset, bytes) in lc {
+            let _ = vm.write_abs(&slots, st.prefix + offset, &bytes);
+        }
+        let mut new = [0u8; 16];
+        if vm
+            .read_abs(&slots, st.prefix + lowcore::PGM_NEW_PSW, &mut new)
+            .is_ok()
+        {
+            let mask = u64::from_be_bytes(new[..8].try_into().unwrap_or([0; 8]));
+            let addr = u64::from_be_bytes(new[8..].try_into().unwrap_or([0; 8]));
+            st.psw = (mask, addr);
+        }
+    }
+
+    /// `KVM_S390_GET_IRQ_STATE`: the pending interrupts as `kvm_s390_irq` records; returns the
+    /// number of bytes written.
+    pub fn get_irq_state(&self, arg: u64) -> Result<i32> {
+        let s: kvm_s390_irq_state = read(arg)?;
+        if s.len == 0 {
+            return Err(Error::IrqState);
+        }
+        let pending = self.lock().pending_pgm;
+        let mut n = 0usize;
+        if let Some(pgm) = pending {
+            let size = std::mem::size_of::<kvm_s390_irq>();
+            if n + size > s.len as usize {
+                return Err(Error::IrqBufferTooSmall);
+            }
+            let mut rec = [0u8; 72];
+            rec[..8].copy_from_slice(&u64::from(KVM_S390_PROGRAM_INT).to_ne_bytes());
+            // SAFETY: kvm_s390_pgm_info is a padding-free repr(C) integer struct of 40 bytes.
+            let bytes = unsafe {
+                std::slice::from_raw_parts((&pgm as *const kvm_s390_pgm_info).cast::<u8>(), 40)
+            };
+            rec[8..48].copy_from_slice(bytes);
+            uaccess::copy_to_user(s.buf, &rec)?;
+            n += size;
+        }
+        Ok(n as i32)
+    }
+}
