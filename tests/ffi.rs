@@ -150,6 +150,8 @@ c_test!(test_skeys);
 c_test!(test_concurrency);
 c_test!(test_attrs);
 c_test!(test_cmma);
+c_test!(test_vcpu);
+c_test!(test_vcpu_memop);
 
 /// The CPU-model test once per machine profile, in both modes.
 macro_rules! profile_test {

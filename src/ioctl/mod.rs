@@ -79,6 +79,10 @@ pub static VM_IOCTLS: &[(u32, VmHandler)] = &[
     (KVM_S390_SET_CMMA_BITS, |vm, arg| {
         vm.set_cmma_bits(&copy_in(arg)?)
     }),
+    (KVM_CREATE_VCPU, |vm, arg| {
+        let (vcpu, fd) = vm.create_vcpu(arg)?;
+        crate::fd::install(fd, Object::Vcpu(vm.clone(), vcpu))
+    }),
 ];
 
 type VcpuHandler = fn(&Vm, &Vcpu, u64) -> Result<i32>;

@@ -1,0 +1,116 @@
+/* Helpers for vCPU tests: a VM with guest memory and one vCPU with its mapped kvm_run. */
+#ifndef KVM_S390_SHIM_VCPU_H
+#define KVM_S390_SHIM_VCPU_H
+#include "memop.h"
+
+#include <endian.h>
+
+struct cpu {
+	struct guest g;
+	int vcpu;
+	struct kvm_run *run;
+};
+
+static inline bool cpu_open(struct cpu *c, uint32_t id)
+{
+	if (!guest_open(&c->g, 0))
+		return false;
+	c->vcpu = KVM_IOCTL(c->g.vm, KVM_CREATE_VCPU, id);
+	if (c->vcpu < 0)
+		return false;
+	c->run = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, c->vcpu, 0);
+	return c->run != MAP_FAILED;
+}
+
+static inline void cpu_close(struct cpu *c)
+{
+	if (c->run && c->run != MAP_FAILED)
+		munmap(c->run, 4096);
+	KVM_CLOSE(c->vcpu);
+	KVM_CLOSE(c->g.vm);
+}
+
+/* KVM_RUN as the shim serves it without a guest program: returns to userspace with EINTR. */
+static inline bool cpu_run(struct cpu *c)
+{
+	errno = 0;
+	return KVM_IOCTL(c->vcpu, KVM_RUN, 0) == -1 && errno == EINTR && c->run->exit_reason == KVM_EXIT_INTR;
+}
+
+/* Loads a PSW through kvm_run (synced in by KVM_RUN). */
+static inline bool set_psw(struct cpu *c, uint64_t mask, uint64_t addr)
+{
+	c->run->psw_mask = mask;
+	c->run->psw_addr = addr;
+	return cpu_run(c);
+}
+
+static inline bool set_crs(struct cpu *c, const uint64_t crs[16])
+{
+	struct kvm_sregs s;
+	if (KVM_IOCTL(c->vcpu, KVM_GET_SREGS, &s))
+		return false;
+	memcpy(s.crs, crs, sizeof(s.crs));
+	return KVM_IOCTL(c->vcpu, KVM_SET_SREGS, &s) == 0;
+}
+
+static inline bool set_cr(struct cpu *c, int n, uint64_t v)
+{
+	struct kvm_sregs s;
+	if (KVM_IOCTL(c->vcpu, KVM_GET_SREGS, &s))
+		return false;
+	s.crs[n] = v;
+	return KVM_IOCTL(c->vcpu, KVM_SET_SREGS, &s) == 0;
+}
+
+static inline int lmop(struct cpu *c, uint32_t op, uint64_t ga, uint32_t size, void *buf, int key, uint64_t flags, uint8_t ar)
+{
+	struct kvm_s390_mem_op m = mop(op, ga, size, buf, key, flags);
+	m.ar = ar;
+	return KVM_IOCTL(c->vcpu, KVM_S390_MEM_OP, &m);
+}
+
+#define LREAD(c, ga, size, buf, key, flags) lmop((c), KVM_S390_MEMOP_LOGICAL_READ, (ga), (size), (buf), (key), (flags), 0)
+#define LWRITE(c, ga, size, buf, key, flags) lmop((c), KVM_S390_MEMOP_LOGICAL_WRITE, (ga), (size), (buf), (key), (flags), 0)
+
+/* PSW bits. */
+#define PSW_DAT (1ull << 58)
+#define PSW_EA (1ull << 32)
+#define PSW_BA (1ull << 31)
+#define PSW_64 (PSW_EA | PSW_BA)
+#define PSW_AS_AR (1ull << 46)
+#define PSW_AS_SEC (2ull << 46)
+#define PSW_AS_HOME (3ull << 46)
+
+/* CR0 bits. */
+#define CR0_LAP (1ull << 28)
+#define CR0_FPO (1ull << 25)
+#define CR0_SPO (1ull << 24)
+#define CR0_EDAT (1ull << 23)
+
+/* The pending program interrupt, through KVM_S390_GET_IRQ_STATE (false if none). */
+static inline bool pending_pgm(struct cpu *c, struct kvm_s390_pgm_info *pgm)
+{
+	struct kvm_s390_irq irqs[4];
+	struct kvm_s390_irq_state s = {.buf = (uintptr_t)irqs, .len = sizeof(irqs)};
+	int n = KVM_IOCTL(c->vcpu, KVM_S390_GET_IRQ_STATE, &s);
+	if (n < (int)sizeof(struct kvm_s390_irq) || irqs[0].type != KVM_S390_PROGRAM_INT)
+		return false;
+	*pgm = irqs[0].u.pgm;
+	return true;
+}
+
+static inline void put64(struct cpu *c, uint64_t gpa, uint64_t v)
+{
+	uint64_t be = htobe64(v);
+	memcpy(c->g.mem + gpa, &be, 8);
+}
+
+static inline uint64_t get64(struct cpu *c, uint64_t gpa)
+{
+	uint64_t be;
+	memcpy(&be, c->g.mem + gpa, 8);
+	return be64toh(be);
+}
+
+#endif
