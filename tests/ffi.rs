@@ -152,6 +152,7 @@ c_test!(test_attrs);
 c_test!(test_cmma);
 c_test!(test_vcpu);
 c_test!(test_vcpu_memop);
+c_test!(test_dat);
 
 /// The CPU-model test once per machine profile, in both modes.
 macro_rules! profile_test {
