@@ -297,6 +297,42 @@ done:
 	return ok;
 }
 
+static bool test_tod_epoch(void)
+{
+	bool ok = false;
+	struct cpu c = {0};
+	int (*freeze)(uint8_t, uint64_t) = SHIM_API(kvm_s390_shim_tod_freeze);
+	int (*realtime)(void) = SHIM_API(kvm_s390_shim_tod_realtime);
+	CHECK(freeze && realtime);
+	CHECK_RET(freeze(0, 0x4000000000000000ull), 0);
+	CHECK(cpu_open(&c, 0));
+	uint64_t tod = 0x4000000000001000ull, epoch = 0;
+	struct kvm_one_reg r = {.id = KVM_REG_S390_EPOCHDIFF, .addr = (uintptr_t)&epoch};
+	CHECK_RET(KVM_IOCTL(c.vcpu, KVM_GET_ONE_REG, &r), 0);
+	CHECK(epoch == 0);
+	/* SET TOD updates every vCPU's epoch; vCPUs created later inherit it. */
+	CHECK_RET(SET_ATTR(c.g.vm, KVM_S390_VM_TOD, KVM_S390_VM_TOD_LOW, &tod), 0);
+	CHECK_RET(KVM_IOCTL(c.vcpu, KVM_GET_ONE_REG, &r), 0);
+	CHECK(epoch == 0x1000);
+	int v2 = KVM_IOCTL(c.g.vm, KVM_CREATE_VCPU, 1);
+	CHECK(v2 >= 0);
+	epoch = 0;
+	CHECK_RET(KVM_IOCTL(v2, KVM_GET_ONE_REG, &r), 0);
+	CHECK(epoch == 0x1000);
+	KVM_CLOSE(v2);
+	/* EPOCHDIFF changes only this vCPU, not the VM's TOD. */
+	epoch = 0x5000;
+	CHECK_RET(KVM_IOCTL(c.vcpu, KVM_SET_ONE_REG, &r), 0);
+	uint64_t low;
+	CHECK_RET(GET_ATTR(c.g.vm, KVM_S390_VM_TOD, KVM_S390_VM_TOD_LOW, &low), 0);
+	CHECK(low == tod);
+	ok = true;
+done:
+	realtime();
+	cpu_close(&c);
+	return ok;
+}
+
 static bool test_lifetime_and_fork(void)
 {
 	bool ok = false;
@@ -332,6 +368,7 @@ int main(void)
 	RUN(test_sync_regs);
 	RUN(test_psw_mp_state_and_resets);
 	RUN(test_one_reg_and_caps);
+	RUN(test_tod_epoch);
 	RUN(test_lifetime_and_fork);
 	DONE();
 }

@@ -211,17 +211,26 @@ impl Vm {
     /// fresh host sample.
     fn set_tod(&self, guest: HostTod) {
         let host = host_tod();
-        let mut st = self.state();
-        st.epoch = guest.tod.wrapping_sub(host.tod);
-        st.epdx = if st.has_facility(139) {
-            let borrow = u8::from(st.epoch > guest.tod);
-            guest
-                .epoch_idx
-                .wrapping_sub(host.epoch_idx)
-                .wrapping_sub(borrow)
-        } else {
-            0
+        let (epoch, epdx) = {
+            let mut st = self.state();
+            st.epoch = guest.tod.wrapping_sub(host.tod);
+            st.epdx = if st.has_facility(139) {
+                let borrow = u8::from(st.epoch > guest.tod);
+                guest
+                    .epoch_idx
+                    .wrapping_sub(host.epoch_idx)
+                    .wrapping_sub(borrow)
+            } else {
+                0
+            };
+            (st.epoch, st.epdx)
         };
+        // Every vCPU takes the new epoch (the VM state lock is not held meanwhile).
+        self.for_each_vcpu(|v| {
+            let mut vs = v.lock();
+            vs.epoch = epoch;
+            vs.epdx = epdx;
+        });
     }
 
     /// The guest TOD now (epoch index 0 without facility 139).

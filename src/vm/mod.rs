@@ -233,6 +233,14 @@ impl Vm {
         Ok((vcpu, fd))
     }
 
+    /// Runs `f` on every vCPU.
+    pub fn for_each_vcpu(&self, mut f: impl FnMut(&Vcpu)) {
+        let vcpus = self.vcpus.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        for v in &vcpus {
+            f(v);
+        }
+    }
+
     /// Whether userspace controls the CPU states.
     pub fn user_cpu_state_ctrl(&self) -> bool {
         self.user_cpu_state_ctrl.load(Ordering::Acquire)
