@@ -16,6 +16,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#include <endian.h>
 
 #include "kvm_s390_shim.h"
 
@@ -291,7 +292,78 @@ int main(void)
 		step("MIGRATION_STOP", ioctl(vm, KVM_SET_DEVICE_ATTR, &mig), 0);
 	}
 
-	printf("\n10. Teardown\n");
+	printf("\n10. A vCPU, page tables, and memory access through guest virtual addresses\n");
+	{
+		int cpu = step("KVM_CREATE_VCPU(0)", ioctl(vm, KVM_CREATE_VCPU, 0), 0);
+		int size = ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
+		struct kvm_run *run = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, cpu, 0);
+		if (run == MAP_FAILED) {
+			perror("mmap vcpu");
+			return 1;
+		}
+		printf("    kvm_run mapped (%d bytes), kvm_valid_regs %#llx\n", size, (unsigned long long)run->kvm_valid_regs);
+		/* A segment-table address space: virtual 0x40000000 + n pages -> absolute 0x100000 + n pages,
+		 * page 2 DAT-protected, page 8 invalid. Tables live at absolute 0x80000 (big-endian). */
+		const uint64_t st = 0x80000, pt = 0x84000, va = 0x40000000, abs = 0x100000;
+		for (int i = 0; i < 2048; i++)
+			*(uint64_t *)(mem + st + 8 * i) = htobe64(0x20);          /* invalid segment entries */
+		for (int i = 0; i < 256; i++)
+			*(uint64_t *)(mem + pt + 8 * i) = htobe64(0x400);         /* invalid page entries */
+		*(uint64_t *)(mem + st + 8 * (va >> 20)) = htobe64(pt);        /* segment 0x400 -> page table */
+		for (int i = 0; i < 8; i++)
+			*(uint64_t *)(mem + pt + 8 * i) = htobe64((abs + 4096ull * i) | (i == 2 ? 0x200 : 0));
+		struct kvm_sregs sregs;
+		ioctl(cpu, KVM_GET_SREGS, &sregs);
+		sregs.crs[1] = st | 3; /* primary ASCE: segment table, length 3 */
+		step("KVM_SET_SREGS (CR1 = segment-table ASCE)", ioctl(cpu, KVM_SET_SREGS, &sregs), 0);
+		struct kvm_s390_psw psw = {.mask = (1ull << 58) | (3ull << 31), .addr = 0x2000}; /* DAT on, 64-bit */
+		step("KVM_S390_SET_INITIAL_PSW (DAT on, 64-bit)", ioctl(cpu, KVM_S390_SET_INITIAL_PSW, &psw), 0);
+		errno = 0;
+		int r = ioctl(cpu, KVM_RUN, 0);
+		printf("  %-58s -> %d %s, exit_reason %u (KVM_EXIT_INTR: no guest program)\n", "KVM_RUN (loads the PSW)", r,
+		       strerror(errno), run->exit_reason);
+
+		char text[] = "written through a virtual address";
+		struct kvm_s390_mem_op m = {.gaddr = va + 0x1010, .size = sizeof(text), .op = KVM_S390_MEMOP_LOGICAL_WRITE,
+					    .buf = (uintptr_t)text, .flags = KVM_S390_MEMOP_F_INJECT_EXCEPTION};
+		step("LOGICAL_WRITE at virtual 0x40001010", ioctl(cpu, KVM_S390_MEM_OP, &m), 0);
+		printf("    absolute 0x101010 now holds \"%s\"\n", (char *)mem + abs + 0x1010);
+
+		m.gaddr = va + 0x8000;
+		m.op = KVM_S390_MEMOP_LOGICAL_READ;
+		char back[64];
+		m.buf = (uintptr_t)back;
+		printf("  %-58s -> %#x (page-translation exception)\n", "LOGICAL_READ at virtual 0x40008000 (invalid page)",
+		       ioctl(cpu, KVM_S390_MEM_OP, &m));
+		struct kvm_s390_irq irq;
+		struct kvm_s390_irq_state is = {.buf = (uintptr_t)&irq, .len = sizeof(irq)};
+		if (ioctl(cpu, KVM_S390_GET_IRQ_STATE, &is) == (int)sizeof(irq))
+			printf("    pending program interrupt: code %#x, TEID %#llx (page address, fetch)\n", irq.u.pgm.code,
+			       (unsigned long long)irq.u.pgm.trans_exc_code);
+		/* The guest's program-new PSW, then KVM_RUN delivers the interrupt into the lowcore. */
+		uint64_t new_psw[2] = {htobe64(3ull << 31), htobe64(0x7000)};
+		memcpy(mem + 464, new_psw, 16);
+		ioctl(cpu, KVM_RUN, 0);
+		printf("    after KVM_RUN: lowcore code %#x, TEID %#llx; PSW now %016llx %016llx\n",
+		       be16toh(*(uint16_t *)(mem + 142)), (unsigned long long)be64toh(*(uint64_t *)(mem + 168)),
+		       (unsigned long long)run->psw_mask, (unsigned long long)run->psw_addr);
+
+		run->psw_mask = psw.mask; /* back to the DAT-on PSW for the next access */
+		run->psw_addr = 0x2000;
+		ioctl(cpu, KVM_RUN, 0);
+		m.gaddr = va + 0x2000;
+		m.op = KVM_S390_MEMOP_LOGICAL_WRITE;
+		m.buf = (uintptr_t)text;
+		printf("  %-58s -> %#x (protection exception)\n", "LOGICAL_WRITE at virtual 0x40002000 (DAT-protected)",
+		       ioctl(cpu, KVM_S390_MEM_OP, &m));
+		if (ioctl(cpu, KVM_S390_GET_IRQ_STATE, &is) == (int)sizeof(irq))
+			printf("    pending program interrupt: code %#x, TEID %#llx (store, DAT protection)\n",
+			       irq.u.pgm.code, (unsigned long long)irq.u.pgm.trans_exc_code);
+		munmap(run, (size_t)size);
+		close(cpu);
+	}
+
+	printf("\n11. Teardown\n");
 	int vm2 = dup(vm);
 	close(vm);
 	step("VM still usable through a dup after close", ioctl(vm2, KVM_CHECK_EXTENSION, KVM_CAP_USER_MEMORY), 0);

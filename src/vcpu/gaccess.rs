@@ -7,7 +7,9 @@ use super::{Vcpu, VcpuState};
 use crate::error::{Error, MemOpRule, Result};
 use crate::uaccess;
 use crate::uapi::*;
-use crate::vm::memop::{validate_common, MemOpOutcome, PGM_ADDRESSING, PGM_PROTECTION};
+use crate::vm::memop::{
+    validate_common, with_bounce, MemOpOutcome, PGM_ADDRESSING, PGM_PROTECTION,
+};
 use crate::vm::memslot::{MemSlots, PAGE_SIZE};
 use crate::vm::skeys::{SKEY_ACC, SKEY_F};
 use crate::vm::Vm;
@@ -658,15 +660,16 @@ impl Vcpu {
         let result = if mop.flags & KVM_S390_MEMOP_F_CHECK_ONLY != 0 {
             check_range(&ctx, mop.gaddr, ar, size, mode, key)
         } else {
-            let mut data = vec![0u8; size];
-            if mode == Mode::Store {
-                uaccess::copy_from_user(&mut data, mop.buf)?;
-            }
-            let r = access_with_key(&ctx, mop.gaddr, ar, &mut data, mode, key);
-            if r.is_ok() && mode == Mode::Fetch {
-                uaccess::copy_to_user(mop.buf, &data)?;
-            }
-            r
+            with_bounce(size, |data| {
+                if mode == Mode::Store {
+                    uaccess::copy_from_user(data, mop.buf)?;
+                }
+                let r = access_with_key(&ctx, mop.gaddr, ar, data, mode, key);
+                if r.is_ok() && mode == Mode::Fetch {
+                    uaccess::copy_to_user(mop.buf, data)?;
+                }
+                Ok(r)
+            })?
         };
         match result {
             Ok(()) => Ok(MemOpOutcome::Done),

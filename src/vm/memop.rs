@@ -58,7 +58,7 @@ pub fn validate_common(mop: &kvm_s390_mem_op, supported_flags: u64) -> Result<u8
 /// Runs `f` with a bounce buffer of `size` (at most [`MEM_OP_MAX_SIZE`]) bytes: a per-thread
 /// buffer allocated once, so a memop neither allocates nor zeroes memory (the kernel allocates
 /// one per call). Falls back to a fresh allocation if the thread's buffer is in use.
-fn with_bounce<R>(size: usize, f: impl FnOnce(&mut [u8]) -> Result<R>) -> Result<R> {
+pub(crate) fn with_bounce<R>(size: usize, f: impl FnOnce(&mut [u8]) -> Result<R>) -> Result<R> {
     thread_local! {
         static BOUNCE: std::cell::RefCell<Box<[u8]>> =
             std::cell::RefCell::new(vec![0u8; MEM_OP_MAX_SIZE as usize].into_boxed_slice());
