@@ -33,6 +33,7 @@ struct dat_case {
 enum {
 	T_NONE, T_MAP, T_PAGE_INVALID, T_SEG_TT, T_PTE_Z, T_PTE_P, T_SEG_P, T_SEG_CS, T_SEG_LARGE, T_SEG_LARGE_P,
 	T_RT_TT, T_RT_TL0, T_RT_LARGE, T_RT_P, T_RS_TF1, T_RF_TL0, T_ALET_RES, T_ALEN, T_NO_SEG,
+	T_RS_TT, T_RF_TT, T_RS_P, T_RF_P, T_RT_LARGE_P,
 };
 
 static uint64_t fsi(int store)
@@ -62,9 +63,9 @@ static bool build(const struct dat_case *k)
 		put64(&c, e, FRAME | SEG_FC | (k->tweak == T_SEG_LARGE_P ? TBL_P : 0));
 		return true;
 	}
-	if (k->tweak == T_RT_LARGE) {
+	if (k->tweak == T_RT_LARGE || k->tweak == T_RT_LARGE_P) {
 		uint64_t e = dat_entry(&d, page, 1);
-		put64(&c, e, 0 | SEG_FC | (1ull << 2));
+		put64(&c, e, 0 | SEG_FC | (1ull << 2) | (k->tweak == T_RT_LARGE_P ? TBL_P : 0));
 		return true;
 	}
 	dat_map(&d, page, 0x12000);
@@ -80,6 +81,10 @@ static bool build(const struct dat_case *k)
 	case T_RT_P: e = dat_entry(&d, page, 1); put64(&c, e, get64(&c, e) | TBL_P); break;
 	case T_RS_TF1: e = dat_entry(&d, page, 2); put64(&c, e, get64(&c, e) | (1ull << 6)); break;
 	case T_RF_TL0: e = dat_entry(&d, page, 3); put64(&c, e, get64(&c, e) & ~3ull); break;
+	case T_RS_TT: e = dat_entry(&d, page, 2); put64(&c, e, get64(&c, e) & ~0xcull); break;
+	case T_RF_TT: e = dat_entry(&d, page, 3); put64(&c, e, (get64(&c, e) & ~0xcull) | (2ull << 2)); break;
+	case T_RS_P: e = dat_entry(&d, page, 2); put64(&c, e, get64(&c, e) | TBL_P); break;
+	case T_RF_P: e = dat_entry(&d, page, 3); put64(&c, e, get64(&c, e) | TBL_P); break;
 	}
 	return true;
 }
@@ -113,6 +118,7 @@ static const struct dat_case cases[] = {
 	{"region-third: entry of the wrong type", 1, 3, 0, 0, 0, 0, 0x80005000, RW, T_RT_TT, 0x12, 0, 0, 0},
 	{"region-third: SX outside the entry's length", 1, 3, 0, 0, 0, 0, 0xa0005000, RW, T_RT_TL0, 0x10, 0, 0xa0005000, 0},
 	{"EDAT-2: 2 GiB frame", 1, 3, 0, CR0_EDAT, 0, 0, 0x80005000, W, T_RT_LARGE, NONE, 0x5000, 0, 0},
+	{"EDAT-2: 2 GiB frame, DAT protection", 1, 3, 0, CR0_EDAT, 0, 0, 0x80005000, W, T_RT_LARGE_P, 0x04, 0, 0x80005000 | 0x4, 0},
 	{"region-third: DAT protection with EDAT-1", 1, 3, 0, CR0_EDAT, 0, 0, 0x80005000, W, T_RT_P, 0x04, 0, 0x80005000 | 0x4, 0},
 	{"region-third: P ignored without EDAT-1", 1, 3, 0, 0, 0, 0, 0x80005000, W, T_RT_P, NONE, 0x12000, 0, 0},
 	/* Region-second designation. */
@@ -120,11 +126,17 @@ static const struct dat_case cases[] = {
 	{"region-second: RFX != 0 -> ASCE-type", 2, 3, 0, 0, 0, 0, 1ull << 53, RW, T_NONE, 0x38, 0, 1ull << 53, 0},
 	{"region-second: RSX beyond the table length", 2, 0, 0, 0, 0, 0, 1ull << 51, RW, T_NONE, 0x3a, 0, 1ull << 51, 0},
 	{"region-second: invalid entry", 2, 3, 0, 0, 0, 0, 1ull << 43, RW, T_NONE, 0x3a, 0, 1ull << 43, 0},
+	{"region-second: entry of the wrong type", 2, 3, 0, 0, 0, 0, (1ull << 42) | 0x3000, RW, T_RS_TT, 0x12, 0, 0, 0},
+	{"region-second: DAT protection with EDAT-1", 2, 3, 0, CR0_EDAT, 0, 0, (1ull << 42) | 0x3000, W, T_RS_P, 0x04, 0, (1ull << 42) | 0x3000 | 0x4, 0},
+	{"region-second: P ignored without EDAT-1", 2, 3, 0, 0, 0, 0, (1ull << 42) | 0x3000, W, T_RS_P, NONE, 0x12000, 0, 0},
 	{"region-second: RTX below the entry's offset", 2, 3, 0, 0, 0, 0, (1ull << 42) | 0x3000, RW, T_RS_TF1, 0x3b, 0, (1ull << 42) | 0x3000, 0},
 	/* Region-first designation (the full 64-bit address space). */
 	{"region-first: top page", 3, 3, 0, 0, 0, 0, 0xfffffffffffff000ull, W, T_MAP, NONE, 0x12000, 0, 0},
 	{"region-first: RFX beyond the table length", 3, 0, 0, 0, 0, 0, 0xc000000000000000ull, RW, T_NONE, 0x39, 0, 0xc000000000000000ull, 0},
 	{"region-first: invalid entry", 3, 3, 0, 0, 0, 0, 0x4000000000000000ull, W, T_NONE, 0x39, 0, 0x4000000000000000ull, 0},
+	{"region-first: entry of the wrong type", 3, 3, 0, 0, 0, 0, 0xfffffffffffff000ull, RW, T_RF_TT, 0x12, 0, 0, 0},
+	{"region-first: DAT protection with EDAT-1", 3, 3, 0, CR0_EDAT, 0, 0, 0xfffffffffffff000ull, W, T_RF_P, 0x04, 0, 0xfffffffffffff000ull | 0x4, 0},
+	{"region-first: P ignored without EDAT-1, fetch", 3, 3, 0, 0, 0, 0, 0xfffffffffffff000ull, RW, T_RF_P, NONE, 0x12000, 0, 0},
 	{"region-first: RSX outside the entry's length", 3, 3, 0, 0, 0, 0, (1ull << 51) | 0x3000, RW, T_RF_TL0, 0x3a, 0, (1ull << 51) | 0x3000, 0},
 	/* Secondary and home spaces: the TEID names the address space. */
 	{"secondary space: invalid page", 0, 3, 0, 0, PSW_AS_SEC, 0, 0x11000, RW, T_PAGE_INVALID, 0x11, 0, 0x11000 | 2, 0},

@@ -1,6 +1,28 @@
 /* /dev/kvm and VM fd basics: API version, capabilities, VM creation, unknown requests. */
 #include "test.h"
 
+#ifndef SHIM_LINKED
+/* Before main: a constructor of the program opens /dev/kvm through the interposer. */
+static int early_version = -1;
+__attribute__((constructor)) static void open_before_main(void)
+{
+	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (fd >= 0) {
+		early_version = ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_S390_COW) == 1 ? ioctl(fd, KVM_GET_API_VERSION, 0) : -2;
+		close(fd);
+	}
+}
+
+static bool test_before_main(void)
+{
+	bool ok = false;
+	CHECK(early_version == 12);
+	ok = true;
+done:
+	return ok;
+}
+#endif
+
 static bool test_api_version(void)
 {
 	bool ok = false;
@@ -177,6 +199,9 @@ done:
 
 int main(void)
 {
+#ifndef SHIM_LINKED
+	RUN(test_before_main);
+#endif
 	RUN(test_api_version);
 	RUN(test_capabilities);
 	RUN(test_create_vm);
