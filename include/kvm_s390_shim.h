@@ -1019,6 +1019,53 @@ struct kvm_run {
 #define KVM_REG_S390_GBEA ((KVM_REG_S390 | KVM_REG_SIZE_U64) | 9)
 
 /*
+ `kvm_s390_shim_exit.kind`: an instruction intercept (`KVM_EXIT_S390_SIEIC`).
+ */
+#define KVM_S390_SHIM_EXIT_SIEIC 1
+
+/*
+ `kvm_s390_shim_exit.kind`: the CPU stopped (`KVM_EXIT_S390_SIEIC`, stop intercept 0x28).
+ */
+#define KVM_S390_SHIM_EXIT_STOP 2
+
+/*
+ `kvm_s390_shim_exit.kind`: return to userspace with EINTR (`KVM_EXIT_INTR`).
+ */
+#define KVM_S390_SHIM_EXIT_INTR 3
+
+/*
+ The CPU a guest function acts as. Valid only during the call that received it.
+ */
+struct kvm_s390_shim_guest;
+
+/*
+ How a guest function ends `KVM_RUN`.
+ */
+struct kvm_s390_shim_exit {
+  /*
+   `KVM_S390_SHIM_EXIT_SIEIC`, `KVM_S390_SHIM_EXIT_STOP` or `KVM_S390_SHIM_EXIT_INTR`.
+   */
+  uint32_t kind;
+  /*
+   For SIEIC: the interception code (4 = instruction).
+   */
+  uint8_t icptcode;
+  /*
+   For SIEIC: the first two instruction bytes (e.g. 0x8300 for DIAGNOSE).
+   */
+  uint16_t ipa;
+  /*
+   For SIEIC: instruction bytes 2..5 (e.g. 0x05010000 for DIAG 0x501).
+   */
+  uint32_t ipb;
+};
+
+/*
+ A guest function: called by `KVM_RUN` with the CPU and the registered opaque pointer.
+ */
+typedef struct kvm_s390_shim_exit (*kvm_s390_shim_guest_fn)(struct kvm_s390_shim_guest*, void*);
+
+/*
  Argument of `KVM_SET_USER_MEMORY_REGION`.
  */
 struct kvm_userspace_memory_region {
@@ -1448,6 +1495,132 @@ int kvm_s390_shim_tod_advance(uint64_t delta);
  Returns the host TOD clock to real time (the default). Always returns 0.
  */
 int kvm_s390_shim_tod_realtime(void);
+
+/*
+ Registers `fn` as the guest program of the vCPU `vcpu_fd` (NULL removes it). `KVM_RUN`
+ then calls `fn(cpu, opaque)` after syncing registers in and delivering pending interrupts,
+ and completes with the exit it returns (`KVM_S390_SHIM_EXIT_SIEIC` → `KVM_EXIT_S390_SIEIC`
+ with the given icptcode/ipa/ipb and `KVM_RUN` returning 0; `KVM_S390_SHIM_EXIT_STOP` → the
+ CPU stops, SIEIC with icptcode 0x28; `KVM_S390_SHIM_EXIT_INTR` → -1/EINTR,
+ `KVM_EXIT_INTR`). Returns 0, or -1 with errno EBADF (not a KVM fd) or EINVAL (not a vCPU).
+
+ # Safety
+ `fn` must be a valid function for as long as it is registered; `opaque` is passed through.
+ */
+int kvm_s390_shim_set_guest(int vcpu_fd, kvm_s390_shim_guest_fn fn, void *opaque);
+
+/*
+ Fetches `len` bytes at logical address `ga` (access register `ar` in AR mode) into `buf`
+ with the CPU's translation, PSW key and protection. Returns 0, or the program-exception
+ code presented to the guest; -1 with errno on misuse (EFAULT for a bad `buf`).
+
+ # Safety
+ `g` must be the running guest function's handle; `buf` must hold `len` bytes.
+ */
+int kvm_s390_shim_guest_read(struct kvm_s390_shim_guest *g,
+                             uint64_t ga,
+                             void *buf,
+                             uintptr_t len,
+                             uint8_t ar);
+
+/*
+ Stores `len` bytes from `buf` at logical address `ga`; as [`kvm_s390_shim_guest_read`].
+
+ # Safety
+ As for [`kvm_s390_shim_guest_read`].
+ */
+int kvm_s390_shim_guest_write(struct kvm_s390_shim_guest *g,
+                              uint64_t ga,
+                              const void *buf,
+                              uintptr_t len,
+                              uint8_t ar);
+
+/*
+ COMPARE AND SWAP of `size` bytes (4: CS, 8: CSG, 16: CDSG) at logical address `ga`.
+ `old` and `new` hold the operands as they are in storage (big-endian guest values).
+ Returns the condition code 0 (swapped) or 1 (not equal: `old` receives the current value),
+ or 0x100 | code when a program exception was presented. Atomic with respect to
+ `KVM_S390_MEM_OP` cmpxchg and native atomics on the same memory.
+
+ # Safety
+ `g` as above; `old` and `new` must hold `size` bytes.
+ */
+int kvm_s390_shim_guest_cs(struct kvm_s390_shim_guest *g,
+                           uint64_t ga,
+                           uintptr_t size,
+                           void *old,
+                           const void *new_,
+                           uint8_t ar);
+
+/*
+ SET STORAGE KEY EXTENDED for the frame at real address `ra`. The first storage-key
+ instruction enables storage keys for the VM. Returns 0 or the presented exception code.
+
+ # Safety
+ `g` as above.
+ */
+int kvm_s390_shim_guest_sske(struct kvm_s390_shim_guest *g, uint64_t ra, uint8_t key);
+
+/*
+ INSERT STORAGE KEY EXTENDED: the key of the frame at real address `ra` (0..255), or
+ 0x100 | code for a presented exception.
+
+ # Safety
+ `g` as above.
+ */
+int kvm_s390_shim_guest_iske(struct kvm_s390_shim_guest *g, uint64_t ra);
+
+/*
+ RESET REFERENCE BIT EXTENDED: the condition code (reference and change bit before), or
+ 0x100 | code for a presented exception.
+
+ # Safety
+ `g` as above.
+ */
+int kvm_s390_shim_guest_rrbe(struct kvm_s390_shim_guest *g, uint64_t ra);
+
+/*
+ EXTRACT AND SET STORAGE ATTRIBUTES for the frame at absolute address `gpa` with operation
+ request code `orc`: the previous usage state, or 0x100 | code for a presented exception.
+
+ # Safety
+ `g` as above.
+ */
+int kvm_s390_shim_guest_essa(struct kvm_s390_shim_guest *g, uint64_t gpa, uint8_t orc);
+
+/*
+ Translates logical address `ga` like LOAD REAL ADDRESS (no exception is presented):
+ stores the absolute address in `*abs` and returns 0, or returns the program-exception code
+ the translation raises.
+
+ # Safety
+ `g` as above; `abs` must be writable.
+ */
+int kvm_s390_shim_guest_translate(struct kvm_s390_shim_guest *g,
+                                  uint64_t ga,
+                                  uint8_t ar,
+                                  uint64_t *abs);
+
+/*
+ Reads register `n` of `kind` ('g' general, 'c' control, 'a' access, 'p' PSW: n 0 mask,
+ n 1 address, 'x' prefix). Unknown kinds read 0.
+
+ # Safety
+ `g` as above.
+ */
+uint64_t kvm_s390_shim_guest_get_reg(struct kvm_s390_shim_guest *g, uint8_t kind, uint32_t n);
+
+/*
+ Writes register `n` of `kind` (as for [`kvm_s390_shim_guest_get_reg`]; the prefix is
+ read-only here). Returns 0, or -1/EINVAL.
+
+ # Safety
+ `g` as above.
+ */
+int kvm_s390_shim_guest_set_reg(struct kvm_s390_shim_guest *g,
+                                uint8_t kind,
+                                uint32_t n,
+                                uint64_t value);
 
 extern uintptr_t kvm_s390_shim_uaccess_copy(uint8_t *dst, const uint8_t *src, uintptr_t len);
 

@@ -19,6 +19,7 @@ macro_rules! ffi_boundary {
 }
 
 pub mod api;
+pub mod guest;
 mod path;
 pub mod preload;
 pub(crate) mod real;

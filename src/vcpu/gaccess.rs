@@ -87,7 +87,7 @@ impl Asce {
 }
 
 /// The register state an access runs with.
-struct Ctx<'a> {
+pub(crate) struct Ctx<'a> {
     vm: &'a Vm,
     slots: &'a MemSlots,
     psw: u64,
@@ -589,6 +589,44 @@ fn check_range(
     range_to_gpas(ctx, ga, ar, len, asce, mode, Some(key)).map(|_| ())
 }
 
+/// A guest-program access at logical address `ga` with access key `key` (the PSW key).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn guest_access(
+    vm: &Vm,
+    vcpu: &Vcpu,
+    st: &VcpuState,
+    ga: u64,
+    ar: u8,
+    data: &mut [u8],
+    mode: Mode,
+    key: u8,
+) -> std::result::Result<(), Fail> {
+    let slots = vm.memslots();
+    let ctx = vcpu.ctx(vm, &slots, st);
+    let _keys = (key != 0).then(|| vm.keys_read_lock());
+    access_with_key(&ctx, ga, ar, data, mode, key)
+}
+
+/// Translates `len` bytes at `ga` (one page at most) with the key check; the absolute address.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn guest_translate_checked(
+    vm: &Vm,
+    vcpu: &Vcpu,
+    st: &VcpuState,
+    ga: u64,
+    ar: u8,
+    len: usize,
+    mode: Mode,
+    key: u8,
+) -> std::result::Result<u64, Fail> {
+    let slots = vm.memslots();
+    let ctx = vcpu.ctx(vm, &slots, st);
+    let ga = logical_to_effective(ctx.psw, ga);
+    let asce = get_asce(&ctx, ga, ar, mode)?;
+    let gpas = range_to_gpas(&ctx, ga, ar, len, asce, mode, Some(key))?;
+    gpas.first().copied().ok_or(Fail::Errno(Error::Fault))
+}
+
 impl Vcpu {
     /// `KVM_S390_MEM_OP` on the vCPU fd.
     pub fn mem_op(&self, vm: &Vm, mop: &kvm_s390_mem_op) -> Result<MemOpOutcome> {
@@ -615,7 +653,7 @@ impl Vcpu {
         }
     }
 
-    fn ctx<'a>(&self, vm: &'a Vm, slots: &'a MemSlots, st: &VcpuState) -> Ctx<'a> {
+    pub(crate) fn ctx<'a>(&self, vm: &'a Vm, slots: &'a MemSlots, st: &VcpuState) -> Ctx<'a> {
         let mut acrs = [0u32; 16];
         for (i, a) in acrs.iter_mut().enumerate() {
             *a = self.run.get(super::run_page::off::ACRS + 4 * i);

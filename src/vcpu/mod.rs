@@ -2,6 +2,7 @@
 //! and the logical memop (spec vm.md D.5–D.7, memop.md 3–5).
 
 pub mod gaccess;
+pub mod guest;
 pub mod run_page;
 
 use std::sync::{Mutex, MutexGuard};
@@ -58,6 +59,8 @@ pub struct VcpuState {
     pub stopped: bool,
     /// A pending program interrupt.
     pub pending_pgm: Option<kvm_s390_pgm_info>,
+    /// The guest program run by KVM_RUN, if one is registered.
+    pub guest: Option<guest::GuestProgram>,
 }
 
 /// A virtual CPU.
@@ -127,6 +130,7 @@ impl Vcpu {
             epdx: st.epdx,
             stopped: true,
             pending_pgm: None,
+            guest: None,
         };
         drop(st);
         Ok((
@@ -370,9 +374,25 @@ impl Vcpu {
         }
         self.sync_regs_in(vm, &mut st, dirty);
         self.deliver_interrupts(vm, &mut st);
-        self.run.set(off::EXIT_REASON, KVM_EXIT_INTR);
+        let exit = match st.guest {
+            Some(program) => guest::run_program(vm, self, &mut st, program),
+            None => guest::Exit::Interrupted,
+        };
+        let result = match exit {
+            guest::Exit::Intercept { icptcode, ipa, ipb } => {
+                self.run.set(off::EXIT_REASON, KVM_EXIT_S390_SIEIC);
+                self.run.set(off::EXIT, icptcode);
+                self.run.set(off::EXIT + 2, ipa);
+                self.run.set(off::EXIT + 4, ipb);
+                Ok(0)
+            }
+            guest::Exit::Interrupted => {
+                self.run.set(off::EXIT_REASON, KVM_EXIT_INTR);
+                Err(Error::Interrupted)
+            }
+        };
         self.sync_regs_out(&st);
-        Err(Error::Interrupted)
+        result
     }
 
     fn sync_regs_in(&self, vm: &Vm, st: &mut VcpuState, dirty: u64) {
@@ -437,7 +457,7 @@ impl Vcpu {
     }
 
     /// Delivers a pending program interrupt into the lowcore at the prefix (`__deliver_prog`).
-    fn deliver_interrupts(&self, vm: &Vm, st: &mut VcpuState) {
+    pub(crate) fn deliver_interrupts(&self, vm: &Vm, st: &mut VcpuState) {
         let Some(pgm) = st.pending_pgm.take() else {
             return;
         };

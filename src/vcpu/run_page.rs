@@ -25,6 +25,7 @@ pub(crate) mod off {
     pub const EXIT_REASON: usize = offset_of!(kvm_run, exit_reason);
     pub const PSW_MASK: usize = offset_of!(kvm_run, psw_mask);
     pub const PSW_ADDR: usize = offset_of!(kvm_run, psw_addr);
+    pub const EXIT: usize = offset_of!(kvm_run, exit);
     pub const VALID_REGS: usize = offset_of!(kvm_run, kvm_valid_regs);
     pub const DIRTY_REGS: usize = offset_of!(kvm_run, kvm_dirty_regs);
     pub const PREFIX: usize = S + offset_of!(kvm_sync_regs, prefix);

@@ -176,6 +176,42 @@ impl Vm {
         }
     }
 
+    /// ESSA from a guest program on the frame at absolute `gpa`: sets the usage state for
+    /// operation request code `orc` (0 extract, 1/5/6 stable, 2 unused, 3 potentially
+    /// volatile, 4 volatile) and returns the previous state. The first ESSA makes the VM use
+    /// CMMA; in migration mode a state change marks the page CMMA-dirty. Without CMMA the
+    /// instruction is an operation exception (1); an invalid code a specification exception.
+    pub fn essa(&self, gpa: u64, orc: u8) -> std::result::Result<u8, u16> {
+        let mut st = self.state();
+        if !st.use_cmma {
+            return Err(0x01);
+        }
+        let new_state = match orc {
+            0 => None,
+            1 | 5 | 6 => Some(0),
+            2 => Some(1),
+            3 => Some(2),
+            4 => Some(3),
+            _ => return Err(0x06),
+        };
+        let slots = self.memslots();
+        let slot = slots.by_gfn(gpa / 4096).ok_or(0x05u16)?;
+        let idx = gpa / 4096 - slot.base_gfn;
+        st.uses_cmm = true;
+        let old = slot.cmma.get(idx);
+        if let Some(state) = new_state {
+            slot.cmma.update(idx, 0x03, state);
+            if st.migration_mode {
+                if let Some(d) = &slot.dirty {
+                    if d.cmma.set(idx) {
+                        st.cmma_dirty_pages += 1;
+                    }
+                }
+            }
+        }
+        Ok(old & CMMA_VALUE_MASK)
+    }
+
     /// `KVM_S390_SET_CMMA_BITS`: `mask` selects value bits in PGSTE positions (bits 24..31).
     pub fn set_cmma_bits(&self, log: &kvm_s390_cmma_log) -> Result<i32> {
         let _slots_lock = self.slots_lock.lock().unwrap_or_else(|e| e.into_inner());

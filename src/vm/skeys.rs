@@ -42,6 +42,36 @@ impl Vm {
         slots.by_gfn(gfn).map(|s| s.keys.get(gfn - s.base_gfn))
     }
 
+    /// SSKE from a guest program: sets the key of the frame at absolute `gpa` (R and C as
+    /// given) and enables storage keys for the VM. Err: the program-interruption code.
+    pub fn set_storage_key_abs(&self, gpa: u64, key: u8) -> std::result::Result<(), u16> {
+        self.uses_skeys.store(true, Ordering::Release);
+        let _exclusive = self.keys_lock.write().unwrap_or_else(|e| e.into_inner());
+        let slots = self.memslots();
+        let slot = slots.by_gfn(gpa / 4096).ok_or(0x05u16)?;
+        slot.keys
+            .set(gpa / 4096 - slot.base_gfn, key & !SKEY_RESERVED);
+        Ok(())
+    }
+
+    /// ISKE from a guest program (enables storage keys).
+    pub fn storage_key_abs(&self, gpa: u64) -> std::result::Result<u8, u16> {
+        self.uses_skeys.store(true, Ordering::Release);
+        self.storage_key(gpa / 4096).ok_or(0x05)
+    }
+
+    /// RRBE from a guest program: resets the reference bit and returns the condition code
+    /// (2 × R + C before). Enables storage keys.
+    pub fn reset_reference_bit_abs(&self, gpa: u64) -> std::result::Result<u8, u16> {
+        self.uses_skeys.store(true, Ordering::Release);
+        let slots = self.memslots();
+        let slot = slots.by_gfn(gpa / 4096).ok_or(0x05u16)?;
+        let idx = gpa / 4096 - slot.base_gfn;
+        let old = slot.keys.get(idx);
+        slot.keys.set(idx, old & !SKEY_R);
+        Ok(((old & SKEY_R) >> 1) | ((old & SKEY_C) >> 1))
+    }
+
     /// `KVM_S390_GET_SKEYS`.
     pub fn get_skeys(&self, args: &kvm_s390_skeys) -> Result<i32> {
         if args.flags != 0 {

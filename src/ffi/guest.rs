@@ -1,0 +1,320 @@
+//! The guest-program C API: registering a guest function for a vCPU, and the operations it
+//! performs as that CPU. Declared in `include/kvm_s390_shim.h`.
+//!
+//! A guest function runs inside `KVM_RUN` on the calling thread, with the vCPU locked: it must
+//! not issue ioctls on its own vCPU (use the operations below), but may use other vCPUs, the
+//! VM and guest memory. The `kvm_s390_shim_guest` handle is valid only until it returns.
+//! Operations that access storage return 0 or, if the access raised a program exception, its
+//! code, after presenting the exception to the guest as the hardware would: the program
+//! interrupt is delivered through the lowcore (old PSW stored, new PSW loaded).
+
+use std::ffi::c_void;
+
+use libc::c_int;
+
+use super::set_errno;
+use crate::fd::{Object, TABLE};
+use crate::vcpu::guest::{kvm_s390_shim_guest, kvm_s390_shim_guest_fn, GuestCpu, GuestProgram};
+
+/// Runs `f` on the CPU of a guest function; -1/EINVAL for a NULL or stale handle.
+///
+/// # Safety
+/// `g` must be the handle of a running guest function.
+unsafe fn with_cpu(
+    g: *mut kvm_s390_shim_guest,
+    f: impl FnOnce(&mut GuestCpu) -> crate::error::Result<c_int>,
+) -> c_int {
+    // SAFETY: forwarded contract.
+    match unsafe { GuestCpu::from_handle(g) } {
+        Some(mut cpu) => super::to_c(f(&mut cpu)),
+        None => {
+            set_errno(libc::EINVAL);
+            -1
+        }
+    }
+}
+
+/// Registers `fn` as the guest program of the vCPU `vcpu_fd` (NULL removes it). `KVM_RUN`
+/// then calls `fn(cpu, opaque)` after syncing registers in and delivering pending interrupts,
+/// and completes with the exit it returns (`KVM_S390_SHIM_EXIT_SIEIC` → `KVM_EXIT_S390_SIEIC`
+/// with the given icptcode/ipa/ipb and `KVM_RUN` returning 0; `KVM_S390_SHIM_EXIT_STOP` → the
+/// CPU stops, SIEIC with icptcode 0x28; `KVM_S390_SHIM_EXIT_INTR` → -1/EINTR,
+/// `KVM_EXIT_INTR`). Returns 0, or -1 with errno EBADF (not a KVM fd) or EINVAL (not a vCPU).
+///
+/// # Safety
+/// `fn` must be a valid function for as long as it is registered; `opaque` is passed through.
+#[no_mangle]
+pub unsafe extern "C" fn kvm_s390_shim_set_guest(
+    vcpu_fd: c_int,
+    r#fn: kvm_s390_shim_guest_fn,
+    opaque: *mut c_void,
+) -> c_int {
+    ffi_boundary!(-1, {
+        let r = TABLE.with(vcpu_fd, |o| match o {
+            Object::Vcpu(_, v) => {
+                v.set_guest_program(r#fn.map(|func| GuestProgram {
+                    func,
+                    opaque: opaque as usize,
+                }));
+                0
+            }
+            _ => {
+                set_errno(libc::EINVAL);
+                -1
+            }
+        });
+        r.unwrap_or_else(|| {
+            set_errno(libc::EBADF);
+            -1
+        })
+    })
+}
+
+/// Fetches `len` bytes at logical address `ga` (access register `ar` in AR mode) into `buf`
+/// with the CPU's translation, PSW key and protection. Returns 0, or the program-exception
+/// code presented to the guest; -1 with errno on misuse (EFAULT for a bad `buf`).
+///
+/// # Safety
+/// `g` must be the running guest function's handle; `buf` must hold `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn kvm_s390_shim_guest_read(
+    g: *mut kvm_s390_shim_guest,
+    ga: u64,
+    buf: *mut c_void,
+    len: usize,
+    ar: u8,
+) -> c_int {
+    // SAFETY: forwarded contract.
+    ffi_boundary!(-1, unsafe {
+        with_cpu(g, |cpu| {
+            let mut data = vec![0u8; len];
+            let r = cpu.access(ga, ar, &mut data, false)?;
+            if r == 0 {
+                crate::uaccess::copy_to_user(buf as u64, &data)?;
+            }
+            Ok(c_int::from(r))
+        })
+    })
+}
+
+/// Stores `len` bytes from `buf` at logical address `ga`; as [`kvm_s390_shim_guest_read`].
+///
+/// # Safety
+/// As for [`kvm_s390_shim_guest_read`].
+#[no_mangle]
+pub unsafe extern "C" fn kvm_s390_shim_guest_write(
+    g: *mut kvm_s390_shim_guest,
+    ga: u64,
+    buf: *const c_void,
+    len: usize,
+    ar: u8,
+) -> c_int {
+    // SAFETY: forwarded contract.
+    ffi_boundary!(-1, unsafe {
+        with_cpu(g, |cpu| {
+            let mut data = vec![0u8; len];
+            crate::uaccess::copy_from_user(&mut data, buf as u64)?;
+            Ok(c_int::from(cpu.access(ga, ar, &mut data, true)?))
+        })
+    })
+}
+
+/// COMPARE AND SWAP of `size` bytes (4: CS, 8: CSG, 16: CDSG) at logical address `ga`.
+/// `old` and `new` hold the operands as they are in storage (big-endian guest values).
+/// Returns the condition code 0 (swapped) or 1 (not equal: `old` receives the current value),
+/// or 0x100 | code when a program exception was presented. Atomic with respect to
+/// `KVM_S390_MEM_OP` cmpxchg and native atomics on the same memory.
+///
+/// # Safety
+/// `g` as above; `old` and `new` must hold `size` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn kvm_s390_shim_guest_cs(
+    g: *mut kvm_s390_shim_guest,
+    ga: u64,
+    size: usize,
+    old: *mut c_void,
+    new: *const c_void,
+    ar: u8,
+) -> c_int {
+    // SAFETY: forwarded contract.
+    ffi_boundary!(-1, unsafe {
+        with_cpu(g, |cpu| {
+            let n = size.min(16);
+            let (mut o, mut nv) = ([0u8; 16], [0u8; 16]);
+            crate::uaccess::copy_from_user(&mut o[..n], old as u64)?;
+            crate::uaccess::copy_from_user(&mut nv[..n], new as u64)?;
+            let r = cpu.compare_and_swap(ga, ar, size, &mut o, &nv)?;
+            if r == 1 {
+                crate::uaccess::copy_to_user(old as u64, &o[..n])?;
+            }
+            Ok(c_int::from(r))
+        })
+    })
+}
+
+/// SET STORAGE KEY EXTENDED for the frame at real address `ra`. The first storage-key
+/// instruction enables storage keys for the VM. Returns 0 or the presented exception code.
+///
+/// # Safety
+/// `g` as above.
+#[no_mangle]
+pub unsafe extern "C" fn kvm_s390_shim_guest_sske(
+    g: *mut kvm_s390_shim_guest,
+    ra: u64,
+    key: u8,
+) -> c_int {
+    // SAFETY: forwarded contract.
+    ffi_boundary!(-1, unsafe {
+        with_cpu(g, |cpu| Ok(c_int::from(cpu.sske(ra, key)?)))
+    })
+}
+
+/// INSERT STORAGE KEY EXTENDED: the key of the frame at real address `ra` (0..255), or
+/// 0x100 | code for a presented exception.
+///
+/// # Safety
+/// `g` as above.
+#[no_mangle]
+pub unsafe extern "C" fn kvm_s390_shim_guest_iske(g: *mut kvm_s390_shim_guest, ra: u64) -> c_int {
+    // SAFETY: forwarded contract.
+    ffi_boundary!(-1, unsafe {
+        with_cpu(g, |cpu| {
+            Ok(match cpu.iske(ra)? {
+                Ok(k) => c_int::from(k),
+                Err(code) => 0x100 | c_int::from(code),
+            })
+        })
+    })
+}
+
+/// RESET REFERENCE BIT EXTENDED: the condition code (reference and change bit before), or
+/// 0x100 | code for a presented exception.
+///
+/// # Safety
+/// `g` as above.
+#[no_mangle]
+pub unsafe extern "C" fn kvm_s390_shim_guest_rrbe(g: *mut kvm_s390_shim_guest, ra: u64) -> c_int {
+    // SAFETY: forwarded contract.
+    ffi_boundary!(-1, unsafe {
+        with_cpu(g, |cpu| {
+            Ok(match cpu.rrbe(ra)? {
+                Ok(cc) => c_int::from(cc),
+                Err(code) => 0x100 | c_int::from(code),
+            })
+        })
+    })
+}
+
+/// EXTRACT AND SET STORAGE ATTRIBUTES for the frame at absolute address `gpa` with operation
+/// request code `orc`: the previous usage state, or 0x100 | code for a presented exception.
+///
+/// # Safety
+/// `g` as above.
+#[no_mangle]
+pub unsafe extern "C" fn kvm_s390_shim_guest_essa(
+    g: *mut kvm_s390_shim_guest,
+    gpa: u64,
+    orc: u8,
+) -> c_int {
+    // SAFETY: forwarded contract.
+    ffi_boundary!(-1, unsafe {
+        with_cpu(g, |cpu| {
+            Ok(match cpu.essa(gpa, orc)? {
+                Ok(s) => c_int::from(s),
+                Err(code) => 0x100 | c_int::from(code),
+            })
+        })
+    })
+}
+
+/// Translates logical address `ga` like LOAD REAL ADDRESS (no exception is presented):
+/// stores the absolute address in `*abs` and returns 0, or returns the program-exception code
+/// the translation raises.
+///
+/// # Safety
+/// `g` as above; `abs` must be writable.
+#[no_mangle]
+pub unsafe extern "C" fn kvm_s390_shim_guest_translate(
+    g: *mut kvm_s390_shim_guest,
+    ga: u64,
+    ar: u8,
+    abs: *mut u64,
+) -> c_int {
+    // SAFETY: forwarded contract.
+    ffi_boundary!(-1, unsafe {
+        with_cpu(g, |cpu| match cpu.translate(ga, ar, false)? {
+            Ok(a) => {
+                crate::uaccess::write_user(abs as u64, &a)?;
+                Ok(0)
+            }
+            Err(code) => Ok(c_int::from(code)),
+        })
+    })
+}
+
+/// Reads register `n` of `kind` ('g' general, 'c' control, 'a' access, 'p' PSW: n 0 mask,
+/// n 1 address, 'x' prefix). Unknown kinds read 0.
+///
+/// # Safety
+/// `g` as above.
+#[no_mangle]
+pub unsafe extern "C" fn kvm_s390_shim_guest_get_reg(
+    g: *mut kvm_s390_shim_guest,
+    kind: u8,
+    n: u32,
+) -> u64 {
+    // SAFETY: forwarded contract.
+    ffi_boundary!(0, unsafe {
+        match GuestCpu::from_handle(g) {
+            Some(cpu) => match kind {
+                b'g' => cpu.gpr(n as usize),
+                b'c' => cpu.cr(n as usize),
+                b'a' => u64::from(cpu.ar(n as usize)),
+                b'p' => {
+                    if n == 0 {
+                        cpu.psw().0
+                    } else {
+                        cpu.psw().1
+                    }
+                }
+                b'x' => cpu.prefix(),
+                _ => 0,
+            },
+            None => 0,
+        }
+    })
+}
+
+/// Writes register `n` of `kind` (as for [`kvm_s390_shim_guest_get_reg`]; the prefix is
+/// read-only here). Returns 0, or -1/EINVAL.
+///
+/// # Safety
+/// `g` as above.
+#[no_mangle]
+pub unsafe extern "C" fn kvm_s390_shim_guest_set_reg(
+    g: *mut kvm_s390_shim_guest,
+    kind: u8,
+    n: u32,
+    value: u64,
+) -> c_int {
+    // SAFETY: forwarded contract.
+    ffi_boundary!(-1, unsafe {
+        with_cpu(g, |cpu| {
+            match kind {
+                b'g' => cpu.set_gpr(n as usize, value),
+                b'c' => cpu.set_cr(n as usize, value),
+                b'a' => cpu.set_ar(n as usize, value as u32),
+                b'p' => {
+                    let (m, a) = cpu.psw();
+                    if n == 0 {
+                        cpu.set_psw(value, a)
+                    } else {
+                        cpu.set_psw(m, value)
+                    }
+                }
+                _ => return Err(crate::error::Error::IrqState),
+            }
+            Ok(0)
+        })
+    })
+}

@@ -1,0 +1,315 @@
+#![allow(non_camel_case_types)]
+//! Guest programs behind `KVM_RUN`.
+//!
+//! The shim does not execute s390 instructions. Instead a test harness registers, per vCPU, a
+//! C function that `KVM_RUN` calls after syncing registers in and delivering pending
+//! interrupts. The function acts as that CPU through guest operations (see `ffi/guest.rs`):
+//! storage accesses at logical addresses with the CPU's translation, PSW key and protection;
+//! the storage-key instructions; interlocked compare-and-swap; ESSA; translation; register
+//! access. When it returns, the shim syncs registers out and completes `KVM_RUN` with the exit
+//! it chose.
+
+use std::ffi::c_void;
+
+use super::gaccess::{self, Fail, Mode};
+use super::{Vcpu, VcpuState};
+use crate::error::Result;
+use crate::uaccess;
+use crate::uapi::*;
+use crate::vm::memslot::PAGE_SIZE;
+use crate::vm::Vm;
+
+/// `kvm_s390_shim_exit.kind`: an instruction intercept (`KVM_EXIT_S390_SIEIC`).
+pub const KVM_S390_SHIM_EXIT_SIEIC: u32 = 1;
+/// `kvm_s390_shim_exit.kind`: the CPU stopped (`KVM_EXIT_S390_SIEIC`, stop intercept 0x28).
+pub const KVM_S390_SHIM_EXIT_STOP: u32 = 2;
+/// `kvm_s390_shim_exit.kind`: return to userspace with EINTR (`KVM_EXIT_INTR`).
+pub const KVM_S390_SHIM_EXIT_INTR: u32 = 3;
+
+/// How a guest function ends `KVM_RUN`.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct kvm_s390_shim_exit {
+    /// `KVM_S390_SHIM_EXIT_SIEIC`, `KVM_S390_SHIM_EXIT_STOP` or `KVM_S390_SHIM_EXIT_INTR`.
+    pub kind: u32,
+    /// For SIEIC: the interception code (4 = instruction).
+    pub icptcode: u8,
+    /// For SIEIC: the first two instruction bytes (e.g. 0x8300 for DIAGNOSE).
+    pub ipa: u16,
+    /// For SIEIC: instruction bytes 2..5 (e.g. 0x05010000 for DIAG 0x501).
+    pub ipb: u32,
+}
+
+/// The CPU a guest function acts as. Valid only during the call that received it.
+pub struct kvm_s390_shim_guest {
+    pub(crate) vm: *const Vm,
+    pub(crate) vcpu: *const Vcpu,
+    pub(crate) st: *mut VcpuState,
+}
+
+/// A guest function: called by `KVM_RUN` with the CPU and the registered opaque pointer.
+pub type kvm_s390_shim_guest_fn =
+    Option<unsafe extern "C" fn(*mut kvm_s390_shim_guest, *mut c_void) -> kvm_s390_shim_exit>;
+
+/// A registered guest program.
+#[derive(Debug, Clone, Copy)]
+pub struct GuestProgram {
+    pub(crate) func:
+        unsafe extern "C" fn(*mut kvm_s390_shim_guest, *mut c_void) -> kvm_s390_shim_exit,
+    pub(crate) opaque: usize,
+}
+
+/// How `KVM_RUN` ends.
+pub enum Exit {
+    Intercept { icptcode: u8, ipa: u16, ipb: u32 },
+    Interrupted,
+}
+
+/// Interception code of a stop request.
+const ICPT_STOP: u8 = 0x28;
+
+/// Calls the guest program of a vCPU (inside KVM_RUN, with the vCPU locked).
+pub fn run_program(vm: &Vm, vcpu: &Vcpu, st: &mut VcpuState, program: GuestProgram) -> Exit {
+    let mut handle = kvm_s390_shim_guest { vm, vcpu, st };
+    // SAFETY: the function was registered by the caller as a guest function; the handle and
+    // everything it points to stay valid for the duration of the call.
+    let exit = unsafe { (program.func)(&mut handle, program.opaque as *mut c_void) };
+    match exit.kind {
+        KVM_S390_SHIM_EXIT_SIEIC => Exit::Intercept {
+            icptcode: exit.icptcode,
+            ipa: exit.ipa,
+            ipb: exit.ipb,
+        },
+        KVM_S390_SHIM_EXIT_STOP => {
+            st.stopped = true;
+            Exit::Intercept {
+                icptcode: ICPT_STOP,
+                ipa: 0,
+                ipb: 0,
+            }
+        }
+        _ => Exit::Interrupted,
+    }
+}
+
+/// The guest operations, on the CPU of a guest function.
+pub struct GuestCpu<'a> {
+    vm: &'a Vm,
+    vcpu: &'a Vcpu,
+    st: &'a mut VcpuState,
+}
+
+impl<'a> GuestCpu<'a> {
+    /// The CPU behind a handle.
+    ///
+    /// # Safety
+    /// `h` must be a handle passed to a guest function that is still running.
+    pub unsafe fn from_handle(h: *mut kvm_s390_shim_guest) -> Option<GuestCpu<'a>> {
+        if h.is_null() {
+            return None;
+        }
+        // SAFETY: per the contract, the handle and its pointers are live and exclusively ours.
+        unsafe {
+            let h = &*h;
+            Some(GuestCpu {
+                vm: &*h.vm,
+                vcpu: &*h.vcpu,
+                st: &mut *h.st,
+            })
+        }
+    }
+
+    /// The PSW key (PSW bits 8-11).
+    pub fn psw_key(&self) -> u8 {
+        ((self.st.psw.0 >> 52) & 0xf) as u8
+    }
+
+    /// Presents a program exception to the guest as the hardware would (a program interrupt
+    /// through the lowcore) and returns its code.
+    fn present(&mut self, f: Fail) -> Result<u16> {
+        match f {
+            Fail::Pgm(pgm) => {
+                self.vcpu.queue_pgm(self.st, pgm);
+                self.vcpu.deliver_interrupts(self.vm, self.st);
+                Ok(pgm.code)
+            }
+            Fail::Errno(e) => Err(e),
+        }
+    }
+
+    fn simple(&mut self, code: u16) -> Result<u16> {
+        self.present(Fail::Pgm(kvm_s390_pgm_info {
+            code,
+            ..Default::default()
+        }))
+    }
+
+    /// Fetches (or stores) `data` at logical address `ga` with the PSW key; 0 or the code of
+    /// the program exception presented to the guest.
+    pub fn access(&mut self, ga: u64, ar: u8, data: &mut [u8], store: bool) -> Result<u16> {
+        let key = self.psw_key();
+        let mode = if store { Mode::Store } else { Mode::Fetch };
+        match gaccess::guest_access(self.vm, self.vcpu, self.st, ga, ar, data, mode, key) {
+            Ok(()) => Ok(0),
+            Err(f) => self.present(f),
+        }
+    }
+
+    /// Interlocked compare-and-swap of `size` (4, 8 or 16: CS, CSG, CDSG) bytes at `ga`,
+    /// atomic with respect to memop cmpxchg and native atomics on the same memory. Returns the
+    /// condition code (0 swapped, 1 not equal: `old` receives the current value) or, as
+    /// `Err`-less `Ok(0x100 | code)`, a presented program exception.
+    pub fn compare_and_swap(
+        &mut self,
+        ga: u64,
+        ar: u8,
+        size: usize,
+        old: &mut [u8; 16],
+        new: &[u8; 16],
+    ) -> Result<u16> {
+        if !matches!(size, 4 | 8 | 16) || ga % size as u64 != 0 {
+            return self.simple(0x06).map(|c| 0x100 | c);
+        }
+        let key = self.psw_key();
+        let gpa = match gaccess::guest_translate_checked(
+            self.vm,
+            self.vcpu,
+            self.st,
+            ga,
+            ar,
+            size,
+            Mode::Store,
+            key,
+        ) {
+            Ok(g) => g,
+            Err(f) => return self.present(f).map(|c| 0x100 | c),
+        };
+        let slots = self.vm.memslots();
+        let Some(slot) = slots.by_gfn(gpa / PAGE_SIZE) else {
+            return self.simple(5).map(|c| 0x100 | c);
+        };
+        let _keys = (key != 0).then(|| self.vm.keys_read_lock());
+        let idx = gpa / PAGE_SIZE - slot.base_gfn;
+        match uaccess::compare_exchange(slot.hva(gpa / PAGE_SIZE) + gpa % PAGE_SIZE, size, old, new)
+        {
+            Ok(swapped) => {
+                if self.vm.uses_skeys() {
+                    slot.keys.or(idx, if swapped { 0x06 } else { 0x04 });
+                }
+                if swapped {
+                    if let Some(d) = &slot.dirty {
+                        d.mark(idx);
+                    }
+                }
+                Ok(u16::from(!swapped))
+            }
+            Err(_) => self.simple(4).map(|c| 0x100 | c),
+        }
+    }
+
+    /// SSKE: sets the storage key of the frame at real address `ra` (enables storage keys).
+    pub fn sske(&mut self, ra: u64, key: u8) -> Result<u16> {
+        let abs = gaccess::real_to_abs(self.st.prefix, ra);
+        match self.vm.set_storage_key_abs(abs, key & 0xfe) {
+            Ok(()) => Ok(0),
+            Err(code) => self.simple(code),
+        }
+    }
+
+    /// ISKE: the storage key of the frame at real address `ra` (enables storage keys).
+    pub fn iske(&mut self, ra: u64) -> Result<std::result::Result<u8, u16>> {
+        let abs = gaccess::real_to_abs(self.st.prefix, ra);
+        match self.vm.storage_key_abs(abs) {
+            Ok(k) => Ok(Ok(k)),
+            Err(code) => self.simple(code).map(Err),
+        }
+    }
+
+    /// RRBE: resets the reference bit; returns the condition code (R and C before).
+    pub fn rrbe(&mut self, ra: u64) -> Result<std::result::Result<u8, u16>> {
+        let abs = gaccess::real_to_abs(self.st.prefix, ra);
+        match self.vm.reset_reference_bit_abs(abs) {
+            Ok(cc) => Ok(Ok(cc)),
+            Err(code) => self.simple(code).map(Err),
+        }
+    }
+
+    /// ESSA on the frame at absolute address `gpa` with operation request code `orc`;
+    /// returns the previous usage state.
+    pub fn essa(&mut self, gpa: u64, orc: u8) -> Result<std::result::Result<u8, u16>> {
+        match self.vm.essa(gpa, orc) {
+            Ok(state) => Ok(Ok(state)),
+            Err(code) => self.simple(code).map(Err),
+        }
+    }
+
+    /// Translates a logical address (no exception is presented): the absolute address, or
+    /// the program-interruption code translation would raise.
+    pub fn translate(
+        &mut self,
+        ga: u64,
+        ar: u8,
+        store: bool,
+    ) -> Result<std::result::Result<u64, u16>> {
+        let mode = if store { Mode::Store } else { Mode::Fetch };
+        match gaccess::guest_translate_checked(self.vm, self.vcpu, self.st, ga, ar, 1, mode, 0) {
+            Ok(g) => Ok(Ok(g)),
+            Err(Fail::Pgm(p)) => Ok(Err(p.code)),
+            Err(Fail::Errno(e)) => Err(e),
+        }
+    }
+
+    /// General register `n`.
+    pub fn gpr(&self, n: usize) -> u64 {
+        self.vcpu.run.get_u64(super::run_page::off::GPRS, n & 15)
+    }
+
+    /// Sets general register `n`.
+    pub fn set_gpr(&mut self, n: usize, v: u64) {
+        self.vcpu.run.set_u64(super::run_page::off::GPRS, n & 15, v)
+    }
+
+    /// Access register `n`.
+    pub fn ar(&self, n: usize) -> u32 {
+        self.vcpu.run.get(super::run_page::off::ACRS + 4 * (n & 15))
+    }
+
+    /// Sets access register `n`.
+    pub fn set_ar(&mut self, n: usize, v: u32) {
+        self.vcpu
+            .run
+            .set(super::run_page::off::ACRS + 4 * (n & 15), v)
+    }
+
+    /// Control register `n`.
+    pub fn cr(&self, n: usize) -> u64 {
+        self.st.crs[n & 15]
+    }
+
+    /// Sets control register `n`.
+    pub fn set_cr(&mut self, n: usize, v: u64) {
+        self.st.crs[n & 15] = v;
+    }
+
+    /// The PSW (mask, address).
+    pub fn psw(&self) -> (u64, u64) {
+        self.st.psw
+    }
+
+    /// Loads a PSW.
+    pub fn set_psw(&mut self, mask: u64, addr: u64) {
+        self.st.psw = (mask, addr);
+    }
+
+    /// The prefix register.
+    pub fn prefix(&self) -> u64 {
+        self.st.prefix
+    }
+}
+
+impl Vcpu {
+    /// Registers (or with `None` removes) the guest program of this vCPU.
+    pub fn set_guest_program(&self, program: Option<GuestProgram>) {
+        self.lock().guest = program;
+    }
+}
