@@ -153,6 +153,8 @@ c_test!(test_cmma);
 c_test!(test_vcpu);
 c_test!(test_vcpu_memop);
 c_test!(test_dat);
+c_test!(selftest_cmma);
+c_test!(selftest_memop);
 
 /// The CPU-model test once per machine profile, in both modes.
 macro_rules! profile_test {
