@@ -1502,7 +1502,10 @@ int kvm_s390_shim_tod_realtime(void);
  and completes with the exit it returns (`KVM_S390_SHIM_EXIT_SIEIC` → `KVM_EXIT_S390_SIEIC`
  with the given icptcode/ipa/ipb and `KVM_RUN` returning 0; `KVM_S390_SHIM_EXIT_STOP` → the
  CPU stops, SIEIC with icptcode 0x28; `KVM_S390_SHIM_EXIT_INTR` → -1/EINTR,
- `KVM_EXIT_INTR`). Returns 0, or -1 with errno EBADF (not a KVM fd) or EINVAL (not a vCPU).
+ `KVM_EXIT_INTR`; any other kind → -1/EINVAL). The guest function must not issue ioctls on
+ its own vCPU (they fail with EDEADLK: the vCPU is held by its `KVM_RUN`). Returns 0, or -1
+ with errno EBADF (not a KVM fd), EINVAL (not a vCPU) or EDEADLK (from that vCPU's own guest
+ function).
 
  # Safety
  `fn` must be a valid function for as long as it is registered; `opaque` is passed through.

@@ -169,6 +169,11 @@ pub enum Error {
     RunInvalid,
     /// `KVM_RUN` returned to userspace without running the guest (KVM_EXIT_INTR).
     Interrupted,
+    /// A guest function returned an unknown exit kind, or named an unknown register kind.
+    GuestMisuse,
+    /// An ioctl on a vCPU from inside that vCPU's own guest function (it would wait for
+    /// itself: the vCPU is held by the running `KVM_RUN`).
+    GuestReentry,
     /// `KVM_S390_GET_IRQ_STATE` / `SET_IRQ_STATE`: bad length or interrupt type.
     IrqState,
     /// `KVM_S390_GET_IRQ_STATE`: the buffer is too small for the pending interrupts.
@@ -264,6 +269,8 @@ impl Error {
             Error::RunInvalid => libc::EINVAL,
             // KVM_RUN with immediate_exit, or leaving with KVM_EXIT_INTR.
             Error::Interrupted => libc::EINTR,
+            Error::GuestMisuse => libc::EINVAL,
+            Error::GuestReentry => libc::EDEADLK,
             // KVM_S390_{GET,SET}_IRQ_STATE: len 0, misaligned, or invalid irq.
             Error::IrqState => libc::EINVAL,
             // kvm_s390_get_irq_state: buffer too small.
@@ -353,6 +360,8 @@ mod tests {
             (Error::OneRegId, libc::EINVAL),
             (Error::RunInvalid, libc::EINVAL),
             (Error::Interrupted, libc::EINTR),
+            (Error::GuestMisuse, libc::EINVAL),
+            (Error::GuestReentry, libc::EDEADLK),
             (Error::IrqState, libc::EINVAL),
             (Error::IrqBufferTooSmall, libc::ENOBUFS),
             (Error::VcpuCap, libc::EINVAL),

@@ -153,6 +153,7 @@ c_test!(test_cmma);
 c_test!(test_vcpu);
 c_test!(test_vcpu_memop);
 c_test!(test_dat);
+c_test!(test_guest);
 c_test!(selftest_cmma);
 c_test!(selftest_memop);
 

@@ -39,7 +39,10 @@ unsafe fn with_cpu(
 /// and completes with the exit it returns (`KVM_S390_SHIM_EXIT_SIEIC` → `KVM_EXIT_S390_SIEIC`
 /// with the given icptcode/ipa/ipb and `KVM_RUN` returning 0; `KVM_S390_SHIM_EXIT_STOP` → the
 /// CPU stops, SIEIC with icptcode 0x28; `KVM_S390_SHIM_EXIT_INTR` → -1/EINTR,
-/// `KVM_EXIT_INTR`). Returns 0, or -1 with errno EBADF (not a KVM fd) or EINVAL (not a vCPU).
+/// `KVM_EXIT_INTR`; any other kind → -1/EINVAL). The guest function must not issue ioctls on
+/// its own vCPU (they fail with EDEADLK: the vCPU is held by its `KVM_RUN`). Returns 0, or -1
+/// with errno EBADF (not a KVM fd), EINVAL (not a vCPU) or EDEADLK (from that vCPU's own guest
+/// function).
 ///
 /// # Safety
 /// `fn` must be a valid function for as long as it is registered; `opaque` is passed through.
@@ -51,6 +54,10 @@ pub unsafe extern "C" fn kvm_s390_shim_set_guest(
 ) -> c_int {
     ffi_boundary!(-1, {
         let r = TABLE.with(vcpu_fd, |o| match o {
+            Object::Vcpu(_, v) if crate::vcpu::guest::is_running_here(v) => {
+                set_errno(libc::EDEADLK);
+                -1
+            }
             Object::Vcpu(_, v) => {
                 v.set_guest_program(r#fn.map(|func| GuestProgram {
                     func,
@@ -312,7 +319,7 @@ pub unsafe extern "C" fn kvm_s390_shim_guest_set_reg(
                         cpu.set_psw(m, value)
                     }
                 }
-                _ => return Err(crate::error::Error::IrqState),
+                _ => return Err(crate::error::Error::GuestMisuse),
             }
             Ok(0)
         })

@@ -163,6 +163,9 @@ pub fn dispatch(fd: RawFd, request: libc::c_ulong, arg: u64) -> Option<Result<i3
             if (req >> 8) & 0xff != KVMIO {
                 return Err(Error::NotKvmIoctl);
             }
+            if crate::vcpu::guest::is_running_here(vcpu) {
+                return Err(Error::GuestReentry);
+            }
             match VCPU_IOCTLS.iter().find(|(r, _)| *r == req) {
                 Some((_, h)) => h(vm, vcpu, arg),
                 None => Err(Error::UnknownIoctl),

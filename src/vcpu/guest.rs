@@ -61,8 +61,41 @@ pub struct GuestProgram {
 
 /// How `KVM_RUN` ends.
 pub enum Exit {
-    Intercept { icptcode: u8, ipa: u16, ipb: u32 },
+    Intercept {
+        icptcode: u8,
+        ipa: u16,
+        ipb: u32,
+    },
     Interrupted,
+    /// The guest function returned an unknown exit kind: KVM_RUN fails with EINVAL.
+    Invalid,
+}
+
+thread_local! {
+    /// The vCPU whose guest function this thread is running (0: none).
+    static RUNNING: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Whether the calling thread is inside the guest function of `vcpu`: an ioctl on that vCPU
+/// would wait for the `KVM_RUN` that is calling it.
+pub fn is_running_here(vcpu: &Vcpu) -> bool {
+    RUNNING.with(|r| r.get() == vcpu as *const Vcpu as usize)
+}
+
+/// Marks the calling thread as running a vCPU's guest function until dropped (restoring the
+/// previous mark: a guest function may run another vCPU).
+struct RunningMark(usize);
+
+impl RunningMark {
+    fn enter(vcpu: &Vcpu) -> Self {
+        RunningMark(RUNNING.with(|r| r.replace(vcpu as *const Vcpu as usize)))
+    }
+}
+
+impl Drop for RunningMark {
+    fn drop(&mut self) {
+        RUNNING.with(|r| r.set(self.0));
+    }
 }
 
 /// Interception code of a stop request.
@@ -71,9 +104,11 @@ const ICPT_STOP: u8 = 0x28;
 /// Calls the guest program of a vCPU (inside KVM_RUN, with the vCPU locked).
 pub fn run_program(vm: &Vm, vcpu: &Vcpu, st: &mut VcpuState, program: GuestProgram) -> Exit {
     let mut handle = kvm_s390_shim_guest { vm, vcpu, st };
+    let mark = RunningMark::enter(vcpu);
     // SAFETY: the function was registered by the caller as a guest function; the handle and
     // everything it points to stay valid for the duration of the call.
     let exit = unsafe { (program.func)(&mut handle, program.opaque as *mut c_void) };
+    drop(mark);
     match exit.kind {
         KVM_S390_SHIM_EXIT_SIEIC => Exit::Intercept {
             icptcode: exit.icptcode,
@@ -88,7 +123,8 @@ pub fn run_program(vm: &Vm, vcpu: &Vcpu, st: &mut VcpuState, program: GuestProgr
                 ipb: 0,
             }
         }
-        _ => Exit::Interrupted,
+        KVM_S390_SHIM_EXIT_INTR => Exit::Interrupted,
+        _ => Exit::Invalid,
     }
 }
 

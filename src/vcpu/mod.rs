@@ -390,6 +390,7 @@ impl Vcpu {
                 self.run.set(off::EXIT_REASON, KVM_EXIT_INTR);
                 Err(Error::Interrupted)
             }
+            guest::Exit::Invalid => Err(Error::GuestMisuse),
         };
         self.sync_regs_out(&st);
         result
