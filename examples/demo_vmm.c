@@ -4,11 +4,16 @@
  * under LD_PRELOAD=libkvm_s390_shim.so (see examples/run-demo.sh).
  *
  * It prints what it does: the API version and capabilities, a VM with guest memory, the
- * memory-slot rules of s390 KVM, and dirty-log reads.
+ * memory-slot rules of s390 KVM, dirty-log reads, memops, storage keys, the VM attributes,
+ * CMMA migration, a vCPU with page tables, and finally a guest program: a C function the shim
+ * runs inside KVM_RUN as the guest. The guest-program functions are looked up with dlsym, so
+ * the demo needs no link-time dependency on the shim.
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +76,58 @@ static const struct {
 	{"KVM_CAP_S390_CMMA_MIGRATION", KVM_CAP_S390_CMMA_MIGRATION},
 	{"KVM_CAP_SYNC_REGS", KVM_CAP_SYNC_REGS},
 };
+
+/* ---- the guest program of section 11 ------------------------------------------------------ */
+
+/* The guest-program API, resolved at run time (the shim is LD_PRELOADed). */
+static struct {
+	int (*set_guest)(int, kvm_s390_shim_guest_fn, void *);
+	int (*read)(struct kvm_s390_shim_guest *, uint64_t, void *, size_t, uint8_t);
+	int (*write)(struct kvm_s390_shim_guest *, uint64_t, const void *, size_t, uint8_t);
+	int (*sske)(struct kvm_s390_shim_guest *, uint64_t, uint8_t);
+	int (*cs)(struct kvm_s390_shim_guest *, uint64_t, size_t, void *, const void *, uint8_t);
+	uint64_t (*get_reg)(struct kvm_s390_shim_guest *, uint8_t, uint32_t);
+	int (*set_reg)(struct kvm_s390_shim_guest *, uint8_t, uint32_t, uint64_t);
+} shim;
+
+#define SRC 0x140000ull  /* the guest copies 8 KiB from here ... */
+#define DST 0x142000ull  /* ... to here, two pages with storage key 0x10 (access key 1) */
+#define COUNTER 0x144000ull
+
+/*
+ * The guest: stage 0 sets the keys of the destination pages, switches to PSW key 1, copies
+ * the source to the destination page by page, tries one store with the wrong key, goes back
+ * to key 0 and bumps a counter with COMPARE AND SWAP, and reports with DIAG 0x501 (GPR 2: bytes copied, GPR 3: the
+ * program-interruption code of the wrong-key store). Stage 1, after the VMM resumed it, stops
+ * the CPU.
+ */
+static struct kvm_s390_shim_exit demo_guest(struct kvm_s390_shim_guest *cpu, void *opaque)
+{
+	int *stage = opaque;
+	if ((*stage)++ > 0)
+		return (struct kvm_s390_shim_exit){.kind = KVM_S390_SHIM_EXIT_STOP};
+	shim.sske(cpu, DST, 0x10);
+	shim.sske(cpu, DST + 4096, 0x10);
+	uint64_t mask = shim.get_reg(cpu, 'p', 0);
+	shim.set_reg(cpu, 'p', 0, (mask & ~(0xfull << 52)) | (1ull << 52));
+	uint8_t page[4096];
+	uint64_t copied = 0;
+	for (uint64_t off = 0; off < 8192; off += 4096) {
+		if (shim.read(cpu, SRC + off, page, sizeof(page), 0) || shim.write(cpu, DST + off, page, sizeof(page), 0))
+			break;
+		copied += sizeof(page);
+	}
+	shim.set_reg(cpu, 'p', 0, (mask & ~(0xfull << 52)) | (2ull << 52));
+	int code = shim.write(cpu, DST, "x", 1, 0);
+	shim.set_reg(cpu, 'p', 0, mask); /* back to key 0 for the counter (its frame has key 0) */
+	uint32_t old = 0, new;
+	do {
+		new = htobe32(be32toh(old) + 1);
+	} while (shim.cs(cpu, COUNTER, 4, &old, &new, 0) == 1);
+	shim.set_reg(cpu, 'g', 2, copied);
+	shim.set_reg(cpu, 'g', 3, (uint64_t)code);
+	return (struct kvm_s390_shim_exit){.kind = KVM_S390_SHIM_EXIT_SIEIC, .icptcode = 4, .ipa = 0x8300, .ipb = 0x05010000};
+}
 
 int main(void)
 {
@@ -363,7 +420,70 @@ int main(void)
 		close(cpu);
 	}
 
-	printf("\n11. Teardown\n");
+	printf("\n11. A guest program: storage keys, a copy, COMPARE AND SWAP, and a DIAG exit\n");
+	{
+		shim.set_guest = dlsym(RTLD_DEFAULT, "kvm_s390_shim_set_guest");
+		shim.read = dlsym(RTLD_DEFAULT, "kvm_s390_shim_guest_read");
+		shim.write = dlsym(RTLD_DEFAULT, "kvm_s390_shim_guest_write");
+		shim.sske = dlsym(RTLD_DEFAULT, "kvm_s390_shim_guest_sske");
+		shim.cs = dlsym(RTLD_DEFAULT, "kvm_s390_shim_guest_cs");
+		shim.get_reg = dlsym(RTLD_DEFAULT, "kvm_s390_shim_guest_get_reg");
+		shim.set_reg = dlsym(RTLD_DEFAULT, "kvm_s390_shim_guest_set_reg");
+		if (!shim.set_guest || !shim.read || !shim.write || !shim.sske || !shim.cs || !shim.get_reg || !shim.set_reg) {
+			printf("    the guest-program API is not loaded (run under LD_PRELOAD=libkvm_s390_shim.so)\n");
+			failures++;
+		} else {
+			int cpu = step("KVM_CREATE_VCPU(1)", ioctl(vm, KVM_CREATE_VCPU, 1), 0);
+			struct kvm_run *run = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, cpu, 0);
+			if (run == MAP_FAILED) {
+				perror("mmap vcpu");
+				return 1;
+			}
+			for (int i = 0; i < 8192; i++)
+				mem[SRC + i] = (uint8_t)(i * 7);
+			int stage = 0;
+			step("kvm_s390_shim_set_guest(vcpu 1, demo_guest)", shim.set_guest(cpu, demo_guest, &stage), 0);
+			struct kvm_s390_psw psw = {.mask = 3ull << 31, .addr = 0x3000}; /* 64-bit, DAT off */
+			step("KVM_S390_SET_INITIAL_PSW (DAT off, 64-bit)", ioctl(cpu, KVM_S390_SET_INITIAL_PSW, &psw), 0);
+			step("KVM_RUN", ioctl(cpu, KVM_RUN, 0), 0);
+			bool diag = run->exit_reason == KVM_EXIT_S390_SIEIC && run->s390_sieic.icptcode == 4 &&
+				    run->s390_sieic.ipa == 0x8300 && (run->s390_sieic.ipb >> 16) == 0x0501;
+			printf("    exit: KVM_EXIT_S390_SIEIC icptcode %u ipa %#x ipb %#010x -> %s\n", run->s390_sieic.icptcode,
+			       run->s390_sieic.ipa, run->s390_sieic.ipb, diag ? "DIAG 0x501" : "unexpected");
+			printf("    the VMM handles the DIAG: guest copied %llu bytes, its wrong-key store got code %llu\n",
+			       (unsigned long long)run->s.regs.gprs[2], (unsigned long long)run->s.regs.gprs[3]);
+			uint8_t keys[5];
+			struct kvm_s390_skeys sk = {.start_gfn = SRC >> 12, .count = 5, .skeydata_addr = (uintptr_t)keys};
+			step("KVM_S390_GET_SKEYS gfn 0x140..0x144", ioctl(vm, KVM_S390_GET_SKEYS, &sk), 0);
+			printf("    keys %#04x %#04x [%#04x %#04x] %#04x (destination: access key 1, referenced, changed)\n",
+			       keys[0], keys[1], keys[2], keys[3], keys[4]);
+			uint8_t back[8192];
+			struct kvm_s390_mem_op m = {.gaddr = DST, .size = sizeof(back), .op = KVM_S390_MEMOP_ABSOLUTE_READ,
+						    .buf = (uintptr_t)back};
+			step("ABSOLUTE_READ of the destination", ioctl(vm, KVM_S390_MEM_OP, &m), 0);
+			uint32_t counter;
+			memcpy(&counter, mem + COUNTER, 4);
+			printf("    copy %s, counter %u\n", memcmp(back, mem + SRC, sizeof(back)) ? "DIFFERS" : "matches",
+			       be32toh(counter));
+			if (!diag || run->s.regs.gprs[2] != 8192 || run->s.regs.gprs[3] != 4 || memcmp(back, mem + SRC, sizeof(back)) ||
+			    be32toh(counter) != 1 || keys[2] != 0x16 || keys[3] != 0x16) {
+				printf("    UNEXPECTED guest results\n");
+				failures++;
+			}
+			/* Resume the guest after the DIAG: it stops. */
+			step("KVM_RUN (resume after the DIAG)", ioctl(cpu, KVM_RUN, 0), 0);
+			struct kvm_mp_state mp;
+			ioctl(cpu, KVM_GET_MP_STATE, &mp);
+			printf("    exit: icptcode %#x (stop request), MP state %s\n", run->s390_sieic.icptcode,
+			       mp.mp_state == KVM_MP_STATE_STOPPED ? "STOPPED" : "not stopped");
+			if (run->s390_sieic.icptcode != 0x28 || mp.mp_state != KVM_MP_STATE_STOPPED)
+				failures++;
+			munmap(run, 4096);
+			close(cpu);
+		}
+	}
+
+	printf("\n12. Teardown\n");
 	int vm2 = dup(vm);
 	close(vm);
 	step("VM still usable through a dup after close", ioctl(vm2, KVM_CHECK_EXTENSION, KVM_CAP_USER_MEMORY), 0);

@@ -204,6 +204,8 @@ fn demo_vmm_runs_under_preload() {
         text.contains("KVM_GET_API_VERSION") && text.contains("-> 12"),
         "{text}"
     );
+    assert!(text.contains("-> DIAG 0x501"), "{text}");
+    assert!(text.contains("copy matches, counter 1"), "{text}");
     assert!(text.contains("all steps behaved as on s390 KVM"), "{text}");
 }
 
