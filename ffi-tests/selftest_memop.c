@@ -22,6 +22,7 @@ enum stage { STAGE_INITED = 1, STAGE_IDLED, STAGE_SKEYS_SET, STAGE_COPIED, STAGE
 #define MEM2_ABS 0x200000ull
 #define LAST_PAGE_VA 0xfffffffffffff000ull
 #define LAST_PAGE_ABS 0x300000ull
+#define PAGE0_ABS 0x400000ull /* guest page 0 of the fetch-protection-override tests */
 #define GUEST_MEM (8 * MiB)
 #define CR0_FETCH_PROTECTION_OVERRIDE (1ull << (63 - 38))
 #define CR0_STORAGE_PROTECTION_OVERRIDE (1ull << (63 - 39))
@@ -45,8 +46,14 @@ struct test_default {
 	int guest_failures;
 };
 
+/* Where guest virtual page 0 lives: the selftest allocates it a frame of its own in the
+ * fetch-protection-override tests; elsewhere the low 2 MiB are identity-mapped. */
+static uint64_t page0_abs;
+
 static uint64_t gva2gpa(uint64_t va)
 {
+	if (va < 4096)
+		return page0_abs + va;
 	if (va >= MEM1_VA && va < MEM1_VA + MEM_SIZE)
 		return MEM1_ABS + (va - MEM1_VA);
 	if (va >= MEM2_VA && va < MEM2_VA + MEM_SIZE)
@@ -83,46 +90,114 @@ static struct kvm_s390_shim_exit guest_sync(struct kvm_s390_shim_guest *cpu, enu
 	return diag_501();
 }
 
-static void rotate(uint8_t *dst, const uint8_t *src, unsigned n, unsigned by)
+/* ---- the concurrent cmpxchg test's arithmetic (values as 128-bit numbers, stored big-endian) */
+
+typedef unsigned __int128 u128;
+
+static u128 cut_to_size(int size, u128 v)
 {
-	for (unsigned r = 0; r < by; r++) {
-		uint8_t carry = src[0] >> 7, tmp[16];
-		for (int i = (int)n - 1; i >= 0; i--) {
-			uint8_t next = src[i] >> 7;
-			tmp[i] = (uint8_t)(src[i] << 1) | carry;
-			carry = next;
-		}
-		memcpy(dst, tmp, n);
-		src = dst;
-	}
+	return size == 16 ? v : v & (((u128)1 << (size * 8)) - 1);
 }
 
-/* CS/CSG/CDSG loops on the same 16 bytes as the host's memop cmpxchg loops. */
+static u128 rotate_right(int size, u128 v, int amount)
+{
+	int bits = size * 8;
+	amount = ((amount % bits) + bits) % bits;
+	v = cut_to_size(size, v);
+	if (amount == 0)
+		return v;
+	return cut_to_size(size, (v << (bits - amount)) | (v >> amount));
+}
+
+/* The selftest's block choice: guest sizes 4/8/16, host sizes 1..16, aligned offsets. */
+static void choose_block(bool guest, int i, int *size, int *offset)
+{
+	unsigned r = (unsigned)i;
+	if (guest) {
+		r = r * 19 + 11;
+		*size = 1 << ((r % 3) + 2);
+		r = r * 19 + 11;
+	} else {
+		r = r * 17 + 5;
+		*size = 1 << (r % 5);
+		r = r * 17 + 5;
+	}
+	*offset = (int)(r % MAX_BLOCK) & ~(*size - 1);
+}
+
+/* The selftest's bit permutation: swap two bytes of the block or rotate it; either keeps the
+ * population count. */
+static u128 permutate_bits(bool guest, int i, int size, u128 old)
+{
+	unsigned r = (unsigned)i * 3 + 1;
+	if (guest)
+		r = r * 3 + 1;
+	if (r % 2 == 0) {
+		r = r * 3 + 1;
+		int a = (int)(r % (unsigned)size);
+		r = r * 3 + 1;
+		int b = (int)(r % (unsigned)size);
+		if (a == b)
+			return old;
+		u128 byte_a = (old >> (a * 8)) & 0xff, byte_b = (old >> (b * 8)) & 0xff;
+		u128 v = old & ~(((u128)0xff << (a * 8)) | ((u128)0xff << (b * 8)));
+		return v | (byte_a << (b * 8)) | (byte_b << (a * 8));
+	}
+	r = r * 3 + 1;
+	return rotate_right(size, old, (int)(r % (unsigned)(size * 8)));
+}
+
+static void to_be(uint8_t *dst, int size, u128 v)
+{
+	for (int k = size - 1; k >= 0; k--, v >>= 8)
+		dst[k] = (uint8_t)v;
+}
+
+static u128 from_be(const uint8_t *src, int size)
+{
+	u128 v = 0;
+	for (int k = 0; k < size; k++)
+		v = v << 8 | src[k];
+	return v;
+}
+
+/* The guest's CS/CSG/CDSG: like the selftest's asm, the old value comes back cut to size. */
+static int guest_cmpxchg(struct kvm_s390_shim_guest *cpu, int size, uint64_t va, u128 *old, u128 new)
+{
+	uint8_t o[16], n[16];
+	to_be(o, size, *old);
+	to_be(n, size, new);
+	int r = G(cs)(cpu, va, (size_t)size, o, n, 0);
+	*old = from_be(o, size);
+	return r;
+}
+
+/* The guest side of the concurrent test: take the 16-byte "lock" in mem1 (1 -> 0), then
+ * permute blocks of mem2 with CS/CSG/CDSG, 100 x 10000 times. */
 static void guest_cmpxchg_loops(struct test_default *t, struct kvm_s390_shim_guest *cpu)
 {
-	int (*cs)(struct kvm_s390_shim_guest *, uint64_t, size_t, void *, const void *, uint8_t) = G(cs);
+	u128 old = 0, new;
+	int size, offset, r;
 	for (int i = 0; i < CMPXCHG_ITER_OUTER; i++) {
-		uint8_t old[16], new[16];
-		G(read)(cpu, MEM1_VA, old, 16, 0);
-		do
-			rotate(new, old, 16, 1);
-		while (cs(cpu, MEM1_VA, 16, old, new, 0) == 1);
+		do {
+			old = 1;
+			r = guest_cmpxchg(cpu, 16, MEM1_VA, &old, 0);
+		} while (r == 1);
+		if (r != 0)
+			goto fail;
 		for (int j = 0; j < CMPXCHG_ITER_INNER; j++) {
-			unsigned size = 4u << ((unsigned)(i + j) % 3);
-			unsigned offset = ((unsigned)(i * 7 + j) % (16 / size)) * size;
-			if (G(read)(cpu, MEM2_VA + offset, old, size, 0) != 0) {
-				t->guest_failures++;
-				return;
-			}
-			int r;
+			choose_block(true, i + j, &size, &offset);
 			do {
-				rotate(new, old, size, 1 + (unsigned)j % 3);
-				r = cs(cpu, MEM2_VA + offset, size, old, new, 0);
+				new = permutate_bits(true, i + j, size, old);
+				r = guest_cmpxchg(cpu, size, MEM2_VA + (uint64_t)offset, &old, new);
 			} while (r == 1);
 			if (r != 0)
-				t->guest_failures++;
+				goto fail;
 		}
 	}
+	return;
+fail:
+	t->guest_failures++;
 }
 
 static struct kvm_s390_shim_exit guest_program(struct kvm_s390_shim_guest *cpu, void *opaque)
@@ -176,9 +251,7 @@ static struct kvm_s390_shim_exit guest_program(struct kvm_s390_shim_guest *cpu, 
 		}
 		return guest_sync(cpu, STAGE_IDLED);
 	case GUEST_CMPXCHG_KEY:
-		if (step == 0)
-			return guest_sync(cpu, STAGE_INITED);
-		if (step == 1) {
+		if (step == 0) {
 			set_storage_key_range(t, cpu, MEM1_VA, MAX_BLOCK, 0x10);
 			set_storage_key_range(t, cpu, MEM2_VA, MAX_BLOCK, 0x10);
 			return guest_sync(cpu, STAGE_SKEYS_SET);
@@ -213,7 +286,9 @@ static bool test_default_init(struct test_default *t, enum guest_kind kind)
 	/* Region-first tables: identity map of the low 2 MiB, mem1, mem2. */
 	struct dat d;
 	dat_init(&d, &t->c, 0x600000, 3);
-	for (uint64_t va = 0; va < 0x200000; va += 4096)
+	page0_abs = kind == GUEST_COPY_KEY_FETCH_PROT_OVERRIDE ? PAGE0_ABS : 0;
+	dat_map(&d, 0, page0_abs);
+	for (uint64_t va = 4096; va < 0x200000; va += 4096)
 		dat_map(&d, va, va);
 	for (uint64_t off = 0; off < MEM_SIZE; off += 4096) {
 		dat_map(&d, MEM1_VA + off, MEM1_ABS + off);
@@ -299,6 +374,19 @@ static int do_mop(struct test_default *t, struct mop_desc d)
 	if (d.succ)
 		*d.succ = r == 0 && memcmp(before, d.old, d.size) == 0;
 	return r;
+}
+
+/* A memop struct built field by field over the selftest's "ignored" text, as its ksmemop is. */
+static struct kvm_s390_mem_op raw_mop(uint64_t gaddr, uint32_t size, uint32_t op, const void *buf)
+{
+	struct kvm_s390_mem_op m;
+	memcpy(m.reserved, "ignored_ignored_ignored_ignored", 32);
+	m.gaddr = gaddr;
+	m.size = size;
+	m.op = op;
+	m.buf = (uintptr_t)buf;
+	m.flags = 0;
+	return m;
 }
 
 #define READ KVM_S390_MEMOP_LOGICAL_READ
@@ -423,7 +511,7 @@ static bool test_errors(void)
 	/* bad operation, on the vCPU and on the VM */
 	rv = do_mop(&t, M(.target = LOGICAL, .op = 0xffffffffu, .buf = mem1, .size = t.size, .gaddr_v = MEM1_VA));
 	CHECK(rv == -1 && errno == EINVAL);
-	struct kvm_s390_mem_op m = {.gaddr = 0, .size = 4096, .op = 0xffffffffu, .buf = (uintptr_t)mem1};
+	struct kvm_s390_mem_op m = raw_mop(0, 4096, 0xffffffffu, mem1);
 	CHECK_ERR(KVM_IOCTL(t.c.g.vm, KVM_S390_MEM_OP, &m), EINVAL);
 	/* bad access register, in AR mode */
 	t.c.run->psw_mask &= ~(3ull << (63 - 17));
@@ -434,7 +522,8 @@ static bool test_errors(void)
 	t.c.run->psw_mask &= ~(3ull << (63 - 17));
 	HOST_SYNC(&t, STAGE_IDLED);
 	/* SIDA operations on a non-protected guest */
-	m = (struct kvm_s390_mem_op){.size = 8, .op = SIDA_R, .buf = (uintptr_t)mem1, .sida_offset = 0x1c0};
+	m = raw_mop(0, 8, SIDA_R, mem1);
+	m.sida_offset = 0x1c0;
 	CHECK_ERR(KVM_IOCTL(t.c.vcpu, KVM_S390_MEM_OP, &m), EINVAL);
 	m.op = SIDA_W;
 	CHECK_ERR(KVM_IOCTL(t.c.vcpu, KVM_S390_MEM_OP, &m), EINVAL);
@@ -483,17 +572,19 @@ static bool default_cmpxchg(struct test_default *t, int key)
 			memcpy(old, mem1, 16);
 			CHECK(mop_ok(t, M(.target = ABSOLUTE, .op = CMPXCHG, .buf = new + offset, .size = size,
 					  .gaddr_v = MEM1_VA + offset, .old = old + offset, .succ = &succ, .key = key), false));
+			CHECK(host_sync(t, STAGE_COPIED));
+			CHECK(mop_ok(t, M(.target = ABSOLUTE, .op = READ, .buf = mem2, .size = 16, .gaddr_v = MEM2_VA), false));
 			CHECK(succ);
 			memcpy(mem1 + offset, new + offset, size);
-			CHECK(mop_ok(t, M(.target = ABSOLUTE, .op = READ, .buf = mem2, .size = 16, .gaddr_v = MEM1_VA), false));
 			CHECK(memcmp(mem1, mem2, 16) == 0);
 			memcpy(old, mem1, 16);
 			new[offset]++;
 			old[offset]++;
 			CHECK(mop_ok(t, M(.target = ABSOLUTE, .op = CMPXCHG, .buf = new + offset, .size = size,
 					  .gaddr_v = MEM1_VA + offset, .old = old + offset, .succ = &succ, .key = key), false));
+			CHECK(host_sync(t, STAGE_COPIED));
+			CHECK(mop_ok(t, M(.target = ABSOLUTE, .op = READ, .buf = mem2, .size = 16, .gaddr_v = MEM2_VA), false));
 			CHECK(!succ);
-			CHECK(mop_ok(t, M(.target = ABSOLUTE, .op = READ, .buf = mem2, .size = 16, .gaddr_v = MEM1_VA), false));
 			CHECK(memcmp(mem1, mem2, 16) == 0);
 			CHECK(memcmp(old, mem1, 16) == 0);
 		}
@@ -532,52 +623,60 @@ static void *run_guest(void *arg)
 	return (void *)(intptr_t)host_sync(t, STAGE_DONE);
 }
 
+/* The host's memop cmpxchg as the selftest issues it: on failure the current value replaces
+ * the low `size` bytes of `old`, the rest of `old` is kept. */
+static int host_cmpxchg(struct test_default *t, int size, uint64_t va, u128 *old, u128 new, bool *succ)
+{
+	uint8_t o[16], n[16];
+	to_be(o, size, *old);
+	to_be(n, size, new);
+	int r = do_mop(t, M(.target = ABSOLUTE, .op = CMPXCHG, .buf = n, .size = (uint32_t)size, .gaddr_v = va, .old = o,
+			    .succ = succ, .key = 1));
+	*old = (*old & ~cut_to_size(size, ~(u128)0)) | from_be(o, size);
+	return r;
+}
+
 static bool test_cmpxchg_key_concurrent(void)
 {
 	bool ok = false;
 	struct test_default t;
 	pthread_t thread;
+	bool joined = true;
 	CHECK(test_default_init(&t, GUEST_CMPXCHG_KEY));
-	HOST_SYNC(&t, STAGE_INITED);
 	HOST_SYNC(&t, STAGE_SKEYS_SET);
 	prepare_mem12();
-	CHECK(mop_ok(&t, M(.target = LOGICAL, .op = WRITE, .buf = mem1, .size = MAX_BLOCK, .gaddr_v = MEM1_VA), false));
-	CHECK(mop_ok(&t, M(.target = LOGICAL, .op = WRITE, .buf = mem1 + 16, .size = MAX_BLOCK, .gaddr_v = MEM2_VA), false));
-	int bits1 = popcount16(mem1), bits2 = popcount16(mem1 + 16);
+	CHECK(mop_ok(&t, M(.target = LOGICAL, .op = WRITE, .buf = mem1, .size = MAX_BLOCK, .gaddr_v = MEM2_VA), false));
 	CHECK(pthread_create(&thread, NULL, run_guest, &t) == 0);
-	int failures = 0;
-	for (int i = 0; i < CMPXCHG_ITER_OUTER; i++) {
-		uint8_t old[16], new[16];
-		bool succ = false;
-		memset(old, 0, 16);
+	joined = false;
+	int size, offset, failures = 0;
+	u128 old = 0, new;
+	bool succ = false;
+	for (int i = 0; i < CMPXCHG_ITER_OUTER && !failures; i++) {
 		do {
-			rotate(new, old, 16, 1);
-			if (do_mop(&t, M(.target = ABSOLUTE, .op = CMPXCHG, .buf = new, .size = 16, .gaddr_v = MEM1_VA,
-					 .old = old, .succ = &succ, .key = 1)) != 0)
-				failures++;
-		} while (!succ && failures == 0);
-		for (int j = 0; j < CMPXCHG_ITER_INNER && failures == 0; j++) {
-			uint32_t size = 1u << ((unsigned)(i + j) % 5);
-			uint32_t offset = ((unsigned)(i + 3 * j) % (16 / size)) * size;
-			memset(old, 0, 16);
+			old = 0;
+			new = 1;
+			failures += host_cmpxchg(&t, 16, MEM1_VA, &old, new, &succ) != 0;
+		} while (!succ && !failures);
+		for (int j = 0; j < CMPXCHG_ITER_INNER && !failures; j++) {
+			choose_block(false, i + j, &size, &offset);
 			do {
-				rotate(new, old, size, 1 + (unsigned)j % 3);
-				if (do_mop(&t, M(.target = ABSOLUTE, .op = CMPXCHG, .buf = new, .size = size,
-						 .gaddr_v = MEM2_VA + offset, .old = old, .succ = &succ, .key = 1)) != 0)
-					failures++;
-			} while (!succ && failures == 0);
+				new = permutate_bits(false, i + j, size, old);
+				failures += host_cmpxchg(&t, size, MEM2_VA + (uint64_t)offset, &old, new, &succ) != 0;
+			} while (!succ && !failures);
 		}
 	}
 	void *guest_ok = NULL;
 	pthread_join(thread, &guest_ok);
-	CHECK(failures == 0 && guest_ok);
-	uint8_t fin1[16], fin2[16];
-	CHECK(mop_ok(&t, M(.target = LOGICAL, .op = READ, .buf = fin1, .size = MAX_BLOCK, .gaddr_v = MEM1_VA), false));
-	CHECK(mop_ok(&t, M(.target = LOGICAL, .op = READ, .buf = fin2, .size = MAX_BLOCK, .gaddr_v = MEM2_VA), false));
-	if (popcount16(fin1) != bits1 || popcount16(fin2) != bits2)
-		FAIL("must retain number of set bits: %d/%d, %d/%d", popcount16(fin1), bits1, popcount16(fin2), bits2);
+	joined = true;
+	CHECK(failures == 0);
+	CHECK(guest_ok);
+	CHECK(mop_ok(&t, M(.target = LOGICAL, .op = READ, .buf = mem2, .size = MAX_BLOCK, .gaddr_v = MEM2_VA), false));
+	if (popcount16(mem1) != popcount16(mem2))
+		FAIL("must retain number of set bits: %d, was %d", popcount16(mem2), popcount16(mem1));
 	ok = true;
 done:
+	if (!joined)
+		pthread_join(thread, NULL);
 	test_default_free(&t);
 	return ok;
 }
@@ -666,7 +765,7 @@ static bool test_errors_key(void)
 {
 	bool ok = false;
 	struct test_default t;
-	CHECK(test_default_init(&t, GUEST_COPY_KEY_FETCH_PROT));
+	CHECK(test_default_init(&t, GUEST_ERROR_KEY));
 	HOST_SYNC(&t, STAGE_INITED);
 	HOST_SYNC(&t, STAGE_SKEYS_SET);
 	/* vm/vcpu, mismatching keys, fetch protection in effect */
@@ -714,9 +813,8 @@ static bool test_errors_cmpxchg(void)
 		CHECK(rv == -1 && errno == EINVAL);
 	}
 	for (uint32_t i = 1; i <= 16; i *= 2) {
-		struct kvm_s390_mem_op m = {.gaddr = ~0xfffull, .size = i, .op = CMPXCHG, .buf = (uintptr_t)mem1,
-					    .old_addr = (uintptr_t)old};
-		CHECK(KVM_IOCTL(t.c.g.vm, KVM_S390_MEM_OP, &m) > 0);
+		CHECK(do_mop(&t, M(.target = ABSOLUTE, .op = CMPXCHG, .buf = mem1, .size = i, .gaddr_v = ~0xfffull,
+				   .gaddr_raw = true, .old = old)) > 0);
 	}
 	for (uint32_t i = 2; i <= 16; i *= 2) {
 		rv = do_mop(&t, M(.target = ABSOLUTE, .op = CMPXCHG, .buf = mem1, .size = i, .gaddr_v = MEM1_VA + 1, .old = old));
@@ -741,11 +839,11 @@ static bool test_termination(void)
 	/* The guest's program-new PSW is its current PSW: it continues where it was. */
 	uint64_t prefix = t.c.run->s.regs.prefix;
 	uint64_t psw[2] = {htobe64(t.c.run->psw_mask), htobe64(t.c.run->psw_addr)};
-	struct kvm_s390_mem_op m = {.gaddr = prefix + 464, .size = sizeof(psw), .op = KVM_S390_MEMOP_ABSOLUTE_WRITE, .buf = (uintptr_t)psw};
+	struct kvm_s390_mem_op m = raw_mop(prefix + 464, sizeof(psw), KVM_S390_MEMOP_ABSOLUTE_WRITE, psw);
 	CHECK_RET(KVM_IOCTL(t.c.g.vm, KVM_S390_MEM_OP, &m), 0);
 	HOST_SYNC(&t, STAGE_IDLED);
 	uint64_t teid;
-	m = (struct kvm_s390_mem_op){.gaddr = prefix + 168, .size = sizeof(teid), .op = KVM_S390_MEMOP_ABSOLUTE_READ, .buf = (uintptr_t)&teid};
+	m = raw_mop(prefix + 168, sizeof(teid), KVM_S390_MEMOP_ABSOLUTE_READ, &teid);
 	CHECK_RET(KVM_IOCTL(t.c.g.vm, KVM_S390_MEM_OP, &m), 0);
 	/* bits 56, 60 and 61 form a code; 0 is the only one allowing termination */
 	CHECK((be64toh(teid) & teid_mask) == 0);
