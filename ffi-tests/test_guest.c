@@ -122,10 +122,10 @@ static bool test_exits(void)
 	CHECK(e.c.run->exit_reason == KVM_EXIT_INTR);
 	CHECK(e.calls == 5);
 
-	/* An unknown exit kind is the harness's error: EINVAL. */
+	/* An unknown exit kind is the harness's error: EINVAL, exit reason unknown. */
 	next_exit = (struct kvm_s390_shim_exit){.kind = 99};
 	CHECK_ERR(run(&e), EINVAL);
-	CHECK(e.calls == 6);
+	CHECK(e.calls == 6 && e.c.run->exit_reason == KVM_EXIT_UNKNOWN);
 
 	/* immediate_exit: EINTR before the guest function runs. */
 	e.c.run->immediate_exit = 1;
@@ -133,13 +133,18 @@ static bool test_exits(void)
 	CHECK(e.calls == 6);
 	e.c.run->immediate_exit = 0;
 
-	/* KVM_SET_MP_STATE hands CPU-state control to userspace: a CPU the guest stopped stays
-	 * stopped, and KVM_RUN refuses it without calling the guest function. */
+	/* KVM_SET_MP_STATE hands CPU-state control to userspace: a stop intercept then leaves
+	 * the CPU to userspace (handle_stop), and KVM_RUN refuses a CPU userspace stopped,
+	 * without calling the guest function. */
 	mp.mp_state = KVM_MP_STATE_OPERATING;
 	CHECK_RET(KVM_IOCTL(e.c.vcpu, KVM_SET_MP_STATE, &mp), 0);
 	next_exit = (struct kvm_s390_shim_exit){.kind = KVM_S390_SHIM_EXIT_STOP};
 	CHECK_RET(run(&e), 0);
-	CHECK(e.calls == 7);
+	CHECK(e.calls == 7 && e.c.run->s390_sieic.icptcode == 0x28);
+	CHECK_RET(KVM_IOCTL(e.c.vcpu, KVM_GET_MP_STATE, &mp), 0);
+	CHECK(mp.mp_state == KVM_MP_STATE_OPERATING);
+	mp.mp_state = KVM_MP_STATE_STOPPED;
+	CHECK_RET(KVM_IOCTL(e.c.vcpu, KVM_SET_MP_STATE, &mp), 0);
 	CHECK_ERR(run(&e), EINVAL);
 	CHECK(e.calls == 7);
 	mp.mp_state = KVM_MP_STATE_OPERATING;
@@ -178,6 +183,13 @@ static struct kvm_s390_shim_exit body_regs(struct kvm_s390_shim_guest *cpu, stru
 	errno = 0;
 	e->r[4] = set(cpu, 'z', 0, 1);
 	e->r[5] = errno;
+	errno = 0;
+	e->r[6] = set(cpu, 'g', 16, 1);
+	e->r[7] = errno;
+	errno = 0;
+	e->r[8] = set(cpu, 'p', 2, 1);
+	e->r[9] = errno;
+	e->v[8] = get(cpu, 'g', 16) | get(cpu, 'p', 2);
 	return diag_501();
 }
 
@@ -205,6 +217,9 @@ static bool test_registers(void)
 	CHECK(e.v[6] == 0);
 	CHECK(e.r[0] == 0 && e.r[1] == 0 && e.r[2] == 0 && e.r[3] == 0);
 	CHECK(e.r[4] == -1 && e.r[5] == EINVAL);
+	CHECK(e.r[6] == -1 && e.r[7] == EINVAL);
+	CHECK(e.r[8] == -1 && e.r[9] == EINVAL);
+	CHECK(e.v[8] == 0);
 	/* What the guest changed: synced out to kvm_run and visible through the ioctls. */
 	CHECK(e.c.run->s.regs.gprs[3] == 0xabcdef0123456789ull);
 	CHECK(e.c.run->psw_addr == 0x2000 && e.c.run->psw_mask == PSW_64);
@@ -338,6 +353,17 @@ static struct kvm_s390_shim_exit body_keys(struct kvm_s390_shim_guest *cpu, stru
 	e->r[11] = rd(cpu, 0x4000, e->buf, 1, 0);
 	set(cpu, 'p', 0, PSW_64);
 	e->r[12] = wr(cpu, 0x4000, "z", 1, 0);
+	/* Privileged: a privileged-operation exception in the problem state. */
+	set(cpu, 'p', 0, PSW_64 | (1ull << 48));
+	e->r[13] = sske(cpu, 0x7000, 0x70);
+	set(cpu, 'p', 0, PSW_64 | (1ull << 48)); /* the exception loaded the program-new PSW */
+	e->r[14] = iske(cpu, 0x7000);
+	set(cpu, 'p', 0, PSW_64 | (1ull << 48));
+	e->r[15] = rrbe(cpu, 0x7000);
+	/* 24-bit mode: the operand address wraps at 16 MiB. */
+	set(cpu, 'p', 0, 0);
+	e->r[16] = sske(cpu, 0x1008000, 0x80);
+	set(cpu, 'p', 0, PSW_64);
 	return diag_501();
 }
 
@@ -363,11 +389,14 @@ static bool test_keys(void)
 	CHECK(e.r[6] == 5 && e.r[7] == (0x100 | 5));
 	CHECK(e.r[8] == 4 && e.r[9] == 0 && e.r[10] == 0);
 	CHECK(e.r[11] == 4 && e.r[12] == 0);
+	CHECK(e.r[13] == 2 && e.r[14] == (0x100 | 2) && e.r[15] == (0x100 | 2));
+	CHECK(e.r[16] == 0);
 	/* The first key instruction enabled storage keys; the host sees what the guest set. */
 	CHECK_RET(KVM_IOCTL(e.c.g.vm, KVM_S390_GET_SKEYS, &sk), 0);
 	CHECK(keys[3] == 0x32);
 	CHECK((keys[PREFIX >> 12] & 0xf8) == 0x50); /* R/C: the lowcore was stored into since */
 	CHECK((keys[4] & 0xf8) == 0x38);
+	CHECK(keys[7] == 0 && keys[8] == 0x80);
 	CHECK(e.c.g.mem[0x4000] == 'z');
 	ok = true;
 done:
@@ -446,12 +475,23 @@ done:
 static struct kvm_s390_shim_exit body_essa(struct kvm_s390_shim_guest *cpu, struct env *e)
 {
 	int (*essa)(struct kvm_s390_shim_guest *, uint64_t, uint8_t) = G(essa);
-	e->r[0] = essa(cpu, 0x5000, 2);  /* set unused: the previous state was stable (0) */
-	e->r[1] = essa(cpu, 0x5000, 0);  /* extract: unused (1) */
-	e->r[2] = essa(cpu, 0x5000, 4);  /* set volatile */
-	e->r[3] = essa(cpu, 0x5000, 0);  /* volatile (3) */
-	e->r[4] = essa(cpu, 0x5000, 9);  /* no such request */
-	e->r[5] = essa(cpu, 0x800000, 1); /* beyond memory */
+	int (*set)(struct kvm_s390_shim_guest *, uint8_t, uint32_t, uint64_t) = G(set_reg);
+	/* R1 gets the previous usage state times 4 (0 stable, 1 unused, 2 potentially volatile,
+	 * 3 volatile) and 0x20 for NODAT. */
+	e->r[0] = essa(cpu, 0x5000, 2);  /* set unused: was stable */
+	e->r[1] = essa(cpu, 0x5000, 0);  /* extract: unused */
+	e->r[2] = essa(cpu, 0x5000, 4);  /* set potentially volatile */
+	e->r[3] = essa(cpu, 0x5000, 0);  /* potentially volatile */
+	e->r[4] = essa(cpu, 0x5000, 3);  /* set volatile */
+	e->r[5] = essa(cpu, 0x5000, 7);  /* set stable + NODAT (facility 147): was volatile */
+	e->r[6] = essa(cpu, 0x5000, 1);  /* set stable: was stable + NODAT; clears NODAT */
+	e->r[7] = essa(cpu, 0x5000, 0);  /* stable */
+	e->r[8] = essa(cpu, 0x5000, 8);  /* no such request */
+	e->r[9] = essa(cpu, 0x800000, 1); /* beyond memory */
+	set(cpu, 'p', 0, PSW_64 | (1ull << 48)); /* problem state */
+	e->r[10] = essa(cpu, 0x6000, 1);
+	set(cpu, 'p', 0, PSW_64);
+	e->r[11] = essa(cpu, 0x6000, 3); /* leave a volatile page for the host to read */
 	return diag_501();
 }
 
@@ -469,6 +509,29 @@ static bool test_essa(void)
 	CHECK_RET(run(&e), 0);
 	CHECK(e.r[0] == (0x100 | 1) && e.r[1] == (0x100 | 1));
 	env_close(&e);
+	/* With CMMA and a CPU model without facility 147, code 7 is a specification exception. */
+	memset(&e, 0, sizeof(e));
+	e.c.vcpu = -1;
+	CHECK(guest_open(&e.c.g, 0));
+	struct kvm_device_attr c = {.group = KVM_S390_VM_MEM_CTRL, .attr = KVM_S390_VM_MEM_ENABLE_CMMA};
+	CHECK_RET(KVM_IOCTL(e.c.g.vm, KVM_SET_DEVICE_ATTR, &c), 0);
+	static struct kvm_s390_vm_cpu_processor proc0;
+	c = (struct kvm_device_attr){.group = KVM_S390_VM_CPU_MODEL, .attr = KVM_S390_VM_CPU_PROCESSOR, .addr = (uintptr_t)&proc0};
+	CHECK_RET(KVM_IOCTL(e.c.g.vm, KVM_GET_DEVICE_ATTR, &c), 0);
+	CHECK(proc0.fac_list[147 / 64] & (1ull << (63 - 147 % 64))); /* KVM offers it on a z16 */
+	proc0.fac_list[147 / 64] &= ~(1ull << (63 - 147 % 64));
+	CHECK_RET(KVM_IOCTL(e.c.g.vm, KVM_SET_DEVICE_ATTR, &c), 0);
+	e.c.vcpu = KVM_IOCTL(e.c.g.vm, KVM_CREATE_VCPU, 0);
+	CHECK(e.c.vcpu >= 0);
+	e.c.run = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, e.c.vcpu, 0);
+	CHECK(e.c.run != MAP_FAILED);
+	CHECK_RET(SET_GUEST(e.c.vcpu, guest_main, &e), 0);
+	e.body = body_essa;
+	put_be64(e.c.g.mem + 0x1d0, PSW_64);
+	put_be64(e.c.g.mem + 0x1d8, 0x7000);
+	CHECK_RET(run(&e), 0);
+	CHECK(e.r[4] == 8 && e.r[5] == (0x100 | 6));
+	env_close(&e);
 	/* With CMMA enabled (before the first vCPU, as QEMU does). */
 	memset(&e, 0, sizeof(e));
 	e.c.vcpu = -1;
@@ -484,13 +547,16 @@ static bool test_essa(void)
 	put_be64(e.c.g.mem + 0x1d0, PSW_64);
 	put_be64(e.c.g.mem + 0x1d8, 0x7000);
 	CHECK_RET(run(&e), 0);
-	CHECK(e.r[0] == 0 && e.r[1] == 1 && e.r[2] == 1 && e.r[3] == 3);
-	CHECK(e.r[4] == (0x100 | 6) && e.r[5] == (0x100 | 5));
-	/* The host reads the page state the guest set. */
+	CHECK(e.r[0] == 0 && e.r[1] == 4 && e.r[2] == 4 && e.r[3] == 8);
+	if (!(e.r[4] == 8 && e.r[5] == 12 && e.r[6] == 0x20 && e.r[7] == 0))
+		FAIL("essa results %#llx %#llx %#llx %#llx", e.r[4], e.r[5], e.r[6], e.r[7]);
+	CHECK(e.r[8] == (0x100 | 6) && e.r[9] == (0x100 | 5));
+	CHECK(e.r[10] == (0x100 | 2) && e.r[11] == 0);
+	/* The host reads the page states the guest set: stable (NODAT cleared), volatile. */
 	uint8_t vals[8];
-	struct kvm_s390_cmma_log log = {.start_gfn = 5, .count = 1, .flags = KVM_S390_CMMA_PEEK, .values = (uintptr_t)vals};
+	struct kvm_s390_cmma_log log = {.start_gfn = 5, .count = 2, .flags = KVM_S390_CMMA_PEEK, .values = (uintptr_t)vals};
 	CHECK_RET(KVM_IOCTL(e.c.g.vm, KVM_S390_GET_CMMA_BITS, &log), 0);
-	CHECK(log.count == 1 && (vals[0] & 3) == 3);
+	CHECK(log.count == 2 && vals[0] == 0 && vals[1] == 3);
 	ok = true;
 done:
 	env_close(&e);
@@ -644,6 +710,8 @@ done:
 /* ---- re-entry and bad arguments ------------------------------------------------------------- */
 
 static int other_vcpu = -1;
+static int outer_vcpu = -1;
+static long long nested_r[4];
 
 static struct kvm_s390_shim_exit body_reentry(struct kvm_s390_shim_guest *cpu, struct env *e)
 {
@@ -665,13 +733,26 @@ static struct kvm_s390_shim_exit body_reentry(struct kvm_s390_shim_guest *cpu, s
 	errno = 0;
 	e->r[7] = KVM_IOCTL(e->c.vcpu, KVM_GET_REGS, &r);
 	e->r[8] = errno;
+	/* A VM attribute that updates every vCPU, this one included: the TOD clock. */
+	uint64_t tod = 0x1234567800000000ull;
+	struct kvm_device_attr a = {.group = KVM_S390_VM_TOD, .attr = KVM_S390_VM_TOD_LOW, .addr = (uintptr_t)&tod};
+	e->r[9] = KVM_IOCTL(e->c.g.vm, KVM_SET_DEVICE_ATTR, &a);
 	return diag_501();
 }
 
+/* The nested guest: it is inside the outer vCPU's guest function too, so ioctls on the outer
+ * vCPU must not wait for it either. */
 static struct kvm_s390_shim_exit guest_other(struct kvm_s390_shim_guest *cpu, void *opaque)
 {
 	(void)opaque;
+	struct kvm_regs r;
 	SHIM_API(kvm_s390_shim_guest_set_reg)(cpu, 'g', 9, 99);
+	errno = 0;
+	nested_r[0] = KVM_IOCTL(outer_vcpu, KVM_GET_REGS, &r);
+	nested_r[1] = errno;
+	errno = 0;
+	nested_r[2] = SET_GUEST(outer_vcpu, NULL, NULL);
+	nested_r[3] = errno;
 	return (struct kvm_s390_shim_exit){.kind = KVM_S390_SHIM_EXIT_SIEIC, .icptcode = 8};
 }
 
@@ -686,6 +767,7 @@ static bool test_reentry(void)
 	struct kvm_run *other_run = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, other_vcpu, 0);
 	CHECK(other_run != MAP_FAILED);
 	CHECK_RET(SET_GUEST(other_vcpu, guest_other, NULL), 0);
+	outer_vcpu = e.c.vcpu;
 	CHECK_RET(run(&e), 0);
 	CHECK(e.r[0] == -1 && e.r[1] == EDEADLK);
 	CHECK(e.r[2] == -1 && e.r[3] == EDEADLK);
@@ -693,6 +775,16 @@ static bool test_reentry(void)
 	CHECK(e.r[7] == -1 && e.r[8] == EDEADLK);
 	CHECK(other_run->exit_reason == KVM_EXIT_S390_SIEIC && other_run->s390_sieic.icptcode == 8);
 	CHECK(other_run->s.regs.gprs[9] == 99);
+	CHECK(nested_r[0] == -1 && nested_r[1] == EDEADLK);
+	CHECK(nested_r[2] == -1 && nested_r[3] == EDEADLK);
+	/* The TOD set from inside the guest function reached both vCPUs. */
+	CHECK(e.r[9] == 0);
+	uint64_t ep0 = 0, ep1 = 1;
+	struct kvm_one_reg reg = {.id = KVM_REG_S390_EPOCHDIFF, .addr = (uintptr_t)&ep0};
+	CHECK_RET(KVM_IOCTL(e.c.vcpu, KVM_GET_ONE_REG, &reg), 0);
+	reg.addr = (uintptr_t)&ep1;
+	CHECK_RET(KVM_IOCTL(other_vcpu, KVM_GET_ONE_REG, &reg), 0);
+	CHECK(ep0 == ep1 && ep0 != 0);
 	/* Outside the guest function the vCPU is usable again. */
 	struct kvm_regs r;
 	CHECK_RET(KVM_IOCTL(e.c.vcpu, KVM_GET_REGS, &r), 0);
@@ -703,6 +795,49 @@ done:
 		KVM_CLOSE(other_vcpu);
 	env_close(&e);
 	return ok;
+}
+
+static struct kvm_s390_shim_guest *saved_handle;
+static long long thread_r[2];
+
+static void *use_handle_elsewhere(void *arg)
+{
+	uint8_t b[8];
+	errno = 0;
+	thread_r[0] = G(read)(arg, 0x1000, b, 8, 0);
+	thread_r[1] = errno;
+	return NULL;
+}
+
+static struct kvm_s390_shim_exit body_misuse(struct kvm_s390_shim_guest *cpu, struct env *e)
+{
+	static uint8_t big[65537];
+	int (*rd)(struct kvm_s390_shim_guest *, uint64_t, void *, size_t, uint8_t) = G(read);
+	int (*wr)(struct kvm_s390_shim_guest *, uint64_t, const void *, size_t, uint8_t) = G(write);
+	int (*cs)(struct kvm_s390_shim_guest *, uint64_t, size_t, void *, const void *, uint8_t) = G(cs);
+	uint64_t a;
+	saved_handle = cpu;
+	errno = 0;
+	e->r[0] = rd(cpu, 0x1000, big, sizeof(big), 0);
+	e->r[1] = errno;
+	errno = 0;
+	e->r[2] = wr(cpu, 0x1000, big, sizeof(big), 0);
+	e->r[3] = errno;
+	e->r[4] = rd(cpu, 0x1000, big, 65536, 0);
+	errno = 0;
+	e->r[5] = rd(cpu, 0x1000, big, 8, 16);
+	e->r[6] = errno;
+	errno = 0;
+	e->r[7] = cs(cpu, 0x1000, 8, big, big, 16);
+	e->r[8] = errno;
+	errno = 0;
+	e->r[9] = G(translate)(cpu, 0x1000, 16, &a);
+	e->r[10] = errno;
+	/* The handle belongs to this thread. */
+	pthread_t th;
+	if (pthread_create(&th, NULL, use_handle_elsewhere, cpu) == 0)
+		pthread_join(th, NULL);
+	return diag_501();
 }
 
 static bool test_bad_args(void)
@@ -733,6 +868,18 @@ static bool test_bad_args(void)
 	CHECK_ERR(G(translate)(NULL, 0, 0, &a), EINVAL);
 	CHECK_ERR(G(set_reg)(NULL, 'g', 0, 0), EINVAL);
 	CHECK(G(get_reg)(NULL, 'g', 0) == 0);
+	/* Bad lengths and access registers; the handle from another thread or after return. */
+	e.body = body_misuse;
+	CHECK_RET(run(&e), 0);
+	CHECK(e.r[0] == -1 && e.r[1] == E2BIG);
+	CHECK(e.r[2] == -1 && e.r[3] == E2BIG);
+	CHECK(e.r[4] == 0);
+	CHECK(e.r[5] == -1 && e.r[6] == EINVAL);
+	CHECK(e.r[7] == -1 && e.r[8] == EINVAL);
+	CHECK(e.r[9] == -1 && e.r[10] == EINVAL);
+	CHECK(thread_r[0] == -1 && thread_r[1] == EINVAL);
+	CHECK_ERR(G(read)(saved_handle, 0x1000, b, 8, 0), EINVAL);
+	CHECK_ERR(G(set_reg)(saved_handle, 'g', 0, 0), EINVAL);
 	ok = true;
 done:
 	if (p[0] >= 0) {

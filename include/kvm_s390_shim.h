@@ -1515,7 +1515,9 @@ int kvm_s390_shim_set_guest(int vcpu_fd, kvm_s390_shim_guest_fn fn, void *opaque
 /*
  Fetches `len` bytes at logical address `ga` (access register `ar` in AR mode) into `buf`
  with the CPU's translation, PSW key and protection. Returns 0, or the program-exception
- code presented to the guest; -1 with errno on misuse (EFAULT for a bad `buf`).
+ code presented to the guest; -1 with errno on misuse: EFAULT for a bad `buf` (found after
+ the access, which has then happened), E2BIG for `len` over 65536, EINVAL for `ar` over 15
+ or a handle that is not a running guest function's on this thread.
 
  # Safety
  `g` must be the running guest function's handle; `buf` must hold `len` bytes.
@@ -1556,8 +1558,10 @@ int kvm_s390_shim_guest_cs(struct kvm_s390_shim_guest *g,
                            uint8_t ar);
 
 /*
- SET STORAGE KEY EXTENDED for the frame at real address `ra`. The first storage-key
- instruction enables storage keys for the VM. Returns 0 or the presented exception code.
+ SET STORAGE KEY EXTENDED for the frame at real address `ra` (made effective by the
+ addressing mode, then prefixed); bits 0-6 of `key` are stored (no M3 options). The first
+ storage-key instruction enables storage keys for the VM. Returns 0 or the presented
+ exception code (0x02 in the problem state, 0x05 outside memory).
 
  # Safety
  `g` as above.
@@ -1584,7 +1588,10 @@ int kvm_s390_shim_guest_rrbe(struct kvm_s390_shim_guest *g, uint64_t ra);
 
 /*
  EXTRACT AND SET STORAGE ATTRIBUTES for the frame at absolute address `gpa` with operation
- request code `orc`: the previous usage state, or 0x100 | code for a presented exception.
+ request code `orc` (0 extract, 1 stable, 2 unused, 3 volatile, 4 potentially volatile,
+ 5/6 stable, 7 stable + NODAT with facility 147): the value ESSA puts in R1 (previous
+ usage state × 4, plus 0x20 if NODAT was set), or 0x100 | code for a presented exception
+ (0x01 without CMMA, 0x02 in the problem state, 0x06 for a bad code, 0x05 outside memory).
 
  # Safety
  `g` as above.
@@ -1605,8 +1612,8 @@ int kvm_s390_shim_guest_translate(struct kvm_s390_shim_guest *g,
                                   uint64_t *abs);
 
 /*
- Reads register `n` of `kind` ('g' general, 'c' control, 'a' access, 'p' PSW: n 0 mask,
- n 1 address, 'x' prefix). Unknown kinds read 0.
+ Reads register `n` of `kind` ('g' general, 'c' control, 'a' access: n 0..15; 'p' PSW:
+ n 0 mask, n 1 address; 'x' prefix). Unknown kinds or numbers, or a bad handle, read 0.
 
  # Safety
  `g` as above.
@@ -1615,7 +1622,7 @@ uint64_t kvm_s390_shim_guest_get_reg(struct kvm_s390_shim_guest *g, uint8_t kind
 
 /*
  Writes register `n` of `kind` (as for [`kvm_s390_shim_guest_get_reg`]; the prefix is
- read-only here). Returns 0, or -1/EINVAL.
+ read-only here). Returns 0, or -1/EINVAL for an unknown kind or number or a bad handle.
 
  # Safety
  `g` as above.

@@ -16,7 +16,8 @@ use super::set_errno;
 use crate::fd::{Object, TABLE};
 use crate::vcpu::guest::{kvm_s390_shim_guest, kvm_s390_shim_guest_fn, GuestCpu, GuestProgram};
 
-/// Runs `f` on the CPU of a guest function; -1/EINVAL for a NULL or stale handle.
+/// Runs `f` on the CPU of a guest function; -1/EINVAL for a handle that is not that of a
+/// guest function running on this thread (NULL, stale, or another thread's).
 ///
 /// # Safety
 /// `g` must be the handle of a running guest function.
@@ -32,6 +33,21 @@ unsafe fn with_cpu(
             -1
         }
     }
+}
+
+/// The largest single guest read or write (the memop limit, `MEM_OP_MAX_SIZE`).
+const MAX_ACCESS: usize = 65536;
+
+/// Checks the arguments every storage operation shares: an access register number and a
+/// length.
+fn check_access(ar: u8, len: usize) -> crate::error::Result<()> {
+    if ar >= 16 {
+        return Err(crate::error::Error::GuestMisuse);
+    }
+    if len > MAX_ACCESS {
+        return Err(crate::error::Error::MemOpTooBig);
+    }
+    Ok(())
 }
 
 /// Registers `fn` as the guest program of the vCPU `vcpu_fd` (NULL removes it). `KVM_RUN`
@@ -79,7 +95,9 @@ pub unsafe extern "C" fn kvm_s390_shim_set_guest(
 
 /// Fetches `len` bytes at logical address `ga` (access register `ar` in AR mode) into `buf`
 /// with the CPU's translation, PSW key and protection. Returns 0, or the program-exception
-/// code presented to the guest; -1 with errno on misuse (EFAULT for a bad `buf`).
+/// code presented to the guest; -1 with errno on misuse: EFAULT for a bad `buf` (found after
+/// the access, which has then happened), E2BIG for `len` over 65536, EINVAL for `ar` over 15
+/// or a handle that is not a running guest function's on this thread.
 ///
 /// # Safety
 /// `g` must be the running guest function's handle; `buf` must hold `len` bytes.
@@ -94,6 +112,7 @@ pub unsafe extern "C" fn kvm_s390_shim_guest_read(
     // SAFETY: forwarded contract.
     ffi_boundary!(-1, unsafe {
         with_cpu(g, |cpu| {
+            check_access(ar, len)?;
             let mut data = vec![0u8; len];
             let r = cpu.access(ga, ar, &mut data, false)?;
             if r == 0 {
@@ -119,6 +138,7 @@ pub unsafe extern "C" fn kvm_s390_shim_guest_write(
     // SAFETY: forwarded contract.
     ffi_boundary!(-1, unsafe {
         with_cpu(g, |cpu| {
+            check_access(ar, len)?;
             let mut data = vec![0u8; len];
             crate::uaccess::copy_from_user(&mut data, buf as u64)?;
             Ok(c_int::from(cpu.access(ga, ar, &mut data, true)?))
@@ -146,6 +166,7 @@ pub unsafe extern "C" fn kvm_s390_shim_guest_cs(
     // SAFETY: forwarded contract.
     ffi_boundary!(-1, unsafe {
         with_cpu(g, |cpu| {
+            check_access(ar, 0)?;
             let n = size.min(16);
             let (mut o, mut nv) = ([0u8; 16], [0u8; 16]);
             crate::uaccess::copy_from_user(&mut o[..n], old as u64)?;
@@ -159,8 +180,10 @@ pub unsafe extern "C" fn kvm_s390_shim_guest_cs(
     })
 }
 
-/// SET STORAGE KEY EXTENDED for the frame at real address `ra`. The first storage-key
-/// instruction enables storage keys for the VM. Returns 0 or the presented exception code.
+/// SET STORAGE KEY EXTENDED for the frame at real address `ra` (made effective by the
+/// addressing mode, then prefixed); bits 0-6 of `key` are stored (no M3 options). The first
+/// storage-key instruction enables storage keys for the VM. Returns 0 or the presented
+/// exception code (0x02 in the problem state, 0x05 outside memory).
 ///
 /// # Safety
 /// `g` as above.
@@ -213,7 +236,10 @@ pub unsafe extern "C" fn kvm_s390_shim_guest_rrbe(g: *mut kvm_s390_shim_guest, r
 }
 
 /// EXTRACT AND SET STORAGE ATTRIBUTES for the frame at absolute address `gpa` with operation
-/// request code `orc`: the previous usage state, or 0x100 | code for a presented exception.
+/// request code `orc` (0 extract, 1 stable, 2 unused, 3 volatile, 4 potentially volatile,
+/// 5/6 stable, 7 stable + NODAT with facility 147): the value ESSA puts in R1 (previous
+/// usage state × 4, plus 0x20 if NODAT was set), or 0x100 | code for a presented exception
+/// (0x01 without CMMA, 0x02 in the problem state, 0x06 for a bad code, 0x05 outside memory).
 ///
 /// # Safety
 /// `g` as above.
@@ -249,18 +275,20 @@ pub unsafe extern "C" fn kvm_s390_shim_guest_translate(
 ) -> c_int {
     // SAFETY: forwarded contract.
     ffi_boundary!(-1, unsafe {
-        with_cpu(g, |cpu| match cpu.translate(ga, ar, false)? {
-            Ok(a) => {
-                crate::uaccess::write_user(abs as u64, &a)?;
-                Ok(0)
+        with_cpu(g, |cpu| {
+            match check_access(ar, 0).and_then(|()| cpu.translate(ga, ar, false))? {
+                Ok(a) => {
+                    crate::uaccess::write_user(abs as u64, &a)?;
+                    Ok(0)
+                }
+                Err(code) => Ok(c_int::from(code)),
             }
-            Err(code) => Ok(c_int::from(code)),
         })
     })
 }
 
-/// Reads register `n` of `kind` ('g' general, 'c' control, 'a' access, 'p' PSW: n 0 mask,
-/// n 1 address, 'x' prefix). Unknown kinds read 0.
+/// Reads register `n` of `kind` ('g' general, 'c' control, 'a' access: n 0..15; 'p' PSW:
+/// n 0 mask, n 1 address; 'x' prefix). Unknown kinds or numbers, or a bad handle, read 0.
 ///
 /// # Safety
 /// `g` as above.
@@ -273,18 +301,13 @@ pub unsafe extern "C" fn kvm_s390_shim_guest_get_reg(
     // SAFETY: forwarded contract.
     ffi_boundary!(0, unsafe {
         match GuestCpu::from_handle(g) {
-            Some(cpu) => match kind {
-                b'g' => cpu.gpr(n as usize),
-                b'c' => cpu.cr(n as usize),
-                b'a' => u64::from(cpu.ar(n as usize)),
-                b'p' => {
-                    if n == 0 {
-                        cpu.psw().0
-                    } else {
-                        cpu.psw().1
-                    }
-                }
-                b'x' => cpu.prefix(),
+            Some(cpu) => match (kind, n) {
+                (b'g', 0..=15) => cpu.gpr(n as usize),
+                (b'c', 0..=15) => cpu.cr(n as usize),
+                (b'a', 0..=15) => u64::from(cpu.ar(n as usize)),
+                (b'p', 0) => cpu.psw().0,
+                (b'p', 1) => cpu.psw().1,
+                (b'x', _) => cpu.prefix(),
                 _ => 0,
             },
             None => 0,
@@ -293,7 +316,7 @@ pub unsafe extern "C" fn kvm_s390_shim_guest_get_reg(
 }
 
 /// Writes register `n` of `kind` (as for [`kvm_s390_shim_guest_get_reg`]; the prefix is
-/// read-only here). Returns 0, or -1/EINVAL.
+/// read-only here). Returns 0, or -1/EINVAL for an unknown kind or number or a bad handle.
 ///
 /// # Safety
 /// `g` as above.
@@ -307,17 +330,17 @@ pub unsafe extern "C" fn kvm_s390_shim_guest_set_reg(
     // SAFETY: forwarded contract.
     ffi_boundary!(-1, unsafe {
         with_cpu(g, |cpu| {
-            match kind {
-                b'g' => cpu.set_gpr(n as usize, value),
-                b'c' => cpu.set_cr(n as usize, value),
-                b'a' => cpu.set_ar(n as usize, value as u32),
-                b'p' => {
-                    let (m, a) = cpu.psw();
-                    if n == 0 {
-                        cpu.set_psw(value, a)
-                    } else {
-                        cpu.set_psw(m, value)
-                    }
+            match (kind, n) {
+                (b'g', 0..=15) => cpu.set_gpr(n as usize, value),
+                (b'c', 0..=15) => cpu.set_cr(n as usize, value),
+                (b'a', 0..=15) => cpu.set_ar(n as usize, value as u32),
+                (b'p', 0) => {
+                    let (_, a) = cpu.psw();
+                    cpu.set_psw(value, a)
+                }
+                (b'p', 1) => {
+                    let (m, _) = cpu.psw();
+                    cpu.set_psw(m, value)
                 }
                 _ => return Err(crate::error::Error::GuestMisuse),
             }

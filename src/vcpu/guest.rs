@@ -71,32 +71,62 @@ pub enum Exit {
     Invalid,
 }
 
+/// A guest function running on this thread: its vCPU, handle and (locked) vCPU state.
+#[derive(Clone, Copy)]
+struct Running {
+    vcpu: usize,
+    handle: usize,
+    st: *mut VcpuState,
+}
+
 thread_local! {
-    /// The vCPU whose guest function this thread is running (0: none).
-    static RUNNING: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    /// The guest functions this thread is inside, innermost last (a guest function may run
+    /// another vCPU's `KVM_RUN`).
+    static RUNNING: std::cell::RefCell<Vec<Running>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// Whether the calling thread is inside the guest function of `vcpu`: an ioctl on that vCPU
-/// would wait for the `KVM_RUN` that is calling it.
+/// Whether the calling thread is inside the guest function of `vcpu` (at any nesting
+/// depth): an ioctl on that vCPU would wait for the `KVM_RUN` that is calling it.
 pub fn is_running_here(vcpu: &Vcpu) -> bool {
-    RUNNING.with(|r| r.get() == vcpu as *const Vcpu as usize)
+    let key = vcpu as *const Vcpu as usize;
+    RUNNING.with(|r| r.borrow().iter().any(|e| e.vcpu == key))
 }
 
-/// Marks the calling thread as running a vCPU's guest function until dropped (restoring the
-/// previous mark: a guest function may run another vCPU).
-struct RunningMark(usize);
+/// The state of `vcpu` if the calling thread is inside its guest function. The state is
+/// locked by that `KVM_RUN`; no reference to it is live while the guest function itself runs
+/// (guest operations hold one only for their own duration), so VM-wide updates made on the
+/// guest function's behalf may write it through this pointer.
+pub(crate) fn running_state_here(vcpu: &Vcpu) -> Option<*mut VcpuState> {
+    let key = vcpu as *const Vcpu as usize;
+    RUNNING.with(|r| r.borrow().iter().find(|e| e.vcpu == key).map(|e| e.st))
+}
+
+/// Whether `h` is the handle of a guest function running on this thread.
+fn is_live_handle(h: *mut kvm_s390_shim_guest) -> bool {
+    let key = h as usize;
+    RUNNING.with(|r| r.borrow().iter().any(|e| e.handle == key))
+}
+
+/// Registers a running guest function until dropped.
+struct RunningMark;
 
 impl RunningMark {
-    fn enter(vcpu: &Vcpu) -> Self {
-        RunningMark(RUNNING.with(|r| r.replace(vcpu as *const Vcpu as usize)))
+    fn enter(entry: Running) -> Self {
+        RUNNING.with(|r| r.borrow_mut().push(entry));
+        RunningMark
     }
 }
 
 impl Drop for RunningMark {
     fn drop(&mut self) {
-        RUNNING.with(|r| r.set(self.0));
+        RUNNING.with(|r| {
+            r.borrow_mut().pop();
+        });
     }
 }
+
+/// PSW bit 15: problem state.
+const PSW_MASK_PSTATE: u64 = 1 << 48;
 
 /// Interception code of a stop request.
 const ICPT_STOP: u8 = 0x28;
@@ -104,7 +134,11 @@ const ICPT_STOP: u8 = 0x28;
 /// Calls the guest program of a vCPU (inside KVM_RUN, with the vCPU locked).
 pub fn run_program(vm: &Vm, vcpu: &Vcpu, st: &mut VcpuState, program: GuestProgram) -> Exit {
     let mut handle = kvm_s390_shim_guest { vm, vcpu, st };
-    let mark = RunningMark::enter(vcpu);
+    let mark = RunningMark::enter(Running {
+        vcpu: vcpu as *const Vcpu as usize,
+        handle: &mut handle as *mut kvm_s390_shim_guest as usize,
+        st: handle.st,
+    });
     // SAFETY: the function was registered by the caller as a guest function; the handle and
     // everything it points to stay valid for the duration of the call.
     let exit = unsafe { (program.func)(&mut handle, program.opaque as *mut c_void) };
@@ -116,7 +150,11 @@ pub fn run_program(vm: &Vm, vcpu: &Vcpu, st: &mut VcpuState, program: GuestProgr
             ipb: exit.ipb,
         },
         KVM_S390_SHIM_EXIT_STOP => {
-            st.stopped = true;
+            // handle_stop: the kernel stops the CPU itself unless userspace controls the CPU
+            // states, in which case userspace acts on the intercept.
+            if !vm.user_cpu_state_ctrl() {
+                st.stopped = true;
+            }
             Exit::Intercept {
                 icptcode: ICPT_STOP,
                 ipa: 0,
@@ -138,10 +176,13 @@ pub struct GuestCpu<'a> {
 impl<'a> GuestCpu<'a> {
     /// The CPU behind a handle.
     ///
+    /// `None` unless `h` is the handle of a guest function running on this thread (a stale
+    /// handle, or one used from another thread, is refused rather than dereferenced).
+    ///
     /// # Safety
-    /// `h` must be a handle passed to a guest function that is still running.
+    /// The returned value must not outlive the guest operation that asked for it.
     pub unsafe fn from_handle(h: *mut kvm_s390_shim_guest) -> Option<GuestCpu<'a>> {
-        if h.is_null() {
+        if h.is_null() || !is_live_handle(h) {
             return None;
         }
         // SAFETY: per the contract, the handle and its pointers are live and exclusively ours.
@@ -207,6 +248,9 @@ impl<'a> GuestCpu<'a> {
             return self.simple(0x06).map(|c| 0x100 | c);
         }
         let key = self.psw_key();
+        // The key check and the swap are one step with respect to key changes (SSKE,
+        // SET_SKEYS), as for memop cmpxchg.
+        let _keys = (key != 0).then(|| self.vm.keys_read_lock());
         let gpa = match gaccess::guest_translate_checked(
             self.vm,
             self.vcpu,
@@ -224,7 +268,6 @@ impl<'a> GuestCpu<'a> {
         let Some(slot) = slots.by_gfn(gpa / PAGE_SIZE) else {
             return self.simple(5).map(|c| 0x100 | c);
         };
-        let _keys = (key != 0).then(|| self.vm.keys_read_lock());
         let idx = gpa / PAGE_SIZE - slot.base_gfn;
         match uaccess::compare_exchange(slot.hva(gpa / PAGE_SIZE) + gpa % PAGE_SIZE, size, old, new)
         {
@@ -243,9 +286,25 @@ impl<'a> GuestCpu<'a> {
         }
     }
 
+    /// Whether the CPU is in the problem state (PSW bit 15): privileged instructions then
+    /// raise a privileged-operation exception.
+    fn problem_state(&self) -> bool {
+        self.st.psw.0 & PSW_MASK_PSTATE != 0
+    }
+
+    /// The absolute address of a storage-key instruction's operand: the register's address
+    /// made effective by the addressing mode, then prefixed (real → absolute).
+    fn key_operand(&self, ra: u64) -> u64 {
+        let ea = gaccess::logical_to_effective(self.st.psw.0, ra);
+        gaccess::real_to_abs(self.st.prefix, ea)
+    }
+
     /// SSKE: sets the storage key of the frame at real address `ra` (enables storage keys).
     pub fn sske(&mut self, ra: u64, key: u8) -> Result<u16> {
-        let abs = gaccess::real_to_abs(self.st.prefix, ra);
+        if self.problem_state() {
+            return self.simple(0x02);
+        }
+        let abs = self.key_operand(ra);
         match self.vm.set_storage_key_abs(abs, key & 0xfe) {
             Ok(()) => Ok(0),
             Err(code) => self.simple(code),
@@ -254,7 +313,10 @@ impl<'a> GuestCpu<'a> {
 
     /// ISKE: the storage key of the frame at real address `ra` (enables storage keys).
     pub fn iske(&mut self, ra: u64) -> Result<std::result::Result<u8, u16>> {
-        let abs = gaccess::real_to_abs(self.st.prefix, ra);
+        if self.problem_state() {
+            return self.simple(0x02).map(Err);
+        }
+        let abs = self.key_operand(ra);
         match self.vm.storage_key_abs(abs) {
             Ok(k) => Ok(Ok(k)),
             Err(code) => self.simple(code).map(Err),
@@ -263,7 +325,10 @@ impl<'a> GuestCpu<'a> {
 
     /// RRBE: resets the reference bit; returns the condition code (R and C before).
     pub fn rrbe(&mut self, ra: u64) -> Result<std::result::Result<u8, u16>> {
-        let abs = gaccess::real_to_abs(self.st.prefix, ra);
+        if self.problem_state() {
+            return self.simple(0x02).map(Err);
+        }
+        let abs = self.key_operand(ra);
         match self.vm.reset_reference_bit_abs(abs) {
             Ok(cc) => Ok(Ok(cc)),
             Err(code) => self.simple(code).map(Err),
@@ -273,7 +338,7 @@ impl<'a> GuestCpu<'a> {
     /// ESSA on the frame at absolute address `gpa` with operation request code `orc`;
     /// returns the previous usage state.
     pub fn essa(&mut self, gpa: u64, orc: u8) -> Result<std::result::Result<u8, u16>> {
-        match self.vm.essa(gpa, orc) {
+        match self.vm.essa(gpa, orc, self.problem_state()) {
             Ok(state) => Ok(Ok(state)),
             Err(code) => self.simple(code).map(Err),
         }

@@ -390,7 +390,10 @@ impl Vcpu {
                 self.run.set(off::EXIT_REASON, KVM_EXIT_INTR);
                 Err(Error::Interrupted)
             }
-            guest::Exit::Invalid => Err(Error::GuestMisuse),
+            guest::Exit::Invalid => {
+                self.run.set(off::EXIT_REASON, KVM_EXIT_UNKNOWN);
+                Err(Error::GuestMisuse)
+            }
         };
         self.sync_regs_out(&st);
         result

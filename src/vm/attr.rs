@@ -226,10 +226,22 @@ impl Vm {
             (st.epoch, st.epdx)
         };
         // Every vCPU takes the new epoch (the VM state lock is not held meanwhile).
-        self.for_each_vcpu(|v| {
-            let mut vs = v.lock();
-            vs.epoch = epoch;
-            vs.epdx = epdx;
+        // A vCPU whose guest function issued this call is held by its own KVM_RUN on this
+        // thread: update it through that KVM_RUN's state instead of waiting for its lock.
+        self.for_each_vcpu(|v| match crate::vcpu::guest::running_state_here(v) {
+            Some(st) => {
+                // SAFETY: the state is locked by a KVM_RUN on this thread whose guest function
+                // is executing this call; no reference to it is live meanwhile.
+                unsafe {
+                    (*st).epoch = epoch;
+                    (*st).epdx = epdx;
+                }
+            }
+            None => {
+                let mut vs = v.lock();
+                vs.epoch = epoch;
+                vs.epdx = epdx;
+            }
         });
     }
 

@@ -176,31 +176,43 @@ impl Vm {
         }
     }
 
-    /// ESSA from a guest program on the frame at absolute `gpa`: sets the usage state for
-    /// operation request code `orc` (0 extract, 1/5/6 stable, 2 unused, 3 potentially
-    /// volatile, 4 volatile) and returns the previous state. The first ESSA makes the VM use
-    /// CMMA; in migration mode a state change marks the page CMMA-dirty. Without CMMA the
-    /// instruction is an operation exception (1); an invalid code a specification exception.
-    pub fn essa(&self, gpa: u64, orc: u8) -> std::result::Result<u8, u16> {
+    /// ESSA from a guest program on the frame at absolute `gpa` with operation request code
+    /// `orc`, as `handle_essa`/`__do_essa`/`pgste_perform_essa` do for a resident page:
+    /// 0 extract, 1 stable (clears NODAT), 2 unused, 3 volatile, 4 potentially volatile,
+    /// 5/6 stable, 7 stable with NODAT (only with facility 147). Returns the value the
+    /// instruction puts in R1: the previous usage state × 4, plus 0x20 if NODAT was set. The
+    /// first ESSA makes the VM use CMMA; a state change (any code but 0) in migration mode
+    /// marks the page CMMA-dirty. Program exceptions in the kernel's order: operation (no
+    /// CMMA), privileged operation (problem state), specification (code), addressing.
+    pub fn essa(&self, gpa: u64, orc: u8, problem_state: bool) -> std::result::Result<u8, u16> {
         let mut st = self.state();
         if !st.use_cmma {
             return Err(0x01);
         }
-        let new_state = match orc {
-            0 => None,
-            1 | 5 | 6 => Some(0),
-            2 => Some(1),
-            3 => Some(2),
-            4 => Some(3),
-            _ => return Err(0x06),
+        if problem_state {
+            return Err(0x02);
+        }
+        let max = if st.has_facility(147) { 7 } else { 6 };
+        if orc > max {
+            return Err(0x06);
+        }
+        // (bits replaced, their new value) in the CMMA byte: usage 0x03, NODAT 0x40.
+        let (mask, value) = match orc {
+            0 => (0, 0),
+            1 => (0x43, 0),
+            2 => (0x03, 1),
+            3 => (0x03, 3),
+            4 => (0x03, 2),
+            5 | 6 => (0x03, 0),
+            _ => (0x43, 0x40),
         };
         let slots = self.memslots();
         let slot = slots.by_gfn(gpa / 4096).ok_or(0x05u16)?;
         let idx = gpa / 4096 - slot.base_gfn;
         st.uses_cmm = true;
         let old = slot.cmma.get(idx);
-        if let Some(state) = new_state {
-            slot.cmma.update(idx, 0x03, state);
+        if orc != 0 {
+            slot.cmma.update(idx, mask, value);
             if st.migration_mode {
                 if let Some(d) = &slot.dirty {
                     if d.cmma.set(idx) {
@@ -209,7 +221,7 @@ impl Vm {
                 }
             }
         }
-        Ok(old & CMMA_VALUE_MASK)
+        Ok(((old & 0x03) << 2) | if old & 0x40 != 0 { 0x20 } else { 0 })
     }
 
     /// `KVM_S390_SET_CMMA_BITS`: `mask` selects value bits in PGSTE positions (bits 24..31).

@@ -105,11 +105,16 @@ impl CpuModel {
             m.fac_mask[i] = host.facilities[i] & (base | cpumodel[i]);
             m.fac_list[i] = host.facilities[i] & base;
         }
-        // Facilities KVM provides itself: 74 (store-hypervisor-information) and 138
-        // (configuration-z/Architecture-architectural-mode); 65 (interlocked access to
+        // Facilities KVM provides itself (kvm_arch_init_vm): 74 (store-hypervisor-information)
+        // and 138 (configuration-z/Architecture-architectural-mode); 65 (interlocked access to
         // adapter interruptions) in the mask when the host virtualises adapter interruptions.
         m.set_facility(74);
         m.set_facility(138);
+        // 147 (the ESSA no-DAT extension) when the host has guest-TLB clearing, i.e. the
+        // facility itself (MACHINE_HAS_TLB_GUEST).
+        if host.has_facility(147) {
+            m.set_facility(147);
+        }
         if host.has_aiv {
             let (w, b) = bit(65);
             m.fac_mask[w] |= b;
@@ -274,7 +279,7 @@ mod tests {
         let h = HostConfig::z16();
         let m = CpuModel::initial(&h);
         // Passed through as non-hypervisor-managed, or listed in FACILITIES_KVM.
-        for f in [17, 76, 139, 74, 138] {
+        for f in [17, 76, 139, 74, 138, 147] {
             assert!(m.has_facility(f), "facility {f}");
         }
         // Vector (129) sits in the hypervisor-managed part of word 2: only

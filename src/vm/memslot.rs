@@ -150,6 +150,13 @@ impl StorageKeys {
         }
     }
 
+    /// Clears bits in the key of page `index` atomically; the key before.
+    pub fn fetch_and_not(&self, index: u64, bits: u8) -> Option<u8> {
+        self.keys
+            .get(index as usize)
+            .map(|k| k.fetch_and(!bits, Ordering::AcqRel))
+    }
+
     /// Sets bits (R, C) in the key of page `index`.
     pub fn or(&self, index: u64, bits: u8) {
         if let Some(k) = self.keys.get(index as usize) {

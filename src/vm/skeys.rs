@@ -67,8 +67,8 @@ impl Vm {
         let slots = self.memslots();
         let slot = slots.by_gfn(gpa / 4096).ok_or(0x05u16)?;
         let idx = gpa / 4096 - slot.base_gfn;
-        let old = slot.keys.get(idx);
-        slot.keys.set(idx, old & !SKEY_R);
+        // One atomic step: R or C bits set meanwhile by other CPUs are not lost.
+        let old = slot.keys.fetch_and_not(idx, SKEY_R).unwrap_or(0);
         Ok(((old & SKEY_R) >> 1) | ((old & SKEY_C) >> 1))
     }
 
