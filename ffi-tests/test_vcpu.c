@@ -360,6 +360,92 @@ done:
 	return ok;
 }
 
+static uint64_t be64_at(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static uint32_t be32_at(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Checks the store-status save area at `sa` (absolute address of 0x1200's equivalent). */
+static bool save_area_ok(const uint8_t *m, uint64_t sa, uint64_t prefix)
+{
+	bool ok = false;
+	for (int i = 0; i < 16; i++) {
+		CHECK(be64_at(m + sa + 8 * i) == 0xf000ull + i);          /* FPRs */
+		CHECK(be64_at(m + sa + 0x80 + 8 * i) == 0x1000ull + i);   /* GPRs */
+		CHECK(be32_at(m + sa + 0x140 + 4 * i) == 0x100u + i);     /* ARs */
+		CHECK(be64_at(m + sa + 0x180 + 8 * i) == 0xc000ull + i);  /* CRs */
+	}
+	CHECK(be64_at(m + sa + 0x100) == PSW_64 && be64_at(m + sa + 0x108) == 0x4444); /* PSW */
+	CHECK(be32_at(m + sa + 0x118) == prefix);
+	CHECK(be32_at(m + sa + 0x11c) == 0x11);       /* FPC */
+	CHECK(be32_at(m + sa + 0x124) == 0x1234);     /* TOD programmable register */
+	CHECK(be64_at(m + sa + 0x128) == 0x5555);     /* CPU timer */
+	CHECK(be64_at(m + sa + 0x130) == 0x1234);     /* clock comparator >> 8 */
+	ok = true;
+done:
+	return ok;
+}
+
+static bool test_store_status(void)
+{
+	bool ok = false;
+	struct cpu c = {0};
+	CHECK(cpu_open(&c, 0));
+	uint8_t *m = c.g.mem;
+	struct kvm_regs r;
+	struct kvm_sregs sr;
+	struct kvm_fpu f;
+	for (int i = 0; i < 16; i++) {
+		r.gprs[i] = 0x1000 + i;
+		sr.acrs[i] = 0x100 + i;
+		sr.crs[i] = 0xc000 + i;
+		f.fprs[i] = 0xf000 + i;
+	}
+	f.fpc = 0x11;
+	CHECK_RET(KVM_IOCTL(c.vcpu, KVM_SET_REGS, &r), 0);
+	CHECK_RET(KVM_IOCTL(c.vcpu, KVM_SET_SREGS, &sr), 0);
+	CHECK_RET(KVM_IOCTL(c.vcpu, KVM_SET_FPU, &f), 0);
+	uint64_t todpr = 0x1234, cputm = 0x5555, ckc = 0x123400;
+	struct kvm_one_reg one = {.id = KVM_REG_S390_TODPR, .addr = (uintptr_t)&todpr};
+	CHECK_RET(KVM_IOCTL(c.vcpu, KVM_SET_ONE_REG, &one), 0);
+	one = (struct kvm_one_reg){.id = KVM_REG_S390_CPU_TIMER, .addr = (uintptr_t)&cputm};
+	CHECK_RET(KVM_IOCTL(c.vcpu, KVM_SET_ONE_REG, &one), 0);
+	one = (struct kvm_one_reg){.id = KVM_REG_S390_CLOCK_COMP, .addr = (uintptr_t)&ckc};
+	CHECK_RET(KVM_IOCTL(c.vcpu, KVM_SET_ONE_REG, &one), 0);
+	/* PSW and prefix reach the CPU at KVM_RUN. */
+	c.run->s.regs.prefix = 0x20000;
+	c.run->kvm_dirty_regs = KVM_SYNC_PREFIX;
+	CHECK(set_psw(&c, PSW_64, 0x4444));
+	/* NOADDR: the save area at absolute 0x1200 and the architectural-mode id at 163. */
+	CHECK_RET(KVM_IOCTL(c.vcpu, KVM_S390_STORE_STATUS, KVM_S390_STORE_STATUS_NOADDR), 0);
+	CHECK(m[163] == 1);
+	CHECK(save_area_ok(m, 0x1200, 0x20000));
+	/* PREFIXED: the same relative to the prefix. */
+	CHECK_RET(KVM_IOCTL(c.vcpu, KVM_S390_STORE_STATUS, KVM_S390_STORE_STATUS_PREFIXED), 0);
+	CHECK(m[0x20000 + 163] == 1);
+	CHECK(save_area_ok(m, 0x21200, 0x20000));
+	/* An address: the save area itself starts there, and no mode id is stored. */
+	m[163] = 0;
+	CHECK_RET(KVM_IOCTL(c.vcpu, KVM_S390_STORE_STATUS, 0x30000), 0);
+	CHECK(save_area_ok(m, 0x30000, 0x20000));
+	CHECK(m[163] == 0);
+	/* Outside guest memory: EFAULT. */
+	CHECK_ERR(KVM_IOCTL(c.vcpu, KVM_S390_STORE_STATUS, 0x10000000), EFAULT);
+	CHECK_ERR(KVM_IOCTL(c.vcpu, KVM_S390_STORE_STATUS, 4 * MiB - 0x100), EFAULT);
+	ok = true;
+done:
+	cpu_close(&c);
+	return ok;
+}
+
 int main(void)
 {
 	RUN(test_create_limits);
@@ -369,6 +455,7 @@ int main(void)
 	RUN(test_psw_mp_state_and_resets);
 	RUN(test_one_reg_and_caps);
 	RUN(test_tod_epoch);
+	RUN(test_store_status);
 	RUN(test_lifetime_and_fork);
 	DONE();
 }

@@ -115,6 +115,7 @@ pub static VCPU_IOCTLS: &[(u32, VcpuHandler)] = &[
         Ok(v.mem_op(vm, &copy_in(arg)?)?.ret())
     }),
     (KVM_S390_GET_IRQ_STATE, |_, v, arg| v.get_irq_state(arg)),
+    (KVM_S390_STORE_STATUS, |vm, v, arg| v.store_status(vm, arg)),
 ];
 
 /// Whether `request` has a handler on fds of `kind`.

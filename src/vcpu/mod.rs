@@ -20,7 +20,7 @@ pub(crate) const CR14_INITIAL_MASK: u64 = 0xC200_0000;
 /// The PSW runtime-instrumentation bit, cleared by a normal reset.
 pub(crate) const PSW_MASK_RI: u64 = 0x0000_0080_0000_0000;
 
-/// Lowcore offsets (real addresses) used when delivering a program interrupt.
+/// Lowcore offsets (real addresses) used when delivering a program interrupt and storing status.
 pub(crate) mod lowcore {
     pub(crate) const PGM_ILC: u64 = 0x8c;
     pub(crate) const PGM_CODE: u64 = 0x8e;
@@ -30,6 +30,19 @@ pub(crate) mod lowcore {
     pub(crate) const PGM_LAST_BREAK: u64 = 0x110;
     pub(crate) const PGM_OLD_PSW: u64 = 0x150;
     pub(crate) const PGM_NEW_PSW: u64 = 0x1d0;
+    /// The architectural-mode id STORE STATUS sets (absolute 163 or real 163).
+    pub(crate) const AR_MODE_ID: u64 = 163;
+    /// The store-status save area.
+    pub(crate) const FPREGS_SAVE: u64 = 0x1200;
+    pub(crate) const GPREGS_SAVE: u64 = 0x1280;
+    pub(crate) const PSW_SAVE: u64 = 0x1300;
+    pub(crate) const PREFIX_SAVE: u64 = 0x1318;
+    pub(crate) const FP_CREG_SAVE: u64 = 0x131c;
+    pub(crate) const TOD_PROGREG_SAVE: u64 = 0x1324;
+    pub(crate) const CPU_TIMER_SAVE: u64 = 0x1328;
+    pub(crate) const CLOCK_COMP_SAVE: u64 = 0x1330;
+    pub(crate) const AREGS_SAVE: u64 = 0x1340;
+    pub(crate) const CREGS_SAVE: u64 = 0x1380;
 }
 
 /// vCPU state the kernel keeps outside `kvm_run` (the SIE control block and `vcpu->arch`).
@@ -511,6 +524,80 @@ impl Vcpu {
             let mask = u64::from_be_bytes(new[..8].try_into().unwrap_or([0; 8]));
             let addr = u64::from_be_bytes(new[8..].try_into().unwrap_or([0; 8]));
             st.psw = (mask, addr);
+        }
+    }
+
+    /// `KVM_S390_STORE_STATUS` (`kvm_s390_store_status_unloaded`): stores the CPU's status
+    /// into guest absolute storage. `KVM_S390_STORE_STATUS_NOADDR` stores the save area at
+    /// 0x1200 and the architectural-mode id at 163; `_PREFIXED` the same relative to the
+    /// prefix; any other value is the address of the save area itself (no mode id). Every
+    /// field is attempted; EFAULT if any lies outside guest memory.
+    pub fn store_status(&self, vm: &Vm, addr: u64) -> Result<i32> {
+        let st = self.lock();
+        let slots = vm.memslots();
+        let base = match addr {
+            KVM_S390_STORE_STATUS_NOADDR => {
+                vm.write_abs(&slots, lowcore::AR_MODE_ID, &[1])
+                    .map_err(|_| Error::Fault)?;
+                0
+            }
+            KVM_S390_STORE_STATUS_PREFIXED => {
+                vm.write_abs(&slots, st.prefix + lowcore::AR_MODE_ID, &[1])
+                    .map_err(|_| Error::Fault)?;
+                st.prefix
+            }
+            a => a.wrapping_sub(lowcore::FPREGS_SAVE),
+        };
+        let r = &self.run;
+        let u64s = |f: &dyn Fn(usize) -> u64| -> Vec<u8> {
+            (0..16).flat_map(|i| f(i).to_be_bytes()).collect()
+        };
+        let fields: [(u64, Vec<u8>); 10] = [
+            (lowcore::FPREGS_SAVE, u64s(&|i| r.get_u64(off::VRS, 2 * i))),
+            (lowcore::GPREGS_SAVE, u64s(&|i| r.get_u64(off::GPRS, i))),
+            (lowcore::PSW_SAVE, {
+                let mut v = st.psw.0.to_be_bytes().to_vec();
+                v.extend_from_slice(&st.psw.1.to_be_bytes());
+                v
+            }),
+            (
+                lowcore::PREFIX_SAVE,
+                (st.prefix as u32).to_be_bytes().to_vec(),
+            ),
+            (
+                lowcore::FP_CREG_SAVE,
+                r.get::<u32>(off::FPC).to_be_bytes().to_vec(),
+            ),
+            (
+                lowcore::TOD_PROGREG_SAVE,
+                (st.todpr as u32).to_be_bytes().to_vec(),
+            ),
+            (lowcore::CPU_TIMER_SAVE, st.cputm.to_be_bytes().to_vec()),
+            (
+                lowcore::CLOCK_COMP_SAVE,
+                (st.ckc >> 8).to_be_bytes().to_vec(),
+            ),
+            (
+                lowcore::AREGS_SAVE,
+                (0..16)
+                    .flat_map(|i| r.get::<u32>(off::ACRS + 4 * i).to_be_bytes())
+                    .collect(),
+            ),
+            (
+                lowcore::CREGS_SAVE,
+                st.crs.iter().flat_map(|c| c.to_be_bytes()).collect(),
+            ),
+        ];
+        let mut ok = true;
+        for (offset, bytes) in &fields {
+            ok &= vm
+                .write_abs(&slots, base.wrapping_add(*offset), bytes)
+                .is_ok();
+        }
+        if ok {
+            Ok(0)
+        } else {
+            Err(Error::Fault)
         }
     }
 
