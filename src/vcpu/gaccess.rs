@@ -272,145 +272,94 @@ fn translate(ctx: &Ctx, gva: u64, asce: Asce, mode: Mode) -> std::result::Result
         })
     };
     let pgm = |code| Err(Trans::Pgm(code, Prot::None));
-    let (rfx, rsx, rtx, sx, px) = (
-        gva >> 53,
-        (gva >> 42) & 0x7ff,
-        (gva >> 31) & 0x7ff,
+    // Per table level (0 segment, 1 region-third, 2 region-second, 3 region-first): the
+    // index of `gva` into that table, its two leftmost bits (checked against table offset
+    // and length), and the exception an invalid or out-of-range entry of that level raises.
+    let idx = [
         (gva >> 20) & 0x7ff,
-        (gva >> 12) & 0xff,
-    );
-    let (rfx2, rsx2, rtx2, sx2) = (gva >> 62, (gva >> 51) & 3, (gva >> 40) & 3, (gva >> 29) & 3);
+        (gva >> 31) & 0x7ff,
+        (gva >> 42) & 0x7ff,
+        gva >> 53,
+    ];
+    let idx2 = [(gva >> 29) & 3, (gva >> 40) & 3, (gva >> 51) & 3, gva >> 62];
+    let trans = [
+        PGM_SEGMENT_TRANSLATION,
+        PGM_REGION_THIRD_TRANS,
+        PGM_REGION_SECOND_TRANS,
+        PGM_REGION_FIRST_TRANS,
+    ];
+    let px = (gva >> 12) & 0xff;
     let mut dat_prot = false;
     let real;
     if asce.real() {
         real = gva;
     } else {
-        let (mut level, mut ptr) = match asce.dt() {
-            3 => {
-                if rfx2 > asce.tl() {
-                    return pgm(PGM_REGION_FIRST_TRANS);
-                }
-                (3, asce.origin() + rfx * 8)
-            }
-            2 => {
-                if rfx != 0 {
-                    return pgm(PGM_ASCE_TYPE);
-                }
-                if rsx2 > asce.tl() {
-                    return pgm(PGM_REGION_SECOND_TRANS);
-                }
-                (2, asce.origin() + rsx * 8)
-            }
-            1 => {
-                if rfx != 0 || rsx != 0 {
-                    return pgm(PGM_ASCE_TYPE);
-                }
-                if rtx2 > asce.tl() {
-                    return pgm(PGM_REGION_THIRD_TRANS);
-                }
-                (1, asce.origin() + rtx * 8)
-            }
-            _ => {
-                if rfx != 0 || rsx != 0 || rtx != 0 {
-                    return pgm(PGM_ASCE_TYPE);
-                }
-                if sx2 > asce.tl() {
-                    return pgm(PGM_SEGMENT_TRANSLATION);
-                }
-                (0, asce.origin() + sx * 8)
-            }
-        };
+        let dt = asce.dt() as usize;
+        // Index bits above the top table must be zero; the top index must fit its length.
+        if idx[dt + 1..].iter().any(|&i| i != 0) {
+            return pgm(PGM_ASCE_TYPE);
+        }
+        if idx2[dt] > asce.tl() {
+            return pgm(trans[dt]);
+        }
+        let mut level = Some(dt);
+        let mut ptr = asce.origin() + idx[dt] * 8;
         loop {
             let e = table(ptr)?;
             let (origin, inval, tt, tf, tl, p) = (
                 e & !0xfff,
                 e & 0x20 != 0,
-                (e >> 2) & 3,
+                ((e >> 2) & 3) as usize,
                 (e >> 6) & 3,
                 e & 3,
                 e & 0x200 != 0,
             );
-            match level {
-                3 => {
-                    if inval {
-                        return pgm(PGM_REGION_FIRST_TRANS);
-                    }
-                    if tt != 3 {
-                        return pgm(PGM_TRANSLATION_SPEC);
-                    }
-                    if rsx2 < tf || rsx2 > tl {
-                        return pgm(PGM_REGION_SECOND_TRANS);
-                    }
-                    dat_prot |= edat1 && p;
-                    ptr = origin + rsx * 8;
+            let Some(l) = level else {
+                // Page-table entry.
+                if e & 0x400 != 0 {
+                    return pgm(PGM_PAGE_TRANSLATION);
                 }
-                2 => {
-                    if inval {
-                        return pgm(PGM_REGION_SECOND_TRANS);
-                    }
-                    if tt != 2 {
-                        return pgm(PGM_TRANSLATION_SPEC);
-                    }
-                    if rtx2 < tf || rtx2 > tl {
-                        return pgm(PGM_REGION_THIRD_TRANS);
-                    }
-                    dat_prot |= edat1 && p;
-                    ptr = origin + rtx * 8;
+                if e & 0x800 != 0 {
+                    return pgm(PGM_TRANSLATION_SPEC);
                 }
-                1 => {
-                    if inval {
-                        return pgm(PGM_REGION_THIRD_TRANS);
-                    }
-                    if tt != 1 {
-                        return pgm(PGM_TRANSLATION_SPEC);
-                    }
-                    if e & 0x10 != 0 && asce.private() && edat2 {
-                        return pgm(PGM_TRANSLATION_SPEC);
-                    }
-                    if e & 0x400 != 0 && edat2 {
-                        // 2 GiB frame: an absolute address (no prefixing).
-                        dat_prot |= p;
-                        let abs = (e & !0x7fff_ffff) | (gva & 0x7fff_ffff);
-                        return finish(ctx, abs, dat_prot, mode);
-                    }
-                    if sx2 < tf || sx2 > tl {
-                        return pgm(PGM_SEGMENT_TRANSLATION);
-                    }
-                    dat_prot |= edat1 && p;
-                    ptr = origin + sx * 8;
-                }
-                0 => {
-                    if inval {
-                        return pgm(PGM_SEGMENT_TRANSLATION);
-                    }
-                    if tt != 0 {
-                        return pgm(PGM_TRANSLATION_SPEC);
-                    }
-                    if e & 0x10 != 0 && asce.private() {
-                        return pgm(PGM_TRANSLATION_SPEC);
-                    }
-                    dat_prot |= p;
-                    if e & 0x400 != 0 && edat1 {
-                        // 1 MiB frame: an absolute address (no prefixing).
-                        let abs = (e & !0xf_ffff) | (gva & 0xf_ffff);
-                        return finish(ctx, abs, dat_prot, mode);
-                    }
-                    ptr = (e & !0x7ff) + px * 8;
-                }
-                _ => {
-                    // Page-table entry.
-                    if e & 0x400 != 0 {
-                        return pgm(PGM_PAGE_TRANSLATION);
-                    }
-                    if e & 0x800 != 0 {
-                        return pgm(PGM_TRANSLATION_SPEC);
-                    }
-                    dat_prot |= p;
-                    real = origin | (gva & 0xfff);
-                    break;
-                }
+                dat_prot |= p;
+                real = origin | (gva & 0xfff);
+                break;
+            };
+            if inval {
+                return pgm(trans[l]);
             }
-            level -= 1;
+            if tt != l {
+                return pgm(PGM_TRANSLATION_SPEC);
+            }
+            // The private-space bit must be zero in segment entries, and in region-third
+            // entries under EDAT-2.
+            if e & 0x10 != 0 && asce.private() && (l == 0 || (l == 1 && edat2)) {
+                return pgm(PGM_TRANSLATION_SPEC);
+            }
+            if l == 0 {
+                dat_prot |= p;
+                if e & 0x400 != 0 && edat1 {
+                    // 1 MiB frame: an absolute address (no prefixing).
+                    let abs = (e & !0xf_ffff) | (gva & 0xf_ffff);
+                    return finish(ctx, abs, dat_prot, mode);
+                }
+                ptr = (e & !0x7ff) + px * 8;
+                level = None;
+                continue;
+            }
+            if l == 1 && e & 0x400 != 0 && edat2 {
+                // 2 GiB frame: an absolute address (no prefixing).
+                dat_prot |= p;
+                let abs = (e & !0x7fff_ffff) | (gva & 0x7fff_ffff);
+                return finish(ctx, abs, dat_prot, mode);
+            }
+            if idx2[l - 1] < tf || idx2[l - 1] > tl {
+                return pgm(trans[l - 1]);
+            }
+            dat_prot |= edat1 && p;
+            ptr = origin + idx[l - 1] * 8;
+            level = Some(l - 1);
         }
     }
     finish(ctx, real_to_abs(ctx.prefix, real), dat_prot, mode)
