@@ -10,31 +10,6 @@ pub mod profiles;
 
 use std::sync::{Arc, Mutex};
 
-/// The query blocks of the instructions with subfunctions, as returned by each instruction's
-/// query function (layout of `struct kvm_s390_vm_cpu_subfunc`). For PLO ("test bit") the
-/// block has the bit of function code n set at byte n/8, mask 0x80 >> (n%8).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Subfunctions {
-    pub plo: [u8; 32],
-    pub ptff: [u8; 16],
-    pub kmac: [u8; 16],
-    pub kmc: [u8; 16],
-    pub km: [u8; 16],
-    pub kimd: [u8; 16],
-    pub klmd: [u8; 16],
-    pub pckmo: [u8; 16],
-    pub kmctr: [u8; 16],
-    pub kmf: [u8; 16],
-    pub kmo: [u8; 16],
-    pub pcc: [u8; 16],
-    pub ppno: [u8; 16],
-    pub kma: [u8; 16],
-    pub kdsa: [u8; 16],
-    pub sortl: [u8; 32],
-    pub dfltcc: [u8; 32],
-    pub pfcr: [u8; 16],
-}
-
 /// An IBM Z machine generation the shim can pretend to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MachineProfile {
@@ -52,7 +27,10 @@ pub struct MachineProfile {
     /// STFLE facility numbers the machine has.
     pub facilities: &'static [u16],
     /// Subfunction query blocks (MACHINE_SUBFUNC).
-    pub subfunctions: Subfunctions,
+    /// The query blocks of the instructions with subfunctions, as each instruction's query
+    /// function returns them, in the MACHINE_SUBFUNC layout (`reserved` zero). For PLO
+    /// ("test bit") function code n is byte n/8, mask 0x80 >> (n%8).
+    pub subfunctions: crate::uapi::kvm_s390_vm_cpu_subfunc,
 }
 
 /// The host machine and KVM module configuration.

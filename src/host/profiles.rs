@@ -24,7 +24,8 @@
 //!
 //! The IBC "lowest" levels are not from a source; see the note on [`Z14`].
 
-use super::{MachineProfile, Subfunctions};
+use super::MachineProfile;
+use crate::uapi::kvm_s390_vm_cpu_subfunc;
 
 /// A query block with the bits of the given function codes set: function code `n` is
 /// byte `n / 8`, mask `0x80 >> (n % 8)` (bit 0 is the most significant bit of byte 0).
@@ -108,7 +109,7 @@ pub const Z14: MachineProfile = MachineProfile {
         52, 53, 54, 57, 58, 59, 60, 64, 65, 69, 71, 72, 73, 74, 75, 76, 77, 78, 80, 81, 82, 129,
         130, 131, 133, 134, 135, 138, 139, 140, 144, 145, 146, 147, 156,
     ],
-    subfunctions: Subfunctions {
+    subfunctions: kvm_s390_vm_cpu_subfunc {
         plo: PLO_BASE,
         ptff: PTFF_Z14,
         kmac: KMAC_Z14,
@@ -127,6 +128,7 @@ pub const Z14: MachineProfile = MachineProfile {
         sortl: [0; 32],
         dfltcc: [0; 32],
         pfcr: [0; 16],
+        reserved: [0; 1712],
     },
 };
 
@@ -151,7 +153,7 @@ pub const Z15: MachineProfile = MachineProfile {
         129, 130, 131, 133, 134, 135, 138, 139, 140, 144, 145, 146, 147, 148, 150, 151, 152, 155,
         156, 161,
     ],
-    subfunctions: Subfunctions {
+    subfunctions: kvm_s390_vm_cpu_subfunc {
         plo: PLO_BASE,
         ptff: PTFF_Z14,
         kmac: KMAC_Z14,
@@ -170,6 +172,7 @@ pub const Z15: MachineProfile = MachineProfile {
         sortl: SORTL_Z15,
         dfltcc: DFLTCC_Z15,
         pfcr: [0; 16],
+        reserved: [0; 1712],
     },
 };
 
@@ -194,7 +197,7 @@ pub const Z16: MachineProfile = MachineProfile {
         129, 130, 131, 133, 134, 135, 138, 139, 140, 144, 145, 146, 147, 148, 150, 151, 152, 155,
         156, 161, 165, 192, 193, 194, 196, 197,
     ],
-    subfunctions: Subfunctions {
+    subfunctions: kvm_s390_vm_cpu_subfunc {
         plo: PLO_BASE,
         ptff: PTFF_Z14,
         kmac: KMAC_Z14,
@@ -213,6 +216,7 @@ pub const Z16: MachineProfile = MachineProfile {
         sortl: SORTL_Z15,
         dfltcc: DFLTCC_Z15,
         pfcr: [0; 16],
+        reserved: [0; 1712],
     },
 };
 

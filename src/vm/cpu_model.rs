@@ -40,28 +40,7 @@ pub struct CpuModel {
 
 /// The host's subfunction block (MACHINE_SUBFUNC).
 pub fn machine_subfuncs(host: &HostConfig) -> kvm_s390_vm_cpu_subfunc {
-    let s = &host.profile.subfunctions;
-    kvm_s390_vm_cpu_subfunc {
-        plo: s.plo,
-        ptff: s.ptff,
-        kmac: s.kmac,
-        kmc: s.kmc,
-        km: s.km,
-        kimd: s.kimd,
-        klmd: s.klmd,
-        pckmo: s.pckmo,
-        kmctr: s.kmctr,
-        kmf: s.kmf,
-        kmo: s.kmo,
-        pcc: s.pcc,
-        ppno: s.ppno,
-        kma: s.kma,
-        kdsa: s.kdsa,
-        sortl: s.sortl,
-        dfltcc: s.dfltcc,
-        pfcr: s.pfcr,
-        reserved: [0; 1712],
-    }
+    host.profile.subfunctions
 }
 
 /// The CPU features KVM offers (MACHINE_FEAT): ESOP when the host has it. The features that
