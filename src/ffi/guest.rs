@@ -15,6 +15,7 @@ use libc::c_int;
 use super::set_errno;
 use crate::fd::{Object, TABLE};
 use crate::vcpu::guest::{kvm_s390_shim_guest, kvm_s390_shim_guest_fn, GuestCpu, GuestProgram};
+use crate::vm::memop::with_bounce;
 
 /// Runs `f` on the CPU of a guest function; -1/EINVAL for a handle that is not that of a
 /// guest function running on this thread (NULL, stale, or another thread's).
@@ -48,6 +49,15 @@ fn check_access(ar: u8, len: usize) -> crate::error::Result<()> {
         return Err(crate::error::Error::MemOpTooBig);
     }
     Ok(())
+}
+
+/// The C result of an instruction that yields a value or presents a program exception:
+/// the value, or 0x100 | the exception code.
+fn value_or_code(r: std::result::Result<u8, u16>) -> c_int {
+    match r {
+        Ok(v) => c_int::from(v),
+        Err(code) => 0x100 | c_int::from(code),
+    }
 }
 
 /// Registers `fn` as the guest program of the vCPU `vcpu_fd` (NULL removes it). `KVM_RUN`
@@ -113,12 +123,13 @@ pub unsafe extern "C" fn kvm_s390_shim_guest_read(
     ffi_boundary!(-1, unsafe {
         with_cpu(g, |cpu| {
             check_access(ar, len)?;
-            let mut data = vec![0u8; len];
-            let r = cpu.access(ga, ar, &mut data, false)?;
-            if r == 0 {
-                crate::uaccess::copy_to_user(buf as u64, &data)?;
-            }
-            Ok(c_int::from(r))
+            with_bounce(len, |data| {
+                let r = cpu.access(ga, ar, data, false)?;
+                if r == 0 {
+                    crate::uaccess::copy_to_user(buf as u64, data)?;
+                }
+                Ok(c_int::from(r))
+            })
         })
     })
 }
@@ -139,9 +150,10 @@ pub unsafe extern "C" fn kvm_s390_shim_guest_write(
     ffi_boundary!(-1, unsafe {
         with_cpu(g, |cpu| {
             check_access(ar, len)?;
-            let mut data = vec![0u8; len];
-            crate::uaccess::copy_from_user(&mut data, buf as u64)?;
-            Ok(c_int::from(cpu.access(ga, ar, &mut data, true)?))
+            with_bounce(len, |data| {
+                crate::uaccess::copy_from_user(data, buf as u64)?;
+                Ok(c_int::from(cpu.access(ga, ar, data, true)?))
+            })
         })
     })
 }
@@ -208,12 +220,7 @@ pub unsafe extern "C" fn kvm_s390_shim_guest_sske(
 pub unsafe extern "C" fn kvm_s390_shim_guest_iske(g: *mut kvm_s390_shim_guest, ra: u64) -> c_int {
     // SAFETY: forwarded contract.
     ffi_boundary!(-1, unsafe {
-        with_cpu(g, |cpu| {
-            Ok(match cpu.iske(ra)? {
-                Ok(k) => c_int::from(k),
-                Err(code) => 0x100 | c_int::from(code),
-            })
-        })
+        with_cpu(g, |cpu| Ok(value_or_code(cpu.iske(ra)?)))
     })
 }
 
@@ -226,12 +233,7 @@ pub unsafe extern "C" fn kvm_s390_shim_guest_iske(g: *mut kvm_s390_shim_guest, r
 pub unsafe extern "C" fn kvm_s390_shim_guest_rrbe(g: *mut kvm_s390_shim_guest, ra: u64) -> c_int {
     // SAFETY: forwarded contract.
     ffi_boundary!(-1, unsafe {
-        with_cpu(g, |cpu| {
-            Ok(match cpu.rrbe(ra)? {
-                Ok(cc) => c_int::from(cc),
-                Err(code) => 0x100 | c_int::from(code),
-            })
-        })
+        with_cpu(g, |cpu| Ok(value_or_code(cpu.rrbe(ra)?)))
     })
 }
 
@@ -251,12 +253,7 @@ pub unsafe extern "C" fn kvm_s390_shim_guest_essa(
 ) -> c_int {
     // SAFETY: forwarded contract.
     ffi_boundary!(-1, unsafe {
-        with_cpu(g, |cpu| {
-            Ok(match cpu.essa(gpa, orc)? {
-                Ok(s) => c_int::from(s),
-                Err(code) => 0x100 | c_int::from(code),
-            })
-        })
+        with_cpu(g, |cpu| Ok(value_or_code(cpu.essa(gpa, orc)?)))
     })
 }
 
