@@ -45,20 +45,6 @@ static void env_close(struct env *e)
 	cpu_close(&e->c);
 }
 
-static uint64_t be64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static void put_be64(uint8_t *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
 /* Loads a PSW and a prefix through kvm_run for the next KVM_RUN. */
 static void load_psw_prefix(struct env *e, uint64_t mask, uint64_t addr, uint64_t prefix)
 {
@@ -286,8 +272,8 @@ static bool test_storage(void)
 	CHECK(set_cr(&e.c, 1, dat_asce(&d)));
 	memcpy(m + 0x3000, "fetched", 8);
 	/* Program-new PSW in the lowcore at the prefix. */
-	put_be64(m + PREFIX + 0x1d0, PSW_64);
-	put_be64(m + PREFIX + 0x1d8, 0x7000);
+	store_be64(m + PREFIX + 0x1d0, PSW_64);
+	store_be64(m + PREFIX + 0x1d8, 0x7000);
 	load_psw_prefix(&e, PSW_64, 0x1000, PREFIX);
 	CHECK_RET(run(&e), 0);
 	CHECK(exit_was_hypercall(e.c.run));
@@ -302,7 +288,7 @@ static bool test_storage(void)
 	/* The addressing exception: code 5, old PSW stored, new PSW loaded. */
 	CHECK(e.r[7] == 5);
 	CHECK(e.buf[32] == 0 && e.buf[33] == 5);
-	CHECK(be64(e.buf + 40) == PSW_64 && be64(e.buf + 48) == 0x1000);
+	CHECK(load_be64(e.buf + 40) == PSW_64 && load_be64(e.buf + 48) == 0x1000);
 	CHECK(e.v[1] == PSW_64 && e.v[2] == 0x7000);
 	/* Through DAT: the store reached the frame; the invalid page is a page-translation
 	 * exception with the failing page in the TEID. */
@@ -310,8 +296,8 @@ static bool test_storage(void)
 	CHECK(memcmp(m + VA_ABS + 0x10, "virtual", 8) == 0);
 	CHECK(e.r[9] == 0x11);
 	CHECK(m[PREFIX + 0x8f] == 0x11);
-	CHECK((be64(m + PREFIX + 0xa8) & ~0xfffull) == VA + 0x4000);
-	CHECK(be64(m + PREFIX + 0x150) == (PSW_64 | PSW_DAT) && be64(m + PREFIX + 0x158) == 0x7000);
+	CHECK((load_be64(m + PREFIX + 0xa8) & ~0xfffull) == VA + 0x4000);
+	CHECK(load_be64(m + PREFIX + 0x150) == (PSW_64 | PSW_DAT) && load_be64(m + PREFIX + 0x158) == 0x7000);
 	CHECK(e.v[3] == 0x7000);
 	/* The PSW the guest ended with is synced out. */
 	CHECK(e.c.run->psw_addr == 0x7000 && e.c.run->psw_mask == PSW_64);
@@ -373,8 +359,8 @@ static bool test_keys(void)
 	struct env e;
 	CHECK(env_open(&e));
 	e.body = body_keys;
-	put_be64(e.c.g.mem + PREFIX + 0x1d0, PSW_64);
-	put_be64(e.c.g.mem + PREFIX + 0x1d8, 0x7000);
+	store_be64(e.c.g.mem + PREFIX + 0x1d0, PSW_64);
+	store_be64(e.c.g.mem + PREFIX + 0x1d8, 0x7000);
 	load_psw_prefix(&e, PSW_64, 0x1000, PREFIX);
 	uint8_t keys[1024];
 	struct kvm_s390_skeys sk = {.start_gfn = 0, .count = 1024, .skeydata_addr = (uintptr_t)keys};
@@ -451,8 +437,8 @@ static bool test_cs(void)
 	memcpy(m + 0x5000, "\x11\x11\x11\x11", 4);
 	memcpy(m + 0x5008, "AAAAAAAA", 8);
 	memcpy(m + 0x5010, "CCCCCCCCCCCCCCCC", 16);
-	put_be64(m + PREFIX + 0x1d0, PSW_64);
-	put_be64(m + PREFIX + 0x1d8, 0x7000);
+	store_be64(m + PREFIX + 0x1d0, PSW_64);
+	store_be64(m + PREFIX + 0x1d8, 0x7000);
 	load_psw_prefix(&e, PSW_64, 0x1000, PREFIX);
 	CHECK_RET(run(&e), 0);
 	CHECK(e.r[0] == 0 && memcmp(m + 0x5000, "\x22\x22\x22\x22", 4) == 0);
@@ -495,57 +481,56 @@ static struct kvm_s390_shim_exit body_essa(struct kvm_s390_shim_guest *cpu, stru
 	return diag_501();
 }
 
+/* A VM for the ESSA guest: CMMA enabled or not, facility 147 removed from the CPU model or
+ * not (both before the vCPU exists, as QEMU does), the program-new PSW at 0x7000. */
+static bool essa_env(struct env *e, bool cmma, bool without_147)
+{
+	bool ok = false;
+	memset(e, 0, sizeof(*e));
+	e->c.vcpu = -1;
+	CHECK(guest_open(&e->c.g, 0));
+	if (cmma) {
+		struct kvm_device_attr a = {.group = KVM_S390_VM_MEM_CTRL, .attr = KVM_S390_VM_MEM_ENABLE_CMMA};
+		CHECK_RET(KVM_IOCTL(e->c.g.vm, KVM_SET_DEVICE_ATTR, &a), 0);
+	}
+	if (without_147) {
+		static struct kvm_s390_vm_cpu_processor proc;
+		struct kvm_device_attr a = {.group = KVM_S390_VM_CPU_MODEL, .attr = KVM_S390_VM_CPU_PROCESSOR,
+					    .addr = (uintptr_t)&proc};
+		CHECK_RET(KVM_IOCTL(e->c.g.vm, KVM_GET_DEVICE_ATTR, &a), 0);
+		CHECK(proc.fac_list[147 / 64] & (1ull << (63 - 147 % 64))); /* KVM offers it on a z16 */
+		proc.fac_list[147 / 64] &= ~(1ull << (63 - 147 % 64));
+		CHECK_RET(KVM_IOCTL(e->c.g.vm, KVM_SET_DEVICE_ATTR, &a), 0);
+	}
+	e->c.vcpu = KVM_IOCTL(e->c.g.vm, KVM_CREATE_VCPU, 0);
+	CHECK(e->c.vcpu >= 0);
+	e->c.run = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, e->c.vcpu, 0);
+	CHECK(e->c.run != MAP_FAILED);
+	CHECK_RET(SET_GUEST(e->c.vcpu, guest_main, e), 0);
+	e->body = body_essa;
+	store_be64(e->c.g.mem + 0x1d0, PSW_64);
+	store_be64(e->c.g.mem + 0x1d8, 0x7000);
+	ok = true;
+done:
+	return ok;
+}
+
 static bool test_essa(void)
 {
 	bool ok = false;
 	struct env e;
-	memset(&e, 0, sizeof(e));
-	e.c.vcpu = -1;
 	/* Without CMMA, ESSA is an operation exception. */
-	CHECK(env_open(&e));
-	e.body = body_essa;
-	put_be64(e.c.g.mem + 0x1d0, PSW_64);
-	put_be64(e.c.g.mem + 0x1d8, 0x7000);
+	CHECK(essa_env(&e, false, false));
 	CHECK_RET(run(&e), 0);
 	CHECK(e.r[0] == (0x100 | 1) && e.r[1] == (0x100 | 1));
 	env_close(&e);
 	/* With CMMA and a CPU model without facility 147, code 7 is a specification exception. */
-	memset(&e, 0, sizeof(e));
-	e.c.vcpu = -1;
-	CHECK(guest_open(&e.c.g, 0));
-	struct kvm_device_attr c = {.group = KVM_S390_VM_MEM_CTRL, .attr = KVM_S390_VM_MEM_ENABLE_CMMA};
-	CHECK_RET(KVM_IOCTL(e.c.g.vm, KVM_SET_DEVICE_ATTR, &c), 0);
-	static struct kvm_s390_vm_cpu_processor proc0;
-	c = (struct kvm_device_attr){.group = KVM_S390_VM_CPU_MODEL, .attr = KVM_S390_VM_CPU_PROCESSOR, .addr = (uintptr_t)&proc0};
-	CHECK_RET(KVM_IOCTL(e.c.g.vm, KVM_GET_DEVICE_ATTR, &c), 0);
-	CHECK(proc0.fac_list[147 / 64] & (1ull << (63 - 147 % 64))); /* KVM offers it on a z16 */
-	proc0.fac_list[147 / 64] &= ~(1ull << (63 - 147 % 64));
-	CHECK_RET(KVM_IOCTL(e.c.g.vm, KVM_SET_DEVICE_ATTR, &c), 0);
-	e.c.vcpu = KVM_IOCTL(e.c.g.vm, KVM_CREATE_VCPU, 0);
-	CHECK(e.c.vcpu >= 0);
-	e.c.run = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, e.c.vcpu, 0);
-	CHECK(e.c.run != MAP_FAILED);
-	CHECK_RET(SET_GUEST(e.c.vcpu, guest_main, &e), 0);
-	e.body = body_essa;
-	put_be64(e.c.g.mem + 0x1d0, PSW_64);
-	put_be64(e.c.g.mem + 0x1d8, 0x7000);
+	CHECK(essa_env(&e, true, true));
 	CHECK_RET(run(&e), 0);
 	CHECK(e.r[4] == 8 && e.r[5] == (0x100 | 6));
 	env_close(&e);
-	/* With CMMA enabled (before the first vCPU, as QEMU does). */
-	memset(&e, 0, sizeof(e));
-	e.c.vcpu = -1;
-	CHECK(guest_open(&e.c.g, 0));
-	struct kvm_device_attr a = {.group = KVM_S390_VM_MEM_CTRL, .attr = KVM_S390_VM_MEM_ENABLE_CMMA};
-	CHECK_RET(KVM_IOCTL(e.c.g.vm, KVM_SET_DEVICE_ATTR, &a), 0);
-	e.c.vcpu = KVM_IOCTL(e.c.g.vm, KVM_CREATE_VCPU, 0);
-	CHECK(e.c.vcpu >= 0);
-	e.c.run = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, e.c.vcpu, 0);
-	CHECK(e.c.run != MAP_FAILED);
-	CHECK_RET(SET_GUEST(e.c.vcpu, guest_main, &e), 0);
-	e.body = body_essa;
-	put_be64(e.c.g.mem + 0x1d0, PSW_64);
-	put_be64(e.c.g.mem + 0x1d8, 0x7000);
+	/* With CMMA and the default model. */
+	CHECK(essa_env(&e, true, false));
 	CHECK_RET(run(&e), 0);
 	CHECK(e.r[0] == 0 && e.r[1] == 4 && e.r[2] == 4 && e.r[3] == 8);
 	if (!(e.r[4] == 8 && e.r[5] == 12 && e.r[6] == 0x20 && e.r[7] == 0))
@@ -631,7 +616,7 @@ static struct kvm_s390_shim_exit guest_increment(struct kvm_s390_shim_guest *cpu
 	for (int i = 0; i < INCREMENTS; i++) {
 		int cc;
 		do {
-			put_be64(new, be64(old) + 1);
+			store_be64(new, load_be64(old) + 1);
 			cc = cs(cpu, COUNTER, 8, old, new, 0);
 			failures += cc == 1;
 		} while (cc == 1);
@@ -678,7 +663,7 @@ static bool test_concurrent_vcpus(void)
 			uint8_t cur[8], want[8];
 			struct kvm_s390_mem_op m = mop(KVM_S390_MEMOP_ABSOLUTE_READ, COUNTER, 8, cur, NO_KEY, 0);
 			CHECK_RET(vm_memop(g.vm, m), 0);
-			put_be64(want, be64(cur) + 1);
+			store_be64(want, load_be64(cur) + 1);
 			m = mop(KVM_S390_MEMOP_ABSOLUTE_CMPXCHG, COUNTER, 8, want, NO_KEY, 0);
 			m.old_addr = (uintptr_t)cur;
 			uint8_t expected[8];
@@ -694,11 +679,11 @@ static bool test_concurrent_vcpus(void)
 	started = 0;
 	for (int i = 0; i < NCPU; i++)
 		CHECK(w[i].result);
-	CHECK(be64(g.mem + COUNTER) == (uint64_t)(NCPU + 1) * INCREMENTS);
+	CHECK(load_be64(g.mem + COUNTER) == (uint64_t)(NCPU + 1) * INCREMENTS);
 	uint64_t guest_failures = 0;
 	for (int i = 0; i < NCPU; i++)
 		guest_failures += w[i].run->s.regs.gprs[2];
-	printf("# counter %llu, CS retries %llu (guests) %llu (host)\n", (unsigned long long)be64(g.mem + COUNTER),
+	printf("# counter %llu, CS retries %llu (guests) %llu (host)\n", (unsigned long long)load_be64(g.mem + COUNTER),
 	       (unsigned long long)guest_failures, (unsigned long long)host_failures);
 	ok = true;
 done:

@@ -360,35 +360,22 @@ done:
 	return ok;
 }
 
-static uint64_t be64_at(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static uint32_t be32_at(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 /* Checks the store-status save area at `sa` (absolute address of 0x1200's equivalent). */
 static bool save_area_ok(const uint8_t *m, uint64_t sa, uint64_t prefix)
 {
 	bool ok = false;
 	for (int i = 0; i < 16; i++) {
-		CHECK(be64_at(m + sa + 8 * i) == 0xf000ull + i);          /* FPRs */
-		CHECK(be64_at(m + sa + 0x80 + 8 * i) == 0x1000ull + i);   /* GPRs */
-		CHECK(be32_at(m + sa + 0x140 + 4 * i) == 0x100u + i);     /* ARs */
-		CHECK(be64_at(m + sa + 0x180 + 8 * i) == 0xc000ull + i);  /* CRs */
+		CHECK(load_be64(m + sa + 8 * i) == 0xf000ull + i);          /* FPRs */
+		CHECK(load_be64(m + sa + 0x80 + 8 * i) == 0x1000ull + i);   /* GPRs */
+		CHECK(load_be32(m + sa + 0x140 + 4 * i) == 0x100u + i);     /* ARs */
+		CHECK(load_be64(m + sa + 0x180 + 8 * i) == 0xc000ull + i);  /* CRs */
 	}
-	CHECK(be64_at(m + sa + 0x100) == PSW_64 && be64_at(m + sa + 0x108) == 0x4444); /* PSW */
-	CHECK(be32_at(m + sa + 0x118) == prefix);
-	CHECK(be32_at(m + sa + 0x11c) == 0x11);       /* FPC */
-	CHECK(be32_at(m + sa + 0x124) == 0x1234);     /* TOD programmable register */
-	CHECK(be64_at(m + sa + 0x128) == 0x5555);     /* CPU timer */
-	CHECK(be64_at(m + sa + 0x130) == 0x1234);     /* clock comparator >> 8 */
+	CHECK(load_be64(m + sa + 0x100) == PSW_64 && load_be64(m + sa + 0x108) == 0x4444); /* PSW */
+	CHECK(load_be32(m + sa + 0x118) == prefix);
+	CHECK(load_be32(m + sa + 0x11c) == 0x11);       /* FPC */
+	CHECK(load_be32(m + sa + 0x124) == 0x1234);     /* TOD programmable register */
+	CHECK(load_be64(m + sa + 0x128) == 0x5555);     /* CPU timer */
+	CHECK(load_be64(m + sa + 0x130) == 0x1234);     /* clock comparator >> 8 */
 	ok = true;
 done:
 	return ok;

@@ -100,17 +100,35 @@ static inline bool pending_pgm(struct cpu *c, struct kvm_s390_pgm_info *pgm)
 	return true;
 }
 
-static inline void put64(struct cpu *c, uint64_t gpa, uint64_t v)
+/* Big-endian values in guest storage (as s390 stores them), at any alignment. */
+static inline uint64_t load_be64(const void *p)
+{
+	uint64_t be;
+	memcpy(&be, p, 8);
+	return be64toh(be);
+}
+
+static inline uint32_t load_be32(const void *p)
+{
+	uint32_t be;
+	memcpy(&be, p, 4);
+	return be32toh(be);
+}
+
+static inline void store_be64(void *p, uint64_t v)
 {
 	uint64_t be = htobe64(v);
-	memcpy(c->g.mem + gpa, &be, 8);
+	memcpy(p, &be, 8);
+}
+
+static inline void put64(struct cpu *c, uint64_t gpa, uint64_t v)
+{
+	store_be64(c->g.mem + gpa, v);
 }
 
 static inline uint64_t get64(struct cpu *c, uint64_t gpa)
 {
-	uint64_t be;
-	memcpy(&be, c->g.mem + gpa, 8);
-	return be64toh(be);
+	return load_be64(c->g.mem + gpa);
 }
 
 #endif
