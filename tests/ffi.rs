@@ -345,6 +345,16 @@ fn real_header_flags() -> Vec<String> {
         inc.join("linux/kvm.h").exists(),
         "the s390x uapi headers are missing: apt-get install linux-libc-dev-s390x-cross"
     );
+    // Only the kernel's directories: with libc6-dev-s390x-cross installed, the s390x glibc
+    // headers sit beside them and would shadow the host's.
+    let kernel_only = out_dir().join("s390x-uapi");
+    std::fs::create_dir_all(&kernel_only).unwrap();
+    for d in ["linux", "asm", "asm-generic"] {
+        let link = kernel_only.join(d);
+        if std::fs::symlink_metadata(&link).is_err() {
+            std::os::unix::fs::symlink(inc.join(d), &link).unwrap();
+        }
+    }
     let gcc_inc = run(Command::new("cc").arg("-print-file-name=include"))
         .trim()
         .to_string();
@@ -356,7 +366,7 @@ fn real_header_flags() -> Vec<String> {
         "-isystem".into(),
         gcc_inc,
         "-isystem".into(),
-        inc.display().to_string(),
+        kernel_only.display().to_string(),
         "-isystem".into(),
         format!("/usr/include/{multiarch}"),
         "-isystem".into(),
