@@ -692,6 +692,87 @@ done:
 	return ok;
 }
 
+/* ---- the VM's TOD set from two running guest functions at once ------------------------------- */
+
+struct tod_setter {
+	int vm;
+	pthread_barrier_t *both_running;
+	int errors;
+};
+
+/* Sets the VM's TOD many times while the other vCPU's guest function does the same: every
+ * set updates both vCPUs, neither of which leaves its guest function meanwhile. */
+static struct kvm_s390_shim_exit guest_set_tod(struct kvm_s390_shim_guest *cpu, void *opaque)
+{
+	(void)cpu;
+	struct tod_setter *t = opaque;
+	pthread_barrier_wait(t->both_running);
+	for (int i = 0; i < 2000; i++) {
+		uint64_t tod = 0x1000000000000000ull + (uint64_t)i;
+		struct kvm_device_attr a = {.group = KVM_S390_VM_TOD, .attr = KVM_S390_VM_TOD_LOW, .addr = (uintptr_t)&tod};
+		if (KVM_IOCTL(t->vm, KVM_SET_DEVICE_ATTR, &a) != 0)
+			t->errors++;
+	}
+	return diag_501();
+}
+
+struct tod_worker {
+	int vcpu;
+	struct kvm_run *run;
+	int result;
+};
+
+static void *tod_worker_main(void *arg)
+{
+	struct tod_worker *w = arg;
+	w->result = KVM_IOCTL(w->vcpu, KVM_RUN, 0) == 0 && exit_was_hypercall(w->run);
+	return NULL;
+}
+
+static bool test_tod_from_two_guests(void)
+{
+	bool ok = false;
+	struct guest g;
+	struct tod_worker w[2];
+	pthread_t th[2];
+	pthread_barrier_t barrier;
+	int started = 0;
+	CHECK(pthread_barrier_init(&barrier, NULL, 2) == 0);
+	/* A deadlock would hang here: the default SIGALRM action ends the test instead. */
+	alarm(60);
+	CHECK(guest_open(&g, 0));
+	struct tod_setter setter = {.vm = g.vm, .both_running = &barrier};
+	for (int i = 0; i < 2; i++) {
+		w[i].vcpu = KVM_IOCTL(g.vm, KVM_CREATE_VCPU, i);
+		CHECK(w[i].vcpu >= 0);
+		w[i].run = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, w[i].vcpu, 0);
+		CHECK(w[i].run != MAP_FAILED);
+		w[i].run->psw_mask = PSW_64;
+		CHECK_RET(SET_GUEST(w[i].vcpu, guest_set_tod, &setter), 0);
+	}
+	for (; started < 2; started++)
+		CHECK(pthread_create(&th[started], NULL, tod_worker_main, &w[started]) == 0);
+	for (int i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	started = 0;
+	CHECK(w[0].result && w[1].result);
+	CHECK(setter.errors == 0);
+	/* Both vCPUs hold the VM's epoch, which the VM's TOD attribute reflects. */
+	uint64_t epoch[2];
+	for (int i = 0; i < 2; i++) {
+		struct kvm_one_reg r = {.id = KVM_REG_S390_EPOCHDIFF, .addr = (uintptr_t)&epoch[i]};
+		CHECK_RET(KVM_IOCTL(w[i].vcpu, KVM_GET_ONE_REG, &r), 0);
+	}
+	CHECK(epoch[0] == epoch[1]);
+	ok = true;
+done:
+	alarm(0);
+	for (int i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	pthread_barrier_destroy(&barrier);
+	return ok;
+}
+
 /* ---- re-entry and bad arguments ------------------------------------------------------------- */
 
 static int other_vcpu = -1;
@@ -885,6 +966,7 @@ int main(void)
 	RUN(test_essa);
 	RUN(test_translate);
 	RUN(test_concurrent_vcpus);
+	RUN(test_tod_from_two_guests);
 	RUN(test_reentry);
 	RUN(test_bad_args);
 	DONE();

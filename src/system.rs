@@ -55,7 +55,7 @@ impl System {
     }
 
     /// `KVM_S390_ENABLE_SIE`: always succeeds (the shim's address space is always SIE-capable).
-    pub fn enable_sie(&self, _arg: u64) -> Result<i32> {
+    pub fn enable_sie(&self) -> Result<i32> {
         Ok(0)
     }
 }

@@ -4,13 +4,14 @@
 //! One table per fd kind lists every request that has a handler; [`implemented`] reads the
 //! same tables, so capability answers (crate::caps) can never advertise a missing handler.
 
+pub mod user;
+
 use std::os::fd::RawFd;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::fd::{Object, TABLE};
 use crate::system::System;
-use crate::uaccess::{read_user, Pod};
 use crate::uapi::*;
 use crate::vcpu::Vcpu;
 use crate::vm::Vm;
@@ -26,110 +27,187 @@ pub enum FdKind {
     Vcpu,
 }
 
+/// How a request's argument travels between the caller and its handler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dir {
+    /// The argument is ignored.
+    None,
+    /// The argument is a plain value (`_IO` requests that take a number).
+    Value,
+    /// A struct the dispatcher copies in (`_IOW`).
+    In,
+    /// A struct the handler returns and the dispatcher copies out (`_IOR`).
+    Out,
+    /// A struct copied in, updated by the handler and copied out on success (`_IOWR`).
+    InOut,
+}
+
+/// One row of a request table: the request, its name, how its argument travels, and the
+/// handler, which takes and returns plain Rust values (the `ioctl!` macro generates the copy
+/// in and out around it, and checks at compile time that the argument type has the size
+/// and direction the request number encodes).
+pub struct Ioctl<H> {
+    /// The request number.
+    pub request: u32,
+    /// The kernel's name for it.
+    pub name: &'static str,
+    /// How its argument travels.
+    pub dir: Dir,
+    /// The handler, wrapped in the argument copies.
+    pub handler: H,
+}
+
+/// `_IOC_SIZE` and `_IOC_DIR` of `request` equal `size` and `dir`.
+const fn encodes(request: u32, dir: u32, size: usize) -> bool {
+    (request >> 30) == dir && ((request >> 16) & 0x3fff) as usize == size
+}
+
+/// One table row. Forms (`$o` are the object parameters of the table's handler type):
+/// * `ioctl!(REQ, none, |$o| body)`: the argument is ignored;
+/// * `ioctl!(REQ, value, |$o; a| body)`: `a` is the argument as a `u64`;
+/// * `ioctl!(REQ, in T, |$o; a| body)`: `a: T` copied in;
+/// * `ioctl!(REQ, out T, |$o| body)`: `body` is a `Result<T>` copied out, the ioctl returns 0;
+/// * `ioctl!(REQ, inout T, |$o; a| body)`: `a: &mut T`, copied back out when `body` succeeds.
+macro_rules! ioctl {
+    ($req:ident, none, |$($o:tt),+| $body:expr) => {
+        Ioctl { request: $req, name: stringify!($req), dir: Dir::None,
+                handler: |$($o),+, _arg: u64| $body }
+    };
+    ($req:ident, value, |$($o:tt),+; $a:ident| $body:expr) => {
+        Ioctl { request: $req, name: stringify!($req), dir: Dir::Value,
+                handler: |$($o),+, $a: u64| $body }
+    };
+    ($req:ident, in $t:ty, |$($o:tt),+; $a:ident| $body:expr) => {
+        Ioctl { request: $req, name: stringify!($req), dir: Dir::In,
+                handler: |$($o),+, arg: u64| {
+                    const { assert!(encodes($req, IOC_WRITE, std::mem::size_of::<$t>())) };
+                    let $a: $t = user::copy_in(arg)?;
+                    $body
+                } }
+    };
+    ($req:ident, out $t:ty, |$($o:tt),+| $body:expr) => {
+        Ioctl { request: $req, name: stringify!($req), dir: Dir::Out,
+                handler: |$($o),+, arg: u64| {
+                    const { assert!(encodes($req, IOC_READ, std::mem::size_of::<$t>())) };
+                    let v: $t = Result::<$t>::from($body)?;
+                    user::copy_out(arg, &v)?;
+                    Ok(0)
+                } }
+    };
+    ($req:ident, inout $t:ty, |$($o:tt),+; $a:ident| $body:expr) => {
+        Ioctl { request: $req, name: stringify!($req), dir: Dir::InOut,
+                handler: |$($o),+, arg: u64| {
+                    const {
+                        assert!(encodes($req, IOC_READ | IOC_WRITE, std::mem::size_of::<$t>()))
+                    };
+                    let mut v: $t = user::copy_in(arg)?;
+                    let r: i32 = { let $a = &mut v; $body }?;
+                    user::copy_out(arg, &v)?;
+                    Ok(r)
+                } }
+    };
+}
+
 type SystemHandler = fn(&System, u64) -> Result<i32>;
 type VmHandler = fn(&Arc<Vm>, u64) -> Result<i32>;
+type VcpuHandler = fn(&Vm, &Vcpu, u64) -> Result<i32>;
 
-/// Requests served on /dev/kvm.
-pub static SYSTEM_IOCTLS: &[(u32, SystemHandler)] = &[
-    (KVM_GET_API_VERSION, |s, arg| s.api_version(arg)),
-    (KVM_CREATE_VM, |s, arg| s.create_vm(arg)),
-    (KVM_CHECK_EXTENSION, |s, arg| s.check_extension(arg)),
-    (KVM_GET_VCPU_MMAP_SIZE, |s, arg| s.vcpu_mmap_size(arg)),
-    (KVM_S390_ENABLE_SIE, |s, arg| s.enable_sie(arg)),
+/// Requests served on /dev/kvm (`kvm_dev_ioctl`).
+pub static SYSTEM_IOCTLS: &[Ioctl<SystemHandler>] = &[
+    ioctl!(KVM_GET_API_VERSION, value, |s; a| s.api_version(a)),
+    ioctl!(KVM_CREATE_VM, value, |s; a| s.create_vm(a)),
+    ioctl!(KVM_CHECK_EXTENSION, value, |s; a| s.check_extension(a)),
+    ioctl!(KVM_GET_VCPU_MMAP_SIZE, value, |s; a| s.vcpu_mmap_size(a)),
+    ioctl!(KVM_S390_ENABLE_SIE, none, |s| s.enable_sie()),
 ];
 
-/// Requests served on a VM fd.
-pub static VM_IOCTLS: &[(u32, VmHandler)] = &[
-    (KVM_CHECK_EXTENSION, |vm, arg| {
-        Ok(crate::caps::answer(&vm.host, Some(vm), arg))
+/// Requests served on a VM fd (`kvm_vm_ioctl`, `kvm_arch_vm_ioctl`).
+pub static VM_IOCTLS: &[Ioctl<VmHandler>] = &[
+    ioctl!(KVM_CHECK_EXTENSION, value, |vm; cap| {
+        Ok(crate::caps::answer(&vm.host, Some(vm), cap))
     }),
-    (KVM_SET_USER_MEMORY_REGION, |vm, arg| {
-        let r: kvm_userspace_memory_region = copy_in(arg)?;
-        let r2 = kvm_userspace_memory_region2 {
-            slot: r.slot,
-            flags: r.flags,
-            guest_phys_addr: r.guest_phys_addr,
-            memory_size: r.memory_size,
-            userspace_addr: r.userspace_addr,
-            ..Default::default()
-        };
-        vm.set_user_memory_region(&r2, false)
+    ioctl!(
+        KVM_SET_USER_MEMORY_REGION,
+        in kvm_userspace_memory_region,
+        |vm; r| {
+            let r2 = kvm_userspace_memory_region2 {
+                slot: r.slot,
+                flags: r.flags,
+                guest_phys_addr: r.guest_phys_addr,
+                memory_size: r.memory_size,
+                userspace_addr: r.userspace_addr,
+                ..Default::default()
+            };
+            vm.set_user_memory_region(&r2, false)
+        }
+    ),
+    ioctl!(KVM_SET_USER_MEMORY_REGION2, in kvm_userspace_memory_region2, |vm; r| {
+        vm.set_user_memory_region(&r, true)
     }),
-    (KVM_SET_USER_MEMORY_REGION2, |vm, arg| {
-        vm.set_user_memory_region(&copy_in(arg)?, true)
+    ioctl!(KVM_GET_DIRTY_LOG, in kvm_dirty_log, |vm; log| vm.get_dirty_log(&log)),
+    ioctl!(KVM_ENABLE_CAP, in kvm_enable_cap, |vm; cap| vm.enable_cap(&cap)),
+    ioctl!(KVM_S390_MEM_OP, in kvm_s390_mem_op, |vm; mop| {
+        Ok(vm.mem_op(&mop)?.ret())
     }),
-    (KVM_GET_DIRTY_LOG, |vm, arg| {
-        vm.get_dirty_log(&copy_in(arg)?)
+    ioctl!(KVM_S390_GET_SKEYS, in kvm_s390_skeys, |vm; a| vm.get_skeys(&a)),
+    ioctl!(KVM_S390_SET_SKEYS, in kvm_s390_skeys, |vm; a| vm.set_skeys(&a)),
+    ioctl!(KVM_SET_DEVICE_ATTR, in kvm_device_attr, |vm; a| vm.set_attr(&a)),
+    ioctl!(KVM_GET_DEVICE_ATTR, in kvm_device_attr, |vm; a| vm.get_attr(&a)),
+    ioctl!(KVM_HAS_DEVICE_ATTR, in kvm_device_attr, |vm; a| vm.has_attr(&a)),
+    ioctl!(KVM_S390_GET_CMMA_BITS, inout kvm_s390_cmma_log, |vm; log| {
+        vm.get_cmma_bits(log)
     }),
-    (KVM_ENABLE_CAP, |vm, arg| vm.enable_cap(&copy_in(arg)?)),
-    (KVM_S390_MEM_OP, |vm, arg| {
-        Ok(vm.mem_op(&copy_in(arg)?)?.ret())
+    ioctl!(KVM_S390_SET_CMMA_BITS, in kvm_s390_cmma_log, |vm; log| {
+        vm.set_cmma_bits(&log)
     }),
-    (KVM_S390_GET_SKEYS, |vm, arg| vm.get_skeys(&copy_in(arg)?)),
-    (KVM_S390_SET_SKEYS, |vm, arg| vm.set_skeys(&copy_in(arg)?)),
-    (KVM_SET_DEVICE_ATTR, |vm, arg| vm.set_attr(&copy_in(arg)?)),
-    (KVM_GET_DEVICE_ATTR, |vm, arg| vm.get_attr(&copy_in(arg)?)),
-    (KVM_HAS_DEVICE_ATTR, |vm, arg| vm.has_attr(&copy_in(arg)?)),
-    (KVM_S390_GET_CMMA_BITS, |vm, arg| {
-        let mut log: kvm_s390_cmma_log = copy_in(arg)?;
-        let r = vm.get_cmma_bits(&mut log)?;
-        crate::uaccess::write_user(arg, &log)?;
-        Ok(r)
-    }),
-    (KVM_S390_SET_CMMA_BITS, |vm, arg| {
-        vm.set_cmma_bits(&copy_in(arg)?)
-    }),
-    (KVM_CREATE_VCPU, |vm, arg| {
-        let (vcpu, fd) = vm.create_vcpu(arg)?;
+    ioctl!(KVM_CREATE_VCPU, value, |vm; id| {
+        let (vcpu, fd) = vm.create_vcpu(id)?;
         crate::fd::install(fd, Object::Vcpu(vm.clone(), vcpu))
     }),
 ];
 
-type VcpuHandler = fn(&Vm, &Vcpu, u64) -> Result<i32>;
-
-/// Requests served on a vCPU fd.
-pub static VCPU_IOCTLS: &[(u32, VcpuHandler)] = &[
-    (KVM_RUN, |vm, v, arg| v.run(vm, arg)),
-    (KVM_GET_REGS, |_, v, arg| v.get_regs(arg)),
-    (KVM_SET_REGS, |_, v, arg| v.set_regs(arg)),
-    (KVM_GET_SREGS, |_, v, arg| v.get_sregs(arg)),
-    (KVM_SET_SREGS, |_, v, arg| v.set_sregs(arg)),
-    (KVM_GET_FPU, |_, v, arg| v.get_fpu(arg)),
-    (KVM_SET_FPU, |_, v, arg| v.set_fpu(arg)),
-    (KVM_S390_SET_INITIAL_PSW, |_, v, arg| v.set_initial_psw(arg)),
-    (KVM_S390_NORMAL_RESET, |vm, v, _| {
+/// Requests served on a vCPU fd (`kvm_vcpu_ioctl`, `kvm_arch_vcpu_ioctl`).
+pub static VCPU_IOCTLS: &[Ioctl<VcpuHandler>] = &[
+    ioctl!(KVM_RUN, value, |vm, v; a| v.run(vm, a)),
+    ioctl!(KVM_GET_REGS, out kvm_regs, |_, v| Ok(v.get_regs())),
+    ioctl!(KVM_SET_REGS, in kvm_regs, |_, v; r| v.set_regs(&r)),
+    ioctl!(KVM_GET_SREGS, out kvm_sregs, |_, v| Ok(v.get_sregs())),
+    ioctl!(KVM_SET_SREGS, in kvm_sregs, |_, v; s| v.set_sregs(&s)),
+    ioctl!(KVM_GET_FPU, out kvm_fpu, |_, v| Ok(v.get_fpu())),
+    ioctl!(KVM_SET_FPU, in kvm_fpu, |_, v; f| v.set_fpu(&f)),
+    ioctl!(KVM_S390_SET_INITIAL_PSW, in kvm_s390_psw, |_, v; psw| {
+        v.set_initial_psw(&psw)
+    }),
+    ioctl!(KVM_S390_NORMAL_RESET, none, |vm, v| {
         v.reset(vm, KVM_S390_NORMAL_RESET)
     }),
-    (KVM_S390_INITIAL_RESET, |vm, v, _| {
+    ioctl!(KVM_S390_INITIAL_RESET, none, |vm, v| {
         v.reset(vm, KVM_S390_INITIAL_RESET)
     }),
-    (KVM_S390_CLEAR_RESET, |vm, v, _| {
+    ioctl!(KVM_S390_CLEAR_RESET, none, |vm, v| {
         v.reset(vm, KVM_S390_CLEAR_RESET)
     }),
-    (KVM_GET_MP_STATE, |_, v, arg| v.get_mp_state(arg)),
-    (KVM_SET_MP_STATE, |vm, v, arg| v.set_mp_state(vm, arg)),
-    (KVM_GET_ONE_REG, |_, v, arg| v.one_reg(arg, false)),
-    (KVM_SET_ONE_REG, |_, v, arg| v.one_reg(arg, true)),
-    (KVM_ENABLE_CAP, |vm, v, arg| v.enable_cap(vm, arg)),
-    (KVM_S390_MEM_OP, |vm, v, arg| {
-        Ok(v.mem_op(vm, &copy_in(arg)?)?.ret())
+    ioctl!(KVM_GET_MP_STATE, out kvm_mp_state, |_, v| Ok(v.get_mp_state())),
+    ioctl!(KVM_SET_MP_STATE, in kvm_mp_state, |vm, v; s| v.set_mp_state(vm, &s)),
+    ioctl!(KVM_GET_ONE_REG, in kvm_one_reg, |_, v; r| v.get_one_reg(&r)),
+    ioctl!(KVM_SET_ONE_REG, in kvm_one_reg, |_, v; r| v.set_one_reg(&r)),
+    ioctl!(KVM_ENABLE_CAP, in kvm_enable_cap, |vm, v; cap| v.enable_cap(vm, &cap)),
+    ioctl!(KVM_S390_MEM_OP, in kvm_s390_mem_op, |vm, v; mop| {
+        Ok(v.mem_op(vm, &mop)?.ret())
     }),
-    (KVM_S390_GET_IRQ_STATE, |_, v, arg| v.get_irq_state(arg)),
-    (KVM_S390_STORE_STATUS, |vm, v, arg| v.store_status(vm, arg)),
+    ioctl!(KVM_S390_GET_IRQ_STATE, in kvm_s390_irq_state, |_, v; s| {
+        v.get_irq_state(&s)
+    }),
+    ioctl!(KVM_S390_STORE_STATUS, value, |vm, v; addr| v.store_status(vm, addr)),
 ];
 
 /// Whether `request` has a handler on fds of `kind`.
 pub fn implemented(kind: FdKind, request: u32) -> bool {
     match kind {
-        FdKind::System => SYSTEM_IOCTLS.iter().any(|(r, _)| *r == request),
-        FdKind::Vm => VM_IOCTLS.iter().any(|(r, _)| *r == request),
-        FdKind::Vcpu => VCPU_IOCTLS.iter().any(|(r, _)| *r == request),
+        FdKind::System => SYSTEM_IOCTLS.iter().any(|r| r.request == request),
+        FdKind::Vm => VM_IOCTLS.iter().any(|r| r.request == request),
+        FdKind::Vcpu => VCPU_IOCTLS.iter().any(|r| r.request == request),
     }
-}
-
-/// Copies an argument struct in from the caller.
-fn copy_in<T: Pod>(arg: u64) -> Result<T> {
-    Ok(read_user::<T>(arg)?)
 }
 
 /// Requests the VFS answers for every file before the file's own ioctl (`do_vfs_ioctl`):
@@ -148,14 +226,14 @@ pub fn dispatch(fd: RawFd, request: libc::c_ulong, arg: u64) -> Option<Result<i3
     // The syscall passes the request as a 32-bit unsigned int.
     let req = request as u32;
     TABLE.with(fd, |obj| match obj {
-        Object::System(sys) => match SYSTEM_IOCTLS.iter().find(|(r, _)| *r == req) {
-            Some((_, h)) => h(sys, arg),
+        Object::System(sys) => match SYSTEM_IOCTLS.iter().find(|r| r.request == req) {
+            Some(row) => (row.handler)(sys, arg),
             None => Err(Error::UnknownSystemIoctl),
         },
         Object::Vm(vm) => {
             vm.check_process()
-                .and_then(|()| match VM_IOCTLS.iter().find(|(r, _)| *r == req) {
-                    Some((_, h)) => h(vm, arg),
+                .and_then(|()| match VM_IOCTLS.iter().find(|r| r.request == req) {
+                    Some(row) => (row.handler)(vm, arg),
                     None => Err(Error::UnknownIoctl),
                 })
         }
@@ -167,8 +245,8 @@ pub fn dispatch(fd: RawFd, request: libc::c_ulong, arg: u64) -> Option<Result<i3
             if crate::vcpu::guest::is_running_here(vcpu) {
                 return Err(Error::GuestReentry);
             }
-            match VCPU_IOCTLS.iter().find(|(r, _)| *r == req) {
-                Some((_, h)) => h(vm, vcpu, arg),
+            match VCPU_IOCTLS.iter().find(|r| r.request == req) {
+                Some(row) => (row.handler)(vm, vcpu, arg),
                 None => Err(Error::UnknownIoctl),
             }
         }),

@@ -71,12 +71,11 @@ pub enum Exit {
     Invalid,
 }
 
-/// A guest function running on this thread: its vCPU, handle and (locked) vCPU state.
+/// A guest function running on this thread: its vCPU and handle.
 #[derive(Clone, Copy)]
 struct Running {
     vcpu: usize,
     handle: usize,
-    st: *mut VcpuState,
 }
 
 thread_local! {
@@ -90,15 +89,6 @@ thread_local! {
 pub fn is_running_here(vcpu: &Vcpu) -> bool {
     let key = vcpu as *const Vcpu as usize;
     RUNNING.with(|r| r.borrow().iter().any(|e| e.vcpu == key))
-}
-
-/// The state of `vcpu` if the calling thread is inside its guest function. The state is
-/// locked by that `KVM_RUN`; no reference to it is live while the guest function itself runs
-/// (guest operations hold one only for their own duration), so VM-wide updates made on the
-/// guest function's behalf may write it through this pointer.
-pub(crate) fn running_state_here(vcpu: &Vcpu) -> Option<*mut VcpuState> {
-    let key = vcpu as *const Vcpu as usize;
-    RUNNING.with(|r| r.borrow().iter().find(|e| e.vcpu == key).map(|e| e.st))
 }
 
 /// Whether `h` is the handle of a guest function running on this thread.
@@ -137,7 +127,6 @@ pub fn run_program(vm: &Vm, vcpu: &Vcpu, st: &mut VcpuState, program: GuestProgr
     let mark = RunningMark::enter(Running {
         vcpu: vcpu as *const Vcpu as usize,
         handle: &mut handle as *mut kvm_s390_shim_guest as usize,
-        st: handle.st,
     });
     // SAFETY: the function was registered by the caller as a guest function; the handle and
     // everything it points to stay valid for the duration of the call.

@@ -8,7 +8,7 @@ pub mod run_page;
 use std::sync::{Mutex, MutexGuard};
 
 use crate::error::{Error, Result};
-use crate::uaccess;
+use crate::ioctl::user::{UserBuf, UserPtr};
 use crate::uapi::*;
 use crate::vm::Vm;
 use run_page::{off, RunPage, BPBC_BIT};
@@ -65,9 +65,6 @@ pub struct VcpuState {
     pub diag318: u64,
     /// Branch-prediction blocking control.
     pub bpbc: bool,
-    /// This vCPU's TOD epoch and epoch index (from the VM; ONE_REG EPOCHDIFF changes it).
-    pub epoch: u64,
-    pub epdx: u8,
     /// Stopped (as opposed to operating).
     pub stopped: bool,
     /// A pending program interrupt.
@@ -84,15 +81,9 @@ pub struct Vcpu {
     pub run: RunPage,
     /// The vCPU mutex: ioctls on one vCPU are serialised, as in the kernel.
     state: Mutex<VcpuState>,
-}
-
-fn read<T: uaccess::Pod>(arg: u64) -> Result<T> {
-    Ok(uaccess::read_user(arg)?)
-}
-
-fn write<T: uaccess::Pod>(arg: u64, v: &T) -> Result<i32> {
-    uaccess::write_user(arg, v)?;
-    Ok(0)
+    /// The TOD epoch difference and epoch index (the SIE block's `epoch`/`epdx`), apart from
+    /// the vCPU mutex so that setting the VM's TOD never waits for a running vCPU.
+    epoch: Mutex<(u64, u8)>,
 }
 
 impl Vcpu {
@@ -139,18 +130,18 @@ impl Vcpu {
             pfault_compare: 0,
             diag318: 0,
             bpbc: false,
-            epoch: st.epoch,
-            epdx: st.epdx,
             stopped: true,
             pending_pgm: None,
             guest: None,
         };
+        let epoch = (st.epoch, st.epdx);
         drop(st);
         Ok((
             Vcpu {
                 id,
                 run,
                 state: Mutex::new(state),
+                epoch: Mutex::new(epoch),
             },
             fd,
         ))
@@ -162,18 +153,17 @@ impl Vcpu {
     }
 
     /// `KVM_GET_REGS`: the general registers live in `kvm_run`.
-    pub fn get_regs(&self, arg: u64) -> Result<i32> {
+    pub fn get_regs(&self) -> kvm_regs {
         let _l = self.lock();
         let mut r = kvm_regs::default();
         for (i, g) in r.gprs.iter_mut().enumerate() {
             *g = self.run.get_u64(off::GPRS, i);
         }
-        write(arg, &r)
+        r
     }
 
     /// `KVM_SET_REGS`.
-    pub fn set_regs(&self, arg: u64) -> Result<i32> {
-        let r: kvm_regs = read(arg)?;
+    pub fn set_regs(&self, r: &kvm_regs) -> Result<i32> {
         let _l = self.lock();
         for (i, g) in r.gprs.iter().enumerate() {
             self.run.set_u64(off::GPRS, i, *g);
@@ -182,7 +172,7 @@ impl Vcpu {
     }
 
     /// `KVM_GET_SREGS`: access registers from `kvm_run`, control registers internal.
-    pub fn get_sregs(&self, arg: u64) -> Result<i32> {
+    pub fn get_sregs(&self) -> kvm_sregs {
         let st = self.lock();
         let mut s = kvm_sregs {
             crs: st.crs,
@@ -192,13 +182,12 @@ impl Vcpu {
             *a = self.run.get(off::ACRS + 4 * i);
         }
         drop(st);
-        write(arg, &s)
+        s
     }
 
     /// `KVM_SET_SREGS`: the `kvm_run` copy of the control registers stays stale until the next
     /// KVM_RUN exit.
-    pub fn set_sregs(&self, arg: u64) -> Result<i32> {
-        let s: kvm_sregs = read(arg)?;
+    pub fn set_sregs(&self, s: &kvm_sregs) -> Result<i32> {
         let mut st = self.lock();
         for (i, a) in s.acrs.iter().enumerate() {
             self.run.set(off::ACRS + 4 * i, *a);
@@ -208,7 +197,7 @@ impl Vcpu {
     }
 
     /// `KVM_GET_FPU`: FPRs are the high halves of the vector registers.
-    pub fn get_fpu(&self, arg: u64) -> Result<i32> {
+    pub fn get_fpu(&self) -> kvm_fpu {
         let _l = self.lock();
         let mut f = kvm_fpu {
             fpc: self.run.get(off::FPC),
@@ -217,12 +206,11 @@ impl Vcpu {
         for (i, r) in f.fprs.iter_mut().enumerate() {
             *r = self.run.get_u64(off::VRS, 2 * i);
         }
-        write(arg, &f)
+        f
     }
 
     /// `KVM_SET_FPU` (no validation, as in the kernel).
-    pub fn set_fpu(&self, arg: u64) -> Result<i32> {
-        let f: kvm_fpu = read(arg)?;
+    pub fn set_fpu(&self, f: &kvm_fpu) -> Result<i32> {
         let _l = self.lock();
         self.run.set(off::FPC, f.fpc);
         for (i, r) in f.fprs.iter().enumerate() {
@@ -232,8 +220,7 @@ impl Vcpu {
     }
 
     /// `KVM_S390_SET_INITIAL_PSW`: writes the `kvm_run` PSW of a stopped vCPU.
-    pub fn set_initial_psw(&self, arg: u64) -> Result<i32> {
-        let psw: kvm_s390_psw = read(arg)?;
+    pub fn set_initial_psw(&self, psw: &kvm_s390_psw) -> Result<i32> {
         let st = self.lock();
         if !st.stopped {
             return Err(Error::VcpuNotStopped);
@@ -298,19 +285,18 @@ impl Vcpu {
     }
 
     /// `KVM_GET_MP_STATE`.
-    pub fn get_mp_state(&self, arg: u64) -> Result<i32> {
+    pub fn get_mp_state(&self) -> kvm_mp_state {
         let stopped = self.lock().stopped;
         let mp_state = if stopped {
             KVM_MP_STATE_STOPPED
         } else {
             KVM_MP_STATE_OPERATING
         };
-        write(arg, &kvm_mp_state { mp_state })
+        kvm_mp_state { mp_state }
     }
 
     /// `KVM_SET_MP_STATE`: any call hands CPU-state control to userspace for good.
-    pub fn set_mp_state(&self, vm: &Vm, arg: u64) -> Result<i32> {
-        let s: kvm_mp_state = read(arg)?;
+    pub fn set_mp_state(&self, vm: &Vm, s: &kvm_mp_state) -> Result<i32> {
         vm.set_user_cpu_state_ctrl();
         let mut st = self.lock();
         match s.mp_state {
@@ -322,21 +308,9 @@ impl Vcpu {
         Ok(0)
     }
 
-    /// `KVM_GET_ONE_REG` / `KVM_SET_ONE_REG`.
-    pub fn one_reg(&self, arg: u64, set: bool) -> Result<i32> {
-        let reg: kvm_one_reg = read(arg)?;
-        let mut st = self.lock();
-        let st = &mut *st;
-        let slot: &mut u64 = match reg.id {
-            KVM_REG_S390_TODPR => {
-                return if set {
-                    st.todpr = u64::from(read::<u32>(reg.addr)?);
-                    Ok(0)
-                } else {
-                    write(reg.addr, &(st.todpr as u32))
-                };
-            }
-            KVM_REG_S390_EPOCHDIFF => &mut st.epoch,
+    /// The 64-bit register behind a ONE_REG id other than TODPR and EPOCHDIFF.
+    fn one_reg_slot(st: &mut VcpuState, id: u64) -> Result<&mut u64> {
+        Ok(match id {
             KVM_REG_S390_CPU_TIMER => &mut st.cputm,
             KVM_REG_S390_CLOCK_COMP => &mut st.ckc,
             KVM_REG_S390_PFTOKEN => &mut st.pfault_token,
@@ -345,18 +319,55 @@ impl Vcpu {
             KVM_REG_S390_PP => &mut st.pp,
             KVM_REG_S390_GBEA => &mut st.gbea,
             _ => return Err(Error::OneRegId),
-        };
-        if set {
-            *slot = read::<u64>(reg.addr)?;
-            Ok(0)
-        } else {
-            write(reg.addr, slot)
+        })
+    }
+
+    /// `KVM_GET_ONE_REG`: the value is written to `reg.addr` (TODPR as 32 bits).
+    pub fn get_one_reg(&self, reg: &kvm_one_reg) -> Result<i32> {
+        let mut st = self.lock();
+        match reg.id {
+            KVM_REG_S390_TODPR => UserPtr::<u32>::new(reg.addr).write(&(st.todpr as u32))?,
+            KVM_REG_S390_EPOCHDIFF => UserPtr::<u64>::new(reg.addr).write(&self.epoch().0)?,
+            id => {
+                let v = *Self::one_reg_slot(&mut st, id)?;
+                UserPtr::<u64>::new(reg.addr).write(&v)?
+            }
         }
+        Ok(0)
+    }
+
+    /// `KVM_SET_ONE_REG`: the value is read from `reg.addr` (TODPR as 32 bits).
+    pub fn set_one_reg(&self, reg: &kvm_one_reg) -> Result<i32> {
+        let mut st = self.lock();
+        match reg.id {
+            KVM_REG_S390_TODPR => st.todpr = u64::from(UserPtr::<u32>::new(reg.addr).read()?),
+            KVM_REG_S390_EPOCHDIFF => {
+                let epoch = UserPtr::<u64>::new(reg.addr).read()?;
+                let (_, epdx) = self.epoch();
+                self.set_epoch(epoch, epdx);
+            }
+            id => {
+                let slot = Self::one_reg_slot(&mut st, id)?;
+                *slot = UserPtr::<u64>::new(reg.addr).read()?;
+            }
+        }
+        Ok(0)
+    }
+
+    /// This vCPU's TOD epoch difference and epoch index.
+    pub fn epoch(&self) -> (u64, u8) {
+        *self.epoch.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sets this vCPU's TOD epoch difference and epoch index. It takes only the epoch's own
+    /// lock (never the vCPU mutex), so a TOD change reaches every vCPU even while their
+    /// guest functions run, as the kernel's `kvm_s390_set_tod_clock` updates every SIE block.
+    pub fn set_epoch(&self, epoch: u64, epdx: u8) {
+        *self.epoch.lock().unwrap_or_else(|e| e.into_inner()) = (epoch, epdx);
     }
 
     /// `KVM_ENABLE_CAP` on the vCPU: only KVM_CAP_S390_CSS_SUPPORT.
-    pub fn enable_cap(&self, vm: &Vm, arg: u64) -> Result<i32> {
-        let cap: kvm_enable_cap = read(arg)?;
+    pub fn enable_cap(&self, vm: &Vm, cap: &kvm_enable_cap) -> Result<i32> {
         if cap.flags != 0 || cap.cap != KVM_CAP_S390_CSS_SUPPORT {
             return Err(Error::VcpuCap);
         }
@@ -603,8 +614,7 @@ impl Vcpu {
 
     /// `KVM_S390_GET_IRQ_STATE`: the pending interrupts as `kvm_s390_irq` records; returns the
     /// number of bytes written.
-    pub fn get_irq_state(&self, arg: u64) -> Result<i32> {
-        let s: kvm_s390_irq_state = read(arg)?;
+    pub fn get_irq_state(&self, s: &kvm_s390_irq_state) -> Result<i32> {
         if s.len == 0 {
             return Err(Error::IrqState);
         }
@@ -622,7 +632,7 @@ impl Vcpu {
                 std::slice::from_raw_parts((&pgm as *const kvm_s390_pgm_info).cast::<u8>(), 40)
             };
             rec[8..48].copy_from_slice(bytes);
-            uaccess::copy_to_user(s.buf, &rec)?;
+            UserBuf::new(s.buf, rec.len()).write_from(&rec)?;
             n += size;
         }
         Ok(n as i32)

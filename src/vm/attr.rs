@@ -225,24 +225,9 @@ impl Vm {
             };
             (st.epoch, st.epdx)
         };
-        // Every vCPU takes the new epoch (the VM state lock is not held meanwhile).
-        // A vCPU whose guest function issued this call is held by its own KVM_RUN on this
-        // thread: update it through that KVM_RUN's state instead of waiting for its lock.
-        self.for_each_vcpu(|v| match crate::vcpu::guest::running_state_here(v) {
-            Some(st) => {
-                // SAFETY: the state is locked by a KVM_RUN on this thread whose guest function
-                // is executing this call; no reference to it is live meanwhile.
-                unsafe {
-                    (*st).epoch = epoch;
-                    (*st).epdx = epdx;
-                }
-            }
-            None => {
-                let mut vs = v.lock();
-                vs.epoch = epoch;
-                vs.epdx = epdx;
-            }
-        });
+        // Every vCPU takes the new epoch (the VM state lock is not held meanwhile; a vCPU's
+        // epoch has its own lock, so running guest functions do not block this).
+        self.for_each_vcpu(|v| v.set_epoch(epoch, epdx));
     }
 
     /// The guest TOD now (epoch index 0 without facility 139).
