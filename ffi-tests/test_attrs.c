@@ -279,6 +279,30 @@ done:
 	return ok;
 }
 
+/* KVM_CREATE_DEVICE with no device type offered yet: ENODEV for every type, with or without
+ * KVM_CREATE_DEVICE_TEST, EFAULT for a bad argument, and KVM_CAP_DEVICE_CTRL answers 0. */
+static bool test_create_device(void)
+{
+	bool ok = false;
+	int vm = open_vm(NULL);
+	CHECK(vm >= 0);
+	CHECK_RET(KVM_IOCTL(vm, KVM_CHECK_EXTENSION, KVM_CAP_DEVICE_CTRL), 0);
+	const uint32_t types[] = {KVM_DEV_TYPE_FLIC, 4 /* VFIO */, 0, 100, 0xffffffffu};
+	for (unsigned i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		struct kvm_create_device cd = {.type = types[i], .fd = 77};
+		CHECK_ERR(KVM_IOCTL(vm, KVM_CREATE_DEVICE, &cd), ENODEV);
+		cd.flags = KVM_CREATE_DEVICE_TEST;
+		CHECK_ERR(KVM_IOCTL(vm, KVM_CREATE_DEVICE, &cd), ENODEV);
+		CHECK(cd.fd == 77);
+	}
+	CHECK_ERR(KVM_IOCTL(vm, KVM_CREATE_DEVICE, (void *)8), EFAULT);
+	ok = true;
+done:
+	if (vm >= 0)
+		KVM_CLOSE(vm);
+	return ok;
+}
+
 int main(void)
 {
 	RUN(test_has_table);
@@ -287,5 +311,6 @@ int main(void)
 	RUN(test_crypto);
 	RUN(test_topology);
 	RUN(test_migration_attrs);
+	RUN(test_create_device);
 	DONE();
 }

@@ -854,6 +854,16 @@ struct kvm_run {
 
 #define KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON 4
 
+/*
+ `kvm_create_device::flags`: only test whether the type can be created.
+ */
+#define KVM_CREATE_DEVICE_TEST 1
+
+/*
+ `kvm_create_device::type`: the s390 floating interrupt controller.
+ */
+#define KVM_DEV_TYPE_FLIC 6
+
 #define KVM_S390_VM_MEM_CTRL 0
 
 #define KVM_S390_VM_TOD 1

@@ -292,7 +292,8 @@ pub static CAPS: &[CapDef] = &[
     CapDef {
         cap: KVM_CAP_DEVICE_CTRL,
         needs: &[(VmFd, KVM_CREATE_DEVICE)],
-        value: one,
+        // Advertised once a device type exists (crate::device::TYPES).
+        value: |_, _| i32::from(!crate::device::TYPES.is_empty()),
     },
     CapDef {
         cap: KVM_CAP_IRQFD,

@@ -180,6 +180,10 @@ pub enum Error {
     IrqBufferTooSmall,
     /// `KVM_ENABLE_CAP` on a vCPU with an unknown capability or flags.
     VcpuCap,
+    /// `KVM_CREATE_DEVICE` with a device type the VM does not offer.
+    DeviceType,
+    /// A device-attribute call the device type has no accessor for.
+    DeviceAttrUnsupported,
     /// An allocation failed.
     OutOfMemory,
     /// Too many open files for a new KVM fd.
@@ -200,6 +204,10 @@ impl Error {
             Error::UnknownSystemIoctl => libc::EINVAL,
             // s390 kvm_arch_vm_ioctl / kvm_arch_vcpu_ioctl default.
             Error::UnknownIoctl => libc::ENOTTY,
+            // kvm_ioctl_create_device: type out of range or without ops.
+            Error::DeviceType => libc::ENODEV,
+            // kvm_device_ioctl_attr: the device has no accessor for this call.
+            Error::DeviceAttrUnsupported => libc::EPERM,
             // kvm_vcpu_ioctl: _IOC_TYPE(ioctl) != KVMIO.
             Error::NotKvmIoctl => libc::EINVAL,
             // KVM_GET_API_VERSION / KVM_GET_VCPU_MMAP_SIZE with arg != 0.
@@ -314,6 +322,8 @@ mod tests {
             (Error::ForeignProcess, libc::EIO),
             (Error::UnknownSystemIoctl, libc::EINVAL),
             (Error::UnknownIoctl, libc::ENOTTY),
+            (Error::DeviceType, libc::ENODEV),
+            (Error::DeviceAttrUnsupported, libc::EPERM),
             (Error::NotKvmIoctl, libc::EINVAL),
             (Error::NonZeroArgument, libc::EINVAL),
             (Error::VmType, libc::EINVAL),

@@ -12,6 +12,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod caps;
+pub mod device;
 pub mod error;
 pub mod fd;
 pub mod ffi;

@@ -20,6 +20,7 @@ use std::sync::{Arc, Once};
 
 use arc_swap::ArcSwapOption;
 
+use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::system::System;
 use crate::vcpu::Vcpu;
@@ -34,6 +35,8 @@ pub enum Object {
     Vm(Arc<Vm>),
     /// A vCPU fd: it keeps its VM alive.
     Vcpu(Arc<Vm>, Arc<Vcpu>),
+    /// A device fd (`KVM_CREATE_DEVICE`): it keeps its VM alive.
+    Device(Arc<Vm>, Arc<Device>),
 }
 
 const CHUNK: usize = 1024;

@@ -9,6 +9,7 @@ pub mod user;
 use std::os::fd::RawFd;
 use std::sync::Arc;
 
+use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::fd::{Object, TABLE};
 use crate::system::System;
@@ -25,6 +26,8 @@ pub enum FdKind {
     Vm,
     /// A vCPU fd.
     Vcpu,
+    /// A device fd.
+    Device,
 }
 
 /// How a request's argument travels between the caller and its handler.
@@ -101,7 +104,7 @@ macro_rules! ioctl {
                         assert!(encodes($req, IOC_READ | IOC_WRITE, std::mem::size_of::<$t>()))
                     };
                     let mut v: $t = user::copy_in(arg)?;
-                    let r: i32 = { let $a = &mut v; $body }?;
+                    let r: i32 = Result::<i32>::from({ let $a = &mut v; $body })?;
                     user::copy_out(arg, &v)?;
                     Ok(r)
                 } }
@@ -111,6 +114,7 @@ macro_rules! ioctl {
 type SystemHandler = fn(&System, u64) -> Result<i32>;
 type VmHandler = fn(&Arc<Vm>, u64) -> Result<i32>;
 type VcpuHandler = fn(&Vm, &Vcpu, u64) -> Result<i32>;
+type DeviceHandler = fn(&Vm, &Device, u64) -> Result<i32>;
 
 /// Requests served on /dev/kvm (`kvm_dev_ioctl`).
 pub static SYSTEM_IOCTLS: &[Ioctl<SystemHandler>] = &[
@@ -160,6 +164,13 @@ pub static VM_IOCTLS: &[Ioctl<VmHandler>] = &[
     ioctl!(KVM_S390_SET_CMMA_BITS, in kvm_s390_cmma_log, |vm; log| {
         vm.set_cmma_bits(&log)
     }),
+    ioctl!(KVM_CREATE_DEVICE, inout kvm_create_device, |vm; cd| {
+        if let Some(dev) = crate::device::create(vm, cd)? {
+            let fd = crate::fd::new_placeholder(true)?;
+            cd.fd = crate::fd::install(fd, Object::Device(vm.clone(), dev))? as u32;
+        }
+        Ok(0)
+    }),
     ioctl!(KVM_CREATE_VCPU, value, |vm; id| {
         let (vcpu, fd) = vm.create_vcpu(id)?;
         crate::fd::install(fd, Object::Vcpu(vm.clone(), vcpu))
@@ -201,12 +212,20 @@ pub static VCPU_IOCTLS: &[Ioctl<VcpuHandler>] = &[
     ioctl!(KVM_S390_STORE_STATUS, value, |vm, v; addr| v.store_status(vm, addr)),
 ];
 
+/// Requests served on a device fd (`kvm_device_ioctl`).
+pub static DEVICE_IOCTLS: &[Ioctl<DeviceHandler>] = &[
+    ioctl!(KVM_SET_DEVICE_ATTR, in kvm_device_attr, |vm, d; a| d.ops.set_attr(vm, &a)),
+    ioctl!(KVM_GET_DEVICE_ATTR, in kvm_device_attr, |vm, d; a| d.ops.get_attr(vm, &a)),
+    ioctl!(KVM_HAS_DEVICE_ATTR, in kvm_device_attr, |vm, d; a| d.ops.has_attr(vm, &a)),
+];
+
 /// Whether `request` has a handler on fds of `kind`.
 pub fn implemented(kind: FdKind, request: u32) -> bool {
     match kind {
         FdKind::System => SYSTEM_IOCTLS.iter().any(|r| r.request == request),
         FdKind::Vm => VM_IOCTLS.iter().any(|r| r.request == request),
         FdKind::Vcpu => VCPU_IOCTLS.iter().any(|r| r.request == request),
+        FdKind::Device => DEVICE_IOCTLS.iter().any(|r| r.request == request),
     }
 }
 
@@ -247,6 +266,12 @@ pub fn dispatch(fd: RawFd, request: libc::c_ulong, arg: u64) -> Option<Result<i3
             }
             match VCPU_IOCTLS.iter().find(|r| r.request == req) {
                 Some(row) => (row.handler)(vm, vcpu, arg),
+                None => Err(Error::UnknownIoctl),
+            }
+        }),
+        Object::Device(vm, dev) => vm.check_process().and_then(|()| {
+            match DEVICE_IOCTLS.iter().find(|r| r.request == req) {
+                Some(row) => (row.handler)(vm, dev, arg),
                 None => Err(Error::UnknownIoctl),
             }
         }),

@@ -221,6 +221,11 @@ pub struct kvm_create_device {
 }
 assert_layout!(kvm_create_device, size = 12, align = 4, type_ @ 0, fd @ 4, flags @ 8);
 
+/// `kvm_create_device::flags`: only test whether the type can be created.
+pub const KVM_CREATE_DEVICE_TEST: u32 = 1;
+/// `kvm_create_device::type`: the s390 floating interrupt controller.
+pub const KVM_DEV_TYPE_FLIC: u32 = 6;
+
 /// Argument of `KVM_S390_GET_SKEYS` / `KVM_S390_SET_SKEYS`. `skeydata_addr` is a user pointer.
 #[repr(C)]
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

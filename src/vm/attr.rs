@@ -3,7 +3,8 @@
 use super::Vm;
 use crate::error::{AttrRule, Error, Result};
 use crate::host::clock::{host_tod, HostTod};
-use crate::uaccess;
+use crate::ioctl::user::UserPtr;
+use crate::uaccess::Pod;
 use crate::uapi::*;
 
 /// The CMMA usage-state bits of a CMMA value (NODAT, 0x40, is kept by CLR_CMMA).
@@ -28,12 +29,14 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
     b
 }
 
-fn read<T: uaccess::Pod>(addr: u64) -> Result<T> {
-    Ok(uaccess::read_user(addr)?)
+/// Reads the attribute value at `addr` (the attribute's `addr` field).
+fn read<T: Pod>(addr: u64) -> Result<T> {
+    UserPtr::new(addr).read()
 }
 
-fn write<T: uaccess::Pod>(addr: u64, v: &T) -> Result<i32> {
-    uaccess::write_user(addr, v)?;
+/// Writes the attribute value to `addr`; the ioctl then returns 0.
+fn write<T: Pod>(addr: u64, v: &T) -> Result<i32> {
+    UserPtr::new(addr).write(v)?;
     Ok(0)
 }
 

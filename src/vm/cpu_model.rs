@@ -2,7 +2,8 @@
 
 use crate::error::{AttrRule, Error, Result};
 use crate::host::{profiles, HostConfig};
-use crate::uaccess;
+use crate::ioctl::user::{UserBuf, UserPtr};
+use crate::uaccess::Pod;
 use crate::uapi::*;
 
 /// Words of a facility list as the kernel keeps it (2048 bytes).
@@ -118,8 +119,8 @@ impl CpuModel {
 }
 
 /// Reads the attribute payload `T` at `addr`.
-fn payload<T: uaccess::Pod>(addr: u64) -> Result<T> {
-    Ok(uaccess::read_user(addr)?)
+fn payload<T: Pod>(addr: u64) -> Result<T> {
+    UserPtr::new(addr).read()
 }
 
 impl super::Vm {
@@ -181,7 +182,7 @@ impl super::Vm {
                 while off < bytes.len() {
                     let src = attr.addr.wrapping_add(off as u64);
                     let n = (4096 - (src % 4096) as usize).min(bytes.len() - off);
-                    uaccess::copy_from_user(&mut bytes[off..off + n], src)?;
+                    UserBuf::new(src, n).read_into(&mut bytes[off..off + n])?;
                     off += n;
                 }
                 Ok(0)
@@ -213,7 +214,7 @@ impl super::Vm {
                     pad: [0; 6],
                     fac_list: *m.fac_list,
                 };
-                uaccess::write_user(attr.addr, &p)?;
+                UserPtr::new(attr.addr).write(&p)?;
             }
             KVM_S390_VM_CPU_MACHINE => {
                 let mut fac_list = [0u64; FAC_LIST_WORDS];
@@ -225,23 +226,23 @@ impl super::Vm {
                     fac_mask: *m.fac_mask,
                     fac_list,
                 };
-                uaccess::write_user(attr.addr, &p)?;
+                UserPtr::new(attr.addr).write(&p)?;
             }
             KVM_S390_VM_CPU_PROCESSOR_FEAT => {
-                uaccess::write_user(attr.addr, &kvm_s390_vm_cpu_feat { feat: m.cpu_feat })?;
+                UserPtr::new(attr.addr).write(&kvm_s390_vm_cpu_feat { feat: m.cpu_feat })?;
             }
             KVM_S390_VM_CPU_MACHINE_FEAT => {
-                uaccess::write_user(attr.addr, &machine_feat(&self.host))?
+                UserPtr::new(attr.addr).write(&machine_feat(&self.host))?
             }
-            KVM_S390_VM_CPU_PROCESSOR_SUBFUNC => uaccess::write_user(attr.addr, &m.subfuncs)?,
+            KVM_S390_VM_CPU_PROCESSOR_SUBFUNC => UserPtr::new(attr.addr).write(&m.subfuncs)?,
             KVM_S390_VM_CPU_MACHINE_SUBFUNC => {
-                uaccess::write_user(attr.addr, &machine_subfuncs(&self.host))?
+                UserPtr::new(attr.addr).write(&machine_subfuncs(&self.host))?
             }
             KVM_S390_VM_CPU_PROCESSOR_UV_FEAT_GUEST => {
-                uaccess::write_user(attr.addr, &m.uv_feat_guest)?
+                UserPtr::new(attr.addr).write(&m.uv_feat_guest)?
             }
             KVM_S390_VM_CPU_MACHINE_UV_FEAT_GUEST => {
-                uaccess::write_user(attr.addr, &(self.host.uv_features & UV_FEAT_GUEST_MASK))?
+                UserPtr::new(attr.addr).write(&(self.host.uv_features & UV_FEAT_GUEST_MASK))?
             }
             _ => return Err(Error::Attr(AttrRule::Unknown)),
         }
