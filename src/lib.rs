@@ -11,6 +11,7 @@
 //! * [`ffi`]: the exported C API and the LD_PRELOAD interposers.
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod addr;
 pub mod caps;
 pub mod device;
 pub mod error;

@@ -4,6 +4,7 @@
 //! storage-protection overrides, and the exception information (TEID) a guest would see.
 
 use super::{Vcpu, VcpuState};
+use crate::addr::{AbsAddr, LogicalAddr, RealAddr};
 use crate::error::{Error, MemOpRule, Result};
 use crate::uaccess;
 use crate::uapi::*;
@@ -97,28 +98,16 @@ pub(crate) struct Ctx<'a> {
     facilities: (bool, bool),
 }
 
-/// Logical → effective address by the PSW addressing mode (24, 31 or 64 bit).
-pub fn logical_to_effective(psw_mask: u64, ga: u64) -> u64 {
-    match (psw_mask >> 31) & 3 {
-        0 => ga & 0x00ff_ffff,
-        1 => ga & 0x7fff_ffff,
-        _ => ga,
-    }
-}
-
-/// Real → absolute with the prefix register.
-pub fn real_to_abs(prefix: u64, ra: u64) -> u64 {
-    if ra < 2 * PAGE_SIZE {
-        ra + prefix
-    } else if ra >= prefix && ra < prefix + 2 * PAGE_SIZE {
-        ra - prefix
-    } else {
-        ra
-    }
-}
-
 /// Builds the exception information the kernel records (`trans_exc_ending`).
-fn exc(ctx: &Ctx, code: u16, ga: u64, ar: u8, mode: Mode, prot: Prot, terminate: bool) -> Fail {
+fn exc(
+    ctx: &Ctx,
+    code: u16,
+    ga: LogicalAddr,
+    ar: u8,
+    mode: Mode,
+    prot: Prot,
+    terminate: bool,
+) -> Fail {
     let mut pgm = kvm_s390_pgm_info {
         code,
         ..Default::default()
@@ -138,7 +127,7 @@ fn exc(ctx: &Ctx, code: u16, ga: u64, ar: u8, mode: Mode, prot: Prot, terminate:
         }
     }
     if with_address {
-        teid |= ga & !0xfff;
+        teid |= ga.raw() & !0xfff;
         teid |= if mode == Mode::Store { 0x400 } else { 0x800 };
         teid |= (ctx.psw >> 46) & 3;
     }
@@ -149,9 +138,9 @@ fn exc(ctx: &Ctx, code: u16, ga: u64, ar: u8, mode: Mode, prot: Prot, terminate:
     Fail::Pgm(pgm)
 }
 
-fn read_abs_u64(ctx: &Ctx, gpa: u64) -> std::result::Result<u64, Fail> {
+fn read_abs_u64(ctx: &Ctx, gpa: AbsAddr) -> std::result::Result<u64, Fail> {
     let mut b = [0u8; 8];
-    match ctx.vm.read_abs(ctx.slots, gpa, &mut b) {
+    match ctx.vm.read_abs(ctx.slots, gpa.raw(), &mut b) {
         Ok(()) => Ok(u64::from_be_bytes(b)),
         Err(code) if code == PGM_ADDRESSING => Err(Fail::Pgm(kvm_s390_pgm_info {
             code,
@@ -162,9 +151,9 @@ fn read_abs_u64(ctx: &Ctx, gpa: u64) -> std::result::Result<u64, Fail> {
 }
 
 /// Reads guest real memory for access-register translation; failures are errors (-EFAULT).
-fn read_real(ctx: &Ctx, ra: u64, buf: &mut [u8]) -> std::result::Result<(), Fail> {
+fn read_real(ctx: &Ctx, ra: RealAddr, buf: &mut [u8]) -> std::result::Result<(), Fail> {
     ctx.vm
-        .read_abs(ctx.slots, real_to_abs(ctx.prefix, ra), buf)
+        .read_abs(ctx.slots, ra.to_abs(ctx.prefix).raw(), buf)
         .map_err(|_| Fail::Errno(Error::Fault))
 }
 
@@ -192,7 +181,7 @@ fn ar_translation(ctx: &Ctx, ar: u8, mode: Mode) -> std::result::Result<Asce, Tr
         ctx.crs[2]
     }) & 0x7fff_ffc0;
     let mut b4 = [0u8; 4];
-    read_real(ctx, ald_addr + 16, &mut b4).map_err(|_| Trans::Errno(Error::Fault))?;
+    read_real(ctx, RealAddr(ald_addr + 16), &mut b4).map_err(|_| Trans::Errno(Error::Fault))?;
     let ald = u32::from_be_bytes(b4);
     let (alo, all) = (u64::from((ald >> 7) & 0xff_ffff), ald & 0x7f);
     let (alesn, alen) = ((alet >> 16) & 0xff, u64::from(alet & 0xffff));
@@ -203,7 +192,8 @@ fn ar_translation(ctx: &Ctx, ar: u8, mode: Mode) -> std::result::Result<Asce, Tr
         return Err(Trans::Pgm(PGM_ADDRESSING, Prot::None));
     }
     let mut ale = [0u8; 16];
-    read_real(ctx, alo * 128 + alen * 16, &mut ale).map_err(|_| Trans::Errno(Error::Fault))?;
+    read_real(ctx, RealAddr(alo * 128 + alen * 16), &mut ale)
+        .map_err(|_| Trans::Errno(Error::Fault))?;
     if ale[0] & 0x80 != 0 {
         return Err(Trans::Pgm(PGM_ALEN_TRANSLATION, Prot::None));
     }
@@ -214,7 +204,7 @@ fn ar_translation(ctx: &Ctx, ar: u8, mode: Mode) -> std::result::Result<Asce, Tr
     let asteo = u64::from((w2 >> 6) & 0x1ff_ffff);
     let ale_astesn = u32::from_be_bytes([ale[12], ale[13], ale[14], ale[15]]);
     let mut aste = [0u8; 24];
-    read_real(ctx, asteo * 64, &mut aste).map_err(|_| Trans::Errno(Error::Fault))?;
+    read_real(ctx, RealAddr(asteo * 64), &mut aste).map_err(|_| Trans::Errno(Error::Fault))?;
     let w0 = u32::from_be_bytes([aste[0], aste[1], aste[2], aste[3]]);
     if w0 & 0x8000_0000 != 0 {
         return Err(Trans::Pgm(PGM_ASTE_VALIDITY, Prot::None));
@@ -232,7 +222,8 @@ fn ar_translation(ctx: &Ctx, ar: u8, mode: Mode) -> std::result::Result<Asce, Tr
             }
             let ato = u64::from((w0 >> 2) & 0x1fff_ffff);
             let mut at = [0u8; 1];
-            read_real(ctx, ato * 4 + eax / 4, &mut at).map_err(|_| Trans::Errno(Error::Fault))?;
+            read_real(ctx, RealAddr(ato * 4 + eax / 4), &mut at)
+                .map_err(|_| Trans::Errno(Error::Fault))?;
             if at[0] & (0x40 >> ((eax & 3) * 2)) == 0 {
                 return Err(Trans::Pgm(PGM_EXTENDED_AUTHORITY, Prot::None));
             }
@@ -247,7 +238,7 @@ fn ar_translation(ctx: &Ctx, ar: u8, mode: Mode) -> std::result::Result<Asce, Tr
 }
 
 /// The ASCE for an access (`get_vcpu_asce`); DAT off gives a real-space designation.
-fn get_asce(ctx: &Ctx, ga: u64, ar: u8, mode: Mode) -> std::result::Result<Asce, Fail> {
+fn get_asce(ctx: &Ctx, ga: LogicalAddr, ar: u8, mode: Mode) -> std::result::Result<Asce, Fail> {
     if ctx.psw & PSW_DAT == 0 {
         return Ok(Asce(0x20));
     }
@@ -263,10 +254,17 @@ fn get_asce(ctx: &Ctx, ga: u64, ar: u8, mode: Mode) -> std::result::Result<Asce,
 }
 
 /// The DAT walk (`guest_translate`): the absolute address of `gva`, or the exception.
-fn translate(ctx: &Ctx, gva: u64, asce: Asce, mode: Mode) -> std::result::Result<u64, Trans> {
+fn translate(
+    ctx: &Ctx,
+    gva: LogicalAddr,
+    asce: Asce,
+    mode: Mode,
+) -> std::result::Result<AbsAddr, Trans> {
+    let gva = gva.raw();
     let (edat1, edat2) = ctx.facilities;
+    // Table entries are read as big-endian absolute memory.
     let table = |ptr: u64| -> std::result::Result<u64, Trans> {
-        read_abs_u64(ctx, ptr).map_err(|f| match f {
+        read_abs_u64(ctx, AbsAddr(ptr)).map_err(|f| match f {
             Fail::Pgm(p) => Trans::Pgm(p.code, Prot::None),
             Fail::Errno(e) => Trans::Errno(e),
         })
@@ -341,7 +339,7 @@ fn translate(ctx: &Ctx, gva: u64, asce: Asce, mode: Mode) -> std::result::Result
                 dat_prot |= p;
                 if e & 0x400 != 0 && edat1 {
                     // 1 MiB frame: an absolute address (no prefixing).
-                    let abs = (e & !0xf_ffff) | (gva & 0xf_ffff);
+                    let abs = AbsAddr((e & !0xf_ffff) | (gva & 0xf_ffff));
                     return finish(ctx, abs, dat_prot, mode);
                 }
                 ptr = (e & !0x7ff) + px * 8;
@@ -351,7 +349,7 @@ fn translate(ctx: &Ctx, gva: u64, asce: Asce, mode: Mode) -> std::result::Result
             if l == 1 && e & 0x400 != 0 && edat2 {
                 // 2 GiB frame: an absolute address (no prefixing).
                 dat_prot |= p;
-                let abs = (e & !0x7fff_ffff) | (gva & 0x7fff_ffff);
+                let abs = AbsAddr((e & !0x7fff_ffff) | (gva & 0x7fff_ffff));
                 return finish(ctx, abs, dat_prot, mode);
             }
             if idx2[l - 1] < tf || idx2[l - 1] > tl {
@@ -362,14 +360,19 @@ fn translate(ctx: &Ctx, gva: u64, asce: Asce, mode: Mode) -> std::result::Result
             level = Some(l - 1);
         }
     }
-    finish(ctx, real_to_abs(ctx.prefix, real), dat_prot, mode)
+    finish(ctx, RealAddr(real).to_abs(ctx.prefix), dat_prot, mode)
 }
 
-fn finish(ctx: &Ctx, abs: u64, dat_prot: bool, mode: Mode) -> std::result::Result<u64, Trans> {
+fn finish(
+    ctx: &Ctx,
+    abs: AbsAddr,
+    dat_prot: bool,
+    mode: Mode,
+) -> std::result::Result<AbsAddr, Trans> {
     if mode == Mode::Store && dat_prot {
         return Err(Trans::Pgm(PGM_PROTECTION, Prot::Dat));
     }
-    if ctx.slots.by_gfn(abs / PAGE_SIZE).is_none() {
+    if ctx.slots.by_gfn(abs.gfn().raw()).is_none() {
         return Err(Trans::Pgm(PGM_ADDRESSING, Prot::None));
     }
     Ok(abs)
@@ -385,8 +388,8 @@ fn fetch_prot_override_applicable(ctx: &Ctx, mode: Mode, asce: Asce) -> bool {
         && !(ctx.psw & PSW_DAT != 0 && asce.private())
 }
 
-fn fetch_prot_override_applies(ga: u64, len: usize) -> bool {
-    ga < 2048 && ga + len as u64 <= 2048
+fn fetch_prot_override_applies(ga: LogicalAddr, len: usize) -> bool {
+    ga.raw() < 2048 && ga.raw() + len as u64 <= 2048
 }
 
 /// The software key check of the CHECK_ONLY path (`vcpu_check_access_key_gpa`).
@@ -395,14 +398,14 @@ fn check_key(
     key: u8,
     mode: Mode,
     asce: Asce,
-    gpa: u64,
-    ga: u64,
+    gpa: AbsAddr,
+    ga: LogicalAddr,
     len: usize,
 ) -> std::result::Result<(), u16> {
     if key == 0 {
         return Ok(());
     }
-    let Some(skey) = ctx.vm.storage_key_in(ctx.slots, gpa / PAGE_SIZE) else {
+    let Some(skey) = ctx.vm.storage_key_in(ctx.slots, gpa.gfn().raw()) else {
         return Err(PGM_ADDRESSING);
     };
     let acc = (skey & SKEY_ACC) >> 4;
@@ -426,20 +429,20 @@ fn check_key(
 /// `key` is given (CHECK_ONLY). The first failure is recorded for its fragment.
 fn range_to_gpas(
     ctx: &Ctx,
-    ga: u64,
+    ga: LogicalAddr,
     ar: u8,
     len: usize,
     asce: Asce,
     mode: Mode,
     key: Option<u8>,
-) -> std::result::Result<Vec<u64>, Fail> {
+) -> std::result::Result<Vec<AbsAddr>, Fail> {
     let lap = lap_enabled(ctx, asce);
     let mut gpas = Vec::with_capacity(len / PAGE_SIZE as usize + 2);
-    let (mut ga, mut left, mut offset) = (ga, len, (ga % PAGE_SIZE) as usize);
+    let (mut ga, mut left, mut offset) = (ga, len, ga.page_offset() as usize);
     while left > 0 {
         let n = left.min(PAGE_SIZE as usize - offset);
-        ga = logical_to_effective(ctx.psw, ga);
-        if mode == Mode::Store && lap && ga & !0x11ff == 0 {
+        ga = ga.effective(ctx.psw);
+        if mode == Mode::Store && lap && ga.raw() & !0x11ff == 0 {
             return Err(exc(
                 ctx,
                 PGM_PROTECTION,
@@ -459,8 +462,9 @@ fn range_to_gpas(
                 Err(Trans::Errno(e)) => return Err(Fail::Errno(e)),
             }
         } else {
-            let g = real_to_abs(ctx.prefix, ga);
-            if ctx.slots.by_gfn(g / PAGE_SIZE).is_none() {
+            // Without DAT a logical address is a real address.
+            let g = RealAddr(ga.raw()).to_abs(ctx.prefix);
+            if ctx.slots.by_gfn(g.gfn().raw()).is_none() {
                 return Err(exc(ctx, PGM_ADDRESSING, ga, ar, mode, Prot::None, false));
             }
             g
@@ -483,13 +487,13 @@ fn range_to_gpas(
 /// storage-protection-override retry.
 fn access_with_key(
     ctx: &Ctx,
-    ga: u64,
+    ga: LogicalAddr,
     ar: u8,
     data: &mut [u8],
     mode: Mode,
     key: u8,
 ) -> std::result::Result<(), Fail> {
-    let ga = logical_to_effective(ctx.psw, ga);
+    let ga = ga.effective(ctx.psw);
     let asce = get_asce(ctx, ga, ar, mode)?;
     let gpas = range_to_gpas(ctx, ga, ar, data.len(), asce, mode, None)?;
     let fpo = fetch_prot_override_applicable(ctx, mode, asce);
@@ -497,18 +501,18 @@ fn access_with_key(
     let store = mode == Mode::Store;
     let (mut ga, mut off) = (ga, 0usize);
     for (idx, &gpa) in gpas.iter().enumerate() {
-        let n = (PAGE_SIZE - gpa % PAGE_SIZE).min((data.len() - off) as u64) as usize;
+        let n = gpa.to_page_end().min((data.len() - off) as u64) as usize;
         let chunk = &mut data[off..off + n];
         let k = if fpo && fetch_prot_override_applies(ga, n) {
             0
         } else {
             key
         };
-        let mut r = ctx.vm.access_abs(ctx.slots, gpa, chunk, store, k);
+        let mut r = ctx.vm.access_abs(ctx.slots, gpa.raw(), chunk, store, k);
         if r == MemOpOutcome::Exception(PGM_PROTECTION) && spo {
             r = ctx
                 .vm
-                .access_abs(ctx.slots, gpa, chunk, store, PAGE_SPO_ACC);
+                .access_abs(ctx.slots, gpa.raw(), chunk, store, PAGE_SPO_ACC);
         }
         if let MemOpOutcome::Exception(code) = r {
             let prot = if code == PGM_PROTECTION {
@@ -519,7 +523,7 @@ fn access_with_key(
             return Err(exc(ctx, code, ga, ar, mode, prot, store && idx > 0));
         }
         off += n;
-        ga = logical_to_effective(ctx.psw, ga.wrapping_add(n as u64));
+        ga = ga.wrapping_add(n as u64).effective(ctx.psw);
     }
     Ok(())
 }
@@ -527,13 +531,13 @@ fn access_with_key(
 /// CHECK_ONLY (`check_gva_range`).
 fn check_range(
     ctx: &Ctx,
-    ga: u64,
+    ga: LogicalAddr,
     ar: u8,
     len: usize,
     mode: Mode,
     key: u8,
 ) -> std::result::Result<(), Fail> {
-    let ga = logical_to_effective(ctx.psw, ga);
+    let ga = ga.effective(ctx.psw);
     let asce = get_asce(ctx, ga, ar, mode)?;
     range_to_gpas(ctx, ga, ar, len, asce, mode, Some(key)).map(|_| ())
 }
@@ -544,7 +548,7 @@ pub(crate) fn guest_access(
     vm: &Vm,
     vcpu: &Vcpu,
     st: &VcpuState,
-    ga: u64,
+    ga: LogicalAddr,
     ar: u8,
     data: &mut [u8],
     mode: Mode,
@@ -562,15 +566,15 @@ pub(crate) fn guest_translate_checked(
     vm: &Vm,
     vcpu: &Vcpu,
     st: &VcpuState,
-    ga: u64,
+    ga: LogicalAddr,
     ar: u8,
     len: usize,
     mode: Mode,
     key: u8,
-) -> std::result::Result<u64, Fail> {
+) -> std::result::Result<AbsAddr, Fail> {
     let slots = vm.memslots();
     let ctx = vcpu.ctx(vm, &slots, st);
-    let ga = logical_to_effective(ctx.psw, ga);
+    let ga = ga.effective(ctx.psw);
     let asce = get_asce(&ctx, ga, ar, mode)?;
     let gpas = range_to_gpas(&ctx, ga, ar, len, asce, mode, Some(key))?;
     gpas.first().copied().ok_or(Fail::Errno(Error::Fault))
@@ -645,13 +649,13 @@ impl Vcpu {
         let ctx = self.ctx(vm, &slots, &st);
         let _keys = (key != 0).then(|| vm.keys_read_lock());
         let result = if mop.flags & KVM_S390_MEMOP_F_CHECK_ONLY != 0 {
-            check_range(&ctx, mop.gaddr, ar, size, mode, key)
+            check_range(&ctx, LogicalAddr(mop.gaddr), ar, size, mode, key)
         } else {
             with_bounce(size, |data| {
                 if mode == Mode::Store {
                     uaccess::copy_from_user(data, mop.buf)?;
                 }
-                let r = access_with_key(&ctx, mop.gaddr, ar, data, mode, key);
+                let r = access_with_key(&ctx, LogicalAddr(mop.gaddr), ar, data, mode, key);
                 if r.is_ok() && mode == Mode::Fetch {
                     uaccess::copy_to_user(mop.buf, data)?;
                 }
@@ -668,26 +672,5 @@ impl Vcpu {
                 Ok(MemOpOutcome::Exception(pgm.code))
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn addressing_modes_and_prefixing() {
-        assert_eq!(logical_to_effective(0, 0x1234_5678_9abc), 0x78_9abc);
-        assert_eq!(logical_to_effective(1 << 31, 0x1234_5678_9abc), 0x5678_9abc);
-        assert_eq!(
-            logical_to_effective(3 << 31, 0x1234_5678_9abc),
-            0x1234_5678_9abc
-        );
-        let prefix = 0x10000;
-        assert_eq!(real_to_abs(prefix, 0x100), 0x10100);
-        assert_eq!(real_to_abs(prefix, 0x1fff), 0x11fff);
-        assert_eq!(real_to_abs(prefix, 0x10100), 0x100);
-        assert_eq!(real_to_abs(prefix, 0x12000), 0x12000);
-        assert_eq!(real_to_abs(0, 0x100), 0x100);
     }
 }

@@ -13,6 +13,7 @@ use std::ffi::c_void;
 
 use super::gaccess::{self, Fail, Mode};
 use super::{Vcpu, VcpuState};
+use crate::addr::{LogicalAddr, RealAddr};
 use crate::error::Result;
 use crate::uaccess;
 use crate::uapi::*;
@@ -215,7 +216,16 @@ impl<'a> GuestCpu<'a> {
     pub fn access(&mut self, ga: u64, ar: u8, data: &mut [u8], store: bool) -> Result<u16> {
         let key = self.psw_key();
         let mode = if store { Mode::Store } else { Mode::Fetch };
-        match gaccess::guest_access(self.vm, self.vcpu, self.st, ga, ar, data, mode, key) {
+        match gaccess::guest_access(
+            self.vm,
+            self.vcpu,
+            self.st,
+            LogicalAddr(ga),
+            ar,
+            data,
+            mode,
+            key,
+        ) {
             Ok(()) => Ok(0),
             Err(f) => self.present(f),
         }
@@ -244,13 +254,13 @@ impl<'a> GuestCpu<'a> {
             self.vm,
             self.vcpu,
             self.st,
-            ga,
+            LogicalAddr(ga),
             ar,
             size,
             Mode::Store,
             key,
         ) {
-            Ok(g) => g,
+            Ok(g) => g.raw(),
             Err(f) => return self.present(f).map(|c| 0x100 | c),
         };
         let slots = self.vm.memslots();
@@ -284,8 +294,8 @@ impl<'a> GuestCpu<'a> {
     /// The absolute address of a storage-key instruction's operand: the register's address
     /// made effective by the addressing mode, then prefixed (real → absolute).
     fn key_operand(&self, ra: u64) -> u64 {
-        let ea = gaccess::logical_to_effective(self.st.psw.0, ra);
-        gaccess::real_to_abs(self.st.prefix, ea)
+        let ea = LogicalAddr(ra).effective(self.st.psw.0);
+        RealAddr(ea.raw()).to_abs(self.st.prefix).raw()
     }
 
     /// SSKE: sets the storage key of the frame at real address `ra` (enables storage keys).
@@ -342,8 +352,17 @@ impl<'a> GuestCpu<'a> {
         store: bool,
     ) -> Result<std::result::Result<u64, u16>> {
         let mode = if store { Mode::Store } else { Mode::Fetch };
-        match gaccess::guest_translate_checked(self.vm, self.vcpu, self.st, ga, ar, 1, mode, 0) {
-            Ok(g) => Ok(Ok(g)),
+        match gaccess::guest_translate_checked(
+            self.vm,
+            self.vcpu,
+            self.st,
+            LogicalAddr(ga),
+            ar,
+            1,
+            mode,
+            0,
+        ) {
+            Ok(g) => Ok(Ok(g.raw())),
             Err(Fail::Pgm(p)) => Ok(Err(p.code)),
             Err(Fail::Errno(e)) => Err(e),
         }
