@@ -8,11 +8,16 @@
  * CMMA migration, a vCPU with page tables, and finally a guest program: a C function the shim
  * runs inside KVM_RUN as the guest. The guest-program functions are looked up with dlsym, so
  * the demo needs no link-time dependency on the shim.
+ *
+ * A vCPU without a guest program behaves like a guest that runs without exiting: KVM_RUN
+ * sleeps until the VMM kicks it with a signal, as QEMU kicks its vCPU threads (SIG_IPI).
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -20,6 +25,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 #include <endian.h>
 
@@ -51,6 +57,78 @@ static int set_region(int vm, uint32_t slot, uint32_t flags, uint64_t gpa, uint6
 		.userspace_addr = (uint64_t)(uintptr_t)uaddr};
 	errno = 0;
 	return ioctl(vm, KVM_SET_USER_MEMORY_REGION, &r);
+}
+
+/*
+ * Kicking a vCPU out of KVM_RUN, as QEMU does: SIG_IPI (here SIGUSR1) has a no-op handler and
+ * is blocked on the VMM's threads; KVM_SET_SIGNAL_MASK unblocks it for the duration of KVM_RUN.
+ * A KVM_RUN with nothing to run sleeps until the signal arrives and returns -1/EINTR with
+ * KVM_EXIT_INTR; a signal sent before KVM_RUN stays pending and ends the next one at once.
+ */
+#define SIG_IPI SIGUSR1
+
+static void ipi_handler(int sig)
+{
+	(void)sig;
+}
+
+static void block_sig_ipi(void)
+{
+	struct sigaction sa = {.sa_handler = ipi_handler};
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIG_IPI, &sa, NULL);
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIG_IPI);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+/* KVM_SET_SIGNAL_MASK: the thread's mask without SIG_IPI, as the kernel's 8-byte sigset. */
+static int unblock_sig_ipi_in_run(int cpu)
+{
+	sigset_t set;
+	pthread_sigmask(SIG_SETMASK, NULL, &set);
+	sigdelset(&set, SIG_IPI);
+	/* len, then the kernel's 8-byte sigset right after it (offset 4). */
+	struct {
+		uint32_t len;
+		uint8_t set[8];
+	} m = {.len = 8};
+	memcpy(m.set, &set, 8);
+	return ioctl(cpu, KVM_SET_SIGNAL_MASK, &m);
+}
+
+/* KVM_RUN of a vCPU without a guest program, kicked before it starts. */
+static int run_kicked(int cpu)
+{
+	pthread_kill(pthread_self(), SIG_IPI);
+	errno = 0;
+	return ioctl(cpu, KVM_RUN, 0);
+}
+
+static double seconds(clockid_t clk)
+{
+	struct timespec t;
+	clock_gettime(clk, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* A vCPU thread: one KVM_RUN, timed. */
+struct vcpu_thread {
+	int cpu, ret, err;
+	double wall, used;
+};
+
+static void *vcpu_thread_main(void *arg)
+{
+	struct vcpu_thread *t = arg;
+	double w0 = seconds(CLOCK_MONOTONIC), c0 = seconds(CLOCK_THREAD_CPUTIME_ID);
+	errno = 0;
+	t->ret = ioctl(t->cpu, KVM_RUN, 0);
+	t->err = errno;
+	t->used = seconds(CLOCK_THREAD_CPUTIME_ID) - c0;
+	t->wall = seconds(CLOCK_MONOTONIC) - w0;
+	return NULL;
 }
 
 static const struct {
@@ -375,10 +453,24 @@ int main(void)
 		step("KVM_SET_SREGS (CR1 = segment-table ASCE)", ioctl(cpu, KVM_SET_SREGS, &sregs), 0);
 		struct kvm_s390_psw psw = {.mask = (1ull << 58) | (3ull << 31), .addr = 0x2000}; /* DAT on, 64-bit */
 		step("KVM_S390_SET_INITIAL_PSW (DAT on, 64-bit)", ioctl(cpu, KVM_S390_SET_INITIAL_PSW, &psw), 0);
-		errno = 0;
-		int r = ioctl(cpu, KVM_RUN, 0);
-		printf("  %-58s -> %d %s, exit_reason %u (KVM_EXIT_INTR: no guest program)\n", "KVM_RUN (loads the PSW)", r,
-		       strerror(errno), run->exit_reason);
+		/* The vCPU runs on its own thread, SIG_IPI blocked outside KVM_RUN, unblocked inside. */
+		block_sig_ipi();
+		step("KVM_SET_SIGNAL_MASK (SIG_IPI unblocked during KVM_RUN)", unblock_sig_ipi_in_run(cpu), 0);
+		struct vcpu_thread vt = {.cpu = cpu};
+		pthread_t th;
+		pthread_create(&th, NULL, vcpu_thread_main, &vt);
+		struct timespec pause = {.tv_nsec = 300 * 1000 * 1000};
+		nanosleep(&pause, NULL);
+		pthread_kill(th, SIG_IPI);
+		pthread_join(th, NULL);
+		printf("  %-58s -> %d %s, exit_reason %u (KVM_EXIT_INTR)\n", "KVM_RUN on a vCPU thread (loads the PSW)", vt.ret,
+		       strerror(vt.err), run->exit_reason);
+		printf("    it slept %.2f s using %.1f ms of CPU until the VMM kicked it with SIG_IPI\n", vt.wall,
+		       vt.used * 1e3);
+		if (vt.ret != -1 || vt.err != EINTR || run->exit_reason != KVM_EXIT_INTR) {
+			printf("    UNEXPECTED KVM_RUN result\n");
+			failures++;
+		}
 
 		char text[] = "written through a virtual address";
 		struct kvm_s390_mem_op m = {.gaddr = va + 0x1010, .size = sizeof(text), .op = KVM_S390_MEMOP_LOGICAL_WRITE,
@@ -400,14 +492,14 @@ int main(void)
 		/* The guest's program-new PSW, then KVM_RUN delivers the interrupt into the lowcore. */
 		uint64_t new_psw[2] = {htobe64(3ull << 31), htobe64(0x7000)};
 		memcpy(mem + 464, new_psw, 16);
-		ioctl(cpu, KVM_RUN, 0);
+		run_kicked(cpu);
 		printf("    after KVM_RUN: lowcore code %#x, TEID %#llx; PSW now %016llx %016llx\n",
 		       be16toh(*(uint16_t *)(mem + 142)), (unsigned long long)be64toh(*(uint64_t *)(mem + 168)),
 		       (unsigned long long)run->psw_mask, (unsigned long long)run->psw_addr);
 
 		run->psw_mask = psw.mask; /* back to the DAT-on PSW for the next access */
 		run->psw_addr = 0x2000;
-		ioctl(cpu, KVM_RUN, 0);
+		run_kicked(cpu);
 		m.gaddr = va + 0x2000;
 		m.op = KVM_S390_MEMOP_LOGICAL_WRITE;
 		m.buf = (uintptr_t)text;

@@ -864,6 +864,22 @@ struct kvm_run {
  */
 #define KVM_DEV_TYPE_FLIC 6
 
+/*
+ `KVM_IOEVENTFD` flags.
+ */
+#define KVM_IOEVENTFD_FLAG_DATAMATCH (1 << 0)
+
+#define KVM_IOEVENTFD_FLAG_PIO (1 << 1)
+
+#define KVM_IOEVENTFD_FLAG_DEASSIGN (1 << 2)
+
+#define KVM_IOEVENTFD_FLAG_VIRTIO_CCW_NOTIFY (1 << 3)
+
+/*
+ Every flag bit the kernel accepts: the four above and the internal fast-MMIO bit (bit 4).
+ */
+#define KVM_IOEVENTFD_VALID_FLAG_MASK ((1 << 5) - 1)
+
 #define KVM_S390_VM_MEM_CTRL 0
 
 #define KVM_S390_VM_TOD 1
@@ -1042,6 +1058,35 @@ struct kvm_run {
  `kvm_s390_shim_exit.kind`: return to userspace with EINTR (`KVM_EXIT_INTR`).
  */
 #define KVM_S390_SHIM_EXIT_INTR 3
+
+/*
+ `kvm_s390_shim_guest_wait`: an interrupt was delivered (the PSW is its new PSW).
+ */
+#define KVM_S390_SHIM_WAIT_INTERRUPT 1
+
+/*
+ `kvm_s390_shim_guest_wait`: a signal unblocked during `KVM_RUN` arrived; the guest
+ function should return `KVM_S390_SHIM_EXIT_INTR`, as the kernel leaves `KVM_RUN`.
+ */
+#define KVM_S390_SHIM_WAIT_SIGNAL 2
+
+/*
+ `kvm_s390_shim_guest_wait`: the PSW enables no interruption class (a disabled wait): the
+ kernel exits to userspace with the wait-state intercept (icptcode 0x1c).
+ */
+#define KVM_S390_SHIM_WAIT_DISABLED 3
+
+/*
+ `kvm_s390_shim_guest_diag500`: the notify was handled in the kernel (an ioeventfd was
+ signalled; general register 2 holds the new cookie). The guest continues.
+ */
+#define KVM_S390_SHIM_DIAG500_HANDLED 0
+
+/*
+ `kvm_s390_shim_guest_diag500`: the kernel would exit to userspace with the DIAGNOSE
+ instruction intercept (icptcode 4, ipa 0x83xx, ipb 0x05000000).
+ */
+#define KVM_S390_SHIM_DIAG500_EXIT 1
 
 /*
  The CPU a guest function acts as. Valid only during the call that received it.
@@ -1426,6 +1471,14 @@ struct kvm_ioeventfd {
 };
 
 /*
+ Argument of `KVM_SET_SIGNAL_MASK`: `len` followed by `len` bytes of kernel `sigset_t`.
+ */
+struct kvm_signal_mask {
+  uint32_t len;
+  uint8_t sigset[0];
+};
+
+/*
  Header of the argument of `KVM_SET_GSI_ROUTING`, followed by `nr` 64-byte routing entries
  (the kernel's flexible array member, whose u64 fields make the struct 8-byte aligned).
  */
@@ -1642,6 +1695,40 @@ int kvm_s390_shim_guest_set_reg(struct kvm_s390_shim_guest *g,
                                 uint32_t n,
                                 uint64_t value);
 
+/*
+ Puts the CPU in the wait state with its current PSW, as a guest that loads an enabled-wait
+ PSW: returns `KVM_S390_SHIM_WAIT_INTERRUPT` (1) once an interrupt was delivered (old PSW
+ stored, new PSW loaded), `KVM_S390_SHIM_WAIT_SIGNAL` (2) when a signal unblocked during
+ `KVM_RUN` (the `KVM_SET_SIGNAL_MASK` mask, else the thread's own) arrived (its handler has
+ run: return `KVM_S390_SHIM_EXIT_INTR` to leave `KVM_RUN` as the kernel would), or
+ `KVM_S390_SHIM_WAIT_DISABLED` (3) at once when nothing is deliverable and the PSW enables
+ no I/O, external or machine-check interruption (KVM exits with the wait-state intercept,
+ icptcode 0x1c). While it sleeps the vCPU's state is released: other threads inject
+ interrupts into it (which wake it); the thread sleeps in the kernel, using no CPU. -1 with
+ errno EINVAL for a bad handle.
+
+ # Safety
+ `g` as above.
+ */
+int kvm_s390_shim_guest_wait(struct kvm_s390_shim_guest *g);
+
+/*
+ Executes DIAGNOSE 0x500 as KVM does (a virtio-ccw notify when general register 1 holds 3:
+ subchannel id in the low word of gpr 2, virtqueue index in gpr 3, cookie in gpr 4).
+ Returns `KVM_S390_SHIM_DIAG500_HANDLED` (0) when an ioeventfd registered with
+ `KVM_IOEVENTFD_FLAG_VIRTIO_CCW_NOTIFY` for that subchannel (and queue, with datamatch)
+ was signalled: gpr 2 then holds the new cookie and the guest continues without an exit.
+ Returns `KVM_S390_SHIM_DIAG500_EXIT` (1) when the kernel would leave the DIAGNOSE to
+ userspace (another subcode, CSS support not enabled, or no matching ioeventfd; gpr 2 is
+ unchanged): return `{KVM_S390_SHIM_EXIT_SIEIC, 4, 0x8324, 0x05000000}` (`diag 2,4,0x500`).
+ In the problem state a privileged-operation exception is presented: 0x102. -1 with errno
+ EINVAL for a bad handle.
+
+ # Safety
+ `g` as above.
+ */
+int kvm_s390_shim_guest_diag500(struct kvm_s390_shim_guest *g);
+
 extern uintptr_t kvm_s390_shim_uaccess_copy(uint8_t *dst, const uint8_t *src, uintptr_t len);
 
 extern void kvm_s390_shim_uaccess_fixup(void);
@@ -1692,6 +1779,7 @@ extern void kvm_s390_shim_uaccess_cas_fixup(void);
 #define KVM_SET_REGS 0x4080AE82u /* _IOW(KVMIO, 0x82, kvm_regs) */
 #define KVM_GET_SREGS 0x80C0AE83u /* _IOR(KVMIO, 0x83, kvm_sregs) */
 #define KVM_SET_SREGS 0x40C0AE84u /* _IOW(KVMIO, 0x84, kvm_sregs) */
+#define KVM_SET_SIGNAL_MASK 0x4004AE8Bu /* _IOW(KVMIO, 0x8b, kvm_signal_mask) */
 #define KVM_GET_FPU 0x8088AE8Cu /* _IOR(KVMIO, 0x8c, kvm_fpu) */
 #define KVM_SET_FPU 0x4088AE8Du /* _IOW(KVMIO, 0x8d, kvm_fpu) */
 #define KVM_S390_STORE_STATUS 0x4008AE95u /* _IOW(KVMIO, 0x95, unsigned_long) */

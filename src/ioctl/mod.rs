@@ -171,6 +171,7 @@ pub static VM_IOCTLS: &[Ioctl<VmHandler>] = &[
         }
         Ok(0)
     }),
+    ioctl!(KVM_IOEVENTFD, in kvm_ioeventfd, |vm; a| vm.ioeventfds.ioctl(&a)),
     ioctl!(KVM_CREATE_VCPU, value, |vm; id| {
         let (vcpu, fd) = vm.create_vcpu(id)?;
         crate::fd::install(fd, Object::Vcpu(vm.clone(), vcpu))
@@ -210,7 +211,13 @@ pub static VCPU_IOCTLS: &[Ioctl<VcpuHandler>] = &[
         v.get_irq_state(&s)
     }),
     ioctl!(KVM_S390_STORE_STATUS, value, |vm, v; addr| v.store_status(vm, addr)),
+    // The argument is a pointer the handler follows itself: NULL clears the mask.
+    ioctl!(KVM_SET_SIGNAL_MASK, value, |_, v; a| v.set_signal_mask(a)),
 ];
+
+/// vCPU requests served without the vCPU ioctl mutex (`kvm_arch_vcpu_async_ioctl` on s390):
+/// interrupt injection reaches a vCPU while its `KVM_RUN` runs or sleeps.
+pub const VCPU_ASYNC_IOCTLS: [u32; 2] = [KVM_S390_IRQ, KVM_S390_INTERRUPT];
 
 /// Requests served on a device fd (`kvm_device_ioctl`).
 pub static DEVICE_IOCTLS: &[Ioctl<DeviceHandler>] = &[
@@ -264,6 +271,9 @@ pub fn dispatch(fd: RawFd, request: libc::c_ulong, arg: u64) -> Option<Result<i3
             if crate::vcpu::guest::is_running_here(vcpu) {
                 return Err(Error::GuestReentry);
             }
+            // Every other vCPU request holds the vCPU ioctl mutex for the whole call
+            // (kvm_vcpu_ioctl's vcpu->mutex), so it waits for a running KVM_RUN.
+            let _serial = (!VCPU_ASYNC_IOCTLS.contains(&req)).then(|| vcpu.serialize());
             match VCPU_IOCTLS.iter().find(|r| r.request == req) {
                 Some(row) => (row.handler)(vm, vcpu, arg),
                 None => Err(Error::UnknownIoctl),

@@ -203,6 +203,7 @@ impl_pod!(
     kvm_guest_debug,
     kvm_run,
     kvm_sync_regs,
+    kvm_ioeventfd,
 );
 
 /// Reads a `T` from caller address `addr`.

@@ -4,8 +4,11 @@
 pub mod gaccess;
 pub mod guest;
 pub mod run_page;
+pub mod wait;
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
+
+use parking_lot::MutexGuard;
 
 use crate::error::{Error, Result};
 use crate::ioctl::user::{UserBuf, UserPtr};
@@ -79,8 +82,16 @@ pub struct Vcpu {
     pub id: u32,
     /// The shared `kvm_run` page.
     pub run: RunPage,
-    /// The vCPU mutex: ioctls on one vCPU are serialised, as in the kernel.
-    state: Mutex<VcpuState>,
+    /// The kernel's `vcpu->mutex`: held by the dispatcher for every vCPU ioctl except the
+    /// asynchronous ones (interrupt injection, `kvm_arch_vcpu_async_ioctl`), for the whole
+    /// call, `KVM_RUN` included, so vCPU ioctls wait for a running `KVM_RUN` as in the kernel.
+    ioctl_mutex: parking_lot::Mutex<()>,
+    /// The vCPU's state. Taken by every ioctl that reads or changes it; a sleeping `KVM_RUN`
+    /// releases it (keeping `ioctl_mutex`), so injection and VM-wide operations reach the
+    /// state of a waiting vCPU.
+    state: parking_lot::Mutex<VcpuState>,
+    /// Where a vCPU with nothing to run sleeps, and what wakes it.
+    pub(crate) wait: wait::Waiter,
     /// The TOD epoch difference and epoch index (the SIE block's `epoch`/`epdx`), apart from
     /// the vCPU mutex so that setting the VM's TOD never waits for a running vCPU.
     epoch: Mutex<(u64, u8)>,
@@ -90,6 +101,7 @@ impl Vcpu {
     /// A new vCPU of `vm` (kvm_arch_vcpu_create): stopped, with the initial valid-register
     /// mask, an invalid pfault token and the VM's TOD epoch. Returns it with its fd.
     pub fn new(vm: &Vm, id: u32) -> Result<(Vcpu, std::os::fd::RawFd)> {
+        let waiter = wait::Waiter::new()?;
         let (run, fd) = RunPage::create(id)?;
         let st = vm.state();
         let mut valid = KVM_SYNC_PREFIX
@@ -140,16 +152,54 @@ impl Vcpu {
             Vcpu {
                 id,
                 run,
-                state: Mutex::new(state),
+                ioctl_mutex: parking_lot::Mutex::new(()),
+                state: parking_lot::Mutex::new(state),
+                wait: waiter,
                 epoch: Mutex::new(epoch),
             },
             fd,
         ))
     }
 
-    /// Locks the vCPU (the kernel's vcpu->mutex).
+    /// Locks the vCPU's state.
     pub fn lock(&self) -> MutexGuard<'_, VcpuState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock()
+    }
+
+    /// Takes the vCPU ioctl mutex (the kernel's `vcpu->mutex`) for one ioctl.
+    pub fn serialize(&self) -> MutexGuard<'_, ()> {
+        self.ioctl_mutex.lock()
+    }
+
+    /// Wakes this vCPU if its `KVM_RUN` (or a guest function's wait) sleeps, so that it
+    /// delivers what became pending; otherwise the next sleep returns at once. Callable from
+    /// any thread, holding any lock; injection calls it after queueing an interrupt for this
+    /// vCPU (for a floating interrupt: on every vCPU).
+    pub fn kick(&self) {
+        self.wait.kick();
+    }
+
+    /// `KVM_SET_SIGNAL_MASK` (`kvm_vcpu_ioctl` + `kvm_vcpu_ioctl_set_sigmask`): a NULL
+    /// argument clears the mask; otherwise `len` must be the kernel's `sizeof(sigset_t)` (8),
+    /// else EINVAL, and the mask that follows is applied during every later `KVM_RUN`.
+    /// EFAULT if either part is unreadable.
+    pub fn set_signal_mask(&self, arg: u64) -> Result<i32> {
+        if arg == 0 {
+            self.wait.set_sigmask(None);
+            return Ok(0);
+        }
+        // kvm_signal_mask::len.
+        let len = UserPtr::<u32>::new(arg).read()?;
+        if len != wait::KERNEL_SIGSET_SIZE {
+            return Err(Error::SignalMaskLength);
+        }
+        let set_addr = arg
+            .checked_add(std::mem::size_of::<kvm_signal_mask>() as u64)
+            .ok_or(Error::Fault)?;
+        let mut set = [0u8; 8];
+        UserBuf::new(set_addr, set.len()).read_into(&mut set)?;
+        self.wait.set_sigmask(Some(u64::from_ne_bytes(set)));
+        Ok(0)
     }
 
     /// `KVM_GET_REGS`: the general registers live in `kvm_run`.
@@ -375,9 +425,10 @@ impl Vcpu {
         Ok(0)
     }
 
-    /// `KVM_RUN`: syncs registers in, delivers pending interrupts, and (no guest program being
-    /// registered) returns to userspace at once with KVM_EXIT_INTR / EINTR after syncing the
-    /// registers out.
+    /// `KVM_RUN`: syncs registers in, delivers pending interrupts, then runs the guest: its
+    /// guest function if one is registered, else [`Vcpu::idle`] (a guest that never exits by
+    /// itself). Syncs the registers out on the way back. `immediate_exit` returns -1/EINTR
+    /// before anything else, as `kvm_arch_vcpu_ioctl_run` does without `wants_to_run`.
     pub fn run(&self, vm: &Vm, arg: u64) -> Result<i32> {
         if arg != 0 {
             return Err(Error::RunInvalid);
@@ -397,10 +448,11 @@ impl Vcpu {
             return Err(Error::RunInvalid);
         }
         self.sync_regs_in(vm, &mut st, dirty);
+        self.wait.reset();
         self.deliver_interrupts(vm, &mut st);
         let exit = match st.guest {
             Some(program) => guest::run_program(vm, self, &mut st, program),
-            None => guest::Exit::Interrupted,
+            None => self.idle(vm, &mut st),
         };
         let result = match exit {
             guest::Exit::Intercept { icptcode, ipa, ipb } => {
@@ -421,6 +473,26 @@ impl Vcpu {
         };
         self.sync_regs_out(&st);
         result
+    }
+
+    /// The guest of a vCPU without a guest function: it runs without exiting, as a guest
+    /// looping or in an enabled wait on real KVM. Sleeps with the state lock released until a
+    /// signal unblocked by the run mask arrives (KVM_EXIT_INTR) or a kick; after a kick it
+    /// delivers what became pending and sleeps again.
+    fn idle(&self, vm: &Vm, st: &mut MutexGuard<'_, VcpuState>) -> guest::Exit {
+        loop {
+            match MutexGuard::unlocked(st, || self.wait.sleep(None)) {
+                Ok(wait::Wake::Kicked) => {
+                    self.wait.reset();
+                    self.deliver_interrupts(vm, st);
+                }
+                Ok(wait::Wake::Signal) => return guest::Exit::Interrupted,
+                Err(e) => {
+                    log::warn!("vCPU {}: KVM_RUN cannot sleep: {e}", self.id);
+                    return guest::Exit::Interrupted;
+                }
+            }
+        }
     }
 
     fn sync_regs_in(&self, vm: &Vm, st: &mut VcpuState, dirty: u64) {
@@ -485,9 +557,10 @@ impl Vcpu {
     }
 
     /// Delivers a pending program interrupt into the lowcore at the prefix (`__deliver_prog`).
-    pub(crate) fn deliver_interrupts(&self, vm: &Vm, st: &mut VcpuState) {
+    /// Returns whether an interrupt was delivered (a new PSW loaded).
+    pub(crate) fn deliver_interrupts(&self, vm: &Vm, st: &mut VcpuState) -> bool {
         let Some(pgm) = st.pending_pgm.take() else {
-            return;
+            return false;
         };
         let code = pgm.code & !0x80; // PER is delivered together with the code.
         let nullifying = matches!(code, 0x10 | 0x11 | 0x38..=0x3b | 0x28..=0x2f);
@@ -536,6 +609,7 @@ impl Vcpu {
             let addr = u64::from_be_bytes(new[8..].try_into().unwrap_or([0; 8]));
             st.psw = (mask, addr);
         }
+        true
     }
 
     /// `KVM_S390_STORE_STATUS` (`kvm_s390_store_status_unloaded`): stores the CPU's status

@@ -3,6 +3,7 @@
 pub mod attr;
 pub mod cmma;
 pub mod cpu_model;
+pub mod ioeventfd;
 pub mod memop;
 pub mod memslot;
 pub mod skeys;
@@ -107,6 +108,8 @@ pub struct Vm {
     /// Key-checked accesses hold this for reading across check and access; SET_SKEYS holds
     /// it for writing, so a key check and the access it guards are atomic with respect to it.
     keys_lock: RwLock<()>,
+    /// The VM's ioeventfds (`KVM_IOEVENTFD`).
+    pub ioeventfds: ioeventfd::IoEventFds,
 }
 
 /// The kind of memslot change (the kernel's `enum kvm_mr_change`).
@@ -177,6 +180,7 @@ impl Vm {
             user_cpu_state_ctrl: AtomicBool::new(false),
             vcpus: Mutex::new(Vec::new()),
             keys_lock: RwLock::new(()),
+            ioeventfds: Default::default(),
         }))
     }
 

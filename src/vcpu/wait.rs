@@ -1,0 +1,229 @@
+//! How a vCPU with nothing to run waits: the kick eventfd, the `KVM_SET_SIGNAL_MASK` mask,
+//! and the sleep itself.
+//!
+//! A vCPU without a guest function behaves like a guest that runs without exiting (on real
+//! KVM: a guest looping or in an enabled wait). `KVM_RUN` delivers what is deliverable and
+//! then sleeps in `ppoll` on the vCPU's kick eventfd, with the run signal mask applied for
+//! the duration of the call, as the kernel's `kvm_sigset_activate` applies it for the run:
+//! * a signal unblocked by that mask interrupts `ppoll` (its handler runs inside the call) and
+//!   `KVM_RUN` returns -1/EINTR with `KVM_EXIT_INTR`;
+//! * [`Waiter::kick`] (an interrupt injected for this vCPU) makes the eventfd readable:
+//!   `KVM_RUN` drains it, delivers, and sleeps again.
+//!
+//! The eventfd is drained before each delivery, so a kick that lands between the delivery and
+//! the next `ppoll` leaves the eventfd readable and is never lost. Nothing polls: without a
+//! kick or a signal the thread stays asleep in the kernel.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+/// `sizeof(sigset_t)` of the kernel (`_NSIG / 8` on every 64-bit architecture): the only
+/// `len` `KVM_SET_SIGNAL_MASK` accepts, and the size `ppoll` takes.
+pub(crate) const KERNEL_SIGSET_SIZE: u32 = 8;
+
+/// Bit of a signal in a kernel `sigset_t` word (`sigmask(sig)`).
+const fn sigbit(sig: i32) -> u64 {
+    1 << (sig - 1)
+}
+
+/// No `KVM_SET_SIGNAL_MASK` mask is set (`vcpu->sigset_active == 0`): the bits of a real mask
+/// never include SIGKILL and SIGSTOP, so this value cannot be one.
+const NO_MASK: u64 = u64::MAX;
+
+/// Why a sleep ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    /// The vCPU was kicked (or the deadline passed): deliver and decide again.
+    Kicked,
+    /// A signal unblocked during the run arrived; its handler has run.
+    Signal,
+}
+
+/// A vCPU's wait state: its kick eventfd and its run signal mask.
+#[derive(Debug)]
+pub struct Waiter {
+    kick: OwnedFd,
+    /// The `KVM_SET_SIGNAL_MASK` mask as a kernel sigset word, or [`NO_MASK`].
+    sigmask: AtomicU64,
+}
+
+impl Waiter {
+    /// A waiter with a fresh close-on-exec, non-blocking eventfd and no run signal mask.
+    pub fn new() -> Result<Waiter> {
+        // SAFETY: eventfd takes no pointers.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if fd < 0 {
+            return Err(match std::io::Error::last_os_error().raw_os_error() {
+                Some(libc::EMFILE) | Some(libc::ENFILE) => Error::TooManyFds,
+                Some(e) => Error::Os(e),
+                None => Error::OutOfMemory,
+            });
+        }
+        Ok(Waiter {
+            // SAFETY: `fd` was just created and is owned by nothing else.
+            kick: unsafe { OwnedFd::from_raw_fd(fd) },
+            sigmask: AtomicU64::new(NO_MASK),
+        })
+    }
+
+    /// Wakes a sleeping `KVM_RUN` (or makes the next sleep return at once). Async-signal-safe
+    /// and callable from any thread, with or without any lock held.
+    pub fn kick(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a live local to our own eventfd. A full counter
+        // (EAGAIN) means the eventfd is readable already, which is all a kick needs.
+        let _ = unsafe {
+            libc::write(
+                self.kick.as_raw_fd(),
+                (&one as *const u64).cast(),
+                std::mem::size_of::<u64>(),
+            )
+        };
+    }
+
+    /// `kvm_vcpu_ioctl_set_sigmask`: `Some(mask)` (a kernel sigset word) is applied during
+    /// every later `KVM_RUN`, with SIGKILL and SIGSTOP removed; `None` returns to the thread's
+    /// own mask.
+    pub fn set_sigmask(&self, mask: Option<u64>) {
+        let v = match mask {
+            Some(m) => m & !(sigbit(libc::SIGKILL) | sigbit(libc::SIGSTOP)),
+            None => NO_MASK,
+        };
+        self.sigmask.store(v, Ordering::Relaxed);
+    }
+
+    /// The run signal mask, if one is set.
+    pub fn sigmask(&self) -> Option<u64> {
+        match self.sigmask.load(Ordering::Relaxed) {
+            NO_MASK => None,
+            m => Some(m),
+        }
+    }
+
+    /// Consumes pending kicks.
+    fn drain(&self) {
+        let mut v: u64 = 0;
+        // SAFETY: reads 8 bytes into a live local from our own non-blocking eventfd.
+        let _ = unsafe {
+            libc::read(
+                self.kick.as_raw_fd(),
+                (&mut v as *mut u64).cast(),
+                std::mem::size_of::<u64>(),
+            )
+        };
+    }
+
+    /// Forgets kicks that arrived before now: call before delivering, so that a kick after
+    /// the delivery wakes the next [`Waiter::sleep`].
+    pub fn reset(&self) {
+        self.drain();
+    }
+
+    /// Sleeps until a kick, a signal unblocked by the run mask (the thread's own mask when
+    /// none is set), or `timeout`. Holds no lock: the caller must have released the vCPU
+    /// state and any read-side section before calling.
+    pub fn sleep(&self, timeout: Option<Duration>) -> Result<Wake> {
+        let mut pfd = libc::pollfd {
+            fd: self.kick.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let mut ts = timeout.map(|d| libc::timespec {
+            tv_sec: d.as_secs().min(i64::MAX as u64) as libc::time_t,
+            tv_nsec: libc::c_long::from(d.subsec_nanos() as i32),
+        });
+        // ppoll writes the time left back into the timespec.
+        let ts_ptr = ts
+            .as_mut()
+            .map_or(std::ptr::null_mut(), |t| t as *mut libc::timespec);
+        let mask = self.sigmask();
+        let mask_ptr = mask.as_ref().map_or(std::ptr::null(), |m| m as *const u64);
+        loop {
+            // SAFETY: the raw ppoll system call (not the libc wrapper, whose sigset_t is
+            // glibc's 128-byte one): `pfd` is one live pollfd, `ts_ptr` NULL or a live,
+            // writable timespec, `mask_ptr` NULL or a live 8-byte kernel sigset, and the size passed
+            // is that sigset's.
+            let r = unsafe {
+                libc::syscall(
+                    libc::SYS_ppoll,
+                    &mut pfd as *mut libc::pollfd,
+                    1 as libc::nfds_t,
+                    ts_ptr,
+                    mask_ptr,
+                    KERNEL_SIGSET_SIZE as libc::size_t,
+                )
+            };
+            if r >= 0 {
+                self.drain();
+                return Ok(Wake::Kicked);
+            }
+            match std::io::Error::last_os_error().raw_os_error() {
+                Some(libc::EINTR) => return Ok(Wake::Signal),
+                // A transient kernel allocation failure: try again.
+                Some(libc::ENOMEM) | Some(libc::EAGAIN) => continue,
+                Some(e) => return Err(Error::Os(e)),
+                None => return Err(Error::OutOfMemory),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    #[test]
+    fn a_kick_before_the_sleep_is_not_lost() {
+        let w = Waiter::new().unwrap();
+        w.kick();
+        assert_eq!(w.sleep(None).unwrap(), Wake::Kicked);
+        // Drained: the next sleep waits for the timeout.
+        let t = Instant::now();
+        assert_eq!(
+            w.sleep(Some(Duration::from_millis(30))).unwrap(),
+            Wake::Kicked
+        );
+        assert!(t.elapsed() >= Duration::from_millis(25));
+    }
+
+    #[test]
+    fn reset_forgets_earlier_kicks() {
+        let w = Waiter::new().unwrap();
+        w.kick();
+        w.kick();
+        w.reset();
+        let t = Instant::now();
+        w.sleep(Some(Duration::from_millis(20))).unwrap();
+        assert!(t.elapsed() >= Duration::from_millis(15));
+    }
+
+    #[test]
+    fn a_kick_from_another_thread_wakes_the_sleeper() {
+        let w = Arc::new(Waiter::new().unwrap());
+        let w2 = w.clone();
+        let h = std::thread::spawn(move || w2.sleep(None).unwrap());
+        std::thread::sleep(Duration::from_millis(20));
+        w.kick();
+        assert_eq!(h.join().unwrap(), Wake::Kicked);
+    }
+
+    #[test]
+    fn the_mask_never_holds_sigkill_or_sigstop() {
+        let w = Waiter::new().unwrap();
+        assert_eq!(w.sigmask(), None);
+        w.set_sigmask(Some(u64::MAX));
+        assert_eq!(
+            w.sigmask(),
+            Some(!(sigbit(libc::SIGKILL) | sigbit(libc::SIGSTOP)))
+        );
+        w.set_sigmask(Some(0));
+        assert_eq!(w.sigmask(), Some(0));
+        w.set_sigmask(None);
+        assert_eq!(w.sigmask(), None);
+    }
+}
