@@ -212,6 +212,77 @@ mod tests {
         assert_eq!(h.join().unwrap(), Wake::Kicked);
     }
 
+    extern "C" fn ignore(_: libc::c_int) {}
+
+    /// The design the injection path relies on: a sleeping `KVM_RUN` holds the vCPU ioctl
+    /// mutex but not the state lock; another thread queues an interrupt under the state lock
+    /// and kicks; the run delivers it and keeps sleeping; a signal unblocked by the run mask
+    /// ends it with EINTR / KVM_EXIT_INTR.
+    #[test]
+    fn a_sleeping_run_releases_the_state_and_delivers_after_a_kick() {
+        use crate::error::Error;
+        use crate::host::HostConfig;
+        use crate::uapi::{kvm_s390_pgm_info, KVM_EXIT_INTR};
+        use crate::vcpu::run_page::off;
+        use crate::vm::Vm;
+
+        // SAFETY: installs a handler that does nothing, for SIGUSR2, which nothing else in
+        // this test binary uses; the sigaction struct is a live, zeroed local.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = ignore as extern "C" fn(libc::c_int) as usize;
+            libc::sigemptyset(&mut sa.sa_mask);
+            assert_eq!(libc::sigaction(libc::SIGUSR2, &sa, std::ptr::null_mut()), 0);
+        }
+        let vm = Vm::create(Arc::new(HostConfig::z16()), 0).unwrap();
+        let (vcpu, fd) = vm.create_vcpu(0).unwrap();
+        vcpu.wait.set_sigmask(Some(0));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let runner = {
+            let (vm, vcpu) = (vm.clone(), vcpu.clone());
+            std::thread::spawn(move || {
+                // SAFETY: pthread_self has no preconditions.
+                tx.send(unsafe { libc::pthread_self() }).unwrap();
+                let _serial = vcpu.serialize();
+                vcpu.run(&vm, 0)
+            })
+        };
+        let thread = rx.recv().unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(
+            vcpu.ioctl_mutex.try_lock().is_none(),
+            "the run holds the ioctl mutex"
+        );
+        {
+            let mut st = vcpu
+                .state
+                .try_lock_for(Duration::from_secs(2))
+                .expect("the sleeping run released the state lock");
+            let pgm = kvm_s390_pgm_info {
+                code: 1,
+                ..Default::default()
+            };
+            vcpu.queue_pgm(&mut st, pgm);
+        }
+        vcpu.kick();
+        let t = Instant::now();
+        while vcpu.lock().pending_pgm.is_some() {
+            assert!(
+                t.elapsed() < Duration::from_secs(2),
+                "not delivered after a kick"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(!runner.is_finished(), "a kick does not end the run");
+        // SAFETY: `thread` is the live runner thread (it has not been joined).
+        assert_eq!(unsafe { libc::pthread_kill(thread, libc::SIGUSR2) }, 0);
+        assert_eq!(runner.join().unwrap(), Err(Error::Interrupted));
+        assert_eq!(vcpu.run.get::<u32>(off::EXIT_REASON), KVM_EXIT_INTR);
+        // SAFETY: the vCPU fd is ours and closed once.
+        unsafe { libc::close(fd) };
+    }
+
     #[test]
     fn the_mask_never_holds_sigkill_or_sigstop() {
         let w = Waiter::new().unwrap();
