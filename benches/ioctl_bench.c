@@ -228,6 +228,8 @@ static int run_kicked(void)
 	return ioctl(vcpu_fd, KVM_RUN, 0);
 }
 
+static void op_run_kicked(void) { sink += run_kicked(); }
+
 static struct kvm_s390_mem_op lcx;
 static uint64_t lcx_old, lcx_new;
 static void op_log_cmpxchg8(void) { sink += ioctl(vm_fd, KVM_S390_MEM_OP, &lcx); }
@@ -366,6 +368,11 @@ int main(int argc, char **argv)
 			printf("%-50s %8.1f %8.1f %7.2fx\n", name, lw, aw, lw / aw);
 		}
 	}
+
+	/* A vCPU without a guest program: KVM_RUN kicked out by a pending signal (a VMM's kick). */
+	double kr = measure(op_run_kicked, iters / 10), ce0 = measure(op_check_extension, iters);
+	printf("\n%-50s %8.1f %8.1f %7.2fx\n", "KVM_RUN kicked by a pending signal vs CHECK_EXTENSION", kr, ce0,
+	       kr / ce0);
 
 	/* Guest programs: a KVM_RUN round trip, and guest operations against the memops. */
 	int (*set_guest)(int, kvm_s390_shim_guest_fn, void *) = dlsym(RTLD_DEFAULT, "kvm_s390_shim_set_guest");
