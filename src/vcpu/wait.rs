@@ -14,7 +14,7 @@
 //! the next `ppoll` leaves the eventfd readable and is never lost. Nothing polls: without a
 //! kick or a signal the thread stays asleep in the kernel.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -33,6 +33,22 @@ const fn sigbit(sig: i32) -> u64 {
 /// never include SIGKILL and SIGSTOP, so this value cannot be one.
 const NO_MASK: u64 = u64::MAX;
 
+/// The (device, inode) of the file behind `fd`, or `None` if `fd` is not open. Eventfds share
+/// one anonymous inode, so this tells an eventfd from whatever file a reused fd number names
+/// now (after a close behind the shim's back), not one eventfd from another.
+pub(crate) fn file_identity(fd: RawFd) -> Option<(u64, u64)> {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::zeroed();
+    // SAFETY: fstat writes one struct stat into our local.
+    if unsafe { libc::fstat(fd, st.as_mut_ptr()) } != 0 {
+        return None;
+    }
+    // SAFETY: fstat succeeded and filled it (it was zeroed before in any case).
+    let st = unsafe { st.assume_init() };
+    // The field types vary by target (u64 on x86_64 and s390x).
+    #[allow(clippy::unnecessary_cast)]
+    Some((st.st_dev as u64, st.st_ino as u64))
+}
+
 /// Why a sleep ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Wake {
@@ -46,6 +62,8 @@ pub enum Wake {
 #[derive(Debug)]
 pub struct Waiter {
     kick: OwnedFd,
+    /// The kick eventfd's identity, to notice it was closed behind the shim's back.
+    kick_id: Option<(u64, u64)>,
     /// The `KVM_SET_SIGNAL_MASK` mask as a kernel sigset word, or [`NO_MASK`].
     sigmask: AtomicU64,
 }
@@ -63,6 +81,7 @@ impl Waiter {
             });
         }
         Ok(Waiter {
+            kick_id: file_identity(fd),
             // SAFETY: `fd` was just created and is owned by nothing else.
             kick: unsafe { OwnedFd::from_raw_fd(fd) },
             sigmask: AtomicU64::new(NO_MASK),
@@ -141,6 +160,14 @@ impl Waiter {
             .map_or(std::ptr::null_mut(), |t| t as *mut libc::timespec);
         let mask = self.sigmask();
         let mask_ptr = mask.as_ref().map_or(std::ptr::null(), |m| m as *const u64);
+        // If the application closed the kick eventfd behind the shim's back (close_range, a
+        // raw close), polling that number would spin or watch a stranger's file: sleep on no
+        // fd instead, so only a signal (or the deadline) ends the sleep.
+        let mut nfds: libc::nfds_t = 1;
+        if file_identity(self.kick.as_raw_fd()) != self.kick_id {
+            log::warn!("the kick eventfd was closed: KVM_RUN wakes only on signals");
+            nfds = 0;
+        }
         loop {
             // SAFETY: the raw ppoll system call (not the libc wrapper, whose sigset_t is
             // glibc's 128-byte one): `pfd` is one live pollfd, `ts_ptr` NULL or a live,
@@ -150,12 +177,16 @@ impl Waiter {
                 libc::syscall(
                     libc::SYS_ppoll,
                     &mut pfd as *mut libc::pollfd,
-                    1 as libc::nfds_t,
+                    nfds,
                     ts_ptr,
                     mask_ptr,
                     KERNEL_SIGSET_SIZE as libc::size_t,
                 )
             };
+            if r > 0 && pfd.revents & libc::POLLNVAL != 0 {
+                nfds = 0;
+                continue;
+            }
             if r >= 0 {
                 self.drain();
                 return Ok(Wake::Kicked);
@@ -189,6 +220,25 @@ mod tests {
             Wake::Kicked
         );
         assert!(t.elapsed() >= Duration::from_millis(25));
+    }
+
+    #[test]
+    fn a_kick_fd_replaced_behind_our_back_is_not_polled() {
+        let w = Waiter::new().unwrap();
+        let null = std::fs::File::open("/dev/null").unwrap();
+        // SAFETY: replaces the kick fd's file with /dev/null (always readable), as an
+        // application closing the number and reusing it would; the OwnedFd closes it later.
+        assert!(unsafe { libc::dup2(null.as_raw_fd(), w.kick.as_raw_fd()) } >= 0);
+        let t = Instant::now();
+        assert_eq!(
+            w.sleep(Some(Duration::from_millis(40))).unwrap(),
+            Wake::Kicked
+        );
+        assert!(
+            t.elapsed() >= Duration::from_millis(35),
+            "{:?}",
+            t.elapsed()
+        );
     }
 
     #[test]

@@ -40,9 +40,9 @@ impl Bus {
     }
 }
 
-/// A held eventfd.
+/// A held eventfd, with its file identity at registration.
 #[derive(Debug)]
-struct EventFd(OwnedFd);
+struct EventFd(OwnedFd, Option<(u64, u64)>);
 
 impl EventFd {
     /// `eventfd_ctx_fdget`: EBADF unless `fd` is open, EINVAL unless it is an eventfd.
@@ -61,8 +61,10 @@ impl EventFd {
                 _ => Error::BadFd,
             });
         }
+        let id = crate::vcpu::wait::file_identity(dup as i32);
         // SAFETY: `dup` is a new fd owned by nothing else.
-        let held = EventFd(unsafe { OwnedFd::from_raw_fd(dup as i32) });
+        let owned = unsafe { OwnedFd::from_raw_fd(dup as i32) };
+        let held = EventFd(owned, id);
         if !held.is_eventfd() {
             return Err(Error::NotEventfd);
         }
@@ -114,8 +116,14 @@ impl EventFd {
     }
 
     /// `eventfd_signal`: adds 1 to the counter. The kernel saturates a full counter instead
-    /// of blocking; a write would block, so a full counter is left as it is.
+    /// of blocking; a write would block, so a full counter is left as it is. Nothing is
+    /// written if the held fd was closed behind the shim's back and its number now names
+    /// another file.
     fn signal(&self) {
+        if crate::vcpu::wait::file_identity(self.0.as_raw_fd()) != self.1 {
+            log::warn!("an ioeventfd's eventfd was closed behind the shim's back");
+            return;
+        }
         let mut pfd = libc::pollfd {
             fd: self.0.as_raw_fd(),
             events: libc::POLLOUT,
