@@ -180,6 +180,22 @@ pub enum Error {
     IrqBufferTooSmall,
     /// `KVM_ENABLE_CAP` on a vCPU with an unknown capability or flags.
     VcpuCap,
+    /// An interrupt of an unknown or invalid type, or with an invalid parameter (a source
+    /// CPU that does not exist, STOP flags, ...).
+    IrqType,
+    /// An interrupt that cannot be queued now: a second external call or SIGP STOP, SET
+    /// PREFIX on an operating CPU, a full floating queue, SET_IRQ_STATE with pending ones.
+    IrqBusy,
+    /// A FLIC attribute request was refused (bad group, length, adapter id, mode).
+    Flic,
+    /// A second FLIC for one VM.
+    FlicExists,
+    /// An AIS request on a VM without facility 72.
+    FlicNoAis,
+    /// `KVM_HAS_DEVICE_ATTR` on the FLIC with an unknown group.
+    FlicNoAttr,
+    /// FLIC GET_ALL_IRQS: the buffer cannot hold every pending interrupt.
+    FlicBufferTooSmall,
     /// `KVM_CREATE_DEVICE` with a device type the VM does not offer.
     DeviceType,
     /// A device-attribute call the device type has no accessor for.
@@ -204,6 +220,20 @@ impl Error {
             Error::UnknownSystemIoctl => libc::EINVAL,
             // s390 kvm_arch_vm_ioctl / kvm_arch_vcpu_ioctl default.
             Error::UnknownIoctl => libc::ENOTTY,
+            // do_inject_vcpu / __inject_vm / s390int_to_s390irq: -EINVAL.
+            Error::IrqType => libc::EINVAL,
+            // __inject_extcall, __inject_sigp_stop, __inject_set_prefix, __inject_io: -EBUSY.
+            Error::IrqBusy => libc::EBUSY,
+            // flic_set_attr / flic_get_attr and their helpers: -EINVAL.
+            Error::Flic => libc::EINVAL,
+            // flic_create: kvm->arch.flic already set.
+            Error::FlicExists => libc::EINVAL,
+            // modify_ais_mode, flic_ais_mode_{get,set}_all without facility 72.
+            Error::FlicNoAis => libc::EOPNOTSUPP,
+            // flic_has_attr: unknown group.
+            Error::FlicNoAttr => libc::ENXIO,
+            // get_all_floating_irqs: "userspace may retry with a bigger buffer".
+            Error::FlicBufferTooSmall => libc::ENOMEM,
             // kvm_ioctl_create_device: type out of range or without ops.
             Error::DeviceType => libc::ENODEV,
             // kvm_device_ioctl_attr: the device has no accessor for this call.
@@ -323,6 +353,13 @@ mod tests {
             (Error::UnknownSystemIoctl, libc::EINVAL),
             (Error::UnknownIoctl, libc::ENOTTY),
             (Error::DeviceType, libc::ENODEV),
+            (Error::Flic, libc::EINVAL),
+            (Error::FlicExists, libc::EINVAL),
+            (Error::FlicNoAis, libc::EOPNOTSUPP),
+            (Error::FlicNoAttr, libc::ENXIO),
+            (Error::FlicBufferTooSmall, libc::ENOMEM),
+            (Error::IrqType, libc::EINVAL),
+            (Error::IrqBusy, libc::EBUSY),
             (Error::DeviceAttrUnsupported, libc::EPERM),
             (Error::NotKvmIoctl, libc::EINVAL),
             (Error::NonZeroArgument, libc::EINVAL),

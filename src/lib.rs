@@ -19,6 +19,7 @@ pub mod fd;
 pub mod ffi;
 pub mod host;
 pub mod ioctl;
+pub mod irq;
 pub mod system;
 pub mod uaccess;
 pub mod uapi;

@@ -156,6 +156,7 @@ c_test!(test_dat);
 c_test!(test_guest);
 c_test!(selftest_cmma);
 c_test!(selftest_memop);
+c_test!(test_irq);
 
 /// The CPU-model test once per machine profile, in both modes.
 macro_rules! profile_test {

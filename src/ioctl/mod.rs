@@ -153,6 +153,10 @@ pub static VM_IOCTLS: &[Ioctl<VmHandler>] = &[
     ioctl!(KVM_S390_MEM_OP, in kvm_s390_mem_op, |vm; mop| {
         Ok(vm.mem_op(&mop)?.ret())
     }),
+    ioctl!(KVM_S390_INTERRUPT, in kvm_s390_interrupt, |vm; s| {
+        vm.inject_floating(crate::irq::inti_from_interrupt(&s)?)?;
+        Ok(0)
+    }),
     ioctl!(KVM_S390_GET_SKEYS, in kvm_s390_skeys, |vm; a| vm.get_skeys(&a)),
     ioctl!(KVM_S390_SET_SKEYS, in kvm_s390_skeys, |vm; a| vm.set_skeys(&a)),
     ioctl!(KVM_SET_DEVICE_ATTR, in kvm_device_attr, |vm; a| vm.set_attr(&a)),
@@ -209,6 +213,27 @@ pub static VCPU_IOCTLS: &[Ioctl<VcpuHandler>] = &[
     ioctl!(KVM_S390_GET_IRQ_STATE, in kvm_s390_irq_state, |_, v; s| {
         v.get_irq_state(&s)
     }),
+    ioctl!(KVM_S390_IRQ, in kvm_s390_irq, |vm, v; irq| {
+        v.inject(vm, &irq)?;
+        Ok(0)
+    }),
+    ioctl!(KVM_S390_INTERRUPT, in kvm_s390_interrupt, |vm, v; s| {
+        v.inject(vm, &crate::irq::irq_from_interrupt(&s)?)?;
+        Ok(0)
+    }),
+    ioctl!(KVM_S390_SET_IRQ_STATE, in kvm_s390_irq_state, |vm, v; s| {
+        let size = std::mem::size_of::<kvm_s390_irq>();
+        if s.len > crate::irq::VCPU_IRQS_MAX_BUF || s.len == 0 || s.len as usize % size != 0 {
+            return Err(Error::IrqState);
+        }
+        let mut bytes = vec![0u8; s.len as usize];
+        user::UserBuf::new(s.buf, bytes.len()).read_into(&mut bytes)?;
+        let records: Vec<kvm_s390_irq> = bytes
+            .chunks_exact(size)
+            .map(crate::irq::irq_from_bytes)
+            .collect();
+        v.set_irq_state(vm, &records)
+    }),
     ioctl!(KVM_S390_STORE_STATUS, value, |vm, v; addr| v.store_status(vm, addr)),
 ];
 
@@ -261,7 +286,10 @@ pub fn dispatch(fd: RawFd, request: libc::c_ulong, arg: u64) -> Option<Result<i3
             if (req >> 8) & 0xff != KVMIO {
                 return Err(Error::NotKvmIoctl);
             }
-            if crate::vcpu::guest::is_running_here(vcpu) {
+            // Injection is an async ioctl (kvm_arch_vcpu_async_ioctl): it does not take the
+            // vCPU mutex, so a guest function may inject into its own vCPU.
+            let async_ioctl = matches!(req, KVM_S390_IRQ | KVM_S390_INTERRUPT);
+            if !async_ioctl && crate::vcpu::guest::is_running_here(vcpu) {
                 return Err(Error::GuestReentry);
             }
             match VCPU_IOCTLS.iter().find(|r| r.request == req) {

@@ -203,6 +203,13 @@ impl_pod!(
     kvm_guest_debug,
     kvm_run,
     kvm_sync_regs,
+    kvm_s390_io_adapter,
+    kvm_s390_io_adapter_req,
+    kvm_s390_ais_req,
+    kvm_s390_ais_all,
+    kvm_irq_routing,
+    kvm_irq_routing_entry,
+    kvm_irqfd,
 );
 
 /// Reads a `T` from caller address `addr`.

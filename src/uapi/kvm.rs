@@ -620,7 +620,7 @@ pub struct kvm_ioeventfd {
 }
 assert_layout!(kvm_ioeventfd, size = 64, align = 8, datamatch @ 0, addr @ 8, len @ 16, fd @ 20, flags @ 24, pad @ 28);
 
-/// Header of the argument of `KVM_SET_GSI_ROUTING`, followed by `nr` 64-byte routing entries
+/// Header of the argument of `KVM_SET_GSI_ROUTING`, followed by `nr` 48-byte routing entries
 /// (the kernel's flexible array member, whose u64 fields make the struct 8-byte aligned).
 #[repr(C)]
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

@@ -30,11 +30,13 @@ macro_rules! assert_union_layout {
 }
 
 pub mod caps;
+pub mod flic;
 pub mod ioctls;
 pub mod kvm;
 pub mod s390;
 
 pub use caps::*;
+pub use flic::*;
 pub use ioctls::*;
 pub use kvm::*;
 pub use s390::*;

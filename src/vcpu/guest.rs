@@ -120,7 +120,7 @@ impl Drop for RunningMark {
 const PSW_MASK_PSTATE: u64 = 1 << 48;
 
 /// Interception code of a stop request.
-const ICPT_STOP: u8 = 0x28;
+pub(crate) const ICPT_STOP: u8 = 0x28;
 
 /// Calls the guest program of a vCPU (inside KVM_RUN, with the vCPU locked).
 pub fn run_program(vm: &Vm, vcpu: &Vcpu, st: &mut VcpuState, program: GuestProgram) -> Exit {
@@ -143,7 +143,7 @@ pub fn run_program(vm: &Vm, vcpu: &Vcpu, st: &mut VcpuState, program: GuestProgr
             // handle_stop: the kernel stops the CPU itself unless userspace controls the CPU
             // states, in which case userspace acts on the intercept.
             if !vm.user_cpu_state_ctrl() {
-                st.stopped = true;
+                vcpu.set_stopped(true);
             }
             Exit::Intercept {
                 icptcode: ICPT_STOP,
@@ -197,7 +197,7 @@ impl<'a> GuestCpu<'a> {
         match f {
             Fail::Pgm(pgm) => {
                 self.vcpu.queue_pgm(self.st, pgm);
-                self.vcpu.deliver_interrupts(self.vm, self.st);
+                self.vcpu.deliver_interrupts(self.vm, self.st)?;
                 Ok(pgm.code)
             }
             Fail::Errno(e) => Err(e),

@@ -15,6 +15,7 @@ use arc_swap::ArcSwap;
 use crate::error::{EnableCapRule, Error, MemslotRule, Result};
 use crate::fd;
 use crate::host::HostConfig;
+use crate::irq::{Adapter, Ais, FloatIrqs, MAX_S390_IO_ADAPTERS};
 use crate::uaccess;
 use crate::uapi::*;
 use crate::vcpu::Vcpu;
@@ -36,6 +37,8 @@ pub struct VmState {
     pub user_instr0: bool,
     /// KVM_CAP_S390_AIS enabled.
     pub ais: bool,
+    /// Async page faults enabled through the FLIC (`gmap->pfault_enabled`).
+    pub pfault_enabled: bool,
     /// KVM_CAP_S390_HPAGE_1M enabled.
     pub hpage_1m: bool,
     /// CMMA enabled (MEM_CTRL ENABLE_CMMA).
@@ -107,6 +110,14 @@ pub struct Vm {
     /// Key-checked accesses hold this for reading across check and access; SET_SKEYS holds
     /// it for writing, so a key check and the access it guards are atomic with respect to it.
     keys_lock: RwLock<()>,
+    /// Floating interrupts (the kernel's `fi->lock` domain).
+    float_irqs: Mutex<FloatIrqs>,
+    /// Adapter-interruption suppression modes (`fi->ais_lock`).
+    ais: Mutex<Ais>,
+    /// Registered I/O adapters, by id.
+    pub(crate) adapters: Mutex<[Option<Adapter>; MAX_S390_IO_ADAPTERS]>,
+    /// Whether a FLIC exists (one per VM).
+    pub(crate) has_flic: AtomicBool,
 }
 
 /// The kind of memslot change (the kernel's `enum kvm_mr_change`).
@@ -145,6 +156,7 @@ impl Vm {
             user_stsi: false,
             user_instr0: false,
             ais: false,
+            pfault_enabled: false,
             hpage_1m: false,
             use_cmma: false,
             migration_mode: false,
@@ -177,6 +189,10 @@ impl Vm {
             user_cpu_state_ctrl: AtomicBool::new(false),
             vcpus: Mutex::new(Vec::new()),
             keys_lock: RwLock::new(()),
+            float_irqs: Mutex::new(FloatIrqs::default()),
+            ais: Mutex::new(Ais::default()),
+            adapters: Mutex::new([None; MAX_S390_IO_ADAPTERS]),
+            has_flic: AtomicBool::new(false),
         }))
     }
 
@@ -231,6 +247,26 @@ impl Vm {
         // A new CPU is a topology change.
         self.state().mtcr = true;
         Ok((vcpu, fd))
+    }
+
+    /// The floating interrupts.
+    pub(crate) fn float_irqs(&self) -> MutexGuard<'_, FloatIrqs> {
+        self.float_irqs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The adapter-interruption suppression modes.
+    pub(crate) fn ais(&self) -> MutexGuard<'_, Ais> {
+        self.ais.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The vCPU with id `id` (`kvm_get_vcpu_by_id`).
+    pub fn vcpu_by_id(&self, id: u32) -> Option<Arc<Vcpu>> {
+        self.vcpus
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find(|v| v.id == id)
+            .cloned()
     }
 
     /// Runs `f` on every vCPU.
