@@ -730,6 +730,16 @@ struct kvm_run {
 #define KVM_IRQ_ROUTING_S390_ADAPTER 3
 
 /*
+ `kvm_irqfd::flags`: remove the irqfd instead of adding it.
+ */
+#define KVM_IRQFD_FLAG_DEASSIGN 1
+
+/*
+ `kvm_irqfd::flags`: a level-triggered irqfd with a resample eventfd.
+ */
+#define KVM_IRQFD_FLAG_RESAMPLE 2
+
+/*
  `KVM_GET_API_VERSION` answer.
  */
 #define KVM_API_VERSION 12

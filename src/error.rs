@@ -186,6 +186,11 @@ pub enum Error {
     /// An interrupt that cannot be queued now: a second external call or SIGP STOP, SET
     /// PREFIX on an operating CPU, a full floating queue, SET_IRQ_STATE with pending ones.
     IrqBusy,
+    /// `KVM_SET_GSI_ROUTING` / `KVM_CREATE_IRQCHIP` / `KVM_IRQFD` refused (bad flags, GSI,
+    /// route type, bit offset outside its page, a file that is not an eventfd, ...).
+    Routing,
+    /// `KVM_IRQFD`: the eventfd is already assigned.
+    IrqfdBusy,
     /// A FLIC attribute request was refused (bad group, length, adapter id, mode).
     Flic,
     /// A second FLIC for one VM.
@@ -224,6 +229,10 @@ impl Error {
             Error::IrqType => libc::EINVAL,
             // __inject_extcall, __inject_sigp_stop, __inject_set_prefix, __inject_io: -EBUSY.
             Error::IrqBusy => libc::EBUSY,
+            // kvm_set_irq_routing / kvm_set_routing_entry / kvm_irqfd: -EINVAL.
+            Error::Routing => libc::EINVAL,
+            // kvm_irqfd_assign: the eventfd already has an irqfd.
+            Error::IrqfdBusy => libc::EBUSY,
             // flic_set_attr / flic_get_attr and their helpers: -EINVAL.
             Error::Flic => libc::EINVAL,
             // flic_create: kvm->arch.flic already set.
@@ -353,6 +362,8 @@ mod tests {
             (Error::UnknownSystemIoctl, libc::EINVAL),
             (Error::UnknownIoctl, libc::ENOTTY),
             (Error::DeviceType, libc::ENODEV),
+            (Error::Routing, libc::EINVAL),
+            (Error::IrqfdBusy, libc::EBUSY),
             (Error::Flic, libc::EINVAL),
             (Error::FlicExists, libc::EINVAL),
             (Error::FlicNoAis, libc::EOPNOTSUPP),

@@ -20,6 +20,7 @@ pub mod ffi;
 pub mod host;
 pub mod ioctl;
 pub mod irq;
+pub mod irqfd;
 pub mod system;
 pub mod uaccess;
 pub mod uapi;

@@ -157,6 +157,8 @@ c_test!(test_guest);
 c_test!(selftest_cmma);
 c_test!(selftest_memop);
 c_test!(test_irq);
+c_test!(test_irqfd);
+c_test!(selftest_irq_routing);
 
 /// The CPU-model test once per machine profile, in both modes.
 macro_rules! profile_test {

@@ -69,6 +69,8 @@ const fn encodes(request: u32, dir: u32, size: usize) -> bool {
 /// * `ioctl!(REQ, none, |$o| body)`: the argument is ignored;
 /// * `ioctl!(REQ, value, |$o; a| body)`: `a` is the argument as a `u64`;
 /// * `ioctl!(REQ, in T, |$o; a| body)`: `a: T` copied in;
+/// * `ioctl!(REQ, in T, |$o; a @ addr| body)`: the same, with the argument's address (for a
+///   header followed by a flexible array);
 /// * `ioctl!(REQ, out T, |$o| body)`: `body` is a `Result<T>` copied out, the ioctl returns 0;
 /// * `ioctl!(REQ, inout T, |$o; a| body)`: `a: &mut T`, copied back out when `body` succeeds.
 macro_rules! ioctl {
@@ -85,6 +87,14 @@ macro_rules! ioctl {
                 handler: |$($o),+, arg: u64| {
                     const { assert!(encodes($req, IOC_WRITE, std::mem::size_of::<$t>())) };
                     let $a: $t = user::copy_in(arg)?;
+                    $body
+                } }
+    };
+    ($req:ident, in $t:ty, |$($o:tt),+; $a:ident @ $addr:ident| $body:expr) => {
+        Ioctl { request: $req, name: stringify!($req), dir: Dir::In,
+                handler: |$($o),+, $addr: u64| {
+                    const { assert!(encodes($req, IOC_WRITE, std::mem::size_of::<$t>())) };
+                    let $a: $t = user::copy_in($addr)?;
                     $body
                 } }
     };
@@ -153,6 +163,19 @@ pub static VM_IOCTLS: &[Ioctl<VmHandler>] = &[
     ioctl!(KVM_S390_MEM_OP, in kvm_s390_mem_op, |vm; mop| {
         Ok(vm.mem_op(&mop)?.ret())
     }),
+    ioctl!(KVM_SET_GSI_ROUTING, in kvm_irq_routing, |vm; r @ addr| {
+        if r.nr > crate::irqfd::KVM_MAX_IRQ_ROUTES || r.flags != 0 {
+            return Err(Error::Routing);
+        }
+        // The entries follow the 8-byte header (vmemdup_array_user).
+        let size = std::mem::size_of::<kvm_irq_routing_entry>() as u64;
+        let entries: Vec<kvm_irq_routing_entry> = (0..u64::from(r.nr))
+            .map(|i| user::UserPtr::new(addr.wrapping_add(8 + i * size)).read())
+            .collect::<Result<_>>()?;
+        vm.set_gsi_routing(&r, &entries)
+    }),
+    ioctl!(KVM_CREATE_IRQCHIP, none, |vm| vm.create_irqchip()),
+    ioctl!(KVM_IRQFD, in kvm_irqfd, |vm; a| vm.irqfd(&a)),
     ioctl!(KVM_S390_INTERRUPT, in kvm_s390_interrupt, |vm; s| {
         vm.inject_floating(crate::irq::inti_from_interrupt(&s)?)?;
         Ok(0)

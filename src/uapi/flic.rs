@@ -107,3 +107,8 @@ pub struct kvm_irq_routing_entry {
     pub u: kvm_irq_routing_entry_u,
 }
 assert_layout!(kvm_irq_routing_entry, size = 48, align = 8, gsi @ 0, type_ @ 4, flags @ 8, pad @ 12, u @ 16);
+
+/// `kvm_irqfd::flags`: remove the irqfd instead of adding it.
+pub const KVM_IRQFD_FLAG_DEASSIGN: u32 = 1;
+/// `kvm_irqfd::flags`: a level-triggered irqfd with a resample eventfd.
+pub const KVM_IRQFD_FLAG_RESAMPLE: u32 = 2;

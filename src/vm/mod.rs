@@ -118,6 +118,10 @@ pub struct Vm {
     pub(crate) adapters: Mutex<[Option<Adapter>; MAX_S390_IO_ADAPTERS]>,
     /// Whether a FLIC exists (one per VM).
     pub(crate) has_flic: AtomicBool,
+    /// The adapter routes (`KVM_SET_GSI_ROUTING`).
+    pub(crate) routes: Mutex<Vec<crate::irqfd::AdapterRoute>>,
+    /// The irqfds and their thread.
+    pub(crate) irqfds: crate::irqfd::IrqfdSet,
 }
 
 /// The kind of memslot change (the kernel's `enum kvm_mr_change`).
@@ -193,6 +197,8 @@ impl Vm {
             ais: Mutex::new(Ais::default()),
             adapters: Mutex::new([None; MAX_S390_IO_ADAPTERS]),
             has_flic: AtomicBool::new(false),
+            routes: Mutex::new(Vec::new()),
+            irqfds: Default::default(),
         }))
     }
 
