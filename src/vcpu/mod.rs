@@ -86,11 +86,11 @@ pub struct Vcpu {
     state: Mutex<VcpuState>,
 }
 
-fn read<T: uaccess::Pod>(arg: u64) -> Result<T> {
+fn read<T: uaccess::FromBytes>(arg: u64) -> Result<T> {
     Ok(uaccess::read_user(arg)?)
 }
 
-fn write<T: uaccess::Pod>(arg: u64, v: &T) -> Result<i32> {
+fn write<T: uaccess::IntoBytes>(arg: u64, v: &T) -> Result<i32> {
     uaccess::write_user(arg, v)?;
     Ok(0)
 }

@@ -28,11 +28,11 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
     b
 }
 
-fn read<T: uaccess::Pod>(addr: u64) -> Result<T> {
+fn read<T: uaccess::FromBytes>(addr: u64) -> Result<T> {
     Ok(uaccess::read_user(addr)?)
 }
 
-fn write<T: uaccess::Pod>(addr: u64, v: &T) -> Result<i32> {
+fn write<T: uaccess::IntoBytes>(addr: u64, v: &T) -> Result<i32> {
     uaccess::write_user(addr, v)?;
     Ok(0)
 }

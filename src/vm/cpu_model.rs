@@ -118,7 +118,7 @@ impl CpuModel {
 }
 
 /// Reads the attribute payload `T` at `addr`.
-fn payload<T: uaccess::Pod>(addr: u64) -> Result<T> {
+fn payload<T: uaccess::FromBytes>(addr: u64) -> Result<T> {
     Ok(uaccess::read_user(addr)?)
 }
 
