@@ -216,13 +216,19 @@ done:
 	return ok;
 }
 
-/* With SIGSEGV at SIG_DFL (only in syscall mode, where the shim needs no handler). */
+/*
+ * On a thread with deliverable signals; in syscall mode, where the shim needs no handler, a
+ * second time with SIGSEGV and SIGBUS at SIG_DFL (as an application may set them after the
+ * shim's first use).
+ */
 static bool test_unblocked(void)
 {
-	if (syscall_mode()) {
-		signal(SIGSEGV, SIG_DFL);
-		signal(SIGBUS, SIG_DFL);
-	}
+	if (!all_accesses_fail_cleanly())
+		return false;
+	if (!syscall_mode())
+		return true;
+	signal(SIGSEGV, SIG_DFL);
+	signal(SIGBUS, SIG_DFL);
 	return all_accesses_fail_cleanly();
 }
 
