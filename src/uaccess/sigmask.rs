@@ -13,14 +13,75 @@
 //! Mask changes the shim cannot see (raw system calls, glibc-internal calls, the temporary
 //! mask of a signal handler) are listed in DESIGN.md.
 
-use std::cell::Cell;
-
 const UNKNOWN: u8 = 0;
 const DELIVERABLE: u8 = 1;
 const BLOCKED: u8 = 2;
 
-thread_local! {
-    static STATE: Cell<u8> = const { Cell::new(UNKNOWN) };
+/// The calling thread's answer (`UNKNOWN` when it starts).
+///
+/// On x86_64 it is one byte of static TLS read with the initial-exec model (`fs`-relative,
+/// one load): `thread_local!` in a shared library goes through `__tls_get_addr`, a call that
+/// measurably slowed every access (~3 ns each, three per memop). Static TLS is what libraries
+/// loaded at startup (LD_PRELOAD, linked) get anyway; a `dlopen`ed shim takes one byte of the
+/// surplus glibc reserves for this. Elsewhere it is a `thread_local!`.
+#[cfg(target_arch = "x86_64")]
+mod state {
+    core::arch::global_asm!(
+        ".pushsection .tbss,\"awT\",@nobits",
+        ".globl kvm_s390_shim_fault_signals",
+        ".hidden kvm_s390_shim_fault_signals",
+        ".type kvm_s390_shim_fault_signals,@object",
+        ".size kvm_s390_shim_fault_signals, 1",
+        "kvm_s390_shim_fault_signals:",
+        ".zero 1",
+        ".popsection",
+    );
+
+    /// The calling thread's byte.
+    fn slot() -> *mut u8 {
+        let p: *mut u8;
+        // SAFETY: reads the thread pointer (`fs:0` holds the TCB's own address in the x86_64
+        // TLS ABI) and adds the variable's offset from the GOT, filled by the dynamic linker
+        // (initial-exec model); touches no other state.
+        unsafe {
+            core::arch::asm!(
+                "mov {p}, qword ptr fs:0",
+                "add {p}, qword ptr [rip + kvm_s390_shim_fault_signals@GOTTPOFF]",
+                p = out(reg) p,
+                options(nostack, readonly),
+            );
+        }
+        p
+    }
+
+    pub(super) fn get() -> u8 {
+        // SAFETY: the byte is this thread's own, live while the thread runs; volatile because
+        // the shim's signal handler on this thread writes it too.
+        unsafe { slot().read_volatile() }
+    }
+
+    pub(super) fn set(v: u8) {
+        // SAFETY: as for `get`.
+        unsafe { slot().write_volatile(v) }
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+mod state {
+    use std::cell::Cell;
+
+    thread_local! {
+        static STATE: Cell<u8> = const { Cell::new(super::UNKNOWN) };
+    }
+
+    /// The calling thread's byte (`UNKNOWN` once thread-local storage is gone at thread exit).
+    pub(super) fn get() -> u8 {
+        STATE.try_with(Cell::get).unwrap_or(super::UNKNOWN)
+    }
+
+    pub(super) fn set(v: u8) {
+        let _ = STATE.try_with(|s| s.set(v));
+    }
 }
 
 /// The kernel's `sigset_t` (64 signals on x86_64 and aarch64).
@@ -57,19 +118,20 @@ fn rt_sigprocmask(how: libc::c_int, set: Option<KernelSigset>) -> KernelSigset {
 
 /// Whether a SIGSEGV or SIGBUS raised on this thread would reach the shim's handler (neither
 /// is blocked). Plain thread-local load after the thread's first call.
+#[inline]
 pub(super) fn faults_deliverable() -> bool {
-    STATE
-        .try_with(|s| match s.get() {
-            DELIVERABLE => true,
-            BLOCKED => false,
-            _ => {
-                let d = query();
-                s.set(if d { DELIVERABLE } else { BLOCKED });
-                d
-            }
-        })
-        // Thread-local storage is gone (thread exit): ask every time.
-        .unwrap_or_else(|_| query())
+    match state::get() {
+        DELIVERABLE => true,
+        BLOCKED => false,
+        _ => learn(),
+    }
+}
+
+#[cold]
+fn learn() -> bool {
+    let d = query();
+    state::set(if d { DELIVERABLE } else { BLOCKED });
+    d
 }
 
 fn query() -> bool {
@@ -79,7 +141,7 @@ fn query() -> bool {
 /// Forgets the calling thread's cached answer: its signal mask may have changed. Only a
 /// thread-local store, so it is async-signal-safe.
 pub fn mask_may_have_changed() {
-    let _ = STATE.try_with(|s| s.set(UNKNOWN));
+    state::set(UNKNOWN);
 }
 
 /// Runs `f` with SIGSEGV and SIGBUS unblocked on the calling thread, then restores the mask.
