@@ -160,6 +160,29 @@ c_test!(test_irq);
 c_test!(test_irqfd);
 c_test!(selftest_irq_routing);
 
+/// The caller-memory test, with each method. It interposes `sigaction` on the shim, so the
+/// executable exports its symbols (`-rdynamic`).
+macro_rules! uaccess_test {
+    ($name:ident, $method:literal) => {
+        mod $name {
+            const ENV: &[(&str, &str)] = &[("KVM_S390_SHIM_UACCESS", $method)];
+            #[test]
+            fn preload() {
+                let exe = super::build_as("test_uaccess", stringify!($name), false, &["-rdynamic"]);
+                super::run_test_env(&exe, true, ENV);
+            }
+            #[test]
+            fn linked() {
+                let exe = super::build_as("test_uaccess", stringify!($name), true, &["-rdynamic"]);
+                super::run_test_env(&exe, false, ENV);
+            }
+        }
+    };
+}
+
+uaccess_test!(test_uaccess, "fault");
+uaccess_test!(test_uaccess_syscall, "syscall");
+
 /// The CPU-model test once per machine profile, in both modes.
 macro_rules! profile_test {
     ($name:ident, $machine:literal) => {
@@ -260,6 +283,15 @@ fn exported_symbols() {
         "open64",
         "openat",
         "openat64",
+        // Signal-mask changes (uaccess's per-thread cache).
+        "sigprocmask",
+        "pthread_sigmask",
+        "longjmp",
+        "_longjmp",
+        "siglongjmp",
+        "__longjmp_chk",
+        "setcontext",
+        "swapcontext",
     ];
     want.sort_unstable();
     assert_eq!(got, want);

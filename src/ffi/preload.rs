@@ -282,3 +282,104 @@ pub unsafe extern "C" fn close_range(first: c_uint, last: c_uint, flags: c_int) 
         r
     })
 }
+
+// ---------------------------------------------------------------------------------------------
+// Signal-mask changes. A thread that blocks SIGSEGV/SIGBUS must not fault on caller memory, so
+// `uaccess` caches per thread whether they are blocked; each function below can change the
+// calling thread's mask (or leave it running under another saved mask) and makes the thread
+// ask again on its next access. They are otherwise libc's, with libc's results and errno.
+// ---------------------------------------------------------------------------------------------
+
+/// # Safety
+/// As for libc `sigprocmask`.
+#[no_mangle]
+pub unsafe extern "C" fn sigprocmask(
+    how: c_int,
+    set: *const libc::sigset_t,
+    old: *mut libc::sigset_t,
+) -> c_int {
+    ffi_boundary!(-1, {
+        let r = super::real_signal::sigprocmask(how, set, old);
+        crate::uaccess::mask_may_have_changed();
+        r
+    })
+}
+
+/// # Safety
+/// As for libc `pthread_sigmask`.
+#[no_mangle]
+pub unsafe extern "C" fn pthread_sigmask(
+    how: c_int,
+    set: *const libc::sigset_t,
+    old: *mut libc::sigset_t,
+) -> c_int {
+    ffi_boundary!(libc::EIO, {
+        let r = super::real_signal::pthread_sigmask(how, set, old);
+        crate::uaccess::mask_may_have_changed();
+        r
+    })
+}
+
+// The jump functions restore the mask saved by `sigsetjmp` (or leave a signal handler's mask in
+// place); the thread forgets its cached answer before jumping. They do not return, so they are
+// not wrapped in `ffi_boundary!`: nothing in them can panic (a thread-local store and a call).
+
+/// # Safety
+/// As for libc `longjmp`.
+#[no_mangle]
+pub unsafe extern "C" fn longjmp(env: *mut c_void, val: c_int) -> ! {
+    crate::uaccess::mask_may_have_changed();
+    // SAFETY: forwarded unchanged; the caller vouches for `env`.
+    unsafe { super::real_signal::jump(super::real_signal::JumpKind::Longjmp, env, val) }
+}
+
+/// # Safety
+/// As for libc `_longjmp`.
+#[no_mangle]
+pub unsafe extern "C" fn _longjmp(env: *mut c_void, val: c_int) -> ! {
+    crate::uaccess::mask_may_have_changed();
+    // SAFETY: as for `longjmp`.
+    unsafe { super::real_signal::jump(super::real_signal::JumpKind::UnderscoreLongjmp, env, val) }
+}
+
+/// # Safety
+/// As for libc `siglongjmp`.
+#[no_mangle]
+pub unsafe extern "C" fn siglongjmp(env: *mut c_void, val: c_int) -> ! {
+    crate::uaccess::mask_may_have_changed();
+    // SAFETY: as for `longjmp`.
+    unsafe { super::real_signal::jump(super::real_signal::JumpKind::Siglongjmp, env, val) }
+}
+
+/// # Safety
+/// As for glibc `__longjmp_chk` (the fortified `longjmp`).
+#[no_mangle]
+pub unsafe extern "C" fn __longjmp_chk(env: *mut c_void, val: c_int) -> ! {
+    crate::uaccess::mask_may_have_changed();
+    // SAFETY: as for `longjmp`.
+    unsafe { super::real_signal::jump(super::real_signal::JumpKind::LongjmpChk, env, val) }
+}
+
+/// # Safety
+/// As for libc `setcontext` (which returns only on error).
+#[no_mangle]
+pub unsafe extern "C" fn setcontext(ucp: *const libc::ucontext_t) -> c_int {
+    crate::uaccess::mask_may_have_changed();
+    // SAFETY: forwarded unchanged; the caller vouches for `ucp`.
+    unsafe { super::real_signal::setcontext(ucp) }
+}
+
+/// # Safety
+/// As for libc `swapcontext`. It returns when another context switches back to `oucp`, with
+/// that context's mask: the thread forgets its answer on both sides of the switch.
+#[no_mangle]
+pub unsafe extern "C" fn swapcontext(
+    oucp: *mut libc::ucontext_t,
+    ucp: *const libc::ucontext_t,
+) -> c_int {
+    crate::uaccess::mask_may_have_changed();
+    // SAFETY: forwarded unchanged; the caller vouches for both contexts.
+    let r = unsafe { super::real_signal::swapcontext(oucp, ucp) };
+    crate::uaccess::mask_may_have_changed();
+    r
+}

@@ -1,6 +1,8 @@
 //! The FLIC device's attribute groups and payloads (`arch/s390/include/uapi/asm/kvm.h`) and
 //! the s390 adapter routing entry (`include/uapi/linux/kvm.h`).
 
+use bytemuck::{AnyBitPattern, NoUninit};
+
 // FLIC attribute groups.
 pub const KVM_DEV_FLIC_GET_ALL_IRQS: u32 = 1;
 pub const KVM_DEV_FLIC_ENQUEUE: u32 = 2;
@@ -18,7 +20,7 @@ pub const KVM_S390_FLIC_MAX_BUFFER: u32 = 0x200_0000;
 
 /// Payload of `KVM_DEV_FLIC_ADAPTER_REGISTER`.
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, AnyBitPattern, NoUninit)]
 pub struct kvm_s390_io_adapter {
     pub id: u32,
     pub isc: u8,
@@ -33,7 +35,7 @@ pub const KVM_S390_ADAPTER_SUPPRESSIBLE: u8 = 0x01;
 
 /// Payload of `KVM_DEV_FLIC_AISM`. `pad` is the byte the C compiler inserts before `mode`.
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, AnyBitPattern, NoUninit)]
 pub struct kvm_s390_ais_req {
     pub isc: u8,
     pub pad: u8,
@@ -43,7 +45,7 @@ assert_layout!(kvm_s390_ais_req, size = 4, align = 2, isc @ 0, mode @ 2);
 
 /// Payload of `KVM_DEV_FLIC_AISM_ALL`.
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, AnyBitPattern, NoUninit)]
 pub struct kvm_s390_ais_all {
     pub simm: u8,
     pub nimm: u8,
@@ -58,7 +60,7 @@ pub const KVM_S390_IO_ADAPTER_UNMAP: u8 = 3;
 /// Payload of `KVM_DEV_FLIC_ADAPTER_MODIFY`.
 /// cbindgen:field-names=[id, type, mask, pad0, addr]
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, AnyBitPattern, NoUninit)]
 pub struct kvm_s390_io_adapter_req {
     pub id: u32,
     pub type_: u8,
@@ -74,7 +76,7 @@ pub const KVM_IRQ_ROUTING_S390_ADAPTER: u32 = 3;
 /// The payload of an adapter routing entry: guest addresses of the indicator and summary
 /// bytes and the bit offsets from them.
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, AnyBitPattern, NoUninit)]
 pub struct kvm_irq_routing_s390_adapter {
     pub ind_addr: u64,
     pub summary_addr: u64,
@@ -88,7 +90,7 @@ assert_layout!(kvm_irq_routing_s390_adapter, size = 32, align = 8,
 /// The payload union of [`kvm_irq_routing_entry`] (the s390 adapter member and the padding
 /// that fixes its size; the other architectures' members are not mirrored).
 #[repr(C)]
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, AnyBitPattern)]
 pub union kvm_irq_routing_entry_u {
     pub adapter: kvm_irq_routing_s390_adapter,
     pub pad: [u32; 8],
@@ -98,7 +100,7 @@ assert_union_layout!(kvm_irq_routing_entry_u, size = 32, align = 8, adapter, pad
 /// One entry of the `KVM_SET_GSI_ROUTING` array.
 /// cbindgen:field-names=[gsi, type, flags, pad, u]
 #[repr(C)]
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, AnyBitPattern)]
 pub struct kvm_irq_routing_entry {
     pub gsi: u32,
     pub type_: u32,

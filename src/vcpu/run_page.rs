@@ -11,6 +11,7 @@ use std::ptr::NonNull;
 use memoffset::offset_of;
 
 use crate::error::{Error, Result};
+use crate::uaccess::{FromBytes, IntoBytes};
 use crate::uapi::*;
 
 /// Size of the page (`KVM_GET_VCPU_MMAP_SIZE`).
@@ -120,16 +121,17 @@ impl RunPage {
         unsafe { self.base.as_ptr().add(off).cast::<T>() }
     }
 
-    /// Reads a value at byte offset `off`.
-    pub fn get<T: Copy>(&self, off: usize) -> T {
-        // SAFETY: `at` yields an aligned in-bounds pointer into our live mapping; T is a plain
-        // integer type, valid for any bit pattern.
+    /// Reads a value at byte offset `off`: any bytes the caller left there are a valid `T`.
+    pub fn get<T: FromBytes>(&self, off: usize) -> T {
+        // SAFETY: `at` yields an aligned in-bounds pointer into our live mapping, whose bytes
+        // are all initialised (shared memory); every bit pattern is a valid T.
         unsafe { self.at::<T>(off).read_volatile() }
     }
 
-    /// Writes a value at byte offset `off`.
-    pub fn set<T: Copy>(&self, off: usize, v: T) {
-        // SAFETY: as for `get`.
+    /// Writes a value at byte offset `off`: its bytes, none of them padding (the caller reads
+    /// every byte of the page).
+    pub fn set<T: IntoBytes>(&self, off: usize, v: T) {
+        // SAFETY: as for `get`; T has no padding, so no uninitialised byte reaches the page.
         unsafe { self.at::<T>(off).write_volatile(v) }
     }
 
