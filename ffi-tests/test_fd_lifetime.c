@@ -230,6 +230,54 @@ done:
 	return ok;
 }
 
+/* A program that closes or replaces every fd it did not open itself (the shim's own among
+ * them) keeps its KVM fds, and stale numbers are still told apart afterwards. */
+static bool test_foreign_fds_replaced(void)
+{
+	bool ok = false;
+	int sys = -1, vm = open_vm(&sys), ev = -1, d = -1, vm2 = -1, n = -1, others[256], nothers = 0;
+	CHECK(vm >= 0);
+	ev = eventfd(0, EFD_CLOEXEC);
+	CHECK(ev >= 0);
+	for (int fd = 3; fd < 256; fd++)
+		if (fd != sys && fd != vm && fd != ev && fcntl(fd, F_GETFD) >= 0)
+			others[nothers++] = fd;
+	CHECK(nothers > 0);
+	for (int i = 0; i < nothers; i++)
+		if (i % 2 == 0)
+			CHECK_RET(dup2(ev, others[i]), others[i]);
+		else
+			CHECK_RET(close(others[i]), 0);
+	/* The shim still knows its fds: /dev/kvm answers EINVAL (the placeholder would say
+	 * ENOTTY), and dups are KVM fds. */
+	CHECK_ERR(ioctl(sys, FIONREAD, &n), EINVAL);
+	d = dup(vm);
+	CHECK(d >= 0);
+	CHECK_RET(KVM_IOCTL(d, KVM_CHECK_EXTENSION, KVM_CAP_USER_MEMORY), 1);
+	close(d);
+	/* An eventfd on a stale VM number is still not taken for the VM. */
+	vm2 = KVM_IOCTL(sys, KVM_CREATE_VM, 0);
+	CHECK(vm2 >= 0);
+	CHECK_RET(raw_close(vm2), 0);
+	CHECK_RET(move_to(dup(ev), vm2), vm2);
+	d = dup(vm2);
+	CHECK(d >= 0);
+	CHECK_ERR(KVM_IOCTL(d, KVM_CHECK_EXTENSION, KVM_CAP_USER_MEMORY), ENOTTY);
+	ok = true;
+done:
+	for (int i = 0; i < nothers; i += 2)
+		close(others[i]);
+	if (d >= 0)
+		close(d);
+	if (vm2 >= 0)
+		close(vm2);
+	if (ev >= 0)
+		close(ev);
+	KVM_CLOSE(vm);
+	KVM_CLOSE(sys);
+	return ok;
+}
+
 /* A child of a raw clone (no atfork handlers run) gets EIO on the parent's VM and vCPU, and
  * can make its own. */
 static bool test_raw_fork_child_gets_eio(void)
@@ -357,6 +405,7 @@ int main(void)
 	RUN(test_dup_of_stale_number);
 	RUN(test_stale_vcpu_number_is_a_memfd);
 	RUN(test_live_fds_answer_like_kvm);
+	RUN(test_foreign_fds_replaced);
 	RUN(test_raw_fork_child_gets_eio);
 	RUN(test_vfork_child_uses_vm);
 	RUN(test_ftruncate_vcpu_refused);

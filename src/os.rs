@@ -18,19 +18,23 @@
 //!   stamped with the parent's token no longer match (the kernel's `kvm->mm != current->mm`).
 //!   Reading it is two plain loads.
 //!
-//! nix wraps the calls where it has them. It has no `MADV_WIPEONFORK` (0.29), and the checks on
-//! numbers that may be closed or foreign use `libc` directly: nix's owned-fd types would assert
-//! an ownership the shim does not have there.
+//! The anchor moves to another number if the application closes or replaces its number through
+//! an interposed call ([`protect_anchor`]); if it is closed behind the shim's back, placeholders
+//! are recognised by their anon inode only (an eventfd could then pass for one).
+//!
+//! nix wraps the calls where it has them. It has no `MADV_WIPEONFORK` (0.29), and `epoll_ctl`
+//! on numbers that may be closed, foreign or moving uses `libc` directly: nix's owned-fd types
+//! would assert an ownership the shim does not have there.
 
 use std::ffi::CStr;
 use std::num::NonZeroUsize;
-use std::os::fd::{AsRawFd, BorrowedFd, IntoRawFd, RawFd};
+use std::os::fd::{AsRawFd, IntoRawFd, RawFd};
 use std::ptr::{self, NonNull};
-use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU64, Ordering};
 
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, SealFlag};
-use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
+use nix::sys::epoll::{Epoll, EpollCreateFlags};
 use nix::sys::memfd::{memfd_create, MemFdCreateFlag};
 use nix::sys::mman::{mmap, mmap_anonymous, munmap, MapFlags, ProtFlags};
 
@@ -63,6 +67,19 @@ pub fn close_placeholder(fd: RawFd) {
 
 /// The anchor's fd, or -1 before the first placeholder.
 static ANCHOR: AtomicI32 = AtomicI32::new(-1);
+/// Set once the anchor is known to be gone (closed over a range it could not leave, or
+/// closed behind the shim's back): placeholders are then recognised only as anon-inode files.
+static ANCHOR_LOST: AtomicBool = AtomicBool::new(false);
+/// The identity every anon-inode file shares (the anchor's own, recorded at creation).
+static ANON_DEV: AtomicU64 = AtomicU64::new(0);
+static ANON_INO: AtomicU64 = AtomicU64::new(0);
+
+fn anon_id() -> FileId {
+    FileId {
+        dev: ANON_DEV.load(Ordering::Relaxed),
+        ino: ANON_INO.load(Ordering::Relaxed),
+    }
+}
 
 /// The anchor epoll, created on first use (close-on-exec; inherited by forked children, which
 /// keeps the placeholders they inherit recognisable).
@@ -75,6 +92,9 @@ fn anchor() -> Result<RawFd> {
         .map_err(os_err)?
         .0
         .into_raw_fd();
+    let id = file_id(fresh).ok_or(Error::Os(libc::EBADF))?;
+    ANON_DEV.store(id.dev, Ordering::Relaxed);
+    ANON_INO.store(id.ino, Ordering::Relaxed);
     match ANCHOR.compare_exchange(-1, fresh, Ordering::AcqRel, Ordering::Acquire) {
         Ok(_) => Ok(fresh),
         Err(won) => {
@@ -84,6 +104,13 @@ fn anchor() -> Result<RawFd> {
     }
 }
 
+/// Registers the anchor `a` in the epoll `fd` (with the kernel's errno on failure).
+fn add_anchor(fd: RawFd, a: RawFd) -> std::result::Result<(), Errno> {
+    let mut ev = libc::epoll_event { events: 0, u64: 0 };
+    // SAFETY: `ev` is a valid event buffer; the kernel validates both fds.
+    Errno::result(unsafe { libc::epoll_ctl(fd, libc::EPOLL_CTL_ADD, a, &mut ev) }).map(drop)
+}
+
 /// Creates a placeholder fd for a `/dev/kvm` or VM object: an epoll instance holding the anchor.
 pub fn new_placeholder(cloexec: bool) -> Result<RawFd> {
     let flags = if cloexec {
@@ -91,27 +118,83 @@ pub fn new_placeholder(cloexec: bool) -> Result<RawFd> {
     } else {
         EpollCreateFlags::empty()
     };
-    let anchor = anchor()?;
     let ep = Epoll::new(flags).map_err(os_err)?;
-    // SAFETY: the anchor is never closed by the shim; should the application close it behind
-    // the shim's back, the kernel answers EBADF (no memory is at stake).
-    let target = unsafe { BorrowedFd::borrow_raw(anchor) };
-    ep.add(target, EpollEvent::new(EpollFlags::empty(), 0))
-        .map_err(os_err)?;
+    let fd = ep.0.as_raw_fd();
+    // The anchor may move meanwhile ([`protect_anchor`]): register until the one registered
+    // is the current one.
+    let mut a = anchor()?;
+    loop {
+        let r = add_anchor(fd, a);
+        let now = ANCHOR.load(Ordering::Acquire);
+        match r {
+            Ok(()) | Err(Errno::EEXIST) if now == a => break,
+            Err(e) if now == a => return Err(os_err(e)),
+            _ => a = now,
+        }
+    }
     Ok(ep.0.into_raw_fd())
 }
 
 /// Whether the file now at `fd` is a placeholder made by [`new_placeholder`] (in this process
-/// or an ancestor). One `epoll_ctl`; no side effect (it re-sets the same empty event mask).
+/// or an ancestor). One `epoll_ctl` (it re-sets the same empty event mask: no side effect).
 pub fn holds_anchor(fd: RawFd) -> bool {
     let a = ANCHOR.load(Ordering::Acquire);
     if a < 0 {
         return false;
     }
-    let mut ev = libc::epoll_event { events: 0, u64: 0 };
-    // SAFETY: `ev` is a valid event buffer; the kernel validates both fds (`fd` may be closed
-    // or any kind of file: then it fails with EBADF, EINVAL or ENOENT).
-    unsafe { libc::epoll_ctl(fd, libc::EPOLL_CTL_MOD, a, &mut ev) == 0 }
+    let mut a = a;
+    while !ANCHOR_LOST.load(Ordering::Relaxed) {
+        let mut ev = libc::epoll_event { events: 0, u64: 0 };
+        // SAFETY: `ev` is a valid event buffer; the kernel validates both fds (`fd` may be
+        // closed or any kind of file: then it fails with EBADF, EINVAL or ENOENT).
+        if unsafe { libc::epoll_ctl(fd, libc::EPOLL_CTL_MOD, a, &mut ev) } == 0 {
+            return true;
+        }
+        let now = ANCHOR.load(Ordering::Acquire);
+        if now != a {
+            // The anchor moved meanwhile: ask again with the new one.
+            a = now;
+            continue;
+        }
+        // A failure is the answer while the anchor is still an anon-inode file.
+        if file_id(a) == Some(anon_id()) {
+            return false;
+        }
+        ANCHOR_LOST.store(true, Ordering::Relaxed);
+        log::warn!("kvm-s390-shim: fd {a} (the shim's anchor) was closed behind its back");
+    }
+    file_id(fd) == Some(anon_id())
+}
+
+/// To be called before the application closes or replaces the numbers `first..=last` (a
+/// `close`, a `dup2`/`dup3` onto one, a `close_range`): if the anchor is among them, it moves
+/// to a free number outside the range and is registered again in the placeholders `live()`
+/// returns (registrations are per anchor number). If no number outside is free, the anchor
+/// is let go and placeholders are recognised as anon-inode files from then on.
+pub fn protect_anchor(first: RawFd, last: RawFd, live: impl FnOnce() -> Vec<RawFd>) {
+    let a = ANCHOR.load(Ordering::Acquire);
+    if a < first || a > last || ANCHOR_LOST.load(Ordering::Relaxed) {
+        return;
+    }
+    let dup_from = |min: RawFd| {
+        // SAFETY: F_DUPFD_CLOEXEC of our own fd; no memory is involved.
+        unsafe { libc::syscall(libc::SYS_fcntl, a, libc::F_DUPFD_CLOEXEC, min) as RawFd }
+    };
+    let mut moved = last.checked_add(1).map_or(-1, dup_from);
+    if moved < 0 {
+        moved = dup_from(0);
+    }
+    if moved < 0 || (first..=last).contains(&moved) {
+        if moved >= 0 {
+            close_placeholder(moved);
+        }
+        ANCHOR_LOST.store(true, Ordering::Relaxed);
+        return;
+    }
+    for fd in live() {
+        let _ = add_anchor(fd, moved);
+    }
+    ANCHOR.store(moved, Ordering::Release);
 }
 
 /// A one-page memfd mapped shared into the shim: a vCPU's fd and its `kvm_run` page.

@@ -127,6 +127,16 @@ fn live_object(fd: c_int) -> Option<Entry> {
     }
 }
 
+/// The numbers of the live `/dev/kvm` and VM placeholders (for [`os::protect_anchor`]).
+fn live_placeholders() -> Vec<c_int> {
+    TABLE
+        .entries(0, u32::MAX)
+        .into_iter()
+        .filter(|(fd, e)| !matches!(e.object(), Object::Vcpu(..)) && os::holds_anchor(*fd))
+        .map(|(fd, _)| fd)
+        .collect()
+}
+
 /// `ioctl` for both the interposer and the C API.
 ///
 /// KVM requests (ioctl type `KVMIO`) go straight to the dispatcher: no system call before the
@@ -150,6 +160,7 @@ pub(crate) fn shim_ioctl(fd: c_int, request: c_ulong, arg: *mut c_void) -> c_int
 /// the file, and must find its object. It goes only if it still holds the object seen before,
 /// so a number reused in between (by another thread's open or dup) keeps its new entry.
 pub(crate) fn shim_close(fd: c_int) -> c_int {
+    os::protect_anchor(fd, fd, live_placeholders);
     let seen = TABLE.entry(fd);
     let r = real::close(fd);
     if let Some(e) = seen {
@@ -298,6 +309,7 @@ pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
         if old == new {
             real::dup2(old, new)
         } else {
+            os::protect_anchor(new, new, live_placeholders);
             dup_with(old, || real::dup2(old, new))
         }
     })
@@ -307,7 +319,12 @@ pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
 /// As for libc `dup3`.
 #[no_mangle]
 pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
-    ffi_boundary!(-1, dup_with(old, || real::dup3(old, new, flags)))
+    ffi_boundary!(-1, {
+        if old != new {
+            os::protect_anchor(new, new, live_placeholders);
+        }
+        dup_with(old, || real::dup3(old, new, flags))
+    })
 }
 
 fn fcntl_common(fd: c_int, cmd: c_int, arg: c_ulong, wide: bool) -> c_int {
@@ -345,6 +362,10 @@ pub unsafe extern "C" fn close_range(first: c_uint, last: c_uint, flags: c_int) 
     ffi_boundary!(-1, {
         // As for close: take the entries before, remove those still unchanged after.
         let closing = flags & libc::CLOSE_RANGE_CLOEXEC as c_int == 0;
+        if closing && first <= last {
+            let clamp = |n: c_uint| c_int::try_from(n).unwrap_or(c_int::MAX);
+            os::protect_anchor(clamp(first), clamp(last), live_placeholders);
+        }
         let entries = if closing {
             TABLE.entries(first, last)
         } else {
