@@ -278,6 +278,45 @@ done:
 	return ok;
 }
 
+/* The same with raw closes (the shim's own fd among them): KVM fds keep working, recognised
+ * by their anon inode from then on. In a child, which leaves the parent's fds alone. */
+static int raw_close_others_child(void)
+{
+	int sys = KVM_OPEN(O_RDWR), vm = sys < 0 ? -1 : KVM_IOCTL(sys, KVM_CREATE_VM, 0), n, code = 0;
+	if (vm < 0)
+		return 1;
+	for (int fd = 3; fd < 256; fd++)
+		if (fd != sys && fd != vm)
+			raw_close(fd);
+	errno = 0;
+	if (ioctl(sys, FIONREAD, &n) != -1 || errno != EINVAL)
+		code |= 2;
+	int d = dup(vm);
+	if (d < 0 || KVM_IOCTL(d, KVM_CHECK_EXTENSION, KVM_CAP_USER_MEMORY) != 1)
+		code |= 4;
+	int sys2 = KVM_OPEN(O_RDWR);
+	int d2 = sys2 < 0 ? -1 : dup(sys2);
+	if (d2 < 0 || KVM_IOCTL(d2, KVM_GET_API_VERSION, 0) != 12)
+		code |= 8;
+	return code;
+}
+
+static bool test_own_fd_closed_raw(void)
+{
+	bool ok = false;
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0)
+		_exit(raw_close_others_child());
+	int status = 0;
+	CHECK(waitpid(pid, &status, 0) == pid);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		FAIL("child status %#x", status);
+	ok = true;
+done:
+	return ok;
+}
+
 /* A child of a raw clone (no atfork handlers run) gets EIO on the parent's VM and vCPU, and
  * can make its own. */
 static bool test_raw_fork_child_gets_eio(void)
@@ -399,6 +438,10 @@ done:
 
 int main(void)
 {
+	/* A bad close before the first KVM fd must leave the shim's own fd bookkeeping alone (the
+	 * stale-number tests below need it intact). */
+	if (close(-1) != -1 || errno != EBADF)
+		return 1;
 	RUN(test_dup_close_race);
 	RUN(test_stale_vm_number_is_a_pipe);
 	RUN(test_stale_system_number_is_an_eventfd);
@@ -406,6 +449,7 @@ int main(void)
 	RUN(test_stale_vcpu_number_is_a_memfd);
 	RUN(test_live_fds_answer_like_kvm);
 	RUN(test_foreign_fds_replaced);
+	RUN(test_own_fd_closed_raw);
 	RUN(test_raw_fork_child_gets_eio);
 	RUN(test_vfork_child_uses_vm);
 	RUN(test_ftruncate_vcpu_refused);

@@ -123,11 +123,15 @@ pub fn new_placeholder(cloexec: bool) -> Result<RawFd> {
     // The anchor may move meanwhile ([`protect_anchor`]): register until the one registered
     // is the current one.
     let mut a = anchor()?;
-    loop {
+    while !ANCHOR_LOST.load(Ordering::Relaxed) {
         let r = add_anchor(fd, a);
         let now = ANCHOR.load(Ordering::Acquire);
         match r {
             Ok(()) | Err(Errno::EEXIST) if now == a => break,
+            Err(_) if now == a && file_id(a) != Some(anon_id()) => {
+                // Closed behind the shim's back: recognise placeholders by their inode.
+                ANCHOR_LOST.store(true, Ordering::Relaxed);
+            }
             Err(e) if now == a => return Err(os_err(e)),
             _ => a = now,
         }
@@ -173,7 +177,7 @@ pub fn holds_anchor(fd: RawFd) -> bool {
 /// is let go and placeholders are recognised as anon-inode files from then on.
 pub fn protect_anchor(first: RawFd, last: RawFd, live: impl FnOnce() -> Vec<RawFd>) {
     let a = ANCHOR.load(Ordering::Acquire);
-    if a < first || a > last || ANCHOR_LOST.load(Ordering::Relaxed) {
+    if a < 0 || a < first || a > last || ANCHOR_LOST.load(Ordering::Relaxed) {
         return;
     }
     let dup_from = |min: RawFd| {
