@@ -4,7 +4,8 @@
 //! Module map:
 //! * [`uapi`]: `#[repr(C)]` mirrors of the kernel's KVM/s390 uapi, constants, ioctl numbers.
 //! * [`uaccess`]: every access to caller memory (EFAULT instead of crashes).
-//! * [`fd`]: placeholder fds and the fd → object table.
+//! * [`os`]: placeholder fds, the vCPU memfds, fork detection.
+//! * [`fd`]: the fd → object table.
 //! * [`system`], [`vm`]: the KVM objects and their behaviour.
 //! * [`caps`]: `KVM_CHECK_EXTENSION` answers.
 //! * [`ioctl`]: the request dispatcher.
@@ -21,6 +22,7 @@ pub mod host;
 pub mod ioctl;
 pub mod irq;
 pub mod irqfd;
+pub mod os;
 pub mod system;
 pub mod uaccess;
 pub mod uapi;

@@ -7,6 +7,7 @@ use crate::caps;
 use crate::error::{Error, Result};
 use crate::fd::{self, Object};
 use crate::host::{host, host_for_new_vm};
+use crate::os;
 use crate::uapi::*;
 use crate::vm::Vm;
 
@@ -22,7 +23,7 @@ impl System {
 
     /// Opens a new /dev/kvm fd: a placeholder registered in the fd table.
     pub fn open(cloexec: bool) -> Result<RawFd> {
-        let fd = fd::new_placeholder(cloexec)?;
+        let fd = os::new_placeholder(cloexec)?;
         fd::install(fd, Object::System(Arc::new(System::new())))
     }
 
@@ -37,7 +38,7 @@ impl System {
     /// `KVM_CREATE_VM`: a new VM and its fd (O_RDWR|O_CLOEXEC, like the kernel's).
     pub fn create_vm(&self, vm_type: u64) -> Result<i32> {
         let vm = Vm::create(host_for_new_vm(), vm_type)?;
-        let fd = fd::new_placeholder(true)?;
+        let fd = os::new_placeholder(true)?;
         fd::install(fd, Object::Vm(vm))
     }
 

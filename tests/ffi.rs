@@ -143,6 +143,7 @@ macro_rules! c_test {
 c_test!(test_system);
 c_test!(test_memslot);
 c_test!(test_fds);
+c_test!(test_fd_lifetime);
 c_test!(test_efault);
 c_test!(test_threads);
 c_test!(test_memop);
@@ -258,6 +259,8 @@ fn exported_symbols() {
         "dup3",
         "fcntl",
         "fcntl64",
+        "ftruncate",
+        "ftruncate64",
         "ioctl",
         "kvm_s390_shim_close",
         "kvm_s390_shim_ioctl",

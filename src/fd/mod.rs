@@ -1,27 +1,27 @@
-//! The fd model: every KVM object is reachable through a real kernel fd (a placeholder), and
-//! a lock-free table maps fd numbers to objects.
+//! The fd → object table: every KVM object is reachable through a real kernel fd (a
+//! placeholder made by [`crate::os`]), and a lock-free table maps fd numbers to objects.
 //!
-//! * Placeholders: the /dev/kvm and VM fds are epoll instances (like KVM's anon-inode fds
-//!   they reject `read`/`write` with EINVAL and `mmap` with ENODEV); vCPU fds are memfds
-//!   holding the `kvm_run` page so that a plain `mmap` of them works. The kernel therefore
-//!   hands out unique fd numbers and applies `O_CLOEXEC`, `fork` and `exec` rules itself.
 //! * The table: 1024 lazily allocated chunks of 1024 `ArcSwapOption` slots, indexed by fd.
 //!   A lookup is two atomic loads and never blocks; a missing chunk means "not a KVM fd".
 //! * Aliases: `dup`-style calls store the same object under the new number; an object lives
 //!   while any table entry or another object (a vCPU keeps its VM) holds it, as in the kernel.
-//! * fork: objects remember the fork epoch of the process that created them; the epoch is
-//!   bumped in the child by a `pthread_atfork` handler, so a VM or vCPU fd used in a child
-//!   gets EIO like the kernel's `kvm->mm != current->mm` check.
+//! * Races: an entry is removed only after the real `close` and only if it still holds the
+//!   object seen before it ([`FdTable::remove_if`]), so a `dup` racing a `close` finds the
+//!   object for as long as the kernel can still duplicate the file, and a number reused in
+//!   between keeps its new entry.
+//! * Stale entries (a number closed behind the shim's back) are recognised by the caller, which
+//!   knows how to identify each object's placeholder, and dropped with `remove_if`.
 
 use std::os::fd::RawFd;
 use std::ptr;
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
-use std::sync::{Arc, Once};
+use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
 
 use crate::device::Device;
 use crate::error::{Error, Result};
+pub use crate::os::{close_placeholder, new_placeholder};
 use crate::system::System;
 use crate::vcpu::Vcpu;
 use crate::vm::Vm;
@@ -37,6 +37,19 @@ pub enum Object {
     Vcpu(Arc<Vm>, Arc<Vcpu>),
     /// A device fd (`KVM_CREATE_DEVICE`): it keeps its VM alive.
     Device(Arc<Vm>, Arc<Device>),
+}
+
+/// A table entry as seen at one moment: its object, and the identity of the entry (every
+/// insert makes a new one, so a number closed and reused by an alias of the same object is a
+/// different entry). Holding it keeps that identity from being reused.
+#[derive(Clone)]
+pub struct Entry(Arc<Object>);
+
+impl Entry {
+    /// The object.
+    pub fn object(&self) -> &Object {
+        &self.0
+    }
 }
 
 const CHUNK: usize = 1024;
@@ -129,6 +142,44 @@ impl FdTable {
         Some(Object::clone(&old))
     }
 
+    /// The entry of `fd`, if it is a KVM fd.
+    pub fn entry(&self, fd: RawFd) -> Option<Entry> {
+        let (c, s) = split(fd)?;
+        self.chunk(c)?.slots[s].load_full().map(Entry)
+    }
+
+    /// Removes the entry of `fd` if it is still `seen` (taken before the real `close`): an
+    /// entry installed meanwhile for a reused number stays. Returns whether it removed it.
+    pub fn remove_if(&self, fd: RawFd, seen: &Entry) -> bool {
+        let Some(slot) = split(fd).and_then(|(c, s)| self.chunk(c).map(|ch| &ch.slots[s])) else {
+            return false;
+        };
+        let prev = slot.compare_and_swap(&Some(seen.0.clone()), None);
+        matches!(prev.as_ref(), Some(p) if Arc::ptr_eq(p, &seen.0))
+    }
+
+    /// The entries in `first..=last` (taken before a `close_range`, removed with
+    /// [`FdTable::remove_if`] after it).
+    pub fn entries(&self, first: u32, last: u32) -> Vec<(RawFd, Entry)> {
+        let last = (last as usize).min(CHUNK * CHUNKS - 1);
+        let mut fd = first as usize;
+        let mut out = Vec::new();
+        while fd <= last {
+            let (c, s) = (fd / CHUNK, fd % CHUNK);
+            match self.chunk(c) {
+                Some(ch) => {
+                    if let Some(e) = ch.slots[s].load_full() {
+                        // fd < CHUNK * CHUNKS = 2^20 fits in RawFd.
+                        out.push((fd as RawFd, Entry(e)));
+                    }
+                    fd += 1;
+                }
+                None => fd = (c + 1) * CHUNK,
+            }
+        }
+        out
+    }
+
     /// Removes every entry in `first..=last` (after a successful `close_range`).
     pub fn remove_range(&self, first: u32, last: u32) {
         let last = (last as usize).min(CHUNK * CHUNKS - 1);
@@ -146,7 +197,9 @@ impl FdTable {
     }
 
     /// Makes `new` an alias of `old` (after a successful dup of the placeholder), or clears a
-    /// stale entry at `new` when `old` is not a KVM fd.
+    /// stale entry at `new` when `old` is not a KVM fd. Looking `old` up after the dup races a
+    /// concurrent `close(old)`: the interposers take the object before the real dup and
+    /// [`FdTable::insert`] it instead.
     pub fn alias(&self, old: RawFd, new: RawFd) {
         match self.get(old) {
             Some(obj) => {
@@ -159,49 +212,6 @@ impl FdTable {
             }
         }
     }
-}
-
-static FORK_EPOCH: AtomicU64 = AtomicU64::new(0);
-static ATFORK: Once = Once::new();
-
-extern "C" fn after_fork_in_child() {
-    FORK_EPOCH.fetch_add(1, Ordering::Relaxed);
-}
-
-/// The current fork epoch, registering the atfork handler on first use.
-pub fn fork_epoch() -> u64 {
-    ATFORK.call_once(|| {
-        // SAFETY: registering a child handler that only does an atomic increment.
-        unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
-    });
-    FORK_EPOCH.load(Ordering::Relaxed)
-}
-
-/// Whether an object created in `epoch` may be used by the calling process.
-pub fn same_process(epoch: u64) -> bool {
-    FORK_EPOCH.load(Ordering::Relaxed) == epoch
-}
-
-/// Creates a placeholder fd for the /dev/kvm or a VM object.
-pub fn new_placeholder(cloexec: bool) -> Result<RawFd> {
-    let flags = if cloexec { libc::EPOLL_CLOEXEC } else { 0 };
-    // SAFETY: epoll_create1 has no memory preconditions.
-    let fd = unsafe { libc::epoll_create1(flags) };
-    if fd < 0 {
-        Err(Error::Os(
-            std::io::Error::last_os_error()
-                .raw_os_error()
-                .unwrap_or(libc::EMFILE),
-        ))
-    } else {
-        Ok(fd)
-    }
-}
-
-/// Closes a placeholder without going through an interposed `close`.
-pub fn close_placeholder(fd: RawFd) {
-    // SAFETY: closing an fd the shim created and still owns.
-    unsafe { libc::syscall(libc::SYS_close, fd) };
 }
 
 /// Registers a freshly created placeholder, closing it if registration fails.
@@ -243,5 +253,22 @@ mod tests {
             TABLE.insert(i32::MAX, Object::System(sys)).unwrap_err(),
             Error::TooManyFds
         );
+    }
+
+    #[test]
+    fn remove_if_keeps_a_newer_entry_of_the_same_object() {
+        let sys = Arc::new(System::new());
+        let fd = new_placeholder(true).unwrap();
+        install(fd, Object::System(sys.clone())).unwrap();
+        let seen = TABLE.entry(fd).unwrap();
+        // The number is closed and reused by an alias of the same object.
+        TABLE.insert(fd, Object::System(sys.clone())).unwrap();
+        assert!(!TABLE.remove_if(fd, &seen));
+        assert!(TABLE.contains(fd));
+        let now = TABLE.entry(fd).unwrap();
+        assert!(TABLE.remove_if(fd, &now));
+        assert!(!TABLE.contains(fd));
+        assert!(TABLE.entries(0, u32::MAX).iter().all(|(n, _)| *n != fd));
+        close_placeholder(fd);
     }
 }

@@ -193,7 +193,7 @@ pub static VM_IOCTLS: &[Ioctl<VmHandler>] = &[
     }),
     ioctl!(KVM_CREATE_DEVICE, inout kvm_create_device, |vm; cd| {
         if let Some(dev) = crate::device::create(vm, cd)? {
-            let fd = crate::fd::new_placeholder(true)?;
+            let fd = crate::os::new_placeholder(true)?;
             cd.fd = crate::fd::install(fd, Object::Device(vm.clone(), dev))? as u32;
         }
         Ok(0)

@@ -13,7 +13,6 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use arc_swap::ArcSwap;
 
 use crate::error::{EnableCapRule, Error, MemslotRule, Result};
-use crate::fd;
 use crate::host::HostConfig;
 use crate::irq::{Adapter, Ais, FloatIrqs, MAX_S390_IO_ADAPTERS};
 use crate::uaccess;
@@ -90,7 +89,7 @@ impl VmState {
 pub struct Vm {
     /// The host this VM runs on.
     pub host: Arc<HostConfig>,
-    /// Fork epoch of the creating process.
+    /// The process token of the creating process ([`crate::os::process_token`]).
     epoch: u64,
     /// Created with KVM_VM_S390_UCONTROL.
     pub ucontrol: bool,
@@ -182,7 +181,7 @@ impl Vm {
         };
         Ok(Arc::new(Vm {
             host,
-            epoch: fd::fork_epoch(),
+            epoch: crate::os::process_token(),
             ucontrol,
             mem_limit,
             slots: ArcSwap::from_pointee(MemSlots::default()),
@@ -204,7 +203,7 @@ impl Vm {
 
     /// Whether the calling process may use this VM (EIO otherwise).
     pub fn check_process(&self) -> Result<()> {
-        if fd::same_process(self.epoch) {
+        if crate::os::same_process(self.epoch) {
             Ok(())
         } else {
             Err(Error::ForeignProcess)
