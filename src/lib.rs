@@ -22,6 +22,7 @@ pub mod host;
 pub mod ioctl;
 pub mod irq;
 pub mod irqfd;
+pub mod object;
 pub mod os;
 pub mod system;
 pub mod uaccess;

@@ -122,7 +122,7 @@ pub(crate) mod tests {
 
     #[test]
     fn device_fd_serves_its_attributes() {
-        let sys = crate::system::System::open(true).unwrap();
+        let sys = crate::object::open_system(true).unwrap();
         let vm = crate::ioctl::dispatch(sys, KVM_CREATE_VM.into(), 0)
             .unwrap()
             .unwrap();
@@ -182,8 +182,8 @@ pub(crate) mod tests {
             libc::EFAULT
         );
         for fd in [dev, vm, sys] {
-            crate::fd::TABLE.remove(fd);
-            crate::fd::close_placeholder(fd);
+            crate::object::TABLE.remove(fd);
+            crate::os::close_placeholder(fd);
         }
     }
 }

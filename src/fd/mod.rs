@@ -1,5 +1,7 @@
 //! The fd → object table: every KVM object is reachable through a real kernel fd (a
-//! placeholder made by [`crate::os`]), and a lock-free table maps fd numbers to objects.
+//! placeholder made by [`crate::os`]), and a lock-free table maps fd numbers to objects. The
+//! table is generic: it knows nothing of the objects it stores (they are listed in
+//! [`crate::object`]).
 //!
 //! * The table: 1024 lazily allocated chunks of 1024 `ArcSwapOption` slots, indexed by fd.
 //!   A lookup is two atomic loads and never blocks; a missing chunk means "not a KVM fd".
@@ -19,35 +21,22 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
 
-use crate::device::Device;
 use crate::error::{Error, Result};
-pub use crate::os::{close_placeholder, new_placeholder};
-use crate::system::System;
-use crate::vcpu::Vcpu;
-use crate::vm::Vm;
-
-/// A KVM object reachable through an fd.
-#[derive(Clone)]
-pub enum Object {
-    /// The /dev/kvm fd.
-    System(Arc<System>),
-    /// A VM fd.
-    Vm(Arc<Vm>),
-    /// A vCPU fd: it keeps its VM alive.
-    Vcpu(Arc<Vm>, Arc<Vcpu>),
-    /// A device fd (`KVM_CREATE_DEVICE`): it keeps its VM alive.
-    Device(Arc<Vm>, Arc<Device>),
-}
 
 /// A table entry as seen at one moment: its object, and the identity of the entry (every
 /// insert makes a new one, so a number closed and reused by an alias of the same object is a
 /// different entry). Holding it keeps that identity from being reused.
-#[derive(Clone)]
-pub struct Entry(Arc<Object>);
+pub struct Entry<T>(Arc<T>);
 
-impl Entry {
+impl<T> Clone for Entry<T> {
+    fn clone(&self) -> Self {
+        Entry(self.0.clone())
+    }
+}
+
+impl<T> Entry<T> {
     /// The object.
-    pub fn object(&self) -> &Object {
+    pub fn object(&self) -> &T {
         &self.0
     }
 }
@@ -55,19 +44,14 @@ impl Entry {
 const CHUNK: usize = 1024;
 const CHUNKS: usize = 1024;
 
-struct Chunk {
-    slots: [ArcSwapOption<Object>; CHUNK],
+struct Chunk<T> {
+    slots: [ArcSwapOption<T>; CHUNK],
 }
 
-/// The fd → object table.
-pub struct FdTable {
-    chunks: [AtomicPtr<Chunk>; CHUNKS],
+/// An fd → object table.
+pub struct FdTable<T> {
+    chunks: [AtomicPtr<Chunk<T>>; CHUNKS],
 }
-
-/// The process-wide table.
-pub static TABLE: FdTable = FdTable {
-    chunks: [const { AtomicPtr::new(ptr::null_mut()) }; CHUNKS],
-};
 
 fn split(fd: RawFd) -> Option<(usize, usize)> {
     let fd = usize::try_from(fd).ok()?;
@@ -75,14 +59,27 @@ fn split(fd: RawFd) -> Option<(usize, usize)> {
     (c < CHUNKS).then_some((c, s))
 }
 
-impl FdTable {
-    fn chunk(&self, c: usize) -> Option<&Chunk> {
+impl<T: Clone> Default for FdTable<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Clone> FdTable<T> {
+    /// An empty table (chunks are allocated on first insert).
+    pub const fn new() -> Self {
+        FdTable {
+            chunks: [const { AtomicPtr::new(ptr::null_mut()) }; CHUNKS],
+        }
+    }
+
+    fn chunk(&self, c: usize) -> Option<&Chunk<T>> {
         let p = self.chunks[c].load(Ordering::Acquire);
         // SAFETY: chunks are allocated once, published with Release, and never freed.
         (!p.is_null()).then(|| unsafe { &*p })
     }
 
-    fn chunk_or_alloc(&self, c: usize) -> &Chunk {
+    fn chunk_or_alloc(&self, c: usize) -> &Chunk<T> {
         if let Some(ch) = self.chunk(c) {
             return ch;
         }
@@ -107,15 +104,15 @@ impl FdTable {
     }
 
     /// The object behind `fd`, if it is a KVM fd.
-    pub fn get(&self, fd: RawFd) -> Option<Object> {
+    pub fn get(&self, fd: RawFd) -> Option<T> {
         let (c, s) = split(fd)?;
         let guard = self.chunk(c)?.slots[s].load();
-        guard.as_ref().map(|o| Object::clone(o))
+        guard.as_ref().map(|o| T::clone(o))
     }
 
     /// Runs `f` on the object behind `fd` without taking a reference count (the hot path of
     /// every KVM ioctl: no shared cache line is written).
-    pub fn with<R>(&self, fd: RawFd, f: impl FnOnce(&Object) -> R) -> Option<R> {
+    pub fn with<R>(&self, fd: RawFd, f: impl FnOnce(&T) -> R) -> Option<R> {
         let (c, s) = split(fd)?;
         let guard = self.chunk(c)?.slots[s].load();
         guard.as_ref().map(|o| f(o))
@@ -129,28 +126,28 @@ impl FdTable {
     }
 
     /// Registers `obj` under `fd`, replacing (and dropping) a stale entry.
-    pub fn insert(&self, fd: RawFd, obj: Object) -> Result<()> {
+    pub fn insert(&self, fd: RawFd, obj: T) -> Result<()> {
         let (c, s) = split(fd).ok_or(Error::TooManyFds)?;
         self.chunk_or_alloc(c).slots[s].store(Some(Arc::new(obj)));
         Ok(())
     }
 
     /// Removes the entry of `fd`, returning the object it held.
-    pub fn remove(&self, fd: RawFd) -> Option<Object> {
+    pub fn remove(&self, fd: RawFd) -> Option<T> {
         let (c, s) = split(fd)?;
         let old = self.chunk(c)?.slots[s].swap(None)?;
-        Some(Object::clone(&old))
+        Some(T::clone(&old))
     }
 
     /// The entry of `fd`, if it is a KVM fd.
-    pub fn entry(&self, fd: RawFd) -> Option<Entry> {
+    pub fn entry(&self, fd: RawFd) -> Option<Entry<T>> {
         let (c, s) = split(fd)?;
         self.chunk(c)?.slots[s].load_full().map(Entry)
     }
 
     /// Removes the entry of `fd` if it is still `seen` (taken before the real `close`): an
     /// entry installed meanwhile for a reused number stays. Returns whether it removed it.
-    pub fn remove_if(&self, fd: RawFd, seen: &Entry) -> bool {
+    pub fn remove_if(&self, fd: RawFd, seen: &Entry<T>) -> bool {
         let Some(slot) = split(fd).and_then(|(c, s)| self.chunk(c).map(|ch| &ch.slots[s])) else {
             return false;
         };
@@ -160,7 +157,7 @@ impl FdTable {
 
     /// The entries in `first..=last` (taken before a `close_range`, removed with
     /// [`FdTable::remove_if`] after it).
-    pub fn entries(&self, first: u32, last: u32) -> Vec<(RawFd, Entry)> {
+    pub fn entries(&self, first: u32, last: u32) -> Vec<(RawFd, Entry<T>)> {
         let last = (last as usize).min(CHUNK * CHUNKS - 1);
         let mut fd = first as usize;
         let mut out = Vec::new();
@@ -214,61 +211,44 @@ impl FdTable {
     }
 }
 
-/// Registers a freshly created placeholder, closing it if registration fails.
-pub fn install(fd: RawFd, obj: Object) -> Result<RawFd> {
-    match TABLE.insert(fd, obj) {
-        Ok(()) => Ok(fd),
-        Err(e) => {
-            close_placeholder(fd);
-            Err(e)
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    static T: FdTable<Arc<String>> = FdTable::new();
+
     #[test]
     fn insert_get_alias_remove() {
-        let sys = Arc::new(System::new());
-        let fd = new_placeholder(true).unwrap();
-        assert!(TABLE.get(fd).is_none());
-        install(fd, Object::System(sys.clone())).unwrap();
-        assert!(matches!(TABLE.get(fd), Some(Object::System(_))));
-        // SAFETY: dup of an fd we own.
-        let dup = unsafe { libc::dup(fd) };
-        TABLE.alias(fd, dup);
-        assert!(TABLE.contains(dup));
-        assert_eq!(Arc::strong_count(&sys), 3);
-        assert!(TABLE.remove(fd).is_some());
-        close_placeholder(fd);
-        assert!(TABLE.contains(dup));
-        assert!(TABLE.remove(dup).is_some());
-        close_placeholder(dup);
-        assert_eq!(Arc::strong_count(&sys), 1);
-        assert!(TABLE.get(-1).is_none());
-        assert!(TABLE.get(i32::MAX).is_none());
-        assert_eq!(
-            TABLE.insert(i32::MAX, Object::System(sys)).unwrap_err(),
-            Error::TooManyFds
-        );
+        let obj = Arc::new(String::from("vm"));
+        let (fd, dup) = (100, 101);
+        assert!(T.get(fd).is_none());
+        T.insert(fd, obj.clone()).unwrap();
+        assert_eq!(T.get(fd).as_deref().map(String::as_str), Some("vm"));
+        T.alias(fd, dup);
+        assert!(T.contains(dup));
+        assert_eq!(Arc::strong_count(&obj), 3);
+        assert!(T.remove(fd).is_some());
+        assert!(T.contains(dup));
+        assert!(T.remove(dup).is_some());
+        assert_eq!(Arc::strong_count(&obj), 1);
+        assert!(T.get(-1).is_none());
+        assert!(T.get(i32::MAX).is_none());
+        assert_eq!(T.insert(i32::MAX, obj).unwrap_err(), Error::TooManyFds);
     }
 
     #[test]
     fn remove_if_keeps_a_newer_entry_of_the_same_object() {
-        let sys = Arc::new(System::new());
-        let fd = new_placeholder(true).unwrap();
-        install(fd, Object::System(sys.clone())).unwrap();
-        let seen = TABLE.entry(fd).unwrap();
+        let obj = Arc::new(String::from("sys"));
+        let fd = 200;
+        T.insert(fd, obj.clone()).unwrap();
+        let seen = T.entry(fd).unwrap();
         // The number is closed and reused by an alias of the same object.
-        TABLE.insert(fd, Object::System(sys.clone())).unwrap();
-        assert!(!TABLE.remove_if(fd, &seen));
-        assert!(TABLE.contains(fd));
-        let now = TABLE.entry(fd).unwrap();
-        assert!(TABLE.remove_if(fd, &now));
-        assert!(!TABLE.contains(fd));
-        assert!(TABLE.entries(0, u32::MAX).iter().all(|(n, _)| *n != fd));
-        close_placeholder(fd);
+        T.insert(fd, obj.clone()).unwrap();
+        assert!(!T.remove_if(fd, &seen));
+        assert!(T.contains(fd));
+        let now = T.entry(fd).unwrap();
+        assert!(T.remove_if(fd, &now));
+        assert!(!T.contains(fd));
+        assert!(T.entries(0, u32::MAX).iter().all(|(n, _)| *n != fd));
     }
 }

@@ -13,7 +13,7 @@ use std::ffi::c_void;
 use libc::c_int;
 
 use super::set_errno;
-use crate::fd::{Object, TABLE};
+use crate::object::{Object, TABLE};
 use crate::vcpu::guest::{kvm_s390_shim_guest, kvm_s390_shim_guest_fn, GuestCpu, GuestProgram};
 use crate::vm::memop::with_bounce;
 

@@ -17,10 +17,11 @@ use libc::{c_char, c_int, c_uint, c_ulong, c_void, mode_t};
 use super::path::{names_dev_kvm, read_path, symlink_to_dev_kvm};
 use super::real::{self, OpenKind};
 use super::{errno, set_errno, to_c};
-use crate::fd::{Entry, Object, TABLE};
+use crate::fd;
+use crate::object::{Object, TABLE};
+type Entry = fd::Entry<Object>;
 use crate::ioctl;
 use crate::os;
-use crate::system::System;
 use crate::uapi::KVMIO;
 
 /// The device number of the host's own /dev/kvm, if it has one (looked up once).
@@ -57,7 +58,7 @@ pub(crate) fn kvm_open(flags: c_int) -> c_int {
         set_errno(libc::EEXIST);
         return -1;
     }
-    to_c(System::open(flags & libc::O_CLOEXEC != 0))
+    to_c(crate::object::open_system(flags & libc::O_CLOEXEC != 0))
 }
 
 fn open_common(

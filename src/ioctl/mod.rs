@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crate::device::Device;
 use crate::error::{Error, Result};
-use crate::fd::{Object, TABLE};
+use crate::object::{install_new, Object, TABLE};
 use crate::system::System;
 use crate::uapi::*;
 use crate::vcpu::Vcpu;
@@ -129,7 +129,7 @@ type DeviceHandler = fn(&Vm, &Device, u64) -> Result<i32>;
 /// Requests served on /dev/kvm (`kvm_dev_ioctl`).
 pub static SYSTEM_IOCTLS: &[Ioctl<SystemHandler>] = &[
     ioctl!(KVM_GET_API_VERSION, value, |s; a| s.api_version(a)),
-    ioctl!(KVM_CREATE_VM, value, |s; a| s.create_vm(a)),
+    ioctl!(KVM_CREATE_VM, value, |s; a| install_new(Object::Vm(s.create_vm(a)?), true)),
     ioctl!(KVM_CHECK_EXTENSION, value, |s; a| s.check_extension(a)),
     ioctl!(KVM_GET_VCPU_MMAP_SIZE, value, |s; a| s.vcpu_mmap_size(a)),
     ioctl!(KVM_S390_ENABLE_SIE, none, |s| s.enable_sie()),
@@ -193,14 +193,13 @@ pub static VM_IOCTLS: &[Ioctl<VmHandler>] = &[
     }),
     ioctl!(KVM_CREATE_DEVICE, inout kvm_create_device, |vm; cd| {
         if let Some(dev) = crate::device::create(vm, cd)? {
-            let fd = crate::os::new_placeholder(true)?;
-            cd.fd = crate::fd::install(fd, Object::Device(vm.clone(), dev))? as u32;
+            cd.fd = install_new(Object::Device(vm.clone(), dev), true)? as u32;
         }
         Ok(0)
     }),
     ioctl!(KVM_CREATE_VCPU, value, |vm; id| {
         let (vcpu, fd) = vm.create_vcpu(id)?;
-        crate::fd::install(fd, Object::Vcpu(vm.clone(), vcpu))
+        crate::object::install(fd, Object::Vcpu(vm.clone(), vcpu))
     }),
 ];
 
