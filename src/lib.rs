@@ -4,6 +4,7 @@
 //! Module map:
 //! * [`uapi`]: `#[repr(C)]` mirrors of the kernel's KVM/s390 uapi, constants, ioctl numbers.
 //! * [`uaccess`]: every access to caller memory (EFAULT instead of crashes).
+//! * [`rcu`]: read-side sections (userspace SRCU): lookups as plain loads, safe deletes.
 //! * [`fd`]: placeholder fds and the fd → object table.
 //! * [`system`], [`vm`]: the KVM objects and their behaviour.
 //! * [`caps`]: `KVM_CHECK_EXTENSION` answers.
@@ -17,6 +18,7 @@ pub mod fd;
 pub mod ffi;
 pub mod host;
 pub mod ioctl;
+pub mod rcu;
 pub mod system;
 pub mod uaccess;
 pub mod uapi;
