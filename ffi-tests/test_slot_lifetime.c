@@ -2,6 +2,7 @@
  * old backing memory (the kernel's synchronize_srcu), and slot requests are validated before
  * anything is allocated, with per-page metadata allocated lazily (no abort on any input). */
 #include "test.h"
+#include "vcpu.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -10,7 +11,6 @@
 #include <sys/wait.h>
 #include <time.h>
 
-#define PAGE 4096
 /* The writer's memop covers this much of the slot: a long copy widens the race window. */
 #define WRITE_SIZE (16 * PAGE)
 #define MARKER 0xa5
@@ -269,10 +269,54 @@ done:
 	return ok;
 }
 
+#define SET_GUEST_FN(vcpu, fn, opaque) SHIM_API(kvm_s390_shim_set_guest)((vcpu), (fn), (opaque))
+
+struct slot_guest {
+	struct cpu c;
+	uint8_t *extra;
+	int deleted, recreated, read;
+	uint8_t byte;
+};
+
+/* A guest function that changes memory slots: KVM_RUN holds no read-side section while it
+ * runs, so the update's wait for readers does not wait for itself; the guest operations take
+ * their own sections. */
+static struct kvm_s390_shim_exit slot_changing_guest(struct kvm_s390_shim_guest *cpu, void *opaque)
+{
+	struct slot_guest *e = opaque;
+	e->deleted = set_region(e->c.g.vm, 1, 0, 0, 0, NULL);
+	e->recreated = set_region(e->c.g.vm, 1, 0, 64 * MiB, MiB, e->extra);
+	e->read = SHIM_API(kvm_s390_shim_guest_read)(cpu, 64 * MiB, &e->byte, 1, 0);
+	return (struct kvm_s390_shim_exit){.kind = KVM_S390_SHIM_EXIT_INTR};
+}
+
+static bool test_guest_function_changes_slots(void)
+{
+	bool ok = false;
+	struct slot_guest e = {0};
+	e.c.vcpu = -1;
+	e.extra = map_aligned(MiB, MiB);
+	CHECK(e.extra && cpu_open(&e.c, 0));
+	e.extra[0] = 0x5a;
+	CHECK_RET(set_region(e.c.g.vm, 1, 0, 64 * MiB, MiB, e.extra), 0);
+	CHECK_RET(SET_GUEST_FN(e.c.vcpu, slot_changing_guest, &e), 0);
+	/* PSW: 64-bit mode, DAT off, so logical = real = absolute above the prefix area. */
+	e.c.run->psw_mask = PSW_64;
+	e.c.run->psw_addr = 0;
+	CHECK_ERR(KVM_IOCTL(e.c.vcpu, KVM_RUN, 0), EINTR);
+	CHECK(e.deleted == 0 && e.recreated == 0);
+	CHECK(e.read == 0 && e.byte == 0x5a);
+	ok = true;
+done:
+	cpu_close(&e.c);
+	return ok;
+}
+
 int main(void)
 {
 	RUN(test_delete_waits_for_inflight_memops);
 	RUN(test_move_waits_for_inflight_memops);
 	RUN(test_huge_requests);
+	RUN(test_guest_function_changes_slots);
 	DONE();
 }

@@ -575,7 +575,7 @@ mod tests {
                 })
             })
             .collect();
-        for _ in 0..2000 {
+        for _ in 0..500 {
             let old = cell
                 .replace(Val {
                     alive: AtomicBool::new(true),

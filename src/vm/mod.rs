@@ -656,6 +656,45 @@ mod tests {
     }
 
     #[test]
+    fn slot_update_inside_a_section_is_refused() {
+        let v = vm();
+        let section = crate::rcu::enter();
+        assert_eq!(
+            v.set_user_memory_region(&region(0, 0, 0, MB, UA), false),
+            Err(Error::InsideSection)
+        );
+        drop(section);
+        assert!(v.memslots().is_empty());
+        assert_eq!(
+            v.set_user_memory_region(&region(0, 0, 0, MB, UA), false),
+            Ok(0)
+        );
+    }
+
+    #[test]
+    fn checks_come_before_allocation() {
+        let v = vm();
+        // 7 TiB, user address not 1 MiB aligned, with dirty logging: EINVAL, nothing
+        // allocated (the bitmap alone would be 448 MiB).
+        assert_eq!(
+            v.set_user_memory_region(
+                &region(0, KVM_MEM_LOG_DIRTY_PAGES, 0, 7 << 40, UA + 4096),
+                false
+            ),
+            Err(Error::Memslot(MemslotRule::SegmentAlignment))
+        );
+        // A maximum-size slot allocates its chunk tables only.
+        let max = (KVM_MEM_MAX_NR_PAGES * PAGE_SIZE) & !(MB - 1);
+        assert_eq!(
+            v.set_user_memory_region(&region(0, 0, 0, max, 0x1000_0000_0000), false),
+            Ok(0)
+        );
+        let slots = v.memslots();
+        let s = slots.by_id(0).unwrap();
+        assert_eq!(s.keys.allocated_bytes() + s.cmma.allocated_bytes(), 0);
+    }
+
+    #[test]
     fn unaligned_guest_address_is_accepted_but_unmapped() {
         let v = vm();
         assert_eq!(
