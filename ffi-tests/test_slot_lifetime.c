@@ -269,6 +269,56 @@ done:
 	return ok;
 }
 
+/* A forked child has only the forking thread: sections that other threads of the parent were
+ * inside at the fork must not make the child's slot updates wait forever. */
+static bool test_fork_child_updates_slots(void)
+{
+	bool ok = false;
+	struct writer *w = calloc(1, sizeof(*w));
+	uint8_t *mem = map_aligned(MiB, MiB);
+	pthread_t t;
+	bool started = false;
+	CHECK(w && mem);
+	w->vm = open_vm(NULL);
+	CHECK(w->vm >= 0);
+	CHECK_RET(set_region(w->vm, 0, 0, 0, MiB, mem), 0);
+	CHECK(pthread_create(&t, NULL, memop_writer, w) == 0);
+	started = true;
+	for (int i = 0; i < 20; i++) {
+		int status = 0;
+		fflush(NULL);
+		pid_t pid = fork();
+		CHECK(pid >= 0);
+		if (pid == 0) {
+			alarm(10);
+			uint8_t *m = map_aligned(MiB, MiB);
+			int vm = open_vm(NULL);
+			if (vm < 0 || set_region(vm, 0, 0, 0, MiB, m) != 0 ||
+			    set_region(vm, 0, 0, 0, 0, NULL) != 0)
+				_exit(1);
+			_exit(0);
+		}
+		CHECK(waitpid(pid, &status, 0) == pid);
+		if (WIFSIGNALED(status))
+			FAIL("fork %d: child killed by signal %d (SIGALRM: a slot update hung)", i,
+			     WTERMSIG(status));
+		CHECK(WEXITSTATUS(status) == 0);
+	}
+	ok = true;
+done:
+	if (started) {
+		void *r;
+		atomic_store(&w->stop, true);
+		pthread_join(t, &r);
+		if (r)
+			ok = false;
+	}
+	if (w)
+		KVM_CLOSE(w->vm);
+	free(w);
+	return ok;
+}
+
 #define SET_GUEST_FN(vcpu, fn, opaque) SHIM_API(kvm_s390_shim_set_guest)((vcpu), (fn), (opaque))
 
 struct slot_guest {
@@ -318,5 +368,6 @@ int main(void)
 	RUN(test_move_waits_for_inflight_memops);
 	RUN(test_huge_requests);
 	RUN(test_guest_function_changes_slots);
+	RUN(test_fork_child_updates_slots);
 	DONE();
 }
