@@ -451,7 +451,85 @@ impl<T> Rcu<T> {
     }
 }
 
-/// A value replaced in an [`Rcu`] that readers may still see. Dropped without
+/// A published value that may be absent (an fd-table slot): as [`Rcu`], with `None` as the
+/// null pointer. `const`-constructible empty, so tables of them need no initialisation code.
+pub struct RcuOption<T> {
+    ptr: AtomicPtr<T>,
+    _owns: PhantomData<T>,
+}
+
+// SAFETY: as for `Rcu`.
+unsafe impl<T: Send + Sync> Sync for RcuOption<T> {}
+
+impl<T> RcuOption<T> {
+    /// An empty slot.
+    pub const fn empty() -> Self {
+        RcuOption {
+            ptr: AtomicPtr::new(ptr::null_mut()),
+            _owns: PhantomData,
+        }
+    }
+
+    /// The current value, if any, valid for as long as `section` (and `self`) lives.
+    #[inline]
+    pub fn load<'a>(&'a self, _section: &'a Section) -> Option<&'a T> {
+        let p = self.ptr.load(Ordering::Acquire);
+        // SAFETY: as in `Rcu::load`; null is `None`.
+        unsafe { p.as_ref() }
+    }
+
+    /// Whether a value is published (a snapshot; no section needed since nothing is read
+    /// through the pointer).
+    pub fn is_some(&self) -> bool {
+        !self.ptr.load(Ordering::Acquire).is_null()
+    }
+
+    /// Publishes `value` (or empties the slot); the old value, if any, comes back through
+    /// [`Stale::wait`] once no section can still see it.
+    pub fn publish(&self, value: Option<T>) -> Option<Stale<T>>
+    where
+        T: Send + 'static,
+    {
+        let new = value.map_or(ptr::null_mut(), |v| Box::into_raw(Box::new(v)));
+        let old = self.ptr.swap(new, Ordering::AcqRel);
+        if old.is_null() {
+            None
+        } else {
+            Some(Stale { ptr: old })
+        }
+    }
+
+    /// Publishes `value` only if the slot is empty (one atomic step); gives it back if not.
+    pub fn try_install(&self, value: T) -> Result<(), T> {
+        let new = Box::into_raw(Box::new(value));
+        match self
+            .ptr
+            .compare_exchange(ptr::null_mut(), new, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => Ok(()),
+            // SAFETY: `new` was never published; this thread still owns the box.
+            Err(_) => Err(*unsafe { Box::from_raw(new) }),
+        }
+    }
+}
+
+impl<T> Default for RcuOption<T> {
+    fn default() -> Self {
+        Self::empty()
+    }
+}
+
+impl<T> Drop for RcuOption<T> {
+    fn drop(&mut self) {
+        let p = *self.ptr.get_mut();
+        if !p.is_null() {
+            // SAFETY: as in `Rcu::drop`.
+            drop(unsafe { Box::from_raw(p) });
+        }
+    }
+}
+
+/// A value replaced in an [`Rcu`] or [`RcuOption`] that readers may still see. Dropped without
 /// [`Stale::wait`], it is [`retire`]d.
 #[must_use = "wait for the readers, or the value is retired"]
 pub struct Stale<T: Send + 'static> {
@@ -589,6 +667,25 @@ mod tests {
         for r in readers {
             assert!(r.join().unwrap() > 0);
         }
+    }
+
+    #[test]
+    fn optional_slots_install_publish_and_take() {
+        let slot: RcuOption<String> = RcuOption::empty();
+        assert!(!slot.is_some());
+        assert!(slot.load(&enter()).is_none());
+        assert_eq!(slot.try_install("a".into()), Ok(()));
+        assert_eq!(slot.try_install("b".into()), Err("b".to_string()));
+        {
+            let s = enter();
+            assert_eq!(slot.load(&s).map(String::as_str), Some("a"));
+        }
+        let old = slot.publish(Some("c".into())).unwrap();
+        assert_eq!(old.wait().ok().as_deref(), Some("a"));
+        let old = slot.publish(None).unwrap();
+        assert!(!slot.is_some());
+        assert_eq!(old.wait().ok().as_deref(), Some("c"));
+        assert!(slot.publish(None).is_none());
     }
 
     #[test]

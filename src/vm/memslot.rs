@@ -270,6 +270,18 @@ impl PageBytes {
         }
     }
 
+    /// Clears `bits` in every page's byte; pages never written are skipped (already 0), so
+    /// the cost follows the pages in use, not the slot size (for `CLR_CMMA`).
+    pub fn clear_all(&self, bits: u8) {
+        for chunk in self.chunks.iter().filter_map(|c| c.get()) {
+            for b in chunk.iter() {
+                if b.load(Ordering::Relaxed) & bits != 0 {
+                    b.fetch_and(!bits, Ordering::AcqRel);
+                }
+            }
+        }
+    }
+
     /// Bytes of memory allocated for chunks (for tests and diagnostics).
     pub fn allocated_bytes(&self) -> usize {
         self.chunks
@@ -487,6 +499,9 @@ mod tests {
         assert_eq!(b.get(7), 0x16);
         assert_eq!(b.try_update(7, 0x03, 0x01), Ok(0x16));
         assert_eq!(b.get(7), 0x15);
+        b.clear_all(0x03);
+        assert_eq!(b.get(7), 0x14);
+        assert_eq!(b.allocated_bytes(), CHUNK_PAGES as usize);
         // The last chunk is short; indexes past the end are ignored.
         b.or(3 * CHUNK_PAGES + 4, 0x04);
         assert_eq!(b.get(3 * CHUNK_PAGES + 4), 0x04);
