@@ -137,6 +137,9 @@ pub enum Error {
     Memslot(MemslotRule),
     /// A new or moved slot overlaps another slot.
     MemslotOverlap,
+    /// A memory-slot update from inside a read-side section of the same thread, where waiting
+    /// for the readers would never end (a misuse the kernel would report as a lockdep bug).
+    InsideSection,
     /// `KVM_GET_DIRTY_LOG` with a slot id out of range, or on a ucontrol VM.
     DirtyLogSlot,
     /// `KVM_GET_DIRTY_LOG` on a missing slot or one without dirty logging.
@@ -257,6 +260,9 @@ impl Error {
             Error::Memslot(_) => libc::EINVAL,
             // __kvm_set_memory_region: overlapping gfn range.
             Error::MemslotOverlap => libc::EEXIST,
+            // synchronize_srcu inside the same srcu read-side section would deadlock; the shim
+            // refuses the update instead.
+            Error::InsideSection => libc::EDEADLK,
             // kvm_vm_ioctl_get_dirty_log: slot >= KVM_USER_MEM_SLOTS, or ucontrol.
             Error::DirtyLogSlot => libc::EINVAL,
             // kvm_get_dirty_log: no memslot or no dirty bitmap.
@@ -378,6 +384,7 @@ mod tests {
             (Error::Memslot(MemslotRule::Flags), libc::EINVAL),
             (Error::Memslot(MemslotRule::MemoryLimit), libc::EINVAL),
             (Error::MemslotOverlap, libc::EEXIST),
+            (Error::InsideSection, libc::EDEADLK),
             (Error::DirtyLogSlot, libc::EINVAL),
             (Error::DirtyLogNotEnabled, libc::ENOENT),
             (Error::EnableCap(EnableCapRule::Arguments), libc::EINVAL),

@@ -142,6 +142,7 @@ macro_rules! c_test {
 
 c_test!(test_system);
 c_test!(test_memslot);
+c_test!(test_slot_lifetime);
 c_test!(test_fds);
 c_test!(test_fd_lifetime);
 c_test!(test_efault);

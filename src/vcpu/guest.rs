@@ -124,6 +124,12 @@ pub(crate) const ICPT_STOP: u8 = 0x28;
 
 /// Calls the guest program of a vCPU (inside KVM_RUN, with the vCPU locked).
 pub fn run_program(vm: &Vm, vcpu: &Vcpu, st: &mut VcpuState, program: GuestProgram) -> Exit {
+    // A guest function may update memory slots, which waits for every read-side section: none
+    // may be held by this thread while it runs (guest operations take their own).
+    debug_assert!(
+        !crate::rcu::in_section(),
+        "guest function called inside a read-side section"
+    );
     let mut handle = kvm_s390_shim_guest { vm, vcpu, st };
     let mark = RunningMark::enter(Running {
         vcpu: vcpu as *const Vcpu as usize,

@@ -136,10 +136,9 @@ impl Vm {
                 if !self.state().use_cmma {
                     return err(AttrRule::WrongState);
                 }
+                // Only allocated chunks can hold usage-state bits.
                 for slot in self.memslots().iter() {
-                    for i in 0..slot.npages {
-                        slot.cmma.update(i, CMMA_USAGE_STATE, 0);
-                    }
+                    slot.cmma.clear_all(CMMA_USAGE_STATE);
                 }
                 Ok(0)
             }

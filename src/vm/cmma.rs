@@ -254,7 +254,10 @@ impl Vm {
                 result = Err(Error::Cmma(CmmaRule::NoMemory));
                 break;
             };
-            slot.cmma.update(gfn - slot.base_gfn, mask, b);
+            if let Err(e) = slot.cmma.try_update(gfn - slot.base_gfn, mask, b) {
+                result = Err(e.into());
+                break;
+            }
         }
         // Set even when a frame was missing.
         self.state().uses_cmm = true;

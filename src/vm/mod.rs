@@ -10,18 +10,17 @@ pub mod skeys;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
-use arc_swap::ArcSwap;
-
 use crate::error::{EnableCapRule, Error, MemslotRule, Result};
 use crate::host::HostConfig;
 use crate::irq::{Adapter, Ais, FloatIrqs, MAX_S390_IO_ADAPTERS};
+use crate::rcu::{self, Rcu, RcuRef};
 use crate::uaccess;
 use crate::uapi::*;
 use crate::vcpu::Vcpu;
 use cpu_model::CpuModel;
 use memslot::{
-    CmmaValues, DirtyBitmap, MemSlot, MemSlots, StorageKeys, KVM_MEM_MAX_NR_PAGES,
-    KVM_USER_MEM_SLOTS, PAGE_SIZE, SEGMENT_SIZE,
+    DirtyBitmap, MemSlot, MemSlots, PageBytes, KVM_MEM_MAX_NR_PAGES, KVM_USER_MEM_SLOTS, PAGE_SIZE,
+    SEGMENT_SIZE,
 };
 
 /// VM state changed by configuration ioctls (the kernel's `kvm->lock` domain).
@@ -95,7 +94,8 @@ pub struct Vm {
     pub ucontrol: bool,
     /// The memory limit set at creation (GET LIMIT_SIZE and the memslot check use it).
     pub mem_limit: u64,
-    slots: ArcSwap<MemSlots>,
+    /// The memory-slot snapshot, read inside read-side sections (the kernel's `kvm->srcu`).
+    slots: Rcu<MemSlots>,
     /// Serialises memslot writers (the kernel's `slots_lock`).
     slots_lock: Mutex<()>,
     state: Mutex<VmState>,
@@ -184,7 +184,7 @@ impl Vm {
             epoch: crate::os::process_token(),
             ucontrol,
             mem_limit,
-            slots: ArcSwap::from_pointee(MemSlots::default()),
+            slots: Rcu::new(MemSlots::default()),
             slots_lock: Mutex::new(()),
             state: Mutex::new(state),
             created_vcpus: AtomicU32::new(0),
@@ -210,9 +210,12 @@ impl Vm {
         }
     }
 
-    /// The current memory-slot snapshot.
-    pub fn memslots(&self) -> arc_swap::Guard<Arc<MemSlots>> {
-        self.slots.load()
+    /// The current memory-slot snapshot, inside a read-side section that lasts as long as the
+    /// result: hold it for exactly the accesses that use it (a slot update waits for it), and
+    /// never across a guest function, a sleep or a slot update of the same thread.
+    #[inline]
+    pub fn memslots(&self) -> RcuRef<'_, MemSlots> {
+        self.slots.read()
     }
 
     /// Locks the configuration state.
@@ -366,9 +369,14 @@ impl Vm {
             return inval(MemslotRule::TooManyPages);
         }
         let base_gfn = r.guest_phys_addr / PAGE_SIZE;
+        // Waiting for the readers from inside a read-side section of this thread would never
+        // end (a shim bug, e.g. a section held across a guest function): refuse instead.
+        if rcu::in_section() {
+            return Err(Error::InsideSection);
+        }
 
-        let _writer = self.slots_lock.lock().unwrap_or_else(|e| e.into_inner());
-        let slots = self.slots.load_full();
+        let writer = self.slots_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let slots = self.slots.read();
         let old = slots.by_id(id).cloned();
         let change = match (&old, npages) {
             (None, 0) => return inval(MemslotRule::DeleteMissing),
@@ -400,25 +408,33 @@ impl Vm {
         {
             return Err(Error::MemslotOverlap);
         }
+        // The s390 checks come before any allocation: an invalid request of any size fails
+        // with EINVAL and costs nothing. (The kernel allocates the dirty bitmap first; it
+        // differs only in which error a request that is both invalid and too big for memory
+        // gets.)
+        self.check_memory_region(change, r)?;
         // Dirty bitmap: reused from the old slot while logging stays on, else fresh.
         let dirty = if r.flags & KVM_MEM_LOG_DIRTY_PAGES == 0 || change == Change::Delete {
             None
         } else {
             match old.as_ref().and_then(|o| o.dirty.clone()) {
                 Some(d) => Some(d),
-                None => Some(Arc::new(DirtyBitmap::new(npages))),
+                None => Some(Arc::new(DirtyBitmap::new(npages)?)),
             }
         };
         // Storage keys and CMMA values belong to the backing memory: kept across moves and
-        // flag changes.
+        // flag changes. Fresh ones cost a chunk table; chunks come on first use.
         let (keys, cmma) = match old.as_ref() {
             Some(o) if change != Change::Delete => (o.keys.clone(), o.cmma.clone()),
             _ => (
-                Arc::new(StorageKeys::new(npages)),
-                Arc::new(CmmaValues::new(npages)),
+                Arc::new(PageBytes::new(npages)?),
+                Arc::new(PageBytes::new(npages)?),
             ),
         };
-        self.prepare_memory_region(change, r)?;
+        // Migration mode stops when a slot is left without dirty logging (not on delete).
+        if change != Change::Delete && r.flags & KVM_MEM_LOG_DIRTY_PAGES == 0 {
+            self.state().migration_mode = false;
+        }
         let next = match change {
             Change::Delete => slots.without(id),
             _ => slots.with(MemSlot {
@@ -442,16 +458,21 @@ impl Vm {
                 r.guest_phys_addr
             );
         }
-        self.slots.store(Arc::new(next));
+        drop(slots);
+        drop(old);
+        // Publish under the writers' lock, wait for the readers without it (so a reader that
+        // waits for the lock inside its section cannot stall the wait), then free the old
+        // snapshot: when this returns, no access can still use a deleted or moved slot's old
+        // memory (the kernel's synchronize_srcu).
+        let stale = self.slots.publish(next);
+        drop(writer);
+        drop(stale.wait().map_err(|_| Error::InsideSection)?);
         Ok(0)
     }
 
-    /// The s390 `kvm_arch_prepare_memory_region` hook.
-    fn prepare_memory_region(
-        &self,
-        change: Change,
-        r: &kvm_userspace_memory_region2,
-    ) -> Result<()> {
+    /// The checks of the s390 `kvm_arch_prepare_memory_region` hook (its migration-mode side
+    /// effect is applied by the caller once the request cannot fail any more).
+    fn check_memory_region(&self, change: Change, r: &kvm_userspace_memory_region2) -> Result<()> {
         if self.ucontrol {
             return Err(Error::Memslot(MemslotRule::Ucontrol));
         }
@@ -463,10 +484,6 @@ impl Vm {
             if r.guest_phys_addr + r.memory_size > self.mem_limit {
                 return Err(Error::Memslot(MemslotRule::MemoryLimit));
             }
-        }
-        // Migration mode stops when a slot is left without dirty logging (not on delete).
-        if change != Change::Delete && r.flags & KVM_MEM_LOG_DIRTY_PAGES == 0 {
-            self.state().migration_mode = false;
         }
         Ok(())
     }
@@ -677,6 +694,45 @@ mod tests {
             Ok(0)
         );
         assert!(v.memslots().is_empty());
+    }
+
+    #[test]
+    fn slot_update_inside_a_section_is_refused() {
+        let v = vm();
+        let section = crate::rcu::enter();
+        assert_eq!(
+            v.set_user_memory_region(&region(0, 0, 0, MB, UA), false),
+            Err(Error::InsideSection)
+        );
+        drop(section);
+        assert!(v.memslots().is_empty());
+        assert_eq!(
+            v.set_user_memory_region(&region(0, 0, 0, MB, UA), false),
+            Ok(0)
+        );
+    }
+
+    #[test]
+    fn checks_come_before_allocation() {
+        let v = vm();
+        // 7 TiB, user address not 1 MiB aligned, with dirty logging: EINVAL, nothing
+        // allocated (the bitmap alone would be 448 MiB).
+        assert_eq!(
+            v.set_user_memory_region(
+                &region(0, KVM_MEM_LOG_DIRTY_PAGES, 0, 7 << 40, UA + 4096),
+                false
+            ),
+            Err(Error::Memslot(MemslotRule::SegmentAlignment))
+        );
+        // A maximum-size slot allocates its chunk tables only.
+        let max = (KVM_MEM_MAX_NR_PAGES * PAGE_SIZE) & !(MB - 1);
+        assert_eq!(
+            v.set_user_memory_region(&region(0, 0, 0, max, 0x1000_0000_0000), false),
+            Ok(0)
+        );
+        let slots = v.memslots();
+        let s = slots.by_id(0).unwrap();
+        assert_eq!(s.keys.allocated_bytes() + s.cmma.allocated_bytes(), 0);
     }
 
     #[test]

@@ -49,8 +49,14 @@ impl Vm {
         let _exclusive = self.keys_lock.write().unwrap_or_else(|e| e.into_inner());
         let slots = self.memslots();
         let slot = slots.by_gfn(gpa / 4096).ok_or(0x05u16)?;
-        slot.keys
-            .set(gpa / 4096 - slot.base_gfn, key & !SKEY_RESERVED);
+        if slot
+            .keys
+            .set(gpa / 4096 - slot.base_gfn, key & !SKEY_RESERVED)
+            .is_err()
+        {
+            // A guest instruction has no ENOMEM; like a lost R/C update, the key is dropped.
+            log::warn!("SSKE {gpa:#x}: no memory for the storage key");
+        }
         Ok(())
     }
 
@@ -119,7 +125,7 @@ impl Vm {
             if key & SKEY_RESERVED != 0 {
                 return Err(Error::Skeys(SkeysRule::ReservedBit));
             }
-            slot.keys.set(gfn - slot.base_gfn, key);
+            slot.keys.set(gfn - slot.base_gfn, key)?;
         }
         Ok(0)
     }
