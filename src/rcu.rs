@@ -499,6 +499,33 @@ impl<T> RcuOption<T> {
         }
     }
 
+    /// Empties the slot if its current value satisfies `pred` (checked and swapped in one
+    /// compare-and-swap on the published pointer, so a value published meanwhile stays); the
+    /// old value comes back through [`Stale::wait`] once no section can still see it.
+    pub fn take_if(&self, pred: impl Fn(&T) -> bool) -> Option<Stale<T>>
+    where
+        T: Send + 'static,
+    {
+        let section = enter();
+        loop {
+            let p = self.ptr.load(Ordering::Acquire);
+            // SAFETY: loaded inside `section`: a published value stays alive until every
+            // section that could load it has ended (see `Rcu::load`).
+            let cur = unsafe { p.as_ref() }?;
+            if !pred(cur) {
+                return None;
+            }
+            if self
+                .ptr
+                .compare_exchange(p, ptr::null_mut(), Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                drop(section);
+                return Some(Stale { ptr: p });
+            }
+        }
+    }
+
     /// Publishes `value` only if the slot is empty (one atomic step); gives it back if not.
     pub fn try_install(&self, value: T) -> Result<(), T> {
         let new = Box::into_raw(Box::new(value));

@@ -17,28 +17,16 @@ use crate::vm::Vm;
 const AIS_MODE_ALL: u16 = 0;
 const AIS_MODE_SINGLE: u16 = 1;
 
-/// The FLIC of one VM.
-pub struct Flic {
-    vm: std::sync::Weak<Vm>,
-}
+/// The FLIC of one VM (its state lives in the VM: the floating interrupts, adapters, AIS).
+pub struct Flic;
 
-/// `flic_create`: EINVAL when the VM already has one.
+/// `flic_create`: EINVAL when the VM already has one. As in the kernel, a FLIC is destroyed
+/// only with its VM (`kvm_flic_ops` has no `release`): closing its fd does not allow another.
 pub fn create(vm: &Arc<Vm>) -> Result<Box<dyn DeviceOps>> {
     if vm.has_flic.swap(true, Ordering::AcqRel) {
         return Err(Error::FlicExists);
     }
-    Ok(Box::new(Flic {
-        vm: Arc::downgrade(vm),
-    }))
-}
-
-impl Drop for Flic {
-    /// `flic_destroy`: a new FLIC may be created once this one is gone.
-    fn drop(&mut self) {
-        if let Some(vm) = self.vm.upgrade() {
-            vm.has_flic.store(false, Ordering::Release);
-        }
-    }
+    Ok(Box::new(Flic))
 }
 
 const IRQ_SIZE: usize = std::mem::size_of::<kvm_s390_irq>();

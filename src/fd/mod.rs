@@ -3,8 +3,9 @@
 //! table is generic: it knows nothing of the objects it stores (they are listed in
 //! [`crate::object`]).
 //!
-//! * The table: 1024 lazily allocated chunks of 1024 `ArcSwapOption` slots, indexed by fd.
-//!   A lookup is two atomic loads and never blocks; a missing chunk means "not a KVM fd".
+//! * The table: 1024 lazily allocated chunks of 1024 read-side-section slots
+//!   ([`crate::rcu::RcuOption`]), indexed by fd. A lookup enters a section and does plain
+//!   loads; a missing chunk means "not a KVM fd".
 //! * Aliases: `dup`-style calls store the same object under the new number; an object lives
 //!   while any table entry or another object (a vCPU keeps its VM) holds it, as in the kernel.
 //! * Races: an entry is removed only after the real `close` and only if it still holds the
@@ -19,9 +20,8 @@ use std::ptr;
 use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::Arc;
 
-use arc_swap::ArcSwapOption;
-
 use crate::error::{Error, Result};
+use crate::rcu::{self, RcuOption};
 
 /// A table entry as seen at one moment: its object, and the identity of the entry (every
 /// insert makes a new one, so a number closed and reused by an alias of the same object is a
@@ -45,10 +45,14 @@ const CHUNK: usize = 1024;
 const CHUNKS: usize = 1024;
 
 struct Chunk<T> {
-    slots: [ArcSwapOption<T>; CHUNK],
+    slots: [RcuOption<Arc<T>>; CHUNK],
 }
 
 /// An fd → object table.
+///
+/// Slots are read-side-section published pointers ([`crate::rcu`]): a lookup is an
+/// uncontended section entry plus plain loads; a removed entry is retired and dropped after a
+/// grace period, so a thread still inside a section that loaded it keeps using it safely.
 pub struct FdTable<T> {
     chunks: [AtomicPtr<Chunk<T>>; CHUNKS],
 }
@@ -59,13 +63,13 @@ fn split(fd: RawFd) -> Option<(usize, usize)> {
     (c < CHUNKS).then_some((c, s))
 }
 
-impl<T: Clone> Default for FdTable<T> {
+impl<T: Clone + Send + Sync + 'static> Default for FdTable<T> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<T: Clone> FdTable<T> {
+impl<T: Clone + Send + Sync + 'static> FdTable<T> {
     /// An empty table (chunks are allocated on first insert).
     pub const fn new() -> Self {
         FdTable {
@@ -84,7 +88,7 @@ impl<T: Clone> FdTable<T> {
             return ch;
         }
         let fresh = Box::into_raw(Box::new(Chunk {
-            slots: std::array::from_fn(|_| ArcSwapOption::empty()),
+            slots: std::array::from_fn(|_| RcuOption::empty()),
         }));
         match self.chunks[c].compare_exchange(
             ptr::null_mut(),
@@ -103,56 +107,56 @@ impl<T: Clone> FdTable<T> {
         }
     }
 
-    /// The object behind `fd`, if it is a KVM fd.
+    fn slot(&self, fd: RawFd) -> Option<&RcuOption<Arc<T>>> {
+        let (c, s) = split(fd)?;
+        Some(&self.chunk(c)?.slots[s])
+    }
+
+    /// The object behind `fd`, if it is a KVM fd (a clone: usable outside any section).
     pub fn get(&self, fd: RawFd) -> Option<T> {
-        let (c, s) = split(fd)?;
-        let guard = self.chunk(c)?.slots[s].load();
-        guard.as_ref().map(|o| T::clone(o))
+        let slot = self.slot(fd)?;
+        let section = rcu::enter();
+        slot.load(&section).map(|o| T::clone(o))
     }
 
-    /// Runs `f` on the object behind `fd` without taking a reference count (the hot path of
-    /// every KVM ioctl: no shared cache line is written).
+    /// Runs `f` on the object behind `fd` inside a read-side section, without taking a
+    /// reference count. `f` must not sleep or wait for a grace period (use [`FdTable::get`]).
     pub fn with<R>(&self, fd: RawFd, f: impl FnOnce(&T) -> R) -> Option<R> {
-        let (c, s) = split(fd)?;
-        let guard = self.chunk(c)?.slots[s].load();
-        guard.as_ref().map(|o| f(o))
+        let slot = self.slot(fd)?;
+        let section = rcu::enter();
+        slot.load(&section).map(|o| f(o))
     }
 
-    /// Whether `fd` is a KVM fd (cheaper than [`FdTable::get`]).
+    /// Whether `fd` is a KVM fd.
     pub fn contains(&self, fd: RawFd) -> bool {
-        split(fd)
-            .and_then(|(c, s)| self.chunk(c).map(|ch| ch.slots[s].load().is_some()))
-            .unwrap_or(false)
+        self.slot(fd).is_some_and(RcuOption::is_some)
     }
 
-    /// Registers `obj` under `fd`, replacing (and dropping) a stale entry.
+    /// Registers `obj` under `fd`, replacing a stale entry (retired after a grace period).
     pub fn insert(&self, fd: RawFd, obj: T) -> Result<()> {
         let (c, s) = split(fd).ok_or(Error::TooManyFds)?;
-        self.chunk_or_alloc(c).slots[s].store(Some(Arc::new(obj)));
+        drop(self.chunk_or_alloc(c).slots[s].publish(Some(Arc::new(obj))));
         Ok(())
     }
 
-    /// Removes the entry of `fd`, returning the object it held.
-    pub fn remove(&self, fd: RawFd) -> Option<T> {
-        let (c, s) = split(fd)?;
-        let old = self.chunk(c)?.slots[s].swap(None)?;
-        Some(T::clone(&old))
+    /// Removes the entry of `fd` (retired after a grace period); whether there was one.
+    pub fn remove(&self, fd: RawFd) -> bool {
+        self.slot(fd).and_then(|slot| slot.publish(None)).is_some()
     }
 
     /// The entry of `fd`, if it is a KVM fd.
     pub fn entry(&self, fd: RawFd) -> Option<Entry<T>> {
-        let (c, s) = split(fd)?;
-        self.chunk(c)?.slots[s].load_full().map(Entry)
+        let slot = self.slot(fd)?;
+        let section = rcu::enter();
+        slot.load(&section).map(|a| Entry(a.clone()))
     }
 
     /// Removes the entry of `fd` if it is still `seen` (taken before the real `close`): an
     /// entry installed meanwhile for a reused number stays. Returns whether it removed it.
     pub fn remove_if(&self, fd: RawFd, seen: &Entry<T>) -> bool {
-        let Some(slot) = split(fd).and_then(|(c, s)| self.chunk(c).map(|ch| &ch.slots[s])) else {
-            return false;
-        };
-        let prev = slot.compare_and_swap(&Some(seen.0.clone()), None);
-        matches!(prev.as_ref(), Some(p) if Arc::ptr_eq(p, &seen.0))
+        self.slot(fd)
+            .and_then(|slot| slot.take_if(|cur| Arc::ptr_eq(cur, &seen.0)))
+            .is_some()
     }
 
     /// The entries in `first..=last` (taken before a `close_range`, removed with
@@ -161,13 +165,14 @@ impl<T: Clone> FdTable<T> {
         let last = (last as usize).min(CHUNK * CHUNKS - 1);
         let mut fd = first as usize;
         let mut out = Vec::new();
+        let section = rcu::enter();
         while fd <= last {
             let (c, s) = (fd / CHUNK, fd % CHUNK);
             match self.chunk(c) {
                 Some(ch) => {
-                    if let Some(e) = ch.slots[s].load_full() {
+                    if let Some(e) = ch.slots[s].load(&section) {
                         // fd < CHUNK * CHUNKS = 2^20 fits in RawFd.
-                        out.push((fd as RawFd, Entry(e)));
+                        out.push((fd as RawFd, Entry(e.clone())));
                     }
                     fd += 1;
                 }
@@ -175,39 +180,6 @@ impl<T: Clone> FdTable<T> {
             }
         }
         out
-    }
-
-    /// Removes every entry in `first..=last` (after a successful `close_range`).
-    pub fn remove_range(&self, first: u32, last: u32) {
-        let last = (last as usize).min(CHUNK * CHUNKS - 1);
-        let mut fd = first as usize;
-        while fd <= last {
-            let (c, s) = (fd / CHUNK, fd % CHUNK);
-            match self.chunk(c) {
-                Some(ch) => {
-                    ch.slots[s].store(None);
-                    fd += 1;
-                }
-                None => fd = (c + 1) * CHUNK,
-            }
-        }
-    }
-
-    /// Makes `new` an alias of `old` (after a successful dup of the placeholder), or clears a
-    /// stale entry at `new` when `old` is not a KVM fd. Looking `old` up after the dup races a
-    /// concurrent `close(old)`: the interposers take the object before the real dup and
-    /// [`FdTable::insert`] it instead.
-    pub fn alias(&self, old: RawFd, new: RawFd) {
-        match self.get(old) {
-            Some(obj) => {
-                // A table overflow leaves the duplicate as a plain fd: the kernel gave us
-                // the number, so there is nothing to undo.
-                let _ = self.insert(new, obj);
-            }
-            None => {
-                self.remove(new);
-            }
-        }
     }
 }
 
@@ -224,12 +196,15 @@ mod tests {
         assert!(T.get(fd).is_none());
         T.insert(fd, obj.clone()).unwrap();
         assert_eq!(T.get(fd).as_deref().map(String::as_str), Some("vm"));
-        T.alias(fd, dup);
+        T.insert(dup, T.get(fd).unwrap()).unwrap();
         assert!(T.contains(dup));
         assert_eq!(Arc::strong_count(&obj), 3);
-        assert!(T.remove(fd).is_some());
+        assert!(T.remove(fd));
         assert!(T.contains(dup));
-        assert!(T.remove(dup).is_some());
+        assert!(T.remove(dup));
+        assert!(!T.remove(dup));
+        // Removed entries are dropped after a grace period.
+        crate::rcu::synchronize().unwrap();
         assert_eq!(Arc::strong_count(&obj), 1);
         assert!(T.get(-1).is_none());
         assert!(T.get(i32::MAX).is_none());

@@ -281,17 +281,36 @@ pub fn implemented(kind: FdKind, request: u32) -> bool {
 const VFS_IOCTLS: [libc::c_ulong; 4] =
     [libc::FIOCLEX, libc::FIONCLEX, libc::FIONBIO, libc::FIOASYNC];
 
+/// Requests that run outside a read-side section: `KVM_RUN` (it sleeps, and runs guest
+/// functions that may change memory slots) and the slot updates (they wait for a grace
+/// period). They take a reference to the object instead.
+const OUTSIDE_SECTION: [u32; 3] = [
+    KVM_RUN,
+    KVM_SET_USER_MEMORY_REGION,
+    KVM_SET_USER_MEMORY_REGION2,
+];
+
 /// Serves `ioctl(fd, request, arg)` if `fd` is a KVM fd; `None` means "not ours, pass it on".
 ///
-/// The object is borrowed from the fd table without taking a reference count, so concurrent
-/// ioctls on one VM write no shared cache line here.
+/// The object is borrowed from the fd table inside a read-side section, without taking a
+/// reference count, so concurrent ioctls on one VM write no shared cache line here; the few
+/// requests that may sleep or wait for a grace period hold a reference instead.
 pub fn dispatch(fd: RawFd, request: libc::c_ulong, arg: u64) -> Option<Result<i32>> {
     if VFS_IOCTLS.contains(&(request & 0xffff_ffff)) {
         return None;
     }
     // The syscall passes the request as a 32-bit unsigned int.
     let req = request as u32;
-    TABLE.with(fd, |obj| match obj {
+    if OUTSIDE_SECTION.contains(&req) {
+        let obj = TABLE.get(fd)?;
+        return Some(serve(&obj, req, arg));
+    }
+    TABLE.with(fd, |obj| serve(obj, req, arg))
+}
+
+/// Runs `req` on `obj` from the table of its fd kind.
+fn serve(obj: &Object, req: u32, arg: u64) -> Result<i32> {
+    match obj {
         Object::System(sys) => match SYSTEM_IOCTLS.iter().find(|r| r.request == req) {
             Some(row) => (row.handler)(sys, arg),
             None => Err(Error::UnknownSystemIoctl),
@@ -325,5 +344,5 @@ pub fn dispatch(fd: RawFd, request: libc::c_ulong, arg: u64) -> Option<Result<i3
                 None => Err(Error::UnknownIoctl),
             }
         }),
-    })
+    }
 }
