@@ -79,7 +79,9 @@ pub unsafe extern "C" fn kvm_s390_shim_set_guest(
     opaque: *mut c_void,
 ) -> c_int {
     ffi_boundary!(-1, {
-        let r = TABLE.with(vcpu_fd, |o| match o {
+        // Outside a read-side section: setting the program takes the vCPU mutex.
+        let entry = TABLE.entry(vcpu_fd);
+        let r = entry.as_ref().map(|e| match e.object() {
             Object::Vcpu(_, v) if crate::vcpu::guest::is_running_here(v) => {
                 set_errno(libc::EDEADLK);
                 -1

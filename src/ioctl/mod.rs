@@ -281,31 +281,34 @@ pub fn implemented(kind: FdKind, request: u32) -> bool {
 const VFS_IOCTLS: [libc::c_ulong; 4] =
     [libc::FIOCLEX, libc::FIONCLEX, libc::FIONBIO, libc::FIOASYNC];
 
-/// Requests that run outside a read-side section: `KVM_RUN` (it sleeps, and runs guest
-/// functions that may change memory slots) and the slot updates (they wait for a grace
-/// period). They take a reference to the object instead.
-const OUTSIDE_SECTION: [u32; 3] = [
-    KVM_RUN,
-    KVM_SET_USER_MEMORY_REGION,
-    KVM_SET_USER_MEMORY_REGION2,
-];
+/// VM and device requests that run outside a read-side section: the slot updates (they wait
+/// for a grace period). They hold a reference to the object instead.
+const OUTSIDE_SECTION: [u32; 2] = [KVM_SET_USER_MEMORY_REGION, KVM_SET_USER_MEMORY_REGION2];
 
 /// Serves `ioctl(fd, request, arg)` if `fd` is a KVM fd; `None` means "not ours, pass it on".
 ///
-/// The object is borrowed from the fd table inside a read-side section, without taking a
-/// reference count, so concurrent ioctls on one VM write no shared cache line here; the few
-/// requests that may sleep or wait for a grace period hold a reference instead.
+/// `/dev/kvm`, VM and device requests borrow their object from the fd table inside a
+/// read-side section, without taking a reference count, so concurrent ioctls on one VM write
+/// no shared cache line here. vCPU requests take one reference to the table entry and run
+/// outside any section, as the kernel's vCPU ioctls run outside `kvm->srcu`: they may wait
+/// for the vCPU mutex held by a `KVM_RUN` whose guest function is waiting for a grace period,
+/// and `KVM_RUN` itself sleeps.
 pub fn dispatch(fd: RawFd, request: libc::c_ulong, arg: u64) -> Option<Result<i32>> {
     if VFS_IOCTLS.contains(&(request & 0xffff_ffff)) {
         return None;
     }
     // The syscall passes the request as a 32-bit unsigned int.
     let req = request as u32;
-    if OUTSIDE_SECTION.contains(&req) {
-        let obj = TABLE.get(fd)?;
-        return Some(serve(&obj, req, arg));
+    let outside = OUTSIDE_SECTION.contains(&req);
+    match TABLE.with(fd, |obj| {
+        (!outside && !matches!(obj, Object::Vcpu(..))).then(|| serve(obj, req, arg))
+    })? {
+        Some(r) => Some(r),
+        None => {
+            let entry = TABLE.entry(fd)?;
+            Some(serve(entry.object(), req, arg))
+        }
     }
-    TABLE.with(fd, |obj| serve(obj, req, arg))
 }
 
 /// Runs `req` on `obj` from the table of its fd kind.
