@@ -10,6 +10,21 @@
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
 
+use crate::uapi::{KVM_MEM_GUEST_MEMFD, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY};
+
+bitflags::bitflags! {
+    /// `kvm_userspace_memory_region(2)::flags`.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct SlotFlags: u32 {
+        /// Keep a dirty bitmap for the slot.
+        const LOG_DIRTY_PAGES = KVM_MEM_LOG_DIRTY_PAGES;
+        /// Read-only slot (not on s390).
+        const READONLY = KVM_MEM_READONLY;
+        /// Backed by guest_memfd (not on s390).
+        const GUEST_MEMFD = KVM_MEM_GUEST_MEMFD;
+    }
+}
+
 /// `KVM_USER_MEM_SLOTS` on s390 (Linux 6.12).
 pub const KVM_USER_MEM_SLOTS: u32 = 32767;
 /// `KVM_MEM_MAX_NR_PAGES`.

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use crate::error::{EnableCapRule, Error, MemslotRule, Result};
 use crate::host::HostConfig;
+use crate::ioctl::user::UserBuf;
 use crate::irq::{Adapter, Ais, FloatIrqs, MAX_S390_IO_ADAPTERS};
 use crate::rcu::{self, Rcu, RcuRef};
 use crate::uaccess;
@@ -19,8 +20,8 @@ use crate::uapi::*;
 use crate::vcpu::Vcpu;
 use cpu_model::CpuModel;
 use memslot::{
-    DirtyBitmap, MemSlot, MemSlots, PageBytes, KVM_MEM_MAX_NR_PAGES, KVM_USER_MEM_SLOTS, PAGE_SIZE,
-    SEGMENT_SIZE,
+    DirtyBitmap, MemSlot, MemSlots, PageBytes, SlotFlags, KVM_MEM_MAX_NR_PAGES, KVM_USER_MEM_SLOTS,
+    PAGE_SIZE, SEGMENT_SIZE,
 };
 
 /// VM state changed by configuration ioctls (the kernel's `kvm->lock` domain).
@@ -334,8 +335,9 @@ impl Vm {
         v2: bool,
     ) -> Result<i32> {
         let inval = |rule| Err(Error::Memslot(rule));
+        let flags = SlotFlags::from_bits_retain(r.flags);
         // kvm_vm_ioctl: the v1 ioctl rejects unknown flags first.
-        if !v2 && r.flags & !(KVM_MEM_LOG_DIRTY_PAGES | KVM_MEM_READONLY) != 0 {
+        if !v2 && !(SlotFlags::LOG_DIRTY_PAGES | SlotFlags::READONLY).contains(flags) {
             return inval(MemslotRule::Flags);
         }
         let id = r.slot as u16;
@@ -344,7 +346,7 @@ impl Vm {
             return inval(MemslotRule::SlotId);
         }
         // check_memory_region_flags: s390 has neither READONLY nor guest_memfd.
-        if r.flags & !KVM_MEM_LOG_DIRTY_PAGES != 0 {
+        if !SlotFlags::LOG_DIRTY_PAGES.contains(flags) {
             return inval(MemslotRule::Flags);
         }
         if r.memory_size % PAGE_SIZE != 0 {
@@ -390,7 +392,7 @@ impl Vm {
             (Some(o), _) => {
                 if o.userspace_addr != r.userspace_addr
                     || o.npages != npages
-                    || (o.flags ^ r.flags) & KVM_MEM_READONLY != 0
+                    || SlotFlags::from_bits_retain(o.flags ^ r.flags).contains(SlotFlags::READONLY)
                 {
                     return inval(MemslotRule::Immutable);
                 }
@@ -414,7 +416,7 @@ impl Vm {
         // gets.)
         self.check_memory_region(change, r)?;
         // Dirty bitmap: reused from the old slot while logging stays on, else fresh.
-        let dirty = if r.flags & KVM_MEM_LOG_DIRTY_PAGES == 0 || change == Change::Delete {
+        let dirty = if !flags.contains(SlotFlags::LOG_DIRTY_PAGES) || change == Change::Delete {
             None
         } else {
             match old.as_ref().and_then(|o| o.dirty.clone()) {
@@ -432,7 +434,7 @@ impl Vm {
             ),
         };
         // Migration mode stops when a slot is left without dirty logging (not on delete).
-        if change != Change::Delete && r.flags & KVM_MEM_LOG_DIRTY_PAGES == 0 {
+        if change != Change::Delete && !flags.contains(SlotFlags::LOG_DIRTY_PAGES) {
             self.state().migration_mode = false;
         }
         let next = match change {
@@ -500,7 +502,7 @@ impl Vm {
         let bitmap = slot.dirty.as_ref().ok_or(Error::DirtyLogNotEnabled)?;
         let snap = bitmap.snapshot();
         let bytes: Vec<u8> = snap.iter().flat_map(|w| w.to_le_bytes()).collect();
-        uaccess::copy_to_user(log.dirty_bitmap, &bytes)?;
+        UserBuf::new(log.dirty_bitmap, bytes.len()).write_from(&bytes)?;
         bitmap.clear(&snap);
         Ok(0)
     }
