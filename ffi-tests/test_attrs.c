@@ -279,15 +279,15 @@ done:
 	return ok;
 }
 
-/* KVM_CREATE_DEVICE with no device type offered yet: ENODEV for every type, with or without
- * KVM_CREATE_DEVICE_TEST, EFAULT for a bad argument, and KVM_CAP_DEVICE_CTRL answers 0. */
+/* KVM_CREATE_DEVICE for types the VM does not offer (everything but the FLIC): ENODEV with or
+ * without KVM_CREATE_DEVICE_TEST, the struct untouched; EFAULT for a bad argument. */
 static bool test_create_device(void)
 {
 	bool ok = false;
 	int vm = open_vm(NULL);
 	CHECK(vm >= 0);
-	CHECK_RET(KVM_IOCTL(vm, KVM_CHECK_EXTENSION, KVM_CAP_DEVICE_CTRL), 0);
-	const uint32_t types[] = {KVM_DEV_TYPE_FLIC, 4 /* VFIO */, 0, 100, 0xffffffffu};
+	CHECK_RET(KVM_IOCTL(vm, KVM_CHECK_EXTENSION, KVM_CAP_DEVICE_CTRL), 1);
+	const uint32_t types[] = {4 /* VFIO */, 0, 1, 5, 7, 100, 0xffffffffu};
 	for (unsigned i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
 		struct kvm_create_device cd = {.type = types[i], .fd = 77};
 		CHECK_ERR(KVM_IOCTL(vm, KVM_CREATE_DEVICE, &cd), ENODEV);
@@ -295,6 +295,9 @@ static bool test_create_device(void)
 		CHECK_ERR(KVM_IOCTL(vm, KVM_CREATE_DEVICE, &cd), ENODEV);
 		CHECK(cd.fd == 77);
 	}
+	struct kvm_create_device flic = {.type = KVM_DEV_TYPE_FLIC, .fd = 77, .flags = KVM_CREATE_DEVICE_TEST};
+	CHECK_RET(KVM_IOCTL(vm, KVM_CREATE_DEVICE, &flic), 0);
+	CHECK(flic.fd == 77);
 	CHECK_ERR(KVM_IOCTL(vm, KVM_CREATE_DEVICE, (void *)8), EFAULT);
 	ok = true;
 done:

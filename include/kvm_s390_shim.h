@@ -31,6 +31,12 @@ struct kvm_s390_vm_tod_clock {
 	uint64_t tod;
 };
 
+/* Argument of KVM_GET_FPU / KVM_SET_FPU (4 bytes of implicit padding after fpc). */
+struct kvm_fpu {
+	uint32_t fpc;
+	uint64_t fprs[16];
+};
+
 /* Argument of KVM_S390_MEM_OP (Linux 6.3+ layout, with old_addr). */
 struct kvm_s390_mem_op {
 	uint64_t gaddr;		/* guest address */
@@ -685,6 +691,59 @@ struct kvm_run {
 #define KVM_EXIT_RISCV_CSR 36
 
 #define KVM_EXIT_NOTIFY 37
+
+#define KVM_DEV_FLIC_GET_ALL_IRQS 1
+
+#define KVM_DEV_FLIC_ENQUEUE 2
+
+#define KVM_DEV_FLIC_CLEAR_IRQS 3
+
+#define KVM_DEV_FLIC_APF_ENABLE 4
+
+#define KVM_DEV_FLIC_APF_DISABLE_WAIT 5
+
+#define KVM_DEV_FLIC_ADAPTER_REGISTER 6
+
+#define KVM_DEV_FLIC_ADAPTER_MODIFY 7
+
+#define KVM_DEV_FLIC_CLEAR_IO_IRQ 8
+
+#define KVM_DEV_FLIC_AISM 9
+
+#define KVM_DEV_FLIC_AIRQ_INJECT 10
+
+#define KVM_DEV_FLIC_AISM_ALL 11
+
+/*
+ The largest GET_ALL_IRQS / ENQUEUE buffer.
+ */
+#define KVM_S390_FLIC_MAX_BUFFER 33554432
+
+/*
+ `kvm_s390_io_adapter::flags`: the adapter's interrupts are subject to AIS.
+ */
+#define KVM_S390_ADAPTER_SUPPRESSIBLE 1
+
+#define KVM_S390_IO_ADAPTER_MASK 1
+
+#define KVM_S390_IO_ADAPTER_MAP 2
+
+#define KVM_S390_IO_ADAPTER_UNMAP 3
+
+/*
+ `kvm_irq_routing_entry::type` of an s390 adapter route.
+ */
+#define KVM_IRQ_ROUTING_S390_ADAPTER 3
+
+/*
+ `kvm_irqfd::flags`: remove the irqfd instead of adding it.
+ */
+#define KVM_IRQFD_FLAG_DEASSIGN 1
+
+/*
+ `kvm_irqfd::flags`: a level-triggered irqfd with a resample eventfd.
+ */
+#define KVM_IRQFD_FLAG_RESAMPLE 2
 
 /*
  `KVM_GET_API_VERSION` answer.
@@ -1407,14 +1466,6 @@ struct kvm_sregs {
   uint64_t crs[16];
 };
 
-/*
- `KVM_GET_FPU` / `KVM_SET_FPU`.
- */
-struct kvm_fpu {
-  uint32_t fpc;
-  uint64_t fprs[16];
-};
-
 struct kvm_debug_exit_arch {
   uint64_t addr;
   uint8_t type;
@@ -1479,13 +1530,84 @@ struct kvm_signal_mask {
 };
 
 /*
- Header of the argument of `KVM_SET_GSI_ROUTING`, followed by `nr` 64-byte routing entries
+ Header of the argument of `KVM_SET_GSI_ROUTING`, followed by `nr` 48-byte routing entries
  (the kernel's flexible array member, whose u64 fields make the struct 8-byte aligned).
  */
 struct kvm_irq_routing {
   uint32_t nr;
   uint32_t flags;
   uint64_t entries[0];
+};
+
+/*
+ Payload of `KVM_DEV_FLIC_ADAPTER_REGISTER`.
+ */
+struct kvm_s390_io_adapter {
+  uint32_t id;
+  uint8_t isc;
+  uint8_t maskable;
+  uint8_t swap;
+  uint8_t flags;
+};
+
+/*
+ Payload of `KVM_DEV_FLIC_ADAPTER_MODIFY`.
+ */
+struct kvm_s390_io_adapter_req {
+  uint32_t id;
+  uint8_t type;
+  uint8_t mask;
+  uint16_t pad0;
+  uint64_t addr;
+};
+
+/*
+ Payload of `KVM_DEV_FLIC_AISM`. `pad` is the byte the C compiler inserts before `mode`.
+ */
+struct kvm_s390_ais_req {
+  uint8_t isc;
+  uint8_t pad;
+  uint16_t mode;
+};
+
+/*
+ Payload of `KVM_DEV_FLIC_AISM_ALL`.
+ */
+struct kvm_s390_ais_all {
+  uint8_t simm;
+  uint8_t nimm;
+};
+
+/*
+ The payload of an adapter routing entry: guest addresses of the indicator and summary
+ bytes and the bit offsets from them.
+ */
+struct kvm_irq_routing_s390_adapter {
+  uint64_t ind_addr;
+  uint64_t summary_addr;
+  uint64_t ind_offset;
+  uint32_t summary_offset;
+  uint32_t adapter_id;
+};
+
+/*
+ The payload union of [`kvm_irq_routing_entry`] (the s390 adapter member and the padding
+ that fixes its size; the other architectures' members are not mirrored).
+ */
+union kvm_irq_routing_entry_u {
+  struct kvm_irq_routing_s390_adapter adapter;
+  uint32_t pad[8];
+};
+
+/*
+ One entry of the `KVM_SET_GSI_ROUTING` array.
+ */
+struct kvm_irq_routing_entry {
+  uint32_t gsi;
+  uint32_t type;
+  uint32_t flags;
+  uint32_t pad;
+  union kvm_irq_routing_entry_u u;
 };
 
 #ifdef __cplusplus

@@ -150,6 +150,9 @@ pub enum Error {
     Memslot(MemslotRule),
     /// A new or moved slot overlaps another slot.
     MemslotOverlap,
+    /// A memory-slot update from inside a read-side section of the same thread, where waiting
+    /// for the readers would never end (a misuse the kernel would report as a lockdep bug).
+    InsideSection,
     /// `KVM_GET_DIRTY_LOG` with a slot id out of range, or on a ucontrol VM.
     DirtyLogSlot,
     /// `KVM_GET_DIRTY_LOG` on a missing slot or one without dirty logging.
@@ -193,6 +196,27 @@ pub enum Error {
     IrqBufferTooSmall,
     /// `KVM_ENABLE_CAP` on a vCPU with an unknown capability or flags.
     VcpuCap,
+    /// An interrupt of an unknown or invalid type, or with an invalid parameter (a source
+    /// CPU that does not exist, STOP flags, ...).
+    IrqType,
+    /// An interrupt that cannot be queued now: a second external call or SIGP STOP, SET
+    /// PREFIX on an operating CPU, a full floating queue, SET_IRQ_STATE with pending ones.
+    IrqBusy,
+    /// `KVM_SET_GSI_ROUTING` / `KVM_CREATE_IRQCHIP` / `KVM_IRQFD` refused (bad flags, GSI,
+    /// route type, bit offset outside its page, a file that is not an eventfd, ...).
+    Routing,
+    /// `KVM_IRQFD`: the eventfd is already assigned.
+    IrqfdBusy,
+    /// A FLIC attribute request was refused (bad group, length, adapter id, mode).
+    Flic,
+    /// A second FLIC for one VM.
+    FlicExists,
+    /// An AIS request on a VM without facility 72.
+    FlicNoAis,
+    /// `KVM_HAS_DEVICE_ATTR` on the FLIC with an unknown group.
+    FlicNoAttr,
+    /// FLIC GET_ALL_IRQS: the buffer cannot hold every pending interrupt.
+    FlicBufferTooSmall,
     /// `KVM_CREATE_DEVICE` with a device type the VM does not offer.
     DeviceType,
     /// A device-attribute call the device type has no accessor for.
@@ -229,6 +253,24 @@ impl Error {
             Error::UnknownSystemIoctl => libc::EINVAL,
             // s390 kvm_arch_vm_ioctl / kvm_arch_vcpu_ioctl default.
             Error::UnknownIoctl => libc::ENOTTY,
+            // do_inject_vcpu / __inject_vm / s390int_to_s390irq: -EINVAL.
+            Error::IrqType => libc::EINVAL,
+            // __inject_extcall, __inject_sigp_stop, __inject_set_prefix, __inject_io: -EBUSY.
+            Error::IrqBusy => libc::EBUSY,
+            // kvm_set_irq_routing / kvm_set_routing_entry / kvm_irqfd: -EINVAL.
+            Error::Routing => libc::EINVAL,
+            // kvm_irqfd_assign: the eventfd already has an irqfd.
+            Error::IrqfdBusy => libc::EBUSY,
+            // flic_set_attr / flic_get_attr and their helpers: -EINVAL.
+            Error::Flic => libc::EINVAL,
+            // flic_create: kvm->arch.flic already set.
+            Error::FlicExists => libc::EINVAL,
+            // modify_ais_mode, flic_ais_mode_{get,set}_all without facility 72.
+            Error::FlicNoAis => libc::EOPNOTSUPP,
+            // flic_has_attr: unknown group.
+            Error::FlicNoAttr => libc::ENXIO,
+            // get_all_floating_irqs: "userspace may retry with a bigger buffer".
+            Error::FlicBufferTooSmall => libc::ENOMEM,
             // kvm_ioctl_create_device: type out of range or without ops.
             Error::DeviceType => libc::ENODEV,
             // kvm_device_ioctl_attr: the device has no accessor for this call.
@@ -243,6 +285,9 @@ impl Error {
             Error::Memslot(_) => libc::EINVAL,
             // __kvm_set_memory_region: overlapping gfn range.
             Error::MemslotOverlap => libc::EEXIST,
+            // synchronize_srcu inside the same srcu read-side section would deadlock; the shim
+            // refuses the update instead.
+            Error::InsideSection => libc::EDEADLK,
             // kvm_vm_ioctl_get_dirty_log: slot >= KVM_USER_MEM_SLOTS, or ucontrol.
             Error::DirtyLogSlot => libc::EINVAL,
             // kvm_get_dirty_log: no memslot or no dirty bitmap.
@@ -363,6 +408,15 @@ mod tests {
             (Error::UnknownSystemIoctl, libc::EINVAL),
             (Error::UnknownIoctl, libc::ENOTTY),
             (Error::DeviceType, libc::ENODEV),
+            (Error::Routing, libc::EINVAL),
+            (Error::IrqfdBusy, libc::EBUSY),
+            (Error::Flic, libc::EINVAL),
+            (Error::FlicExists, libc::EINVAL),
+            (Error::FlicNoAis, libc::EOPNOTSUPP),
+            (Error::FlicNoAttr, libc::ENXIO),
+            (Error::FlicBufferTooSmall, libc::ENOMEM),
+            (Error::IrqType, libc::EINVAL),
+            (Error::IrqBusy, libc::EBUSY),
             (Error::DeviceAttrUnsupported, libc::EPERM),
             (Error::NotKvmIoctl, libc::EINVAL),
             (Error::NonZeroArgument, libc::EINVAL),
@@ -370,6 +424,7 @@ mod tests {
             (Error::Memslot(MemslotRule::Flags), libc::EINVAL),
             (Error::Memslot(MemslotRule::MemoryLimit), libc::EINVAL),
             (Error::MemslotOverlap, libc::EEXIST),
+            (Error::InsideSection, libc::EDEADLK),
             (Error::DirtyLogSlot, libc::EINVAL),
             (Error::DirtyLogNotEnabled, libc::ENOENT),
             (Error::EnableCap(EnableCapRule::Arguments), libc::EINVAL),

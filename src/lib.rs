@@ -4,7 +4,9 @@
 //! Module map:
 //! * [`uapi`]: `#[repr(C)]` mirrors of the kernel's KVM/s390 uapi, constants, ioctl numbers.
 //! * [`uaccess`]: every access to caller memory (EFAULT instead of crashes).
-//! * [`fd`]: placeholder fds and the fd → object table.
+//! * [`rcu`]: read-side sections (userspace SRCU): lookups as plain loads, safe deletes.
+//! * [`os`]: placeholder fds, the vCPU memfds, fork detection.
+//! * [`fd`]: the generic fd → object table; [`object`]: the objects it holds.
 //! * [`system`], [`vm`]: the KVM objects and their behaviour.
 //! * [`caps`]: `KVM_CHECK_EXTENSION` answers.
 //! * [`ioctl`]: the request dispatcher.
@@ -19,6 +21,11 @@ pub mod fd;
 pub mod ffi;
 pub mod host;
 pub mod ioctl;
+pub mod irq;
+pub mod irqfd;
+pub mod object;
+pub mod os;
+pub mod rcu;
 pub mod system;
 pub mod uaccess;
 pub mod uapi;

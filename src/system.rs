@@ -1,11 +1,9 @@
 //! The /dev/kvm object and its ioctls (`kvm_dev_ioctl`).
 
-use std::os::fd::RawFd;
 use std::sync::Arc;
 
 use crate::caps;
 use crate::error::{Error, Result};
-use crate::fd::{self, Object};
 use crate::host::{host, host_for_new_vm};
 use crate::uapi::*;
 use crate::vm::Vm;
@@ -20,12 +18,6 @@ impl System {
         System {}
     }
 
-    /// Opens a new /dev/kvm fd: a placeholder registered in the fd table.
-    pub fn open(cloexec: bool) -> Result<RawFd> {
-        let fd = fd::new_placeholder(cloexec)?;
-        fd::install(fd, Object::System(Arc::new(System::new())))
-    }
-
     /// `KVM_GET_API_VERSION`: 12; EINVAL for a non-zero argument.
     pub fn api_version(&self, arg: u64) -> Result<i32> {
         if arg != 0 {
@@ -34,11 +26,10 @@ impl System {
         Ok(KVM_API_VERSION as i32)
     }
 
-    /// `KVM_CREATE_VM`: a new VM and its fd (O_RDWR|O_CLOEXEC, like the kernel's).
-    pub fn create_vm(&self, vm_type: u64) -> Result<i32> {
-        let vm = Vm::create(host_for_new_vm(), vm_type)?;
-        let fd = fd::new_placeholder(true)?;
-        fd::install(fd, Object::Vm(vm))
+    /// `KVM_CREATE_VM`: a new VM (the dispatcher gives it an O_RDWR|O_CLOEXEC fd, like the
+    /// kernel's).
+    pub fn create_vm(&self, vm_type: u64) -> Result<Arc<Vm>> {
+        Vm::create(host_for_new_vm(), vm_type)
     }
 
     /// `KVM_CHECK_EXTENSION` on /dev/kvm (no VM).

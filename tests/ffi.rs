@@ -142,7 +142,9 @@ macro_rules! c_test {
 
 c_test!(test_system);
 c_test!(test_memslot);
+c_test!(test_slot_lifetime);
 c_test!(test_fds);
+c_test!(test_fd_lifetime);
 c_test!(test_efault);
 c_test!(test_threads);
 c_test!(test_memop);
@@ -158,6 +160,32 @@ c_test!(test_wait);
 c_test!(test_ioeventfd);
 c_test!(selftest_cmma);
 c_test!(selftest_memop);
+c_test!(test_irq);
+c_test!(test_irqfd);
+c_test!(selftest_irq_routing);
+
+/// The caller-memory test, with each method. It interposes `sigaction` on the shim, so the
+/// executable exports its symbols (`-rdynamic`).
+macro_rules! uaccess_test {
+    ($name:ident, $method:literal) => {
+        mod $name {
+            const ENV: &[(&str, &str)] = &[("KVM_S390_SHIM_UACCESS", $method)];
+            #[test]
+            fn preload() {
+                let exe = super::build_as("test_uaccess", stringify!($name), false, &["-rdynamic"]);
+                super::run_test_env(&exe, true, ENV);
+            }
+            #[test]
+            fn linked() {
+                let exe = super::build_as("test_uaccess", stringify!($name), true, &["-rdynamic"]);
+                super::run_test_env(&exe, false, ENV);
+            }
+        }
+    };
+}
+
+uaccess_test!(test_uaccess, "fault");
+uaccess_test!(test_uaccess_syscall, "syscall");
 
 /// The CPU-model test once per machine profile, in both modes.
 macro_rules! profile_test {
@@ -234,6 +262,8 @@ fn exported_symbols() {
         "dup3",
         "fcntl",
         "fcntl64",
+        "ftruncate",
+        "ftruncate64",
         "ioctl",
         "kvm_s390_shim_close",
         "kvm_s390_shim_ioctl",
@@ -261,6 +291,15 @@ fn exported_symbols() {
         "open64",
         "openat",
         "openat64",
+        // Signal-mask changes (uaccess's per-thread cache).
+        "sigprocmask",
+        "pthread_sigmask",
+        "longjmp",
+        "_longjmp",
+        "siglongjmp",
+        "__longjmp_chk",
+        "setcontext",
+        "swapcontext",
     ];
     want.sort_unstable();
     assert_eq!(got, want);

@@ -4,9 +4,10 @@
 //! A device type is a row of [`TYPES`]: its `kvm_device_type` number and a constructor. The
 //! device fd answers `KVM_SET/GET/HAS_DEVICE_ATTR` through the type's [`DeviceOps`]; an
 //! accessor a type does not provide gives EPERM and any other request ENOTTY, as
-//! `kvm_device_ioctl` does. No type is listed until its behaviour is complete, so
-//! `KVM_CAP_DEVICE_CTRL` answers 0 and every `KVM_CREATE_DEVICE` gives ENODEV while the
-//! table is empty.
+//! `kvm_device_ioctl` does. A type is listed only once its behaviour is complete (today the
+//! FLIC); `KVM_CAP_DEVICE_CTRL` answers 1 while the table is not empty.
+
+pub mod flic;
 
 use std::sync::Arc;
 
@@ -49,13 +50,19 @@ pub struct DeviceType {
     pub create: fn(&Arc<Vm>) -> Result<Box<dyn DeviceOps>>,
 }
 
-/// The device types the shim serves (none yet: the FLIC comes with the interrupt model).
-#[cfg(not(test))]
-pub static TYPES: &[DeviceType] = &[];
+/// The FLIC.
+const FLIC: DeviceType = DeviceType {
+    kind: KVM_DEV_TYPE_FLIC,
+    create: flic::create,
+};
 
-/// Under unit tests, one test device type exercises the device-fd path.
+/// The device types the shim serves.
+#[cfg(not(test))]
+pub static TYPES: &[DeviceType] = &[FLIC];
+
+/// Under unit tests, a test device type also exercises the device-fd path.
 #[cfg(test)]
-pub static TYPES: &[DeviceType] = &[tests::TEST_TYPE];
+pub static TYPES: &[DeviceType] = &[FLIC, tests::TEST_TYPE];
 
 /// `kvm_ioctl_create_device`: ENODEV for an unknown type, 0 without creating anything under
 /// `KVM_CREATE_DEVICE_TEST` (other flag bits are ignored, as in the kernel), else the new
@@ -115,13 +122,13 @@ pub(crate) mod tests {
 
     #[test]
     fn device_fd_serves_its_attributes() {
-        let sys = crate::system::System::open(true).unwrap();
+        let sys = crate::object::open_system(true).unwrap();
         let vm = crate::ioctl::dispatch(sys, KVM_CREATE_VM.into(), 0)
             .unwrap()
             .unwrap();
         // Unknown types, with or without TEST, are ENODEV.
         let mut cd = kvm_create_device {
-            type_: KVM_DEV_TYPE_FLIC,
+            type_: 4, // VFIO
             fd: 0,
             flags: 0,
         };
@@ -175,8 +182,8 @@ pub(crate) mod tests {
             libc::EFAULT
         );
         for fd in [dev, vm, sys] {
-            crate::fd::TABLE.remove(fd);
-            crate::fd::close_placeholder(fd);
+            crate::object::TABLE.remove(fd);
+            crate::os::close_placeholder(fd);
         }
     }
 }

@@ -1,60 +1,61 @@
-//! The fd model: every KVM object is reachable through a real kernel fd (a placeholder), and
-//! a lock-free table maps fd numbers to objects.
+//! The fd → object table: every KVM object is reachable through a real kernel fd (a
+//! placeholder made by [`crate::os`]), and a lock-free table maps fd numbers to objects. The
+//! table is generic: it knows nothing of the objects it stores (they are listed in
+//! [`crate::object`]).
 //!
-//! * Placeholders: the /dev/kvm and VM fds are epoll instances (like KVM's anon-inode fds
-//!   they reject `read`/`write` with EINVAL and `mmap` with ENODEV); vCPU fds are memfds
-//!   holding the `kvm_run` page so that a plain `mmap` of them works. The kernel therefore
-//!   hands out unique fd numbers and applies `O_CLOEXEC`, `fork` and `exec` rules itself.
-//! * The table: 1024 lazily allocated chunks of 1024 `ArcSwapOption` slots, indexed by fd.
-//!   A lookup is two atomic loads and never blocks; a missing chunk means "not a KVM fd".
+//! * The table: 1024 lazily allocated chunks of 1024 read-side-section slots
+//!   ([`crate::rcu::RcuOption`]), indexed by fd. A lookup enters a section and does plain
+//!   loads; a missing chunk means "not a KVM fd".
 //! * Aliases: `dup`-style calls store the same object under the new number; an object lives
 //!   while any table entry or another object (a vCPU keeps its VM) holds it, as in the kernel.
-//! * fork: objects remember the fork epoch of the process that created them; the epoch is
-//!   bumped in the child by a `pthread_atfork` handler, so a VM or vCPU fd used in a child
-//!   gets EIO like the kernel's `kvm->mm != current->mm` check.
+//! * Races: an entry is removed only after the real `close` and only if it still holds the
+//!   object seen before it ([`FdTable::remove_if`]), so a `dup` racing a `close` finds the
+//!   object for as long as the kernel can still duplicate the file, and a number reused in
+//!   between keeps its new entry.
+//! * Stale entries (a number closed behind the shim's back) are recognised by the caller, which
+//!   knows how to identify each object's placeholder, and dropped with `remove_if`.
 
 use std::os::fd::RawFd;
 use std::ptr;
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
-use std::sync::{Arc, Once};
+use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::Arc;
 
-use arc_swap::ArcSwapOption;
-
-use crate::device::Device;
 use crate::error::{Error, Result};
-use crate::system::System;
-use crate::vcpu::Vcpu;
-use crate::vm::Vm;
+use crate::rcu::{self, RcuOption};
 
-/// A KVM object reachable through an fd.
-#[derive(Clone)]
-pub enum Object {
-    /// The /dev/kvm fd.
-    System(Arc<System>),
-    /// A VM fd.
-    Vm(Arc<Vm>),
-    /// A vCPU fd: it keeps its VM alive.
-    Vcpu(Arc<Vm>, Arc<Vcpu>),
-    /// A device fd (`KVM_CREATE_DEVICE`): it keeps its VM alive.
-    Device(Arc<Vm>, Arc<Device>),
+/// A table entry as seen at one moment: its object, and the identity of the entry (every
+/// insert makes a new one, so a number closed and reused by an alias of the same object is a
+/// different entry). Holding it keeps that identity from being reused.
+pub struct Entry<T>(Arc<T>);
+
+impl<T> Clone for Entry<T> {
+    fn clone(&self) -> Self {
+        Entry(self.0.clone())
+    }
+}
+
+impl<T> Entry<T> {
+    /// The object.
+    pub fn object(&self) -> &T {
+        &self.0
+    }
 }
 
 const CHUNK: usize = 1024;
 const CHUNKS: usize = 1024;
 
-struct Chunk {
-    slots: [ArcSwapOption<Object>; CHUNK],
+struct Chunk<T> {
+    slots: [RcuOption<Arc<T>>; CHUNK],
 }
 
-/// The fd → object table.
-pub struct FdTable {
-    chunks: [AtomicPtr<Chunk>; CHUNKS],
+/// An fd → object table.
+///
+/// Slots are read-side-section published pointers ([`crate::rcu`]): a lookup is an
+/// uncontended section entry plus plain loads; a removed entry is retired and dropped after a
+/// grace period, so a thread still inside a section that loaded it keeps using it safely.
+pub struct FdTable<T> {
+    chunks: [AtomicPtr<Chunk<T>>; CHUNKS],
 }
-
-/// The process-wide table.
-pub static TABLE: FdTable = FdTable {
-    chunks: [const { AtomicPtr::new(ptr::null_mut()) }; CHUNKS],
-};
 
 fn split(fd: RawFd) -> Option<(usize, usize)> {
     let fd = usize::try_from(fd).ok()?;
@@ -62,19 +63,32 @@ fn split(fd: RawFd) -> Option<(usize, usize)> {
     (c < CHUNKS).then_some((c, s))
 }
 
-impl FdTable {
-    fn chunk(&self, c: usize) -> Option<&Chunk> {
+impl<T: Clone + Send + Sync + 'static> Default for FdTable<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> FdTable<T> {
+    /// An empty table (chunks are allocated on first insert).
+    pub const fn new() -> Self {
+        FdTable {
+            chunks: [const { AtomicPtr::new(ptr::null_mut()) }; CHUNKS],
+        }
+    }
+
+    fn chunk(&self, c: usize) -> Option<&Chunk<T>> {
         let p = self.chunks[c].load(Ordering::Acquire);
         // SAFETY: chunks are allocated once, published with Release, and never freed.
         (!p.is_null()).then(|| unsafe { &*p })
     }
 
-    fn chunk_or_alloc(&self, c: usize) -> &Chunk {
+    fn chunk_or_alloc(&self, c: usize) -> &Chunk<T> {
         if let Some(ch) = self.chunk(c) {
             return ch;
         }
         let fresh = Box::into_raw(Box::new(Chunk {
-            slots: std::array::from_fn(|_| ArcSwapOption::empty()),
+            slots: std::array::from_fn(|_| RcuOption::empty()),
         }));
         match self.chunks[c].compare_exchange(
             ptr::null_mut(),
@@ -93,125 +107,79 @@ impl FdTable {
         }
     }
 
-    /// The object behind `fd`, if it is a KVM fd.
-    pub fn get(&self, fd: RawFd) -> Option<Object> {
+    fn slot(&self, fd: RawFd) -> Option<&RcuOption<Arc<T>>> {
         let (c, s) = split(fd)?;
-        let guard = self.chunk(c)?.slots[s].load();
-        guard.as_ref().map(|o| Object::clone(o))
+        Some(&self.chunk(c)?.slots[s])
     }
 
-    /// Runs `f` on the object behind `fd` without taking a reference count (the hot path of
-    /// every KVM ioctl: no shared cache line is written).
-    pub fn with<R>(&self, fd: RawFd, f: impl FnOnce(&Object) -> R) -> Option<R> {
-        let (c, s) = split(fd)?;
-        let guard = self.chunk(c)?.slots[s].load();
-        guard.as_ref().map(|o| f(o))
+    /// The object behind `fd`, if it is a KVM fd (a clone: usable outside any section).
+    pub fn get(&self, fd: RawFd) -> Option<T> {
+        let slot = self.slot(fd)?;
+        let section = rcu::enter();
+        slot.load(&section).map(|o| T::clone(o))
     }
 
-    /// Whether `fd` is a KVM fd (cheaper than [`FdTable::get`]).
+    /// Runs `f` on the object behind `fd` inside a read-side section, without taking a
+    /// reference count. `f` must not sleep or wait for a grace period (use [`FdTable::get`]).
+    pub fn with<R>(&self, fd: RawFd, f: impl FnOnce(&T) -> R) -> Option<R> {
+        let slot = self.slot(fd)?;
+        let section = rcu::enter();
+        slot.load(&section).map(|o| f(o))
+    }
+
+    /// Whether `fd` is a KVM fd.
     pub fn contains(&self, fd: RawFd) -> bool {
-        split(fd)
-            .and_then(|(c, s)| self.chunk(c).map(|ch| ch.slots[s].load().is_some()))
-            .unwrap_or(false)
+        self.slot(fd).is_some_and(RcuOption::is_some)
     }
 
-    /// Registers `obj` under `fd`, replacing (and dropping) a stale entry.
-    pub fn insert(&self, fd: RawFd, obj: Object) -> Result<()> {
+    /// Registers `obj` under `fd`, replacing a stale entry (retired after a grace period).
+    pub fn insert(&self, fd: RawFd, obj: T) -> Result<()> {
         let (c, s) = split(fd).ok_or(Error::TooManyFds)?;
-        self.chunk_or_alloc(c).slots[s].store(Some(Arc::new(obj)));
+        drop(self.chunk_or_alloc(c).slots[s].publish(Some(Arc::new(obj))));
         Ok(())
     }
 
-    /// Removes the entry of `fd`, returning the object it held.
-    pub fn remove(&self, fd: RawFd) -> Option<Object> {
-        let (c, s) = split(fd)?;
-        let old = self.chunk(c)?.slots[s].swap(None)?;
-        Some(Object::clone(&old))
+    /// Removes the entry of `fd` (retired after a grace period); whether there was one.
+    pub fn remove(&self, fd: RawFd) -> bool {
+        self.slot(fd).and_then(|slot| slot.publish(None)).is_some()
     }
 
-    /// Removes every entry in `first..=last` (after a successful `close_range`).
-    pub fn remove_range(&self, first: u32, last: u32) {
+    /// The entry of `fd`, if it is a KVM fd.
+    pub fn entry(&self, fd: RawFd) -> Option<Entry<T>> {
+        let slot = self.slot(fd)?;
+        let section = rcu::enter();
+        slot.load(&section).map(|a| Entry(a.clone()))
+    }
+
+    /// Removes the entry of `fd` if it is still `seen` (taken before the real `close`): an
+    /// entry installed meanwhile for a reused number stays. Returns whether it removed it.
+    pub fn remove_if(&self, fd: RawFd, seen: &Entry<T>) -> bool {
+        self.slot(fd)
+            .and_then(|slot| slot.take_if(|cur| Arc::ptr_eq(cur, &seen.0)))
+            .is_some()
+    }
+
+    /// The entries in `first..=last` (taken before a `close_range`, removed with
+    /// [`FdTable::remove_if`] after it).
+    pub fn entries(&self, first: u32, last: u32) -> Vec<(RawFd, Entry<T>)> {
         let last = (last as usize).min(CHUNK * CHUNKS - 1);
         let mut fd = first as usize;
+        let mut out = Vec::new();
+        let section = rcu::enter();
         while fd <= last {
             let (c, s) = (fd / CHUNK, fd % CHUNK);
             match self.chunk(c) {
                 Some(ch) => {
-                    ch.slots[s].store(None);
+                    if let Some(e) = ch.slots[s].load(&section) {
+                        // fd < CHUNK * CHUNKS = 2^20 fits in RawFd.
+                        out.push((fd as RawFd, Entry(e.clone())));
+                    }
                     fd += 1;
                 }
                 None => fd = (c + 1) * CHUNK,
             }
         }
-    }
-
-    /// Makes `new` an alias of `old` (after a successful dup of the placeholder), or clears a
-    /// stale entry at `new` when `old` is not a KVM fd.
-    pub fn alias(&self, old: RawFd, new: RawFd) {
-        match self.get(old) {
-            Some(obj) => {
-                // A table overflow leaves the duplicate as a plain fd: the kernel gave us
-                // the number, so there is nothing to undo.
-                let _ = self.insert(new, obj);
-            }
-            None => {
-                self.remove(new);
-            }
-        }
-    }
-}
-
-static FORK_EPOCH: AtomicU64 = AtomicU64::new(0);
-static ATFORK: Once = Once::new();
-
-extern "C" fn after_fork_in_child() {
-    FORK_EPOCH.fetch_add(1, Ordering::Relaxed);
-}
-
-/// The current fork epoch, registering the atfork handler on first use.
-pub fn fork_epoch() -> u64 {
-    ATFORK.call_once(|| {
-        // SAFETY: registering a child handler that only does an atomic increment.
-        unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
-    });
-    FORK_EPOCH.load(Ordering::Relaxed)
-}
-
-/// Whether an object created in `epoch` may be used by the calling process.
-pub fn same_process(epoch: u64) -> bool {
-    FORK_EPOCH.load(Ordering::Relaxed) == epoch
-}
-
-/// Creates a placeholder fd for the /dev/kvm or a VM object.
-pub fn new_placeholder(cloexec: bool) -> Result<RawFd> {
-    let flags = if cloexec { libc::EPOLL_CLOEXEC } else { 0 };
-    // SAFETY: epoll_create1 has no memory preconditions.
-    let fd = unsafe { libc::epoll_create1(flags) };
-    if fd < 0 {
-        Err(Error::Os(
-            std::io::Error::last_os_error()
-                .raw_os_error()
-                .unwrap_or(libc::EMFILE),
-        ))
-    } else {
-        Ok(fd)
-    }
-}
-
-/// Closes a placeholder without going through an interposed `close`.
-pub fn close_placeholder(fd: RawFd) {
-    // SAFETY: closing an fd the shim created and still owns.
-    unsafe { libc::syscall(libc::SYS_close, fd) };
-}
-
-/// Registers a freshly created placeholder, closing it if registration fails.
-pub fn install(fd: RawFd, obj: Object) -> Result<RawFd> {
-    match TABLE.insert(fd, obj) {
-        Ok(()) => Ok(fd),
-        Err(e) => {
-            close_placeholder(fd);
-            Err(e)
-        }
+        out
     }
 }
 
@@ -219,29 +187,43 @@ pub fn install(fd: RawFd, obj: Object) -> Result<RawFd> {
 mod tests {
     use super::*;
 
+    static T: FdTable<Arc<String>> = FdTable::new();
+
     #[test]
     fn insert_get_alias_remove() {
-        let sys = Arc::new(System::new());
-        let fd = new_placeholder(true).unwrap();
-        assert!(TABLE.get(fd).is_none());
-        install(fd, Object::System(sys.clone())).unwrap();
-        assert!(matches!(TABLE.get(fd), Some(Object::System(_))));
-        // SAFETY: dup of an fd we own.
-        let dup = unsafe { libc::dup(fd) };
-        TABLE.alias(fd, dup);
-        assert!(TABLE.contains(dup));
-        assert_eq!(Arc::strong_count(&sys), 3);
-        assert!(TABLE.remove(fd).is_some());
-        close_placeholder(fd);
-        assert!(TABLE.contains(dup));
-        assert!(TABLE.remove(dup).is_some());
-        close_placeholder(dup);
-        assert_eq!(Arc::strong_count(&sys), 1);
-        assert!(TABLE.get(-1).is_none());
-        assert!(TABLE.get(i32::MAX).is_none());
-        assert_eq!(
-            TABLE.insert(i32::MAX, Object::System(sys)).unwrap_err(),
-            Error::TooManyFds
-        );
+        let obj = Arc::new(String::from("vm"));
+        let (fd, dup) = (100, 101);
+        assert!(T.get(fd).is_none());
+        T.insert(fd, obj.clone()).unwrap();
+        assert_eq!(T.get(fd).as_deref().map(String::as_str), Some("vm"));
+        T.insert(dup, T.get(fd).unwrap()).unwrap();
+        assert!(T.contains(dup));
+        assert_eq!(Arc::strong_count(&obj), 3);
+        assert!(T.remove(fd));
+        assert!(T.contains(dup));
+        assert!(T.remove(dup));
+        assert!(!T.remove(dup));
+        // Removed entries are dropped after a grace period.
+        crate::rcu::synchronize().unwrap();
+        assert_eq!(Arc::strong_count(&obj), 1);
+        assert!(T.get(-1).is_none());
+        assert!(T.get(i32::MAX).is_none());
+        assert_eq!(T.insert(i32::MAX, obj).unwrap_err(), Error::TooManyFds);
+    }
+
+    #[test]
+    fn remove_if_keeps_a_newer_entry_of_the_same_object() {
+        let obj = Arc::new(String::from("sys"));
+        let fd = 200;
+        T.insert(fd, obj.clone()).unwrap();
+        let seen = T.entry(fd).unwrap();
+        // The number is closed and reused by an alias of the same object.
+        T.insert(fd, obj.clone()).unwrap();
+        assert!(!T.remove_if(fd, &seen));
+        assert!(T.contains(fd));
+        let now = T.entry(fd).unwrap();
+        assert!(T.remove_if(fd, &now));
+        assert!(!T.contains(fd));
+        assert!(T.entries(0, u32::MAX).iter().all(|(n, _)| *n != fd));
     }
 }

@@ -13,7 +13,7 @@ use std::ffi::c_void;
 use libc::c_int;
 
 use super::set_errno;
-use crate::fd::{Object, TABLE};
+use crate::object::{Object, TABLE};
 use crate::vcpu::guest::{kvm_s390_shim_guest, kvm_s390_shim_guest_fn, GuestCpu, GuestProgram};
 use crate::vm::memop::with_bounce;
 
@@ -79,7 +79,9 @@ pub unsafe extern "C" fn kvm_s390_shim_set_guest(
     opaque: *mut c_void,
 ) -> c_int {
     ffi_boundary!(-1, {
-        let r = TABLE.with(vcpu_fd, |o| match o {
+        // Outside a read-side section: setting the program takes the vCPU mutex.
+        let entry = TABLE.entry(vcpu_fd);
+        let r = entry.as_ref().map(|e| match e.object() {
             Object::Vcpu(_, v) if crate::vcpu::guest::is_running_here(v) => {
                 set_errno(libc::EDEADLK);
                 -1

@@ -23,6 +23,7 @@ pub mod guest;
 mod path;
 pub mod preload;
 pub(crate) mod real;
+mod real_signal;
 
 /// Sets the calling thread's errno.
 pub(crate) fn set_errno(e: c_int) {

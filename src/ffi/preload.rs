@@ -17,9 +17,12 @@ use libc::{c_char, c_int, c_uint, c_ulong, c_void, mode_t};
 use super::path::{names_dev_kvm, read_path, symlink_to_dev_kvm};
 use super::real::{self, OpenKind};
 use super::{errno, set_errno, to_c};
-use crate::fd::TABLE;
+use crate::fd;
+use crate::object::{Object, TABLE};
+type Entry = fd::Entry<Object>;
 use crate::ioctl;
-use crate::system::System;
+use crate::os;
+use crate::uapi::KVMIO;
 
 /// The device number of the host's own /dev/kvm, if it has one (looked up once).
 fn host_kvm_rdev() -> Option<libc::dev_t> {
@@ -55,7 +58,7 @@ pub(crate) fn kvm_open(flags: c_int) -> c_int {
         set_errno(libc::EEXIST);
         return -1;
     }
-    to_c(System::open(flags & libc::O_CLOEXEC != 0))
+    to_c(crate::object::open_system(flags & libc::O_CLOEXEC != 0))
 }
 
 fn open_common(
@@ -103,8 +106,49 @@ fn open_common(
     fd
 }
 
+/// Whether the file now at `fd` is still the placeholder of `obj` (one `fstat` or
+/// `epoll_ctl`; never on the KVM-request path).
+fn placeholder_matches(fd: c_int, obj: &Object) -> bool {
+    match obj {
+        Object::Vcpu(_, vcpu) => os::file_id(fd) == Some(vcpu.run.file_id()),
+        Object::System(_) | Object::Vm(_) | Object::Device(..) => os::holds_anchor(fd),
+    }
+}
+
+/// The object behind `fd` if `fd` is a KVM fd. A number closed behind the shim's back (a raw
+/// `close`) and reused by a call the shim does not see (`pipe`, `socket`, `eventfd`, ...)
+/// still has its old entry: it is recognised here and dropped.
+fn live_object(fd: c_int) -> Option<Entry> {
+    let e = TABLE.entry(fd)?;
+    if placeholder_matches(fd, e.object()) {
+        Some(e)
+    } else {
+        TABLE.remove_if(fd, &e);
+        None
+    }
+}
+
+/// The numbers of the live `/dev/kvm` and VM placeholders (for [`os::protect_anchor`]).
+fn live_placeholders() -> Vec<c_int> {
+    TABLE
+        .entries(0, u32::MAX)
+        .into_iter()
+        .filter(|(fd, e)| !matches!(e.object(), Object::Vcpu(..)) && os::holds_anchor(*fd))
+        .map(|(fd, _)| fd)
+        .collect()
+}
+
 /// `ioctl` for both the interposer and the C API.
+///
+/// KVM requests (ioctl type `KVMIO`) go straight to the dispatcher: no system call before the
+/// handler. Other requests on a KVM number first check that the number still holds the
+/// placeholder, so a stale entry never answers for a pipe or a socket.
 pub(crate) fn shim_ioctl(fd: c_int, request: c_ulong, arg: *mut c_void) -> c_int {
+    // The syscall passes the request as a 32-bit unsigned int.
+    let kvm_type = (request as u32 >> 8) & 0xff == KVMIO;
+    if !kvm_type && TABLE.contains(fd) && live_object(fd).is_none() {
+        return real::ioctl(fd, request, arg);
+    }
     match ioctl::dispatch(fd, request, arg as u64) {
         None => real::ioctl(fd, request, arg),
         Some(r) => to_c(r),
@@ -112,14 +156,46 @@ pub(crate) fn shim_ioctl(fd: c_int, request: c_ulong, arg: *mut c_void) -> c_int
 }
 
 /// `close` for both the interposer and the C API.
+///
+/// The entry goes only after the real close: until then a racing `dup` can still duplicate
+/// the file, and must find its object. It goes only if it still holds the object seen before,
+/// so a number reused in between (by another thread's open or dup) keeps its new entry.
 pub(crate) fn shim_close(fd: c_int) -> c_int {
-    TABLE.remove(fd);
-    real::close(fd)
+    os::protect_anchor(fd, fd, live_placeholders);
+    let seen = TABLE.entry(fd);
+    let r = real::close(fd);
+    if let Some(e) = seen {
+        TABLE.remove_if(fd, &e);
+    }
+    r
 }
 
-fn after_dup(old: c_int, new: c_int) -> c_int {
-    if new >= 0 {
-        TABLE.alias(old, new);
+/// Runs a dup-family call on `old` and registers its result.
+///
+/// The object is taken *before* the real dup, so a `close(old)` racing on another thread
+/// cannot leave the new number unregistered: if the dup succeeds it duplicated the
+/// placeholder of that object (checked on the new number, which also catches a stale `old`).
+fn dup_with(old: c_int, dup: impl FnOnce() -> c_int) -> c_int {
+    let seen = TABLE.entry(old);
+    let new = dup();
+    if new < 0 {
+        return new;
+    }
+    match seen {
+        Some(e) if placeholder_matches(new, e.object()) => {
+            // A table overflow leaves the duplicate as a plain fd: the kernel gave us the
+            // number, so there is nothing to undo.
+            let _ = TABLE.insert(new, e.object().clone());
+        }
+        Some(e) => {
+            // `old` was stale: the kernel duplicated some other file.
+            TABLE.remove_if(old, &e);
+            TABLE.remove(new);
+        }
+        // Not a KVM fd: a dup2/dup3 over a KVM number closed that one.
+        None => {
+            TABLE.remove(new);
+        }
     }
     new
 }
@@ -223,7 +299,7 @@ pub unsafe extern "C" fn close(fd: c_int) -> c_int {
 /// As for libc `dup`.
 #[no_mangle]
 pub unsafe extern "C" fn dup(fd: c_int) -> c_int {
-    ffi_boundary!(-1, after_dup(fd, real::dup(fd)))
+    ffi_boundary!(-1, dup_with(fd, || real::dup(fd)))
 }
 
 /// # Safety
@@ -231,11 +307,11 @@ pub unsafe extern "C" fn dup(fd: c_int) -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
     ffi_boundary!(-1, {
-        let r = real::dup2(old, new);
-        if r >= 0 && old != new {
-            after_dup(old, r)
+        if old == new {
+            real::dup2(old, new)
         } else {
-            r
+            os::protect_anchor(new, new, live_placeholders);
+            dup_with(old, || real::dup2(old, new))
         }
     })
 }
@@ -244,15 +320,25 @@ pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
 /// As for libc `dup3`.
 #[no_mangle]
 pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
-    ffi_boundary!(-1, after_dup(old, real::dup3(old, new, flags)))
+    ffi_boundary!(-1, {
+        if old != new {
+            os::protect_anchor(new, new, live_placeholders);
+        }
+        dup_with(old, || real::dup3(old, new, flags))
+    })
 }
 
 fn fcntl_common(fd: c_int, cmd: c_int, arg: c_ulong, wide: bool) -> c_int {
-    let r = real::fcntl(fd, cmd, arg, wide);
-    if cmd == libc::F_DUPFD || cmd == libc::F_DUPFD_CLOEXEC {
-        after_dup(fd, r)
-    } else {
-        r
+    match cmd {
+        libc::F_DUPFD | libc::F_DUPFD_CLOEXEC => dup_with(fd, || real::fcntl(fd, cmd, arg, wide)),
+        // memfd_fcntl: seals exist only on shmem files; a vCPU fd is an anon-inode file.
+        libc::F_ADD_SEALS | libc::F_GET_SEALS
+            if TABLE.contains(fd) && live_object(fd).is_some() =>
+        {
+            set_errno(libc::EINVAL);
+            -1
+        }
+        _ => real::fcntl(fd, cmd, arg, wide),
     }
 }
 
@@ -275,10 +361,149 @@ pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: c_ulong) -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int {
     ffi_boundary!(-1, {
+        // As for close: take the entries before, remove those still unchanged after.
+        let closing = flags & libc::CLOSE_RANGE_CLOEXEC as c_int == 0;
+        if closing && first <= last {
+            let clamp = |n: c_uint| c_int::try_from(n).unwrap_or(c_int::MAX);
+            os::protect_anchor(clamp(first), clamp(last), live_placeholders);
+        }
+        let entries = if closing {
+            TABLE.entries(first, last)
+        } else {
+            Vec::new()
+        };
         let r = real::close_range(first, last, flags);
-        if r == 0 && flags & libc::CLOSE_RANGE_CLOEXEC as c_int == 0 {
-            TABLE.remove_range(first, last);
+        if r == 0 {
+            for (fd, e) in &entries {
+                TABLE.remove_if(*fd, e);
+            }
         }
         r
     })
+}
+
+/// `ftruncate` on a KVM fd: `do_sys_ftruncate` gives EINVAL for a negative length and then
+/// `do_ftruncate` for any file that is not a regular file (KVM fds are anon-inode files).
+/// The vCPU memfd is also sealed, so a raw `ftruncate` syscall gets EPERM and the page stays.
+fn ftruncate_common(fd: c_int, len: libc::off_t, wide: bool) -> c_int {
+    if TABLE.contains(fd) && live_object(fd).is_some() {
+        set_errno(libc::EINVAL);
+        return -1;
+    }
+    real::ftruncate(fd, len, wide)
+}
+
+/// # Safety
+/// As for libc `ftruncate`.
+#[no_mangle]
+pub unsafe extern "C" fn ftruncate(fd: c_int, len: libc::off_t) -> c_int {
+    ffi_boundary!(-1, ftruncate_common(fd, len, false))
+}
+
+/// # Safety
+/// As for libc `ftruncate64`.
+#[no_mangle]
+pub unsafe extern "C" fn ftruncate64(fd: c_int, len: libc::off_t) -> c_int {
+    ffi_boundary!(-1, ftruncate_common(fd, len, true))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signal-mask changes. A thread that blocks SIGSEGV/SIGBUS must not fault on caller memory, so
+// `uaccess` caches per thread whether they are blocked; each function below can change the
+// calling thread's mask (or leave it running under another saved mask) and makes the thread
+// ask again on its next access. They are otherwise libc's, with libc's results and errno.
+// ---------------------------------------------------------------------------------------------
+
+/// # Safety
+/// As for libc `sigprocmask`.
+#[no_mangle]
+pub unsafe extern "C" fn sigprocmask(
+    how: c_int,
+    set: *const libc::sigset_t,
+    old: *mut libc::sigset_t,
+) -> c_int {
+    ffi_boundary!(-1, {
+        let r = super::real_signal::sigprocmask(how, set, old);
+        crate::uaccess::mask_may_have_changed();
+        r
+    })
+}
+
+/// # Safety
+/// As for libc `pthread_sigmask`.
+#[no_mangle]
+pub unsafe extern "C" fn pthread_sigmask(
+    how: c_int,
+    set: *const libc::sigset_t,
+    old: *mut libc::sigset_t,
+) -> c_int {
+    ffi_boundary!(libc::EIO, {
+        let r = super::real_signal::pthread_sigmask(how, set, old);
+        crate::uaccess::mask_may_have_changed();
+        r
+    })
+}
+
+// The jump functions restore the mask saved by `sigsetjmp` (or leave a signal handler's mask in
+// place); the thread forgets its cached answer before jumping. They do not return, so they are
+// not wrapped in `ffi_boundary!`: nothing in them can panic (a thread-local store and a call).
+
+/// # Safety
+/// As for libc `longjmp`.
+#[no_mangle]
+pub unsafe extern "C" fn longjmp(env: *mut c_void, val: c_int) -> ! {
+    crate::uaccess::mask_may_have_changed();
+    // SAFETY: forwarded unchanged; the caller vouches for `env`.
+    unsafe { super::real_signal::jump(super::real_signal::JumpKind::Longjmp, env, val) }
+}
+
+/// # Safety
+/// As for libc `_longjmp`.
+#[no_mangle]
+pub unsafe extern "C" fn _longjmp(env: *mut c_void, val: c_int) -> ! {
+    crate::uaccess::mask_may_have_changed();
+    // SAFETY: as for `longjmp`.
+    unsafe { super::real_signal::jump(super::real_signal::JumpKind::UnderscoreLongjmp, env, val) }
+}
+
+/// # Safety
+/// As for libc `siglongjmp`.
+#[no_mangle]
+pub unsafe extern "C" fn siglongjmp(env: *mut c_void, val: c_int) -> ! {
+    crate::uaccess::mask_may_have_changed();
+    // SAFETY: as for `longjmp`.
+    unsafe { super::real_signal::jump(super::real_signal::JumpKind::Siglongjmp, env, val) }
+}
+
+/// # Safety
+/// As for glibc `__longjmp_chk` (the fortified `longjmp`).
+#[no_mangle]
+pub unsafe extern "C" fn __longjmp_chk(env: *mut c_void, val: c_int) -> ! {
+    crate::uaccess::mask_may_have_changed();
+    // SAFETY: as for `longjmp`.
+    unsafe { super::real_signal::jump(super::real_signal::JumpKind::LongjmpChk, env, val) }
+}
+
+/// # Safety
+/// As for libc `setcontext` (which returns only on error).
+#[no_mangle]
+pub unsafe extern "C" fn setcontext(ucp: *const libc::ucontext_t) -> c_int {
+    crate::uaccess::mask_may_have_changed();
+    // SAFETY: forwarded unchanged; the caller vouches for `ucp`.
+    unsafe { super::real_signal::setcontext(ucp) }
+}
+
+/// # Safety
+/// As for libc `swapcontext`. It returns when another context switches back to `oucp`, with
+/// that context's mask: the thread forgets its answer on both sides of the switch.
+#[no_mangle]
+pub unsafe extern "C" fn swapcontext(
+    oucp: *mut libc::ucontext_t,
+    ucp: *const libc::ucontext_t,
+) -> c_int {
+    crate::uaccess::mask_may_have_changed();
+    // SAFETY: forwarded unchanged; the caller vouches for both contexts.
+    let r = unsafe { super::real_signal::swapcontext(oucp, ucp) };
+    crate::uaccess::mask_may_have_changed();
+    r
 }

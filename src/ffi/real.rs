@@ -61,8 +61,10 @@ static DUP3: Sym = Sym::new(c"dup3");
 static FCNTL: Sym = Sym::new(c"fcntl");
 static FCNTL64: Sym = Sym::new(c"fcntl64");
 static CLOSE_RANGE: Sym = Sym::new(c"close_range");
+static FTRUNCATE: Sym = Sym::new(c"ftruncate");
+static FTRUNCATE64: Sym = Sym::new(c"ftruncate64");
 
-static ALL: [&Sym; 16] = [
+static ALL: [&Sym; 18] = [
     &OPEN,
     &OPEN64,
     &OPENAT,
@@ -79,6 +81,8 @@ static ALL: [&Sym; 16] = [
     &FCNTL,
     &FCNTL64,
     &CLOSE_RANGE,
+    &FTRUNCATE,
+    &FTRUNCATE64,
 ];
 
 extern "C" fn resolve_all() {
@@ -245,5 +249,17 @@ pub fn close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int {
         Some(f) => unsafe { std::mem::transmute::<usize, F>(f)(first, last, flags) },
         // SAFETY: the kernel validates the arguments.
         None => ret(unsafe { libc::syscall(libc::SYS_close_range, first, last, flags) }),
+    }
+}
+
+/// The real `ftruncate` (`wide` selects `ftruncate64`; on the 64-bit targets the shim builds
+/// for, `off_t` and `off64_t` are the same type).
+pub fn ftruncate(fd: c_int, len: libc::off_t, wide: bool) -> c_int {
+    type F = unsafe extern "C" fn(c_int, libc::off_t) -> c_int;
+    match (if wide { &FTRUNCATE64 } else { &FTRUNCATE }).get() {
+        // SAFETY: libc's ftruncate or ftruncate64, with its documented signature.
+        Some(f) => unsafe { std::mem::transmute::<usize, F>(f)(fd, len) },
+        // SAFETY: the kernel validates the arguments.
+        None => ret(unsafe { libc::syscall(libc::SYS_ftruncate, fd, len) }),
     }
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crate::device::Device;
 use crate::error::{Error, Result};
-use crate::fd::{Object, TABLE};
+use crate::object::{install_new, Object, TABLE};
 use crate::system::System;
 use crate::uapi::*;
 use crate::vcpu::Vcpu;
@@ -69,6 +69,8 @@ const fn encodes(request: u32, dir: u32, size: usize) -> bool {
 /// * `ioctl!(REQ, none, |$o| body)`: the argument is ignored;
 /// * `ioctl!(REQ, value, |$o; a| body)`: `a` is the argument as a `u64`;
 /// * `ioctl!(REQ, in T, |$o; a| body)`: `a: T` copied in;
+/// * `ioctl!(REQ, in T, |$o; a @ addr| body)`: the same, with the argument's address (for a
+///   header followed by a flexible array);
 /// * `ioctl!(REQ, out T, |$o| body)`: `body` is a `Result<T>` copied out, the ioctl returns 0;
 /// * `ioctl!(REQ, inout T, |$o; a| body)`: `a: &mut T`, copied back out when `body` succeeds.
 macro_rules! ioctl {
@@ -85,6 +87,14 @@ macro_rules! ioctl {
                 handler: |$($o),+, arg: u64| {
                     const { assert!(encodes($req, IOC_WRITE, std::mem::size_of::<$t>())) };
                     let $a: $t = user::copy_in(arg)?;
+                    $body
+                } }
+    };
+    ($req:ident, in $t:ty, |$($o:tt),+; $a:ident @ $addr:ident| $body:expr) => {
+        Ioctl { request: $req, name: stringify!($req), dir: Dir::In,
+                handler: |$($o),+, $addr: u64| {
+                    const { assert!(encodes($req, IOC_WRITE, std::mem::size_of::<$t>())) };
+                    let $a: $t = user::copy_in($addr)?;
                     $body
                 } }
     };
@@ -119,7 +129,7 @@ type DeviceHandler = fn(&Vm, &Device, u64) -> Result<i32>;
 /// Requests served on /dev/kvm (`kvm_dev_ioctl`).
 pub static SYSTEM_IOCTLS: &[Ioctl<SystemHandler>] = &[
     ioctl!(KVM_GET_API_VERSION, value, |s; a| s.api_version(a)),
-    ioctl!(KVM_CREATE_VM, value, |s; a| s.create_vm(a)),
+    ioctl!(KVM_CREATE_VM, value, |s; a| install_new(Object::Vm(s.create_vm(a)?), true)),
     ioctl!(KVM_CHECK_EXTENSION, value, |s; a| s.check_extension(a)),
     ioctl!(KVM_GET_VCPU_MMAP_SIZE, value, |s; a| s.vcpu_mmap_size(a)),
     ioctl!(KVM_S390_ENABLE_SIE, none, |s| s.enable_sie()),
@@ -153,6 +163,23 @@ pub static VM_IOCTLS: &[Ioctl<VmHandler>] = &[
     ioctl!(KVM_S390_MEM_OP, in kvm_s390_mem_op, |vm; mop| {
         Ok(vm.mem_op(&mop)?.ret())
     }),
+    ioctl!(KVM_SET_GSI_ROUTING, in kvm_irq_routing, |vm; r @ addr| {
+        if r.nr > crate::irqfd::KVM_MAX_IRQ_ROUTES || r.flags != 0 {
+            return Err(Error::Routing);
+        }
+        // The entries follow the 8-byte header (vmemdup_array_user).
+        let size = std::mem::size_of::<kvm_irq_routing_entry>() as u64;
+        let entries: Vec<kvm_irq_routing_entry> = (0..u64::from(r.nr))
+            .map(|i| user::UserPtr::new(addr.wrapping_add(8 + i * size)).read())
+            .collect::<Result<_>>()?;
+        vm.set_gsi_routing(&r, &entries)
+    }),
+    ioctl!(KVM_CREATE_IRQCHIP, none, |vm| vm.create_irqchip()),
+    ioctl!(KVM_IRQFD, in kvm_irqfd, |vm; a| vm.irqfd(&a)),
+    ioctl!(KVM_S390_INTERRUPT, in kvm_s390_interrupt, |vm; s| {
+        vm.inject_floating(crate::irq::inti_from_interrupt(&s)?)?;
+        Ok(0)
+    }),
     ioctl!(KVM_S390_GET_SKEYS, in kvm_s390_skeys, |vm; a| vm.get_skeys(&a)),
     ioctl!(KVM_S390_SET_SKEYS, in kvm_s390_skeys, |vm; a| vm.set_skeys(&a)),
     ioctl!(KVM_SET_DEVICE_ATTR, in kvm_device_attr, |vm; a| vm.set_attr(&a)),
@@ -166,15 +193,14 @@ pub static VM_IOCTLS: &[Ioctl<VmHandler>] = &[
     }),
     ioctl!(KVM_CREATE_DEVICE, inout kvm_create_device, |vm; cd| {
         if let Some(dev) = crate::device::create(vm, cd)? {
-            let fd = crate::fd::new_placeholder(true)?;
-            cd.fd = crate::fd::install(fd, Object::Device(vm.clone(), dev))? as u32;
+            cd.fd = install_new(Object::Device(vm.clone(), dev), true)? as u32;
         }
         Ok(0)
     }),
     ioctl!(KVM_IOEVENTFD, in kvm_ioeventfd, |vm; a| vm.ioeventfds.ioctl(&a)),
     ioctl!(KVM_CREATE_VCPU, value, |vm; id| {
         let (vcpu, fd) = vm.create_vcpu(id)?;
-        crate::fd::install(fd, Object::Vcpu(vm.clone(), vcpu))
+        crate::object::install(fd, Object::Vcpu(vm.clone(), vcpu))
     }),
 ];
 
@@ -210,6 +236,27 @@ pub static VCPU_IOCTLS: &[Ioctl<VcpuHandler>] = &[
     ioctl!(KVM_S390_GET_IRQ_STATE, in kvm_s390_irq_state, |_, v; s| {
         v.get_irq_state(&s)
     }),
+    ioctl!(KVM_S390_IRQ, in kvm_s390_irq, |vm, v; irq| {
+        v.inject(vm, &irq)?;
+        Ok(0)
+    }),
+    ioctl!(KVM_S390_INTERRUPT, in kvm_s390_interrupt, |vm, v; s| {
+        v.inject(vm, &crate::irq::irq_from_interrupt(&s)?)?;
+        Ok(0)
+    }),
+    ioctl!(KVM_S390_SET_IRQ_STATE, in kvm_s390_irq_state, |vm, v; s| {
+        let size = std::mem::size_of::<kvm_s390_irq>();
+        if s.len > crate::irq::VCPU_IRQS_MAX_BUF || s.len == 0 || s.len as usize % size != 0 {
+            return Err(Error::IrqState);
+        }
+        let mut bytes = vec![0u8; s.len as usize];
+        user::UserBuf::new(s.buf, bytes.len()).read_into(&mut bytes)?;
+        let records: Vec<kvm_s390_irq> = bytes
+            .chunks_exact(size)
+            .map(crate::irq::irq_from_bytes)
+            .collect();
+        v.set_irq_state(vm, &records)
+    }),
     ioctl!(KVM_S390_STORE_STATUS, value, |vm, v; addr| v.store_status(vm, addr)),
     // The argument is a pointer the handler follows itself: NULL clears the mask.
     ioctl!(KVM_SET_SIGNAL_MASK, value, |_, v; a| v.set_signal_mask(a)),
@@ -241,17 +288,39 @@ pub fn implemented(kind: FdKind, request: u32) -> bool {
 const VFS_IOCTLS: [libc::c_ulong; 4] =
     [libc::FIOCLEX, libc::FIONCLEX, libc::FIONBIO, libc::FIOASYNC];
 
+/// VM and device requests that run outside a read-side section: the slot updates (they wait
+/// for a grace period). They hold a reference to the object instead.
+const OUTSIDE_SECTION: [u32; 2] = [KVM_SET_USER_MEMORY_REGION, KVM_SET_USER_MEMORY_REGION2];
+
 /// Serves `ioctl(fd, request, arg)` if `fd` is a KVM fd; `None` means "not ours, pass it on".
 ///
-/// The object is borrowed from the fd table without taking a reference count, so concurrent
-/// ioctls on one VM write no shared cache line here.
+/// `/dev/kvm`, VM and device requests borrow their object from the fd table inside a
+/// read-side section, without taking a reference count, so concurrent ioctls on one VM write
+/// no shared cache line here. vCPU requests take one reference to the table entry and run
+/// outside any section, as the kernel's vCPU ioctls run outside `kvm->srcu`: they may wait
+/// for the vCPU mutex held by a `KVM_RUN` whose guest function is waiting for a grace period,
+/// and `KVM_RUN` itself sleeps.
 pub fn dispatch(fd: RawFd, request: libc::c_ulong, arg: u64) -> Option<Result<i32>> {
     if VFS_IOCTLS.contains(&(request & 0xffff_ffff)) {
         return None;
     }
     // The syscall passes the request as a 32-bit unsigned int.
     let req = request as u32;
-    TABLE.with(fd, |obj| match obj {
+    let outside = OUTSIDE_SECTION.contains(&req);
+    match TABLE.with(fd, |obj| {
+        (!outside && !matches!(obj, Object::Vcpu(..))).then(|| serve(obj, req, arg))
+    })? {
+        Some(r) => Some(r),
+        None => {
+            let entry = TABLE.entry(fd)?;
+            Some(serve(entry.object(), req, arg))
+        }
+    }
+}
+
+/// Runs `req` on `obj` from the table of its fd kind.
+fn serve(obj: &Object, req: u32, arg: u64) -> Result<i32> {
+    match obj {
         Object::System(sys) => match SYSTEM_IOCTLS.iter().find(|r| r.request == req) {
             Some(row) => (row.handler)(sys, arg),
             None => Err(Error::UnknownSystemIoctl),
@@ -268,12 +337,15 @@ pub fn dispatch(fd: RawFd, request: libc::c_ulong, arg: u64) -> Option<Result<i3
             if (req >> 8) & 0xff != KVMIO {
                 return Err(Error::NotKvmIoctl);
             }
-            if crate::vcpu::guest::is_running_here(vcpu) {
+            // Injection is an async ioctl (kvm_arch_vcpu_async_ioctl): it does not take the
+            // vCPU mutex, so a guest function may inject into its own vCPU.
+            let async_ioctl = VCPU_ASYNC_IOCTLS.contains(&req);
+            if !async_ioctl && crate::vcpu::guest::is_running_here(vcpu) {
                 return Err(Error::GuestReentry);
             }
             // Every other vCPU request holds the vCPU ioctl mutex for the whole call
             // (kvm_vcpu_ioctl's vcpu->mutex), so it waits for a running KVM_RUN.
-            let _serial = (!VCPU_ASYNC_IOCTLS.contains(&req)).then(|| vcpu.serialize());
+            let _serial = (!async_ioctl).then(|| vcpu.serialize());
             match VCPU_IOCTLS.iter().find(|r| r.request == req) {
                 Some(row) => (row.handler)(vm, vcpu, arg),
                 None => Err(Error::UnknownIoctl),
@@ -285,5 +357,5 @@ pub fn dispatch(fd: RawFd, request: libc::c_ulong, arg: u64) -> Option<Result<i3
                 None => Err(Error::UnknownIoctl),
             }
         }),
-    })
+    }
 }

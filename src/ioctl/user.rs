@@ -10,7 +10,7 @@
 use std::marker::PhantomData;
 
 use crate::error::Result;
-use crate::uaccess::{self, Pod};
+use crate::uaccess::{self, FromBytes, IntoBytes};
 
 /// A caller address holding a `T` (e.g. `kvm_one_reg::addr`, `kvm_device_attr::addr`).
 pub struct UserPtr<T> {
@@ -31,7 +31,7 @@ impl<T> std::fmt::Debug for UserPtr<T> {
     }
 }
 
-impl<T: Pod> UserPtr<T> {
+impl<T> UserPtr<T> {
     /// The pointer at caller address `addr`.
     pub fn new(addr: u64) -> Self {
         UserPtr {
@@ -44,13 +44,17 @@ impl<T: Pod> UserPtr<T> {
     pub fn addr(self) -> u64 {
         self.addr
     }
+}
 
+impl<T: FromBytes> UserPtr<T> {
     /// Copies the value in (`copy_from_user`).
     pub fn read(self) -> Result<T> {
         Ok(uaccess::read_user(self.addr)?)
     }
+}
 
-    /// Copies `v` out (`copy_to_user`).
+impl<T: IntoBytes> UserPtr<T> {
+    /// Copies `v` out (`copy_to_user`): only for types without padding bytes.
     pub fn write(self, v: &T) -> Result<()> {
         Ok(uaccess::write_user(self.addr, v)?)
     }
@@ -107,11 +111,11 @@ impl UserBuf {
 }
 
 /// Copies an argument struct in.
-pub(crate) fn copy_in<T: Pod>(arg: u64) -> Result<T> {
+pub(crate) fn copy_in<T: FromBytes>(arg: u64) -> Result<T> {
     UserPtr::new(arg).read()
 }
 
 /// Copies an argument struct out.
-pub(crate) fn copy_out<T: Pod>(arg: u64, v: &T) -> Result<()> {
+pub(crate) fn copy_out<T: IntoBytes>(arg: u64, v: &T) -> Result<()> {
     UserPtr::new(arg).write(v)
 }

@@ -8,7 +8,8 @@
 //! handler that was installed before (or to the default action), so the application's own
 //! handlers and crash behaviour are unchanged.
 
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::Once;
 
 use super::Fault;
 
@@ -252,12 +253,23 @@ pub(super) fn cas(
     old: &mut [u8; 16],
     new: &[u8; 16],
 ) -> Result<bool, Fault> {
-    debug_assert!(matches!(size, 1 | 2 | 4 | 8 | 16) && addr % size as u64 == 0);
     install();
+    cas_unprotected(addr, size, old, new)
+}
+
+/// [`cas`] without installing the fault handler, for [`super::Method::Syscall`], whose
+/// caller has checked with the kernel that `addr` is writable.
+pub(super) fn cas_unprotected(
+    addr: u64,
+    size: usize,
+    old: &mut [u8; 16],
+    new: &[u8; 16],
+) -> Result<bool, Fault> {
+    debug_assert!(matches!(size, 1 | 2 | 4 | 8 | 16) && addr % size as u64 == 0);
     let expected = *old;
     // SAFETY: `old` and `new` are 16-byte shim buffers; `addr` is naturally aligned for
     // `size` (so a 16-byte operand meets cmpxchg16b's alignment); a fault on it is turned
-    // into a return value of 1 by the handler.
+    // into a return value of 1 by the handler, where installed (see the callers).
     let r =
         unsafe { kvm_s390_shim_uaccess_cas(addr as *mut u8, old.as_mut_ptr(), new.as_ptr(), size) };
     if r != 0 {
@@ -280,27 +292,36 @@ pub(super) fn copy(dst: u64, src: u64, len: usize) -> Result<(), Fault> {
     }
 }
 
-/// The actions that were installed for SIGSEGV and SIGBUS before ours.
-struct Previous {
-    segv: libc::sigaction,
-    bus: libc::sigaction,
+/// The action that was installed for SIGSEGV (index 0) and SIGBUS (index 1) before ours,
+/// published before ours is installed, so that the handler always finds where to pass a
+/// fault that is not the shim's. Null until then (and for a signal we never took over).
+static PREVIOUS: [AtomicPtr<libc::sigaction>; 2] = [
+    AtomicPtr::new(std::ptr::null_mut()),
+    AtomicPtr::new(std::ptr::null_mut()),
+];
+
+fn previous_slot(sig: libc::c_int) -> &'static AtomicPtr<libc::sigaction> {
+    &PREVIOUS[usize::from(sig == libc::SIGBUS)]
 }
 
-static PREVIOUS: OnceLock<Previous> = OnceLock::new();
+/// Records `act` as the action to chain to for `sig`. The record is leaked: the handler may
+/// be reading the one it replaces (this happens only if the application changes the action
+/// concurrently with the installation).
+fn publish_previous(sig: libc::c_int, act: libc::sigaction) {
+    let p = Box::into_raw(Box::new(act));
+    previous_slot(sig).store(p, Ordering::Release);
+}
+
+static INSTALL: Once = Once::new();
 
 /// Installs the handler once per process (idempotent and thread-safe).
+///
+/// For each signal: record the current action, then install ours, which returns the action
+/// it replaced; if that differs from the record (the application changed it in between), the
+/// record is updated. A fault on another thread at any point of this sequence finds either no
+/// shim handler (the application's runs directly) or a record to chain to.
 pub(crate) fn install() {
-    PREVIOUS.get_or_init(|| {
-        // SAFETY: sigaction with a null new action only reads the current one into `old`.
-        let query = |sig| unsafe {
-            let mut old: libc::sigaction = std::mem::zeroed();
-            libc::sigaction(sig, std::ptr::null(), &mut old);
-            old
-        };
-        let prev = Previous {
-            segv: query(libc::SIGSEGV),
-            bus: query(libc::SIGBUS),
-        };
+    INSTALL.call_once(|| {
         // SAFETY: a zeroed sigaction is a valid starting point; we fill handler, flags and an
         // empty mask before installing it.
         let mut act: libc::sigaction = unsafe { std::mem::zeroed() };
@@ -309,10 +330,21 @@ pub(crate) fn install() {
         // SAFETY: sa_mask is a valid sigset_t to initialise.
         unsafe { libc::sigemptyset(&mut act.sa_mask) };
         for sig in [libc::SIGSEGV, libc::SIGBUS] {
-            // SAFETY: installing a valid action for a catchable signal.
-            unsafe { libc::sigaction(sig, &act, std::ptr::null_mut()) };
+            // SAFETY: sigaction with a null new action only reads the current one.
+            let mut before: libc::sigaction = unsafe { std::mem::zeroed() };
+            // SAFETY: as above; `before` is a writable sigaction.
+            unsafe { libc::sigaction(sig, std::ptr::null(), &mut before) };
+            publish_previous(sig, before);
+            // SAFETY: installing a valid action for a catchable signal; `replaced` receives
+            // the action it replaces.
+            let mut replaced: libc::sigaction = unsafe { std::mem::zeroed() };
+            // SAFETY: as above.
+            unsafe { libc::sigaction(sig, &act, &mut replaced) };
+            if replaced.sa_sigaction != before.sa_sigaction || replaced.sa_flags != before.sa_flags
+            {
+                publish_previous(sig, replaced);
+            }
         }
-        prev
     });
 }
 
@@ -347,14 +379,14 @@ extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut l
 
 /// Passes a fault that is not ours to the previously installed action.
 fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
-    let Some(prev) = PREVIOUS.get() else {
+    // The application's handler may leave the thread elsewhere (siglongjmp) with another mask.
+    super::sigmask::mask_may_have_changed();
+    let prev = previous_slot(sig).load(Ordering::Acquire);
+    if prev.is_null() {
         return reset_default(sig);
-    };
-    let old = if sig == libc::SIGBUS {
-        &prev.bus
-    } else {
-        &prev.segv
-    };
+    }
+    // SAFETY: a published record is never freed or changed (see `publish_previous`).
+    let old = unsafe { &*prev };
     let handler = old.sa_sigaction;
     if handler == libc::SIG_DFL || handler == libc::SIG_IGN {
         // A synchronous fault cannot be ignored: restore the default action and return, so the

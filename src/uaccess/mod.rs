@@ -14,8 +14,16 @@
 //!   fault to the handler that was installed before. This costs what a `memcpy` costs.
 //! * [`Method::Syscall`]: `process_vm_readv` / `process_vm_writev` on the own process, which the
 //!   kernel checks. Selected with `KVM_S390_SHIM_UACCESS=syscall`; about a syscall per copy.
+//!
+//! A thread that blocks SIGSEGV or SIGBUS cannot recover a fault (the kernel kills the process
+//! instead of delivering a blocked fault signal), so in the default method such a thread copies
+//! with the system calls too ([`sigmask`] keeps that knowledge per thread without a system call
+//! per access). Compare-and-swap has no system-call form: see [`compare_exchange`].
 
 mod fault;
+mod sigmask;
+
+pub(crate) use sigmask::mask_may_have_changed;
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
@@ -78,6 +86,25 @@ pub fn is_user_range(addr: u64, len: u64) -> bool {
     }
 }
 
+/// How the calling thread accesses caller memory now.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Path {
+    /// The fault-recovering routines.
+    Fault,
+    /// The default method on a thread that blocks SIGSEGV or SIGBUS.
+    Blocked,
+    /// [`Method::Syscall`].
+    Syscall,
+}
+
+fn path() -> Path {
+    match method() {
+        Method::Syscall => Path::Syscall,
+        Method::FaultHandler if sigmask::faults_deliverable() => Path::Fault,
+        Method::FaultHandler => Path::Blocked,
+    }
+}
+
 /// Copies `dst.len()` bytes from caller address `src` into `dst`.
 pub fn copy_from_user(dst: &mut [u8], src: u64) -> Result<(), Fault> {
     if dst.is_empty() {
@@ -86,9 +113,11 @@ pub fn copy_from_user(dst: &mut [u8], src: u64) -> Result<(), Fault> {
     if !is_user_range(src, dst.len() as u64) {
         return Err(Fault);
     }
-    match method() {
-        Method::FaultHandler => fault::copy(dst.as_mut_ptr() as u64, src, dst.len()),
-        Method::Syscall => syscall_copy(dst.as_mut_ptr() as u64, src, dst.len(), false),
+    match path() {
+        Path::Fault => fault::copy(dst.as_mut_ptr() as u64, src, dst.len()),
+        Path::Blocked | Path::Syscall => {
+            syscall_copy(dst.as_mut_ptr() as u64, src, dst.len(), false)
+        }
     }
 }
 
@@ -100,14 +129,14 @@ pub fn copy_to_user(dst: u64, src: &[u8]) -> Result<(), Fault> {
     if !is_user_range(dst, src.len() as u64) {
         return Err(Fault);
     }
-    match method() {
-        Method::FaultHandler => fault::copy(dst, src.as_ptr() as u64, src.len()),
-        Method::Syscall => syscall_copy(dst, src.as_ptr() as u64, src.len(), true),
+    match path() {
+        Path::Fault => fault::copy(dst, src.as_ptr() as u64, src.len()),
+        Path::Blocked | Path::Syscall => syscall_copy(dst, src.as_ptr() as u64, src.len(), true),
     }
 }
 
 /// Copies `len` bytes between two caller addresses (both may fault), e.g. from a memory slot
-/// to another. Goes through a bounce buffer in [`Method::Syscall`] mode.
+/// to another. Goes through a bounce buffer when the system calls are used.
 pub fn copy_user_to_user(dst: u64, src: u64, len: usize) -> Result<(), Fault> {
     if len == 0 {
         return Ok(());
@@ -115,9 +144,9 @@ pub fn copy_user_to_user(dst: u64, src: u64, len: usize) -> Result<(), Fault> {
     if !is_user_range(src, len as u64) || !is_user_range(dst, len as u64) {
         return Err(Fault);
     }
-    match method() {
-        Method::FaultHandler => fault::copy(dst, src, len),
-        Method::Syscall => {
+    match path() {
+        Path::Fault => fault::copy(dst, src, len),
+        Path::Blocked | Path::Syscall => {
             let mut bounce = vec![0u8; len];
             copy_from_user(&mut bounce, src)?;
             copy_to_user(dst, &bounce)
@@ -131,8 +160,15 @@ pub fn copy_user_to_user(dst: u64, src: u64, len: usize) -> Result<(), Fault> {
 /// aligned to `size`. On return `old[..size]` holds the bytes found. Returns whether the
 /// exchange happened; `Fault` if `addr` is not mapped writable.
 ///
-/// Always uses the fault-handler method: an atomic operation cannot go through a bounce
-/// buffer.
+/// An atomic operation cannot go through a bounce buffer, so the instruction always runs in
+/// the shim, and what differs is how a fault is kept from killing the process:
+/// * default method, fault signals deliverable: the fault handler recovers it;
+/// * default method, a thread that blocks SIGSEGV/SIGBUS: they are unblocked for the
+///   duration of the instruction (two system calls; the handler then recovers the fault);
+/// * [`Method::Syscall`] (no handler installed): the kernel first checks that the page is
+///   writable with an atomic add of 0 (`FUTEX_WAKE_OP`), which fails with EFAULT where the
+///   instruction would fault. A page made inaccessible by another thread between the check
+///   and the instruction still faults (DESIGN.md).
 pub fn compare_exchange(
     addr: u64,
     size: usize,
@@ -145,93 +181,70 @@ pub fn compare_exchange(
     if !is_user_range(addr, size as u64) {
         return Err(Fault);
     }
-    fault::cas(addr, size, old, new)
+    match path() {
+        Path::Fault => fault::cas(addr, size, old, new),
+        Path::Blocked => sigmask::with_fault_signals_unblocked(|| fault::cas(addr, size, old, new)),
+        Path::Syscall => {
+            if !probe_writable(addr) {
+                return Err(Fault);
+            }
+            fault::cas_unprotected(addr, size, old, new)
+        }
+    }
 }
 
-/// Types for which every bit pattern is a valid value, so they may be filled from caller bytes.
-///
-/// # Safety
-/// Implementors must be `#[repr(C)]` (or primitive) plain-old-data types without padding
-/// invariants, pointers or references: any byte pattern must be a valid value.
-pub unsafe trait Pod: Copy + 'static {}
-
-// SAFETY: primitive integers accept every bit pattern.
-unsafe impl Pod for u8 {}
-// SAFETY: as above.
-unsafe impl Pod for u16 {}
-// SAFETY: as above.
-unsafe impl Pod for u32 {}
-// SAFETY: as above.
-unsafe impl Pod for u64 {}
-// SAFETY: arrays of Pod are Pod.
-unsafe impl<T: Pod, const N: usize> Pod for [T; N] {}
-
-macro_rules! impl_pod {
-    ($($t:ident),* $(,)?) => {
-        // SAFETY: the uapi mirrors are #[repr(C)] structs/unions of integers and integer
-        // arrays only, for which every bit pattern is valid.
-        $( unsafe impl Pod for crate::uapi::$t {} )*
+/// Whether the page holding `addr` can be written, asked of the kernel without changing
+/// memory: `FUTEX_WAKE_OP` adds 0 atomically to the aligned 32-bit word at `addr` and
+/// fails with EFAULT if that word cannot be written. It wakes no one: the first futex is a
+/// shim-private word nobody waits on, and the second is woken only if its old value equals
+/// an arbitrary constant (a spurious wake-up, which futex users tolerate, at worst).
+fn probe_writable(addr: u64) -> bool {
+    static NOBODY_WAITS_HERE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    // FUTEX_OP(FUTEX_OP_ADD, 0, FUTEX_OP_CMP_EQ, 0x5a5).
+    let op: u32 = (libc::FUTEX_OP_ADD as u32) << 28 | (libc::FUTEX_OP_CMP_EQ as u32) << 24 | 0x5a5;
+    // SAFETY: FUTEX_WAKE_OP reads no memory through the first address beyond its key (a
+    // private futex) and accesses the second with the kernel's fault checks; `nr_wake` 0 and
+    // `nr_wake2` 0 (passed in the timeout slot) wake no waiter of the private word.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            NOBODY_WAITS_HERE.as_ptr(),
+            libc::FUTEX_WAKE_OP | libc::FUTEX_PRIVATE_FLAG,
+            0,
+            0usize,
+            (addr & !3) as *mut u32,
+            op,
+        )
     };
+    r >= 0
 }
-impl_pod!(
-    kvm_userspace_memory_region,
-    kvm_userspace_memory_region2,
-    kvm_dirty_log,
-    kvm_enable_cap,
-    kvm_one_reg,
-    kvm_mp_state,
-    kvm_s390_psw,
-    kvm_device_attr,
-    kvm_create_device,
-    kvm_s390_skeys,
-    kvm_s390_cmma_log,
-    kvm_s390_mem_op,
-    kvm_s390_interrupt,
-    kvm_s390_irq,
-    kvm_s390_irq_state,
-    kvm_s390_ucas_mapping,
-    kvm_pv_cmd,
-    kvm_s390_vm_tod_clock,
-    kvm_s390_vm_cpu_processor,
-    kvm_s390_vm_cpu_machine,
-    kvm_s390_vm_cpu_feat,
-    kvm_s390_vm_cpu_subfunc,
-    kvm_s390_vm_cpu_uv_feat,
-    kvm_regs,
-    kvm_sregs,
-    kvm_fpu,
-    kvm_guest_debug,
-    kvm_run,
-    kvm_sync_regs,
-    kvm_ioeventfd,
-);
+
+/// Types that may be filled from caller bytes: every bit pattern is a valid value
+/// (`bytemuck::AnyBitPattern`, derived on the uapi mirrors, unions included). Filling never
+/// reads the value's bytes, so padding is harmless here.
+pub use bytemuck::AnyBitPattern as FromBytes;
+
+/// Types that may be viewed as bytes and copied out: no padding, no uninitialised byte
+/// (`bytemuck::NoUninit`, whose derive rejects a struct with padding at compile time; the uapi
+/// mirrors name the kernel's implicit padding, e.g. `kvm_fpu::pad`, so that they qualify).
+pub use bytemuck::NoUninit as IntoBytes;
 
 /// Reads a `T` from caller address `addr`.
-pub fn read_user<T: Pod>(addr: u64) -> Result<T, Fault> {
+pub fn read_user<T: FromBytes>(addr: u64) -> Result<T, Fault> {
     let mut val = std::mem::MaybeUninit::<T>::zeroed();
-    // A byte view of our own local; nothing else aliases it.
-    let bytes = as_bytes_mut(&mut val);
+    // SAFETY: the MaybeUninit is zero-initialised, so all its bytes are initialised u8; the
+    // slice borrows `val` exclusively and does not outlive it.
+    let bytes = unsafe {
+        std::slice::from_raw_parts_mut(val.as_mut_ptr().cast::<u8>(), std::mem::size_of::<T>())
+    };
     copy_from_user(bytes, addr)?;
-    // SAFETY: every byte was written by the copy (or zeroed), and T is Pod.
+    // SAFETY: every byte was written by the copy (or zeroed), and any bit pattern is a T.
     Ok(unsafe { val.assume_init() })
 }
 
-/// Writes `val` to caller address `addr`.
-pub fn write_user<T: Pod>(addr: u64, val: &T) -> Result<(), Fault> {
-    // SAFETY: T is Pod, so viewing it as initialised bytes is valid; the slice lives as long
-    // as `val`.
-    let bytes = unsafe {
-        std::slice::from_raw_parts((val as *const T).cast::<u8>(), std::mem::size_of::<T>())
-    };
-    copy_to_user(addr, bytes)
-}
-
-fn as_bytes_mut<T: Pod>(val: &mut std::mem::MaybeUninit<T>) -> &mut [u8] {
-    // SAFETY: MaybeUninit<T> is zero-initialised by the caller (read_user), so all bytes are
-    // initialised u8; the slice borrows `val` exclusively.
-    unsafe {
-        std::slice::from_raw_parts_mut(val.as_mut_ptr().cast::<u8>(), std::mem::size_of::<T>())
-    }
+/// Writes `val` to caller address `addr`: exactly its bytes, none of them padding.
+pub fn write_user<T: IntoBytes>(addr: u64, val: &T) -> Result<(), Fault> {
+    copy_to_user(addr, bytemuck::bytes_of(val))
 }
 
 /// [`Method::Syscall`]: one `process_vm_readv`/`process_vm_writev` on the own process.
@@ -421,35 +434,120 @@ mod tests {
         drop(buf);
     }
 
+    /// Two pages, the second PROT_NONE; returns the base (PROT_NONE rather than munmap, so no
+    /// parallel test can map something there).
+    fn map_then_hole() -> u64 {
+        // SAFETY: fresh anonymous mapping of two pages, checked for failure.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                8192,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        assert_ne!(p, libc::MAP_FAILED);
+        let base = p as u64;
+        // SAFETY: revoking access to the second page of our own mapping.
+        let r =
+            unsafe { libc::mprotect((base + 4096) as *mut libc::c_void, 4096, libc::PROT_NONE) };
+        assert_eq!(r, 0);
+        base
+    }
+
+    fn unmap_two(base: u64) {
+        // SAFETY: unmapping both pages of our own mapping.
+        assert_eq!(unsafe { libc::munmap(base as *mut libc::c_void, 8192) }, 0);
+    }
+
     #[test]
     fn partial_fault_across_a_page_boundary() {
         both_methods(|| {
-            // Two pages, the second unmapped: a copy straddling them faults, and the mapped
-            // part of a write is done byte-exactly up to the boundary (like copy_to_user).
-            // SAFETY: fresh anonymous mapping of two pages, checked for failure.
-            let p = unsafe {
-                libc::mmap(
-                    std::ptr::null_mut(),
-                    8192,
-                    libc::PROT_READ | libc::PROT_WRITE,
-                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                    -1,
-                    0,
-                )
-            };
-            assert_ne!(p, libc::MAP_FAILED);
-            let base = p as u64;
-            // SAFETY: revoking access to the second page of our own mapping (PROT_NONE rather
-            // than munmap, so no parallel test can map something there).
-            let r = unsafe {
-                libc::mprotect((base + 4096) as *mut libc::c_void, 4096, libc::PROT_NONE)
-            };
-            assert_eq!(r, 0);
-            let mut buf = [0u8; 64];
-            assert_eq!(copy_from_user(&mut buf, base + 4096 - 32), Err(Fault));
-            assert_eq!(copy_to_user(base + 4096 - 32, &[0xAA; 64]), Err(Fault));
-            // SAFETY: unmapping both pages of our own mapping.
-            assert_eq!(unsafe { libc::munmap(base as *mut libc::c_void, 8192) }, 0);
+            // A copy straddling into an inaccessible page faults; the accessible part is
+            // copied byte-exactly up to the boundary and nothing after it (like the kernel's
+            // copy_to_user; the shim's buffers are its own, so a read's tail is left as is).
+            let base = map_then_hole();
+            let at = base + 4096 - 32;
+            let src: Vec<u8> = (0..64u8).map(|i| 0x80 | i).collect();
+            // Write: exactly the 32 bytes before the boundary land, the page's start is intact.
+            copy_to_user(base, &[0x11; 4064]).unwrap();
+            assert_eq!(copy_to_user(at, &src), Err(Fault));
+            let mut page = vec![0u8; 4096];
+            copy_from_user(&mut page, base).unwrap();
+            assert!(page[..4064].iter().all(|&b| b == 0x11));
+            assert_eq!(page[4064..], src[..32]);
+            // Read: the 32 readable bytes arrive, the rest of the buffer is untouched.
+            let mut buf = [0x55u8; 64];
+            assert_eq!(copy_from_user(&mut buf, at), Err(Fault));
+            assert_eq!(buf[..32], src[..32]);
+            assert!(buf[32..].iter().all(|&b| b == 0x55));
+            unmap_two(base);
+        });
+    }
+
+    #[test]
+    fn compare_exchange_faults_without_a_handler_in_syscall_mode() {
+        both_methods(|| {
+            let ro = map(libc::PROT_READ);
+            let none = map(libc::PROT_NONE);
+            for size in [1usize, 2, 4, 8, 16] {
+                for addr in [ro, none, ro + 16, none + 4096 - 16] {
+                    let mut old = [0u8; 16];
+                    assert_eq!(compare_exchange(addr, size, &mut old, &[1; 16]), Err(Fault));
+                }
+            }
+            unmap(ro);
+            unmap(none);
+            // Writable memory still exchanges.
+            let rw = map(libc::PROT_READ | libc::PROT_WRITE);
+            let mut old = [0u8; 16];
+            assert_eq!(compare_exchange(rw + 8, 8, &mut old, &[7; 16]), Ok(true));
+            assert_eq!(compare_exchange(rw + 8, 8, &mut old, &[9; 16]), Ok(false));
+            assert_eq!(old[..8], [7; 8]);
+            unmap(rw);
+        });
+    }
+
+    #[test]
+    fn a_thread_that_blocks_fault_signals_gets_faults_not_signals() {
+        both_methods(|| {
+            let m = method();
+            std::thread::spawn(move || {
+                set_method(m);
+                // SAFETY: an all-zero sigset_t is a valid (empty) set.
+                let mut all: libc::sigset_t = unsafe { std::mem::zeroed() };
+                // SAFETY: filling and installing a valid signal set on this thread only; the
+                // libc call is the shim's interposer when linked into the test binary, and the
+                // cache is reset explicitly anyway.
+                unsafe {
+                    libc::sigfillset(&mut all);
+                    libc::pthread_sigmask(libc::SIG_BLOCK, &all, std::ptr::null_mut());
+                }
+                mask_may_have_changed();
+                let ro = map(libc::PROT_READ);
+                let none = map(libc::PROT_NONE);
+                let mut buf = [0u8; 16];
+                assert_eq!(copy_from_user(&mut buf, none), Err(Fault));
+                assert_eq!(copy_to_user(ro, &buf), Err(Fault));
+                assert_eq!(copy_user_to_user(ro, none, 16), Err(Fault));
+                assert_eq!(compare_exchange(ro, 8, &mut [0; 16], &[1; 16]), Err(Fault));
+                assert_eq!(
+                    compare_exchange(none, 16, &mut [0; 16], &[1; 16]),
+                    Err(Fault)
+                );
+                unmap(ro);
+                unmap(none);
+                let base = map_then_hole();
+                assert_eq!(copy_to_user(base + 4096 - 8, &[0xAB; 16]), Err(Fault));
+                let mut got = [0u8; 8];
+                copy_from_user(&mut got, base + 4096 - 8).unwrap();
+                assert_eq!(got, [0xAB; 8]);
+                unmap_two(base);
+            })
+            .join()
+            .unwrap();
         });
     }
 }

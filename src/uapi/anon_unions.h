@@ -12,6 +12,12 @@ struct kvm_s390_vm_tod_clock {
 	uint64_t tod;
 };
 
+/* Argument of KVM_GET_FPU / KVM_SET_FPU (4 bytes of implicit padding after fpc). */
+struct kvm_fpu {
+	uint32_t fpc;
+	uint64_t fprs[16];
+};
+
 /* Argument of KVM_S390_MEM_OP (Linux 6.3+ layout, with old_addr). */
 struct kvm_s390_mem_op {
 	uint64_t gaddr;		/* guest address */

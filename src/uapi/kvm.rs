@@ -1,6 +1,8 @@
 //! Generic structs and constants of `include/uapi/linux/kvm.h`, as seen with the s390
 //! architecture header (`__KVM_S390` defined).
 
+use bytemuck::{AnyBitPattern, NoUninit};
+
 use super::s390::kvm_sync_regs;
 
 /// `KVM_GET_API_VERSION` answer.
@@ -113,7 +115,7 @@ pub const KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON: u32 = 4;
 
 /// Argument of `KVM_SET_USER_MEMORY_REGION`.
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, AnyBitPattern, NoUninit)]
 pub struct kvm_userspace_memory_region {
     pub slot: u32,
     pub flags: u32,
@@ -126,7 +128,7 @@ assert_layout!(kvm_userspace_memory_region, size = 32, align = 8,
 
 /// Argument of `KVM_SET_USER_MEMORY_REGION2` (Linux 6.8+).
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, AnyBitPattern, NoUninit)]
 pub struct kvm_userspace_memory_region2 {
     pub slot: u32,
     pub flags: u32,
@@ -144,7 +146,7 @@ assert_layout!(kvm_userspace_memory_region2, size = 160, align = 8,
 
 /// Argument of `KVM_GET_DIRTY_LOG`. `dirty_bitmap` is a user pointer.
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, AnyBitPattern, NoUninit)]
 pub struct kvm_dirty_log {
     pub slot: u32,
     pub padding1: u32,
@@ -154,7 +156,7 @@ assert_layout!(kvm_dirty_log, size = 16, align = 8, slot @ 0, padding1 @ 4, dirt
 
 /// Argument of `KVM_ENABLE_CAP` (VM and vCPU).
 #[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, AnyBitPattern, NoUninit)]
 pub struct kvm_enable_cap {
     pub cap: u32,
     pub flags: u32,
@@ -175,7 +177,7 @@ assert_layout!(kvm_enable_cap, size = 104, align = 8, cap @ 0, flags @ 4, args @
 
 /// Argument of `KVM_GET_ONE_REG` / `KVM_SET_ONE_REG`. `addr` is a user pointer.
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, AnyBitPattern, NoUninit)]
 pub struct kvm_one_reg {
     pub id: u64,
     pub addr: u64,
@@ -184,7 +186,7 @@ assert_layout!(kvm_one_reg, size = 16, align = 8, id @ 0, addr @ 8);
 
 /// Argument of `KVM_GET_MP_STATE` / `KVM_SET_MP_STATE`.
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, AnyBitPattern, NoUninit)]
 pub struct kvm_mp_state {
     pub mp_state: u32,
 }
@@ -192,7 +194,7 @@ assert_layout!(kvm_mp_state, size = 4, align = 4, mp_state @ 0);
 
 /// A PSW as passed to `KVM_S390_SET_INITIAL_PSW`.
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, AnyBitPattern, NoUninit)]
 pub struct kvm_s390_psw {
     pub mask: u64,
     pub addr: u64,
@@ -201,7 +203,7 @@ assert_layout!(kvm_s390_psw, size = 16, align = 8, mask @ 0, addr @ 8);
 
 /// Argument of `KVM_SET/GET/HAS_DEVICE_ATTR`. `addr` is a user pointer to the payload.
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, AnyBitPattern, NoUninit)]
 pub struct kvm_device_attr {
     pub flags: u32,
     pub group: u32,
@@ -213,7 +215,7 @@ assert_layout!(kvm_device_attr, size = 24, align = 8, flags @ 0, group @ 4, attr
 /// Argument of `KVM_CREATE_DEVICE`.
 /// cbindgen:field-names=[type, fd, flags]
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, AnyBitPattern, NoUninit)]
 pub struct kvm_create_device {
     pub type_: u32,
     pub fd: u32,
@@ -228,7 +230,7 @@ pub const KVM_DEV_TYPE_FLIC: u32 = 6;
 
 /// Argument of `KVM_S390_GET_SKEYS` / `KVM_S390_SET_SKEYS`. `skeydata_addr` is a user pointer.
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, AnyBitPattern, NoUninit)]
 pub struct kvm_s390_skeys {
     pub start_gfn: u64,
     pub count: u64,
@@ -241,7 +243,7 @@ assert_layout!(kvm_s390_skeys, size = 64, align = 8,
 
 /// The anonymous `remaining`/`mask` union of [`kvm_s390_cmma_log`].
 #[repr(C)]
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, AnyBitPattern)]
 pub union kvm_s390_cmma_log_u {
     /// GET output: CMMA-dirty pages still to be harvested.
     pub remaining: u64,
@@ -249,10 +251,18 @@ pub union kvm_s390_cmma_log_u {
     pub mask: u64,
 }
 assert_union_layout!(kvm_s390_cmma_log_u, size = 8, align = 8, remaining, mask);
+static_assertions::const_assert_eq!(
+    core::mem::size_of::<u64>(),
+    core::mem::size_of::<kvm_s390_cmma_log_u>()
+);
+// SAFETY: both members are `u64`s that fill the whole union (asserted above), so every
+// value has all its bytes initialised, whichever member it was built from. (Unions cannot derive
+// `NoUninit`; a union with a smaller member must not implement it.)
+unsafe impl bytemuck::NoUninit for kvm_s390_cmma_log_u {}
 
 /// Argument of `KVM_S390_GET_CMMA_BITS` / `KVM_S390_SET_CMMA_BITS`. `values` is a user pointer.
 #[repr(C)]
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, AnyBitPattern, NoUninit)]
 pub struct kvm_s390_cmma_log {
     pub start_gfn: u64,
     pub count: u32,
@@ -265,7 +275,7 @@ assert_layout!(kvm_s390_cmma_log, size = 32, align = 8,
 
 /// The `ar`/`key`/`old_addr` member of the [`kvm_s390_mem_op`] union.
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, AnyBitPattern, NoUninit)]
 pub struct kvm_s390_mem_op_ext {
     /// Access register number (logical ops).
     pub ar: u8,
@@ -279,7 +289,7 @@ assert_layout!(kvm_s390_mem_op_ext, size = 16, align = 8, ar @ 0, key @ 1, pad1 
 
 /// The anonymous union at offset 32 of [`kvm_s390_mem_op`].
 #[repr(C)]
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, AnyBitPattern)]
 pub union kvm_s390_mem_op_u {
     pub ext: kvm_s390_mem_op_ext,
     pub sida_offset: u32,
@@ -296,7 +306,7 @@ assert_union_layout!(
 
 /// Argument of `KVM_S390_MEM_OP` (Linux 6.3+ layout, with `old_addr`). `buf` is a user pointer.
 #[repr(C)]
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, AnyBitPattern)]
 pub struct kvm_s390_mem_op {
     pub gaddr: u64,
     pub flags: u64,
@@ -311,7 +321,7 @@ assert_layout!(kvm_s390_mem_op, size = 64, align = 8,
 /// Argument of `KVM_S390_INTERRUPT` (VM and vCPU).
 /// cbindgen:field-names=[type, parm, parm64]
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, AnyBitPattern, NoUninit)]
 pub struct kvm_s390_interrupt {
     pub type_: u32,
     pub parm: u32,
@@ -320,7 +330,7 @@ pub struct kvm_s390_interrupt {
 assert_layout!(kvm_s390_interrupt, size = 16, align = 8, type_ @ 0, parm @ 4, parm64 @ 8);
 
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, AnyBitPattern, NoUninit)]
 pub struct kvm_s390_io_info {
     pub subchannel_id: u16,
     pub subchannel_nr: u16,
@@ -331,7 +341,7 @@ assert_layout!(kvm_s390_io_info, size = 12, align = 4,
     subchannel_id @ 0, subchannel_nr @ 2, io_int_parm @ 4, io_int_word @ 8);
 
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, AnyBitPattern, NoUninit)]
 pub struct kvm_s390_ext_info {
     pub ext_params: u32,
     pub pad: u32,
@@ -341,7 +351,7 @@ assert_layout!(kvm_s390_ext_info, size = 16, align = 8, ext_params @ 0, pad @ 4,
 
 /// Program-interrupt information (`KVM_S390_PROGRAM_INT` payload).
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, AnyBitPattern, NoUninit)]
 pub struct kvm_s390_pgm_info {
     pub trans_exc_code: u64,
     pub mon_code: u64,
@@ -363,35 +373,35 @@ assert_layout!(kvm_s390_pgm_info, size = 40, align = 8,
     op_access_id @ 36, flags @ 37, pad @ 38);
 
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, AnyBitPattern, NoUninit)]
 pub struct kvm_s390_prefix_info {
     pub address: u32,
 }
 assert_layout!(kvm_s390_prefix_info, size = 4, align = 4, address @ 0);
 
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, AnyBitPattern, NoUninit)]
 pub struct kvm_s390_extcall_info {
     pub code: u16,
 }
 assert_layout!(kvm_s390_extcall_info, size = 2, align = 2, code @ 0);
 
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, AnyBitPattern, NoUninit)]
 pub struct kvm_s390_emerg_info {
     pub code: u16,
 }
 assert_layout!(kvm_s390_emerg_info, size = 2, align = 2, code @ 0);
 
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, AnyBitPattern, NoUninit)]
 pub struct kvm_s390_stop_info {
     pub flags: u32,
 }
 assert_layout!(kvm_s390_stop_info, size = 4, align = 4, flags @ 0);
 
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, AnyBitPattern, NoUninit)]
 pub struct kvm_s390_mchk_info {
     pub cr14: u64,
     pub mcic: u64,
@@ -406,7 +416,7 @@ assert_layout!(kvm_s390_mchk_info, size = 48, align = 8,
 
 /// The payload union of [`kvm_s390_irq`] (named `u` in the kernel header too).
 #[repr(C)]
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, AnyBitPattern)]
 pub union kvm_s390_irq_u {
     pub io: kvm_s390_io_info,
     pub ext: kvm_s390_ext_info,
@@ -436,7 +446,7 @@ assert_union_layout!(
 /// Argument of `KVM_S390_IRQ`, and the element of the `KVM_S390_GET/SET_IRQ_STATE` buffer.
 /// cbindgen:field-names=[type, u]
 #[repr(C)]
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, AnyBitPattern)]
 pub struct kvm_s390_irq {
     pub type_: u64,
     pub u: kvm_s390_irq_u,
@@ -445,7 +455,7 @@ assert_layout!(kvm_s390_irq, size = 72, align = 8, type_ @ 0, u @ 8);
 
 /// Argument of `KVM_S390_GET_IRQ_STATE` / `KVM_S390_SET_IRQ_STATE`. `buf` is a user pointer.
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, AnyBitPattern, NoUninit)]
 pub struct kvm_s390_irq_state {
     pub buf: u64,
     pub flags: u32,
@@ -456,7 +466,7 @@ assert_layout!(kvm_s390_irq_state, size = 32, align = 8, buf @ 0, flags @ 8, len
 
 /// Argument of `KVM_S390_UCAS_MAP` / `KVM_S390_UCAS_UNMAP` (ucontrol VMs).
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, AnyBitPattern, NoUninit)]
 pub struct kvm_s390_ucas_mapping {
     pub user_addr: u64,
     pub vcpu_addr: u64,
@@ -466,7 +476,7 @@ assert_layout!(kvm_s390_ucas_mapping, size = 24, align = 8, user_addr @ 0, vcpu_
 
 /// Argument of `KVM_S390_PV_COMMAND`.
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, AnyBitPattern, NoUninit)]
 pub struct kvm_pv_cmd {
     pub cmd: u32,
     pub rc: u16,
@@ -479,7 +489,7 @@ assert_layout!(kvm_pv_cmd, size = 32, align = 8, cmd @ 0, rc @ 4, rrc @ 6, data 
 
 /// The s390 `KVM_EXIT_S390_SIEIC` exit information.
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, AnyBitPattern)]
 pub struct kvm_run_s390_sieic {
     pub icptcode: u8,
     pub ipa: u16,
@@ -489,7 +499,7 @@ assert_layout!(kvm_run_s390_sieic, size = 8, align = 4, icptcode @ 0, ipa @ 2, i
 
 /// The s390 `KVM_EXIT_S390_UCONTROL` exit information.
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, AnyBitPattern)]
 pub struct kvm_run_s390_ucontrol {
     pub trans_exc_code: u64,
     pub pgm_code: u32,
@@ -498,7 +508,7 @@ assert_layout!(kvm_run_s390_ucontrol, size = 16, align = 8, trans_exc_code @ 0, 
 
 /// The s390 `KVM_EXIT_S390_TSCH` exit information.
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, AnyBitPattern)]
 pub struct kvm_run_s390_tsch {
     pub subchannel_id: u16,
     pub subchannel_nr: u16,
@@ -512,7 +522,7 @@ assert_layout!(kvm_run_s390_tsch, size = 20, align = 4,
 
 /// The s390 `KVM_EXIT_S390_STSI` exit information.
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, AnyBitPattern)]
 pub struct kvm_run_s390_stsi {
     pub addr: u64,
     pub ar: u8,
@@ -525,7 +535,7 @@ assert_layout!(kvm_run_s390_stsi, size = 16, align = 8, addr @ 0, ar @ 8, reserv
 
 /// `KVM_EXIT_INTERNAL_ERROR` information.
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, AnyBitPattern, NoUninit)]
 pub struct kvm_run_internal {
     pub suberror: u32,
     pub ndata: u32,
@@ -536,7 +546,7 @@ assert_layout!(kvm_run_internal, size = 136, align = 8, suberror @ 0, ndata @ 4,
 /// The exit-information union of [`kvm_run`] (anonymous in the kernel header), with the
 /// members an s390 VMM uses.
 #[repr(C)]
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, AnyBitPattern)]
 pub union kvm_run_exit {
     pub s390_sieic: kvm_run_s390_sieic,
     pub s390_reset_flags: u64,
@@ -561,7 +571,7 @@ assert_union_layout!(
 
 /// The `s` union of [`kvm_run`]: the s390 sync registers padded to 2048 bytes.
 #[repr(C)]
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, AnyBitPattern)]
 pub union kvm_run_s {
     pub regs: kvm_sync_regs,
     pub padding: [u8; 2048],
@@ -570,7 +580,7 @@ assert_union_layout!(kvm_run_s, size = 2048, align = 8, regs, padding);
 
 /// The vCPU's shared `kvm_run` page as laid out with the s390 headers (2368 bytes).
 #[repr(C)]
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, AnyBitPattern)]
 pub struct kvm_run {
     pub request_interrupt_window: u8,
     pub immediate_exit: u8,
@@ -597,7 +607,7 @@ assert_layout!(kvm_run, size = 2368, align = 8,
 
 /// Argument of `KVM_IRQFD`.
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, AnyBitPattern, NoUninit)]
 pub struct kvm_irqfd {
     pub fd: u32,
     pub gsi: u32,
@@ -626,7 +636,7 @@ assert_layout!(kvm_signal_mask, size = 4, align = 4, len @ 0, sigset @ 4);
 
 /// Argument of `KVM_IOEVENTFD`.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, AnyBitPattern, NoUninit)]
 pub struct kvm_ioeventfd {
     pub datamatch: u64,
     pub addr: u64,
@@ -637,10 +647,10 @@ pub struct kvm_ioeventfd {
 }
 assert_layout!(kvm_ioeventfd, size = 64, align = 8, datamatch @ 0, addr @ 8, len @ 16, fd @ 20, flags @ 24, pad @ 28);
 
-/// Header of the argument of `KVM_SET_GSI_ROUTING`, followed by `nr` 64-byte routing entries
+/// Header of the argument of `KVM_SET_GSI_ROUTING`, followed by `nr` 48-byte routing entries
 /// (the kernel's flexible array member, whose u64 fields make the struct 8-byte aligned).
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, AnyBitPattern, NoUninit)]
 pub struct kvm_irq_routing {
     pub nr: u32,
     pub flags: u32,

@@ -6,6 +6,12 @@
 //! layout test in `ffi-tests/layout.c` checks the generated C header against the real
 //! s390x headers as an independent source of truth.
 //!
+//! Byte views: every mirror derives bytemuck's `AnyBitPattern` (it may be filled from caller
+//! bytes); every struct without padding also derives `NoUninit` (it may be copied out as bytes),
+//! whose derive fails to compile if the struct has padding. Where the kernel's struct has
+//! implicit padding, the mirror names it (`pad`) so that it qualifies, and the C definition
+//! that keeps the kernel's layout is written in `anon_unions.h`.
+//!
 //! ABI convention on non-s390 hosts: every integer field of an argument struct is a host-endian
 //! integer holding the numeric value it would hold on s390. Guest memory, by contrast, is an s390
 //! big-endian byte image.
@@ -30,11 +36,13 @@ macro_rules! assert_union_layout {
 }
 
 pub mod caps;
+pub mod flic;
 pub mod ioctls;
 pub mod kvm;
 pub mod s390;
 
 pub use caps::*;
+pub use flic::*;
 pub use ioctls::*;
 pub use kvm::*;
 pub use s390::*;

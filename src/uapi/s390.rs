@@ -1,5 +1,7 @@
 //! Structs and constants of the s390 architecture header `arch/s390/include/uapi/asm/kvm.h`.
 
+use bytemuck::{AnyBitPattern, NoUninit};
+
 use super::kvm::{KVM_REG_S390, KVM_REG_SIZE_U32, KVM_REG_SIZE_U64};
 
 // VM attribute groups (KVM_SET/GET/HAS_DEVICE_ATTR on the VM fd).
@@ -109,7 +111,7 @@ pub const KVM_REG_S390_GBEA: u64 = KVM_REG_S390 | KVM_REG_SIZE_U64 | 0x9;
 /// `epoch_idx` (KVM zeroes them on GET); the mirror names them so that every byte is
 /// initialised when it is copied out. The C definition is in `anon_unions.h`.
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, AnyBitPattern, NoUninit)]
 pub struct kvm_s390_vm_tod_clock {
     pub epoch_idx: u8,
     pub pad: [u8; 7],
@@ -119,7 +121,7 @@ assert_layout!(kvm_s390_vm_tod_clock, size = 16, align = 8, epoch_idx @ 0, pad @
 
 /// Payload of the CPU_MODEL PROCESSOR attribute.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, AnyBitPattern, NoUninit)]
 pub struct kvm_s390_vm_cpu_processor {
     pub cpuid: u64,
     pub ibc: u16,
@@ -130,7 +132,7 @@ assert_layout!(kvm_s390_vm_cpu_processor, size = 2064, align = 8, cpuid @ 0, ibc
 
 /// Payload of the CPU_MODEL MACHINE attribute.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, AnyBitPattern, NoUninit)]
 pub struct kvm_s390_vm_cpu_machine {
     pub cpuid: u64,
     pub ibc: u32,
@@ -143,7 +145,7 @@ assert_layout!(kvm_s390_vm_cpu_machine, size = 4112, align = 8,
 
 /// Payload of the CPU_MODEL PROCESSOR_FEAT / MACHINE_FEAT attributes (MSB-0 bitmap).
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, AnyBitPattern, NoUninit)]
 pub struct kvm_s390_vm_cpu_feat {
     pub feat: [u64; 16],
 }
@@ -152,7 +154,7 @@ assert_layout!(kvm_s390_vm_cpu_feat, size = 128, align = 8, feat @ 0);
 /// Payload of the CPU_MODEL PROCESSOR_SUBFUNC / MACHINE_SUBFUNC attributes (current layout,
 /// with `pfcr`; older headers have `reserved[1728]` at offset 320).
 #[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, AnyBitPattern, NoUninit)]
 pub struct kvm_s390_vm_cpu_subfunc {
     pub plo: [u8; 32],
     pub ptff: [u8; 16],
@@ -182,7 +184,7 @@ assert_layout!(kvm_s390_vm_cpu_subfunc, size = 2048, align = 1,
 /// Payload of the CPU_MODEL *_UV_FEAT_GUEST attributes (Linux 6.7+). In C it is a union of
 /// `feat` with bit-fields; the shim works on the `feat` word.
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, AnyBitPattern, NoUninit)]
 pub struct kvm_s390_vm_cpu_uv_feat {
     pub feat: u64,
 }
@@ -190,7 +192,7 @@ assert_layout!(kvm_s390_vm_cpu_uv_feat, size = 8, align = 8, feat @ 0);
 
 /// `KVM_GET_REGS` / `KVM_SET_REGS`.
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, AnyBitPattern, NoUninit)]
 pub struct kvm_regs {
     pub gprs: [u64; 16],
 }
@@ -198,25 +200,28 @@ assert_layout!(kvm_regs, size = 128, align = 8, gprs @ 0);
 
 /// `KVM_GET_SREGS` / `KVM_SET_SREGS`.
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, AnyBitPattern, NoUninit)]
 pub struct kvm_sregs {
     pub acrs: [u32; 16],
     pub crs: [u64; 16],
 }
 assert_layout!(kvm_sregs, size = 192, align = 8, acrs @ 0, crs @ 64);
 
-/// `KVM_GET_FPU` / `KVM_SET_FPU`.
+/// `KVM_GET_FPU` / `KVM_SET_FPU`. The C struct has 4 bytes of implicit padding after `fpc`
+/// (KVM returns them as zeros); the mirror names them so that every byte it copies out is
+/// initialised. The C definition is in `anon_unions.h`.
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, AnyBitPattern, NoUninit)]
 pub struct kvm_fpu {
     pub fpc: u32,
+    pub pad: u32,
     pub fprs: [u64; 16],
 }
-assert_layout!(kvm_fpu, size = 136, align = 8, fpc @ 0, fprs @ 8);
+assert_layout!(kvm_fpu, size = 136, align = 8, fpc @ 0, pad @ 4, fprs @ 8);
 
 /// cbindgen:field-names=[addr, type, pad]
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, AnyBitPattern, NoUninit)]
 pub struct kvm_debug_exit_arch {
     pub addr: u64,
     pub type_: u8,
@@ -226,7 +231,7 @@ assert_layout!(kvm_debug_exit_arch, size = 16, align = 8, addr @ 0, type_ @ 8, p
 
 /// cbindgen:field-names=[addr, phys_addr, len, type, pad]
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, AnyBitPattern, NoUninit)]
 pub struct kvm_hw_breakpoint {
     pub addr: u64,
     pub phys_addr: u64,
@@ -238,7 +243,7 @@ assert_layout!(kvm_hw_breakpoint, size = 32, align = 8, addr @ 0, phys_addr @ 8,
 
 /// The s390 part of `struct kvm_guest_debug`. `hw_bp` is a user pointer.
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, AnyBitPattern, NoUninit)]
 pub struct kvm_guest_debug_arch {
     pub nr_hw_bp: u32,
     pub pad: u32,
@@ -248,7 +253,7 @@ assert_layout!(kvm_guest_debug_arch, size = 16, align = 8, nr_hw_bp @ 0, pad @ 4
 
 /// Argument of `KVM_SET_GUEST_DEBUG`.
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, AnyBitPattern, NoUninit)]
 pub struct kvm_guest_debug {
     pub control: u32,
     pub pad: u32,
@@ -258,7 +263,7 @@ assert_layout!(kvm_guest_debug, size = 24, align = 8, control @ 0, pad @ 4, arch
 
 /// The vector/floating-point union of [`kvm_sync_regs`].
 #[repr(C)]
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, AnyBitPattern)]
 pub union kvm_sync_regs_vr {
     /// Vector registers (`KVM_SYNC_VRS`); FPR n is the high half `vrs[n][0]`.
     pub vrs: [[u64; 2]; 32],
@@ -269,7 +274,7 @@ assert_union_layout!(kvm_sync_regs_vr, size = 512, align = 8, vrs, fprs);
 
 /// The guarded-storage/etoken part of the state-description annex.
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, AnyBitPattern, NoUninit)]
 pub struct kvm_sync_regs_sdnx_s {
     pub reserved1: [u64; 2],
     pub gscb: [u64; 4],
@@ -280,7 +285,7 @@ assert_layout!(kvm_sync_regs_sdnx_s, size = 64, align = 8, reserved1 @ 0, gscb @
 
 /// The state-description-annex union of [`kvm_sync_regs`].
 #[repr(C)]
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, AnyBitPattern)]
 pub union kvm_sync_regs_sdnx {
     pub sdnx: [u8; 256],
     pub s: kvm_sync_regs_sdnx_s,
@@ -292,7 +297,7 @@ assert_union_layout!(kvm_sync_regs_sdnx, size = 256, align = 8, sdnx, s);
 /// `bpbc_reserved2` holds the C bit-fields `bpbc:1` and `reserved2:7`: with a little-endian C
 /// compiler `bpbc` is the `0x01` bit of that byte, with a big-endian one the `0x80` bit.
 #[repr(C)]
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, AnyBitPattern)]
 pub struct kvm_sync_regs {
     pub prefix: u64,
     pub gprs: [u64; 16],

@@ -6,10 +6,10 @@
 use super::{Vcpu, VcpuState};
 use crate::addr::{AbsAddr, LogicalAddr, RealAddr};
 use crate::error::{Error, MemOpRule, Result};
-use crate::uaccess;
+use crate::ioctl::user::UserBuf;
 use crate::uapi::*;
 use crate::vm::memop::{
-    validate_common, with_bounce, MemOpOutcome, PGM_ADDRESSING, PGM_PROTECTION,
+    validate_common, with_bounce, MemOpFlags, MemOpOutcome, PGM_ADDRESSING, PGM_PROTECTION,
 };
 use crate::vm::memslot::{MemSlots, PAGE_SIZE};
 use crate::vm::skeys::{SKEY_ACC, SKEY_F};
@@ -629,9 +629,7 @@ impl Vcpu {
     fn mem_op_logical(&self, vm: &Vm, mop: &kvm_s390_mem_op) -> Result<MemOpOutcome> {
         let key = validate_common(
             mop,
-            KVM_S390_MEMOP_F_CHECK_ONLY
-                | KVM_S390_MEMOP_F_INJECT_EXCEPTION
-                | KVM_S390_MEMOP_F_SKEY_PROTECTION,
+            MemOpFlags::CHECK_ONLY | MemOpFlags::INJECT_EXCEPTION | MemOpFlags::SKEY_PROTECTION,
         )?;
         // SAFETY: every member of the union is plain integers.
         let ar = unsafe { mop.u.ext.ar };
@@ -648,16 +646,17 @@ impl Vcpu {
         let slots = vm.memslots();
         let ctx = self.ctx(vm, &slots, &st);
         let _keys = (key != 0).then(|| vm.keys_read_lock());
-        let result = if mop.flags & KVM_S390_MEMOP_F_CHECK_ONLY != 0 {
+        let flags = MemOpFlags::of(mop);
+        let result = if flags.contains(MemOpFlags::CHECK_ONLY) {
             check_range(&ctx, LogicalAddr(mop.gaddr), ar, size, mode, key)
         } else {
             with_bounce(size, |data| {
                 if mode == Mode::Store {
-                    uaccess::copy_from_user(data, mop.buf)?;
+                    UserBuf::new(mop.buf, data.len()).read_into(data)?;
                 }
                 let r = access_with_key(&ctx, LogicalAddr(mop.gaddr), ar, data, mode, key);
                 if r.is_ok() && mode == Mode::Fetch {
-                    uaccess::copy_to_user(mop.buf, data)?;
+                    UserBuf::new(mop.buf, data.len()).write_from(data)?;
                 }
                 Ok(r)
             })?
@@ -666,7 +665,7 @@ impl Vcpu {
             Ok(()) => Ok(MemOpOutcome::Done),
             Err(Fail::Errno(e)) => Err(e),
             Err(Fail::Pgm(pgm)) => {
-                if mop.flags & KVM_S390_MEMOP_F_INJECT_EXCEPTION != 0 {
+                if flags.contains(MemOpFlags::INJECT_EXCEPTION) {
                     self.queue_pgm(&mut st, pgm);
                 }
                 Ok(MemOpOutcome::Exception(pgm.code))

@@ -151,7 +151,7 @@ pub const KVM_S390_SHIM_DIAG500_EXIT: i32 = 1;
 const KVM_S390_VIRTIO_CCW_NOTIFY: u64 = 3;
 
 /// Interception code of a stop request.
-const ICPT_STOP: u8 = 0x28;
+pub(crate) const ICPT_STOP: u8 = 0x28;
 
 /// Calls the guest program of a vCPU (inside KVM_RUN, with the vCPU locked).
 pub fn run_program(
@@ -160,6 +160,12 @@ pub fn run_program(
     st: &mut MutexGuard<'_, VcpuState>,
     program: GuestProgram,
 ) -> Exit {
+    // A guest function may update memory slots, which waits for every read-side section: none
+    // may be held by this thread while it runs (guest operations take their own).
+    debug_assert!(
+        !crate::rcu::in_section(),
+        "guest function called inside a read-side section"
+    );
     let mut handle = kvm_s390_shim_guest {
         vm,
         vcpu,
@@ -183,7 +189,7 @@ pub fn run_program(
             // handle_stop: the kernel stops the CPU itself unless userspace controls the CPU
             // states, in which case userspace acts on the intercept.
             if !vm.user_cpu_state_ctrl() {
-                st.stopped = true;
+                vcpu.set_stopped(true);
             }
             Exit::Intercept {
                 icptcode: ICPT_STOP,
@@ -237,7 +243,7 @@ impl<'a> GuestCpu<'a> {
         match f {
             Fail::Pgm(pgm) => {
                 self.vcpu.queue_pgm(self.st, pgm);
-                self.vcpu.deliver_interrupts(self.vm, self.st);
+                self.vcpu.deliver_interrupts(self.vm, self.st)?;
                 Ok(pgm.code)
             }
             Fail::Errno(e) => Err(e),
@@ -463,7 +469,12 @@ impl<'a> GuestCpu<'a> {
     pub fn wait(&mut self) -> Result<i32> {
         loop {
             self.vcpu.wait.reset();
-            if self.vcpu.deliver_interrupts(self.vm, self.st) {
+            let before = self.st.psw;
+            let deliverable = self.vcpu.has_deliverable(self.vm, self.st);
+            self.vcpu.deliver_interrupts(self.vm, self.st)?;
+            // The clock-comparator and CPU-timer conditions are evaluated by the delivery
+            // itself: a changed PSW shows one of those was delivered.
+            if deliverable || self.st.psw != before {
                 return Ok(KVM_S390_SHIM_WAIT_INTERRUPT);
             }
             if self.st.psw.0 & (PSW_MASK_IO | PSW_MASK_EXT | PSW_MASK_MCHECK) == 0 {

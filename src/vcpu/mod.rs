@@ -6,12 +6,12 @@ pub mod guest;
 pub mod run_page;
 pub mod wait;
 
-use std::sync::Mutex;
-
-use parking_lot::MutexGuard;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 use crate::error::{Error, Result};
 use crate::ioctl::user::{UserBuf, UserPtr};
+use crate::irq::LocalIrqs;
 use crate::uapi::*;
 use crate::vm::Vm;
 use run_page::{off, RunPage, BPBC_BIT};
@@ -25,14 +25,6 @@ pub(crate) const PSW_MASK_RI: u64 = 0x0000_0080_0000_0000;
 
 /// Lowcore offsets (real addresses) used when delivering a program interrupt and storing status.
 pub(crate) mod lowcore {
-    pub(crate) const PGM_ILC: u64 = 0x8c;
-    pub(crate) const PGM_CODE: u64 = 0x8e;
-    pub(crate) const EXC_ACCESS_ID: u64 = 0xa0;
-    pub(crate) const OP_ACCESS_ID: u64 = 0xa2;
-    pub(crate) const TRANS_EXC_CODE: u64 = 0xa8;
-    pub(crate) const PGM_LAST_BREAK: u64 = 0x110;
-    pub(crate) const PGM_OLD_PSW: u64 = 0x150;
-    pub(crate) const PGM_NEW_PSW: u64 = 0x1d0;
     /// The architectural-mode id STORE STATUS sets (absolute 163 or real 163).
     pub(crate) const AR_MODE_ID: u64 = 163;
     /// The store-status save area.
@@ -68,10 +60,9 @@ pub struct VcpuState {
     pub diag318: u64,
     /// Branch-prediction blocking control.
     pub bpbc: bool,
-    /// Stopped (as opposed to operating).
-    pub stopped: bool,
-    /// A pending program interrupt.
-    pub pending_pgm: Option<kvm_s390_pgm_info>,
+    /// The intercept code and IPA of the last SIEIC exit, until the guest runs again (an
+    /// injected program interrupt without a valid ILC takes its instruction length).
+    pub icpt: Option<(u8, u16)>,
     /// The guest program run by KVM_RUN, if one is registered.
     pub guest: Option<guest::GuestProgram>,
 }
@@ -95,6 +86,14 @@ pub struct Vcpu {
     /// The TOD epoch difference and epoch index (the SIE block's `epoch`/`epdx`), apart from
     /// the vCPU mutex so that setting the VM's TOD never waits for a running vCPU.
     epoch: Mutex<(u64, u8)>,
+    /// Stopped (as opposed to operating): the kernel's atomic CPUSTAT_STOPPED flag, written
+    /// under the vCPU mutex and read without it by interrupt injection.
+    stopped: AtomicBool,
+    /// The instruction length of the last intercept while it is current (see
+    /// [`VcpuState::icpt`]), for injection without the vCPU mutex.
+    icpt_ilen: AtomicU8,
+    /// Pending local interrupts (the kernel's `li->lock` domain).
+    irqs: Mutex<LocalIrqs>,
 }
 
 impl Vcpu {
@@ -142,8 +141,7 @@ impl Vcpu {
             pfault_compare: 0,
             diag318: 0,
             bpbc: false,
-            stopped: true,
-            pending_pgm: None,
+            icpt: None,
             guest: None,
         };
         let epoch = (st.epoch, st.epdx);
@@ -156,18 +154,55 @@ impl Vcpu {
                 state: parking_lot::Mutex::new(state),
                 wait: waiter,
                 epoch: Mutex::new(epoch),
+                stopped: AtomicBool::new(true),
+                icpt_ilen: AtomicU8::new(0),
+                irqs: Mutex::new(LocalIrqs::default()),
             },
             fd,
         ))
     }
 
+    /// The pending local interrupts.
+    pub(crate) fn irqs(&self) -> MutexGuard<'_, LocalIrqs> {
+        self.irqs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether the vCPU is stopped.
+    pub fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::Acquire)
+    }
+
+    /// `kvm_s390_vcpu_start` / `kvm_s390_vcpu_stop` (stopping also drops a pending SIGP
+    /// STOP). Called with the vCPU mutex held.
+    pub(crate) fn set_stopped(&self, stopped: bool) {
+        if stopped {
+            let mut li = self.irqs();
+            li.pending &= !(1 << crate::irq::IRQ_PEND_SIGP_STOP);
+            li.stop = Default::default();
+        }
+        self.stopped.store(stopped, Ordering::Release);
+    }
+
+    /// What injection needs to know without the vCPU mutex: stopped, and the length of the
+    /// instruction whose intercept is current.
+    pub(crate) fn irq_context(&self) -> (bool, u8) {
+        (self.is_stopped(), self.icpt_ilen.load(Ordering::Acquire))
+    }
+
+    /// Records the intercept KVM_RUN exits with (None once the guest runs again).
+    pub(crate) fn set_icpt(&self, st: &mut VcpuState, icpt: Option<(u8, u16)>) {
+        st.icpt = icpt;
+        self.icpt_ilen
+            .store(Self::intercepted_ilen(st), Ordering::Release);
+    }
+
     /// Locks the vCPU's state.
-    pub fn lock(&self) -> MutexGuard<'_, VcpuState> {
+    pub fn lock(&self) -> parking_lot::MutexGuard<'_, VcpuState> {
         self.state.lock()
     }
 
     /// Takes the vCPU ioctl mutex (the kernel's `vcpu->mutex`) for one ioctl.
-    pub fn serialize(&self) -> MutexGuard<'_, ()> {
+    pub fn serialize(&self) -> parking_lot::MutexGuard<'_, ()> {
         self.ioctl_mutex.lock()
     }
 
@@ -271,8 +306,8 @@ impl Vcpu {
 
     /// `KVM_S390_SET_INITIAL_PSW`: writes the `kvm_run` PSW of a stopped vCPU.
     pub fn set_initial_psw(&self, psw: &kvm_s390_psw) -> Result<i32> {
-        let st = self.lock();
-        if !st.stopped {
+        let _st = self.lock();
+        if !self.is_stopped() {
             return Err(Error::VcpuNotStopped);
         }
         self.run.set(off::PSW_MASK, psw.mask);
@@ -285,9 +320,9 @@ impl Vcpu {
         st.pfault_token = KVM_S390_PFAULT_TOKEN_INVALID;
         self.run.zero(off::RICCB, 64);
         if !vm.user_cpu_state_ctrl() {
-            st.stopped = true;
+            self.set_stopped(true);
         }
-        st.pending_pgm = None;
+        self.irqs().clear();
     }
 
     fn initial_reset(&self, vm: &Vm, st: &mut VcpuState) {
@@ -336,7 +371,8 @@ impl Vcpu {
 
     /// `KVM_GET_MP_STATE`.
     pub fn get_mp_state(&self) -> kvm_mp_state {
-        let stopped = self.lock().stopped;
+        let _st = self.lock();
+        let stopped = self.is_stopped();
         let mp_state = if stopped {
             KVM_MP_STATE_STOPPED
         } else {
@@ -348,10 +384,10 @@ impl Vcpu {
     /// `KVM_SET_MP_STATE`: any call hands CPU-state control to userspace for good.
     pub fn set_mp_state(&self, vm: &Vm, s: &kvm_mp_state) -> Result<i32> {
         vm.set_user_cpu_state_ctrl();
-        let mut st = self.lock();
+        let _st = self.lock();
         match s.mp_state {
-            KVM_MP_STATE_STOPPED => st.stopped = true,
-            KVM_MP_STATE_OPERATING => st.stopped = false,
+            KVM_MP_STATE_STOPPED => self.set_stopped(true),
+            KVM_MP_STATE_OPERATING => self.set_stopped(false),
             // LOAD only for protected vCPUs; CHECK_STOP is not supported.
             _ => return Err(Error::MpState),
         }
@@ -443,19 +479,34 @@ impl Vcpu {
             return Err(Error::RunInvalid);
         }
         if !vm.user_cpu_state_ctrl() {
-            st.stopped = false;
-        } else if st.stopped {
+            self.set_stopped(false);
+        } else if self.is_stopped() {
             return Err(Error::RunInvalid);
         }
         self.sync_regs_in(vm, &mut st, dirty);
         self.wait.reset();
-        self.deliver_interrupts(vm, &mut st);
-        let exit = match st.guest {
-            Some(program) => guest::run_program(vm, self, &mut st, program),
-            None => self.idle(vm, &mut st),
+        if let Err(e) = self.deliver_interrupts(vm, &mut st) {
+            self.sync_regs_out(&st);
+            return Err(e);
+        }
+        let exit = if let Some(stop) = self.stop_intercept(vm, &mut st) {
+            stop
+        } else {
+            self.set_icpt(&mut st, None);
+            match st.guest {
+                Some(program) => guest::run_program(vm, self, &mut st, program),
+                None => match self.idle(vm, &mut st) {
+                    Ok(exit) => exit,
+                    Err(e) => {
+                        self.sync_regs_out(&st);
+                        return Err(e);
+                    }
+                },
+            }
         };
         let result = match exit {
             guest::Exit::Intercept { icptcode, ipa, ipb } => {
+                self.set_icpt(&mut st, Some((icptcode, ipa)));
                 self.run.set(off::EXIT_REASON, KVM_EXIT_S390_SIEIC);
                 self.run.set(off::EXIT, icptcode);
                 self.run.set(off::EXIT + 2, ipa);
@@ -479,20 +530,37 @@ impl Vcpu {
     /// looping or in an enabled wait on real KVM. Sleeps with the state lock released until a
     /// signal unblocked by the run mask arrives (KVM_EXIT_INTR) or a kick; after a kick it
     /// delivers what became pending and sleeps again.
-    fn idle(&self, vm: &Vm, st: &mut MutexGuard<'_, VcpuState>) -> guest::Exit {
+    /// A SIGP STOP delivered while waiting ends the run with the stop intercept, as on KVM;
+    /// a lowcore outside guest memory ends it with EFAULT.
+    fn idle(
+        &self,
+        vm: &Vm,
+        st: &mut parking_lot::MutexGuard<'_, VcpuState>,
+    ) -> Result<guest::Exit> {
         loop {
-            match MutexGuard::unlocked(st, || self.wait.sleep(None)) {
+            match parking_lot::MutexGuard::unlocked(st, || self.wait.sleep(None)) {
                 Ok(wait::Wake::Kicked) => {
                     self.wait.reset();
-                    self.deliver_interrupts(vm, st);
+                    self.deliver_interrupts(vm, st)?;
+                    if let Some(stop) = self.stop_intercept(vm, st) {
+                        return Ok(stop);
+                    }
                 }
-                Ok(wait::Wake::Signal) => return guest::Exit::Interrupted,
+                Ok(wait::Wake::Signal) => return Ok(guest::Exit::Interrupted),
                 Err(e) => {
                     log::warn!("vCPU {}: KVM_RUN cannot sleep: {e}", self.id);
-                    return guest::Exit::Interrupted;
+                    return Ok(guest::Exit::Interrupted);
                 }
             }
         }
+    }
+
+    /// Whether an interrupt is deliverable now (pending and enabled by the PSW and CRs).
+    pub(crate) fn has_deliverable(&self, vm: &Vm, st: &VcpuState) -> bool {
+        let fi = vm.float_irqs();
+        let li = self.irqs();
+        let pending = (fi.pending | li.pending) & !fi.masked;
+        crate::irq::deliverable(pending, st.psw.0, &st.crs, fi.mchk.cr14 | li.mchk.cr14) != 0
     }
 
     fn sync_regs_in(&self, vm: &Vm, st: &mut VcpuState, dirty: u64) {
@@ -551,65 +619,48 @@ impl Vcpu {
         r.set(off::DIAG318, st.diag318);
     }
 
-    /// Queues a program interrupt (replacing an older pending one, as the kernel keeps one).
+    /// Queues a program interrupt as `kvm_s390_inject_prog_irq` does (merged with a pending
+    /// one by the kernel's PER rules; the ILC from the current intercept when not valid).
     pub fn queue_pgm(&self, st: &mut VcpuState, pgm: kvm_s390_pgm_info) {
-        st.pending_pgm = Some(pgm);
+        let mut irq = crate::irq::zero_irq(u64::from(KVM_S390_PROGRAM_INT));
+        irq.u.pgm = pgm;
+        let ilen = Self::intercepted_ilen(st);
+        // A program interrupt is always accepted.
+        let _ = self.irqs().inject(&irq, self.is_stopped(), ilen, &|_| true);
     }
 
-    /// Delivers a pending program interrupt into the lowcore at the prefix (`__deliver_prog`).
-    /// Returns whether an interrupt was delivered (a new PSW loaded).
-    pub(crate) fn deliver_interrupts(&self, vm: &Vm, st: &mut VcpuState) -> bool {
-        let Some(pgm) = st.pending_pgm.take() else {
-            return false;
+    /// `handle_stop`: with a SIGP STOP pending and no other interrupt pending for this vCPU,
+    /// KVM_RUN exits with the stop intercept (0x28) after storing status if asked; the kernel
+    /// stops the CPU itself unless userspace controls the CPU states.
+    fn stop_intercept(&self, vm: &Vm, st: &mut VcpuState) -> Option<guest::Exit> {
+        let (stop, flags, others) = {
+            let fi = vm.float_irqs();
+            let li = self.irqs();
+            let pending = (fi.pending | li.pending) & !fi.masked;
+            let others =
+                crate::irq::deliverable(pending, st.psw.0, &st.crs, fi.mchk.cr14 | li.mchk.cr14);
+            (li.stop_pending(), li.stop.flags, others != 0)
         };
-        let code = pgm.code & !0x80; // PER is delivered together with the code.
-        let nullifying = matches!(code, 0x10 | 0x11 | 0x38..=0x3b | 0x28..=0x2f);
-        // No intercept precedes a memop-injected exception: the instruction length is 0, so
-        // nullification does not move the PSW.
-        let ilc: u16 = 0;
-        let mut lc: Vec<(u64, Vec<u8>)> = Vec::new();
-        match code {
-            0x04 => {
-                lc.push((
-                    lowcore::TRANS_EXC_CODE,
-                    pgm.trans_exc_code.to_be_bytes().to_vec(),
-                ));
-                lc.push((lowcore::EXC_ACCESS_ID, vec![pgm.exc_access_id]));
-            }
-            0x10 | 0x11 | 0x38..=0x3b => {
-                lc.push((
-                    lowcore::TRANS_EXC_CODE,
-                    pgm.trans_exc_code.to_be_bytes().to_vec(),
-                ));
-                lc.push((lowcore::EXC_ACCESS_ID, vec![pgm.exc_access_id]));
-                lc.push((lowcore::OP_ACCESS_ID, vec![pgm.op_access_id]));
-            }
-            0x29..=0x2d | 0x2f => lc.push((lowcore::EXC_ACCESS_ID, vec![pgm.exc_access_id])),
-            _ => {}
+        if !stop || others {
+            return None;
         }
-        if nullifying {
-            st.psw.1 = st.psw.1.wrapping_sub(u64::from(ilc));
+        if flags & KVM_S390_STOP_FLAG_STORE_STATUS != 0 {
+            drop_guard_store_status(self, vm, st);
         }
-        lc.push((lowcore::PGM_ILC, ilc.to_be_bytes().to_vec()));
-        lc.push((lowcore::PGM_CODE, pgm.code.to_be_bytes().to_vec()));
-        lc.push((lowcore::PGM_LAST_BREAK, st.gbea.to_be_bytes().to_vec()));
-        let mut old = st.psw.0.to_be_bytes().to_vec();
-        old.extend_from_slice(&st.psw.1.to_be_bytes());
-        lc.push((lowcore::PGM_OLD_PSW, old));
-        let slots = vm.memslots();
-        for (offset, bytes) in lc {
-            let _ = vm.write_abs(&slots, st.prefix + offset, &bytes);
+        if !vm.user_cpu_state_ctrl() {
+            self.set_stopped(true);
         }
-        let mut new = [0u8; 16];
-        if vm
-            .read_abs(&slots, st.prefix + lowcore::PGM_NEW_PSW, &mut new)
-            .is_ok()
-        {
-            let mask = u64::from_be_bytes(new[..8].try_into().unwrap_or([0; 8]));
-            let addr = u64::from_be_bytes(new[8..].try_into().unwrap_or([0; 8]));
-            st.psw = (mask, addr);
-        }
-        true
+        Some(guest::Exit::Intercept {
+            icptcode: guest::ICPT_STOP,
+            ipa: 0,
+            ipb: 0,
+        })
+    }
+
+    /// Delivers every deliverable pending interrupt (crate::irq); EFAULT when the lowcore
+    /// lies outside guest memory.
+    pub(crate) fn deliver_interrupts(&self, vm: &Vm, st: &mut VcpuState) -> Result<()> {
+        self.deliver_pending(vm, st)
     }
 
     /// `KVM_S390_STORE_STATUS` (`kvm_s390_store_status_unloaded`): stores the CPU's status
@@ -619,6 +670,11 @@ impl Vcpu {
     /// field is attempted; EFAULT if any lies outside guest memory.
     pub fn store_status(&self, vm: &Vm, addr: u64) -> Result<i32> {
         let st = self.lock();
+        self.store_status_locked(vm, &st, addr)
+    }
+
+    /// [`Vcpu::store_status`] with the vCPU mutex held.
+    pub(crate) fn store_status_locked(&self, vm: &Vm, st: &VcpuState, addr: u64) -> Result<i32> {
         let slots = vm.memslots();
         let base = match addr {
             KVM_S390_STORE_STATUS_NOADDR => {
@@ -686,29 +742,40 @@ impl Vcpu {
         }
     }
 
-    /// `KVM_S390_GET_IRQ_STATE`: the pending interrupts as `kvm_s390_irq` records; returns the
-    /// number of bytes written.
+    /// `KVM_S390_GET_IRQ_STATE`: the pending local interrupts as `kvm_s390_irq` records (in
+    /// the kernel's order); returns the number of bytes written, ENOBUFS when the buffer is too
+    /// small (the records that fitted are written).
     pub fn get_irq_state(&self, s: &kvm_s390_irq_state) -> Result<i32> {
         if s.len == 0 {
             return Err(Error::IrqState);
         }
-        let pending = self.lock().pending_pgm;
+        let _st = self.lock();
+        let records = self.irqs().records();
+        let size = std::mem::size_of::<kvm_s390_irq>();
         let mut n = 0usize;
-        if let Some(pgm) = pending {
-            let size = std::mem::size_of::<kvm_s390_irq>();
+        for r in &records {
             if n + size > s.len as usize {
                 return Err(Error::IrqBufferTooSmall);
             }
-            let mut rec = [0u8; 72];
-            rec[..8].copy_from_slice(&u64::from(KVM_S390_PROGRAM_INT).to_ne_bytes());
-            // SAFETY: kvm_s390_pgm_info is a padding-free repr(C) integer struct of 40 bytes.
-            let bytes = unsafe {
-                std::slice::from_raw_parts((&pgm as *const kvm_s390_pgm_info).cast::<u8>(), 40)
-            };
-            rec[8..48].copy_from_slice(bytes);
-            UserBuf::new(s.buf, rec.len()).write_from(&rec)?;
+            UserBuf::new(s.buf.wrapping_add(n as u64), size).write_from(&irq_bytes(r))?;
             n += size;
         }
         Ok(n as i32)
     }
+}
+
+/// The 72 bytes of a `kvm_s390_irq` record: the type, then the payload union.
+pub(crate) fn irq_bytes(r: &kvm_s390_irq) -> [u8; 72] {
+    let mut b = [0u8; 72];
+    b[..8].copy_from_slice(&r.type_.to_ne_bytes());
+    // SAFETY: `reserved` spans the whole 64-byte union, whose members are plain integers;
+    // records are built from zeroed payloads, so no byte is uninitialised.
+    b[8..].copy_from_slice(unsafe { &r.u.reserved });
+    b
+}
+
+/// STORE STATUS at absolute 0 on behalf of a stop intercept (`kvm_s390_vcpu_store_status`
+/// with NOADDR), with the vCPU mutex already held by KVM_RUN.
+fn drop_guard_store_status(v: &Vcpu, vm: &Vm, st: &VcpuState) {
+    let _ = v.store_status_locked(vm, st, KVM_S390_STORE_STATUS_NOADDR);
 }

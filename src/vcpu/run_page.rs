@@ -11,6 +11,7 @@ use std::ptr::NonNull;
 use memoffset::offset_of;
 
 use crate::error::{Error, Result};
+use crate::uaccess::{FromBytes, IntoBytes};
 use crate::uapi::*;
 
 /// Size of the page (`KVM_GET_VCPU_MMAP_SIZE`).
@@ -61,6 +62,7 @@ pub(crate) const BPBC_BIT: u8 = 0x80;
 #[derive(Debug)]
 pub struct RunPage {
     base: NonNull<u8>,
+    id: crate::os::FileId,
 }
 
 // SAFETY: the page is plain shared memory; all accesses are by value through raw pointers
@@ -74,42 +76,20 @@ impl RunPage {
     pub fn create(id: u32) -> Result<(RunPage, RawFd)> {
         let name =
             std::ffi::CString::new(format!("kvm-vcpu:{id}")).map_err(|_| Error::OutOfMemory)?;
-        // SAFETY: memfd_create with a NUL-terminated name.
-        let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(Error::Os(
-                std::io::Error::last_os_error()
-                    .raw_os_error()
-                    .unwrap_or(libc::EMFILE),
-            ));
-        }
-        let fail = |fd| {
-            let e = std::io::Error::last_os_error()
-                .raw_os_error()
-                .unwrap_or(libc::ENOMEM);
-            crate::fd::close_placeholder(fd);
-            Err(Error::Os(e))
-        };
-        // SAFETY: sizing our own memfd.
-        if unsafe { libc::ftruncate(fd, RUN_PAGE_SIZE as libc::off_t) } != 0 {
-            return fail(fd);
-        }
-        // SAFETY: a fresh shared mapping of our memfd; checked for failure.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                RUN_PAGE_SIZE,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                fd,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return fail(fd);
-        }
-        let base = NonNull::new(p.cast::<u8>()).ok_or(Error::OutOfMemory)?;
-        Ok((RunPage { base }, fd))
+        let len = std::num::NonZeroUsize::new(RUN_PAGE_SIZE).ok_or(Error::OutOfMemory)?;
+        let page = crate::os::memfd_page(&name, len)?;
+        Ok((
+            RunPage {
+                base: page.base,
+                id: page.id,
+            },
+            page.fd,
+        ))
+    }
+
+    /// The identity of the memfd behind the page (to recognise the vCPU's fd).
+    pub fn file_id(&self) -> crate::os::FileId {
+        self.id
     }
 
     fn at<T>(&self, off: usize) -> *mut T {
@@ -120,16 +100,17 @@ impl RunPage {
         unsafe { self.base.as_ptr().add(off).cast::<T>() }
     }
 
-    /// Reads a value at byte offset `off`.
-    pub fn get<T: Copy>(&self, off: usize) -> T {
-        // SAFETY: `at` yields an aligned in-bounds pointer into our live mapping; T is a plain
-        // integer type, valid for any bit pattern.
+    /// Reads a value at byte offset `off`: any bytes the caller left there are a valid `T`.
+    pub fn get<T: FromBytes>(&self, off: usize) -> T {
+        // SAFETY: `at` yields an aligned in-bounds pointer into our live mapping, whose bytes
+        // are all initialised (shared memory); every bit pattern is a valid T.
         unsafe { self.at::<T>(off).read_volatile() }
     }
 
-    /// Writes a value at byte offset `off`.
-    pub fn set<T: Copy>(&self, off: usize, v: T) {
-        // SAFETY: as for `get`.
+    /// Writes a value at byte offset `off`: its bytes, none of them padding (the caller reads
+    /// every byte of the page).
+    pub fn set<T: IntoBytes>(&self, off: usize, v: T) {
+        // SAFETY: as for `get`; T has no padding, so no uninitialised byte reaches the page.
         unsafe { self.at::<T>(off).write_volatile(v) }
     }
 
@@ -153,7 +134,7 @@ impl RunPage {
 
 impl Drop for RunPage {
     fn drop(&mut self) {
-        // SAFETY: unmapping the page mapped in `create`; no references into it exist.
-        unsafe { libc::munmap(self.base.as_ptr().cast(), RUN_PAGE_SIZE) };
+        // SAFETY: the mapping made in `create`, unmapped once; no references into it exist.
+        unsafe { crate::os::unmap(self.base, RUN_PAGE_SIZE) };
     }
 }

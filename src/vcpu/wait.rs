@@ -1,20 +1,25 @@
-//! How a vCPU with nothing to run waits: the kick eventfd, the `KVM_SET_SIGNAL_MASK` mask,
+//! How a vCPU with nothing to run waits: the kick pipe, the `KVM_SET_SIGNAL_MASK` mask,
 //! and the sleep itself.
 //!
 //! A vCPU without a guest function behaves like a guest that runs without exiting (on real
 //! KVM: a guest looping or in an enabled wait). `KVM_RUN` delivers what is deliverable and
-//! then sleeps in `ppoll` on the vCPU's kick eventfd, with the run signal mask applied for
+//! then sleeps in `ppoll` on the read end of the vCPU's kick pipe, with the run signal mask applied for
 //! the duration of the call, as the kernel's `kvm_sigset_activate` applies it for the run:
 //! * a signal unblocked by that mask interrupts `ppoll` (its handler runs inside the call) and
 //!   `KVM_RUN` returns -1/EINTR with `KVM_EXIT_INTR`;
-//! * [`Waiter::kick`] (an interrupt injected for this vCPU) makes the eventfd readable:
+//! * [`Waiter::kick`] (an interrupt injected for this vCPU) makes the pipe readable:
 //!   `KVM_RUN` drains it, delivers, and sleeps again.
 //!
-//! The eventfd is drained before each delivery, so a kick that lands between the delivery and
-//! the next `ppoll` leaves the eventfd readable and is never lost. Nothing polls: without a
+//! The pipe is drained before each delivery, so a kick that lands between the delivery and
+//! the next `ppoll` leaves it readable and is never lost.
+//!
+//! A pipe rather than an eventfd: its ends have their own inode, so the shim can tell whether
+//! a number is still its own after the application closed fds behind its back (an eventfd
+//! shares the anonymous inode with every anon-inode file). The ends are raw numbers, closed
+//! with the raw system call only while they still name the shim's pipe. Nothing polls: without a
 //! kick or a signal the thread stays asleep in the kernel.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -58,22 +63,47 @@ pub enum Wake {
     Signal,
 }
 
-/// A vCPU's wait state: its kick eventfd and its run signal mask.
+/// One end of the kick pipe: its number and the identity of the file it held.
+#[derive(Debug)]
+struct End {
+    fd: RawFd,
+    id: Option<(u64, u64)>,
+}
+
+impl End {
+    /// Whether the number still names the shim's pipe end.
+    fn is_ours(&self) -> bool {
+        self.id.is_some() && file_identity(self.fd) == self.id
+    }
+}
+
+impl Drop for End {
+    fn drop(&mut self) {
+        if self.is_ours() {
+            // SAFETY: closes a number that still names the shim's own pipe end; the raw
+            // system call, not the close interposer. No memory is involved.
+            unsafe { libc::syscall(libc::SYS_close, self.fd) };
+        }
+    }
+}
+
+/// A vCPU's wait state: its kick pipe and its run signal mask.
 #[derive(Debug)]
 pub struct Waiter {
-    kick: OwnedFd,
-    /// The kick eventfd's identity, to notice it was closed behind the shim's back.
-    kick_id: Option<(u64, u64)>,
+    /// The end `ppoll` watches.
+    rx: End,
+    /// The end a kick writes.
+    tx: End,
     /// The `KVM_SET_SIGNAL_MASK` mask as a kernel sigset word, or [`NO_MASK`].
     sigmask: AtomicU64,
 }
 
 impl Waiter {
-    /// A waiter with a fresh close-on-exec, non-blocking eventfd and no run signal mask.
+    /// A waiter with a fresh close-on-exec, non-blocking pipe and no run signal mask.
     pub fn new() -> Result<Waiter> {
-        // SAFETY: eventfd takes no pointers.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-        if fd < 0 {
+        let mut fds = [0 as libc::c_int; 2];
+        // SAFETY: pipe2 writes two fds into our local array.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
             return Err(match std::io::Error::last_os_error().raw_os_error() {
                 Some(libc::EMFILE) | Some(libc::ENFILE) => Error::TooManyFds,
                 Some(e) => Error::Os(e),
@@ -81,9 +111,14 @@ impl Waiter {
             });
         }
         Ok(Waiter {
-            kick_id: file_identity(fd),
-            // SAFETY: `fd` was just created and is owned by nothing else.
-            kick: unsafe { OwnedFd::from_raw_fd(fd) },
+            rx: End {
+                fd: fds[0],
+                id: file_identity(fds[0]),
+            },
+            tx: End {
+                fd: fds[1],
+                id: file_identity(fds[1]),
+            },
             sigmask: AtomicU64::new(NO_MASK),
         })
     }
@@ -91,16 +126,13 @@ impl Waiter {
     /// Wakes a sleeping `KVM_RUN` (or makes the next sleep return at once). Async-signal-safe
     /// and callable from any thread, with or without any lock held.
     pub fn kick(&self) {
-        let one: u64 = 1;
-        // SAFETY: writes 8 bytes from a live local to our own eventfd. A full counter
-        // (EAGAIN) means the eventfd is readable already, which is all a kick needs.
-        let _ = unsafe {
-            libc::write(
-                self.kick.as_raw_fd(),
-                (&one as *const u64).cast(),
-                std::mem::size_of::<u64>(),
-            )
-        };
+        if !self.tx.is_ours() {
+            return;
+        }
+        let one = 1u8;
+        // SAFETY: writes one byte from a live local to our own non-blocking pipe. A full pipe
+        // (EAGAIN) is readable already, which is all a kick needs.
+        let _ = unsafe { libc::write(self.tx.fd, (&one as *const u8).cast(), 1) };
     }
 
     /// `kvm_vcpu_ioctl_set_sigmask`: `Some(mask)` (a kernel sigset word) is applied during
@@ -124,15 +156,17 @@ impl Waiter {
 
     /// Consumes pending kicks.
     fn drain(&self) {
-        let mut v: u64 = 0;
-        // SAFETY: reads 8 bytes into a live local from our own non-blocking eventfd.
-        let _ = unsafe {
-            libc::read(
-                self.kick.as_raw_fd(),
-                (&mut v as *mut u64).cast(),
-                std::mem::size_of::<u64>(),
-            )
-        };
+        if !self.rx.is_ours() {
+            return;
+        }
+        let mut buf = [0u8; 64];
+        loop {
+            // SAFETY: reads into a live local buffer from our own non-blocking pipe.
+            let n = unsafe { libc::read(self.rx.fd, buf.as_mut_ptr().cast(), buf.len()) };
+            if n < buf.len() as isize {
+                break;
+            }
+        }
     }
 
     /// Forgets kicks that arrived before now: call before delivering, so that a kick after
@@ -146,7 +180,7 @@ impl Waiter {
     /// state and any read-side section before calling.
     pub fn sleep(&self, timeout: Option<Duration>) -> Result<Wake> {
         let mut pfd = libc::pollfd {
-            fd: self.kick.as_raw_fd(),
+            fd: self.rx.fd,
             events: libc::POLLIN,
             revents: 0,
         };
@@ -160,12 +194,12 @@ impl Waiter {
             .map_or(std::ptr::null_mut(), |t| t as *mut libc::timespec);
         let mask = self.sigmask();
         let mask_ptr = mask.as_ref().map_or(std::ptr::null(), |m| m as *const u64);
-        // If the application closed the kick eventfd behind the shim's back (close_range, a
+        // If the application closed the kick pipe behind the shim's back (close_range, a
         // raw close), polling that number would spin or watch a stranger's file: sleep on no
         // fd instead, so only a signal (or the deadline) ends the sleep.
         let mut nfds: libc::nfds_t = 1;
-        if file_identity(self.kick.as_raw_fd()) != self.kick_id {
-            log::warn!("the kick eventfd was closed: KVM_RUN wakes only on signals");
+        if !self.rx.is_ours() {
+            log::warn!("the kick pipe was closed: KVM_RUN wakes only on signals");
             nfds = 0;
         }
         loop {
@@ -205,6 +239,7 @@ impl Waiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::AsRawFd;
     use std::sync::Arc;
     use std::time::Instant;
 
@@ -226,9 +261,10 @@ mod tests {
     fn a_kick_fd_replaced_behind_our_back_is_not_polled() {
         let w = Waiter::new().unwrap();
         let null = std::fs::File::open("/dev/null").unwrap();
-        // SAFETY: replaces the kick fd's file with /dev/null (always readable), as an
-        // application closing the number and reusing it would; the OwnedFd closes it later.
-        assert!(unsafe { libc::dup2(null.as_raw_fd(), w.kick.as_raw_fd()) } >= 0);
+        // SAFETY: replaces the pipe's read end with /dev/null (always readable), as an
+        // application closing the number and reusing it would. The waiter then leaves that
+        // number alone; this test closes it.
+        assert!(unsafe { libc::dup2(null.as_raw_fd(), w.rx.fd) } >= 0);
         let t = Instant::now();
         assert_eq!(
             w.sleep(Some(Duration::from_millis(40))).unwrap(),
@@ -285,6 +321,27 @@ mod tests {
             assert_eq!(libc::sigaction(libc::SIGUSR2, &sa, std::ptr::null_mut()), 0);
         }
         let vm = Vm::create(Arc::new(HostConfig::z16()), 0).unwrap();
+        // One MiB of guest memory at a 1 MiB-aligned host address (the lowcore is written).
+        const MB: usize = 1 << 20;
+        // SAFETY: a fresh private anonymous mapping, unmapped at the end.
+        let map = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                2 * MB,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        assert_ne!(map, libc::MAP_FAILED);
+        let ua = (map as u64 + MB as u64 - 1) & !(MB as u64 - 1);
+        let region = crate::uapi::kvm_userspace_memory_region2 {
+            memory_size: MB as u64,
+            userspace_addr: ua,
+            ..Default::default()
+        };
+        vm.set_user_memory_region(&region, true).unwrap();
         let (vcpu, fd) = vm.create_vcpu(0).unwrap();
         vcpu.wait.set_sigmask(Some(0));
         let (tx, rx) = std::sync::mpsc::channel();
@@ -316,7 +373,7 @@ mod tests {
         }
         vcpu.kick();
         let t = Instant::now();
-        while vcpu.lock().pending_pgm.is_some() {
+        while vcpu.irqs().pending != 0 {
             assert!(
                 t.elapsed() < Duration::from_secs(2),
                 "not delivered after a kick"
@@ -329,7 +386,8 @@ mod tests {
         assert_eq!(unsafe { libc::pthread_kill(thread, libc::SIGUSR2) }, 0);
         assert_eq!(runner.join().unwrap(), Err(Error::Interrupted));
         assert_eq!(vcpu.run.get::<u32>(off::EXIT_REASON), KVM_EXIT_INTR);
-        // SAFETY: the vCPU fd is ours and closed once.
+        // SAFETY: the vCPU fd is ours and closed once. The guest-memory mapping is left in
+        // place, as the VM's slot still names it.
         unsafe { libc::close(fd) };
     }
 

@@ -4,7 +4,7 @@ use super::Vm;
 use crate::error::{AttrRule, Error, Result};
 use crate::host::clock::{host_tod, HostTod};
 use crate::ioctl::user::UserPtr;
-use crate::uaccess::Pod;
+use crate::uaccess::{FromBytes, IntoBytes};
 use crate::uapi::*;
 
 /// The CMMA usage-state bits of a CMMA value (NODAT, 0x40, is kept by CLR_CMMA).
@@ -30,12 +30,12 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
 }
 
 /// Reads the attribute value at `addr` (the attribute's `addr` field).
-fn read<T: Pod>(addr: u64) -> Result<T> {
+fn read<T: FromBytes>(addr: u64) -> Result<T> {
     UserPtr::new(addr).read()
 }
 
 /// Writes the attribute value to `addr`; the ioctl then returns 0.
-fn write<T: Pod>(addr: u64, v: &T) -> Result<i32> {
+fn write<T: IntoBytes>(addr: u64, v: &T) -> Result<i32> {
     UserPtr::new(addr).write(v)?;
     Ok(0)
 }
@@ -136,10 +136,9 @@ impl Vm {
                 if !self.state().use_cmma {
                     return err(AttrRule::WrongState);
                 }
+                // Only allocated chunks can hold usage-state bits.
                 for slot in self.memslots().iter() {
-                    for i in 0..slot.npages {
-                        slot.cmma.update(i, CMMA_USAGE_STATE, 0);
-                    }
+                    slot.cmma.clear_all(CMMA_USAGE_STATE);
                 }
                 Ok(0)
             }

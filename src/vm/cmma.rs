@@ -3,7 +3,7 @@
 use super::memslot::MemSlots;
 use super::Vm;
 use crate::error::{CmmaRule, Error, Result};
-use crate::uaccess;
+use crate::ioctl::user::UserBuf;
 use crate::uapi::*;
 
 /// `KVM_S390_CMMA_SIZE_MAX`: the most values one call moves.
@@ -92,7 +92,7 @@ impl Vm {
             0
         };
         drop(st);
-        uaccess::copy_to_user(log.values, &values[..log.count as usize])?;
+        UserBuf::new(log.values, log.count as usize).write_from(&values[..log.count as usize])?;
         result
     }
 
@@ -243,7 +243,7 @@ impl Vm {
         bits.try_reserve_exact(log.count as usize)
             .map_err(|_| Error::OutOfMemory)?;
         bits.resize(log.count as usize, 0);
-        uaccess::copy_from_user(&mut bits, log.values)?;
+        UserBuf::new(log.values, bits.len()).read_into(&mut bits)?;
         // SAFETY: both union members are u64.
         let mask = ((unsafe { log.u.mask } & 0x4300_0000) >> 24) as u8;
         let slots = self.memslots();
@@ -254,7 +254,10 @@ impl Vm {
                 result = Err(Error::Cmma(CmmaRule::NoMemory));
                 break;
             };
-            slot.cmma.update(gfn - slot.base_gfn, mask, b);
+            if let Err(e) = slot.cmma.try_update(gfn - slot.base_gfn, mask, b) {
+                result = Err(e.into());
+                break;
+            }
         }
         // Set even when a frame was missing.
         self.state().uses_cmm = true;

@@ -3,7 +3,7 @@
 use crate::error::{AttrRule, Error, Result};
 use crate::host::{profiles, HostConfig};
 use crate::ioctl::user::{UserBuf, UserPtr};
-use crate::uaccess::Pod;
+use crate::uaccess::FromBytes;
 use crate::uapi::*;
 
 /// Words of a facility list as the kernel keeps it (2048 bytes).
@@ -119,7 +119,7 @@ impl CpuModel {
 }
 
 /// Reads the attribute payload `T` at `addr`.
-fn payload<T: Pod>(addr: u64) -> Result<T> {
+fn payload<T: FromBytes>(addr: u64) -> Result<T> {
     UserPtr::new(addr).read()
 }
 

@@ -14,7 +14,7 @@
 //! recognises the same eventfd through any fd that refers to it.
 
 use std::cmp::Ordering as CmpOrdering;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::RawFd;
 use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, IoeventfdRule, Result};
@@ -40,9 +40,25 @@ impl Bus {
     }
 }
 
-/// A held eventfd, with its file identity at registration.
+/// A held eventfd: a close-on-exec duplicate of the caller's fd, as a raw number (the
+/// application may close it behind the shim's back), with its identity at registration: the
+/// anon-inode (device, inode) and the kernel's `eventfd-id`.
 #[derive(Debug)]
-struct EventFd(OwnedFd, Option<(u64, u64)>);
+struct EventFd {
+    fd: RawFd,
+    id: Option<(u64, u64)>,
+    eventfd_id: Option<u64>,
+}
+
+impl Drop for EventFd {
+    fn drop(&mut self) {
+        if self.still_ours() {
+            // SAFETY: closes the shim's own duplicate (checked above) with the raw system
+            // call, not the close interposer. No memory is involved.
+            unsafe { libc::syscall(libc::SYS_close, self.fd) };
+        }
+    }
+}
 
 impl EventFd {
     /// `eventfd_ctx_fdget`: EBADF unless `fd` is open, EINVAL unless it is an eventfd.
@@ -61,23 +77,37 @@ impl EventFd {
                 _ => Error::BadFd,
             });
         }
-        let id = crate::vcpu::wait::file_identity(dup as i32);
-        // SAFETY: `dup` is a new fd owned by nothing else.
-        let owned = unsafe { OwnedFd::from_raw_fd(dup as i32) };
-        let held = EventFd(owned, id);
+        let fd = dup as RawFd;
+        let mut held = EventFd {
+            fd,
+            id: crate::vcpu::wait::file_identity(fd),
+            eventfd_id: None,
+        };
         if !held.is_eventfd() {
             return Err(Error::NotEventfd);
         }
+        held.eventfd_id = held.read_eventfd_id();
         Ok(held)
     }
 
     /// Whether the file is an eventfd (its `/proc` link names the eventfd anon inode).
     fn is_eventfd(&self) -> bool {
-        match std::fs::read_link(format!("/proc/self/fd/{}", self.0.as_raw_fd())) {
+        match std::fs::read_link(format!("/proc/self/fd/{}", self.fd)) {
             Ok(target) => target.as_os_str() == "anon_inode:[eventfd]",
             // Without /proc the file cannot be told apart: accept it, as a write to a
             // non-eventfd only fails.
             Err(_) => true,
+        }
+    }
+
+    /// Whether the number still holds the eventfd it held at registration.
+    fn still_ours(&self) -> bool {
+        if crate::vcpu::wait::file_identity(self.fd) != self.id {
+            return false;
+        }
+        match self.eventfd_id {
+            Some(id) => self.read_eventfd_id() == Some(id),
+            None => true,
         }
     }
 
@@ -94,22 +124,21 @@ impl EventFd {
                 pid,
                 pid,
                 KCMP_FILE,
-                self.0.as_raw_fd() as libc::c_ulong,
-                other.0.as_raw_fd() as libc::c_ulong,
+                self.fd as libc::c_ulong,
+                other.fd as libc::c_ulong,
             )
         };
         if r >= 0 {
             return r == 0;
         }
-        match (self.eventfd_id(), other.eventfd_id()) {
+        match (self.eventfd_id, other.eventfd_id) {
             (Some(a), Some(b)) => a == b,
             _ => false,
         }
     }
 
-    fn eventfd_id(&self) -> Option<u64> {
-        let info =
-            std::fs::read_to_string(format!("/proc/self/fdinfo/{}", self.0.as_raw_fd())).ok()?;
+    fn read_eventfd_id(&self) -> Option<u64> {
+        let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", self.fd)).ok()?;
         info.lines()
             .find_map(|l| l.strip_prefix("eventfd-id:"))
             .and_then(|v| v.trim().parse().ok())
@@ -117,15 +146,15 @@ impl EventFd {
 
     /// `eventfd_signal`: adds 1 to the counter. The kernel saturates a full counter instead
     /// of blocking; a write would block, so a full counter is left as it is. Nothing is
-    /// written if the held fd was closed behind the shim's back and its number now names
-    /// another file.
+    /// written if the number no longer holds an anon-inode file (the application closed it
+    /// behind the shim's back and the number was reused).
     fn signal(&self) {
-        if crate::vcpu::wait::file_identity(self.0.as_raw_fd()) != self.1 {
+        if crate::vcpu::wait::file_identity(self.fd) != self.id {
             log::warn!("an ioeventfd's eventfd was closed behind the shim's back");
             return;
         }
         let mut pfd = libc::pollfd {
-            fd: self.0.as_raw_fd(),
+            fd: self.fd,
             events: libc::POLLOUT,
             revents: 0,
         };
@@ -137,7 +166,7 @@ impl EventFd {
             // SAFETY: writes 8 bytes from a live local to the held eventfd.
             let _ = unsafe {
                 libc::write(
-                    self.0.as_raw_fd(),
+                    self.fd,
                     (&one as *const u64).cast(),
                     std::mem::size_of::<u64>(),
                 )
@@ -376,6 +405,7 @@ impl IoEventFds {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
     fn eventfd() -> OwnedFd {
         // SAFETY: eventfd takes no pointers; the new fd is owned here.

@@ -5,6 +5,7 @@ use super::memslot::{MemSlots, PAGE_SIZE};
 use super::skeys::{key_permits, SKEY_C, SKEY_R};
 use super::Vm;
 use crate::error::{Error, MemOpRule, Result};
+use crate::ioctl::user::UserBuf;
 use crate::uaccess;
 use crate::uapi::*;
 
@@ -35,16 +36,37 @@ impl MemOpOutcome {
     }
 }
 
+bitflags::bitflags! {
+    /// `kvm_s390_mem_op::flags`.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct MemOpFlags: u64 {
+        /// Check the access only; move no data.
+        const CHECK_ONLY = KVM_S390_MEMOP_F_CHECK_ONLY;
+        /// Queue the program exception an access raises (vCPU logical memops).
+        const INJECT_EXCEPTION = KVM_S390_MEMOP_F_INJECT_EXCEPTION;
+        /// Check the access against `key`.
+        const SKEY_PROTECTION = KVM_S390_MEMOP_F_SKEY_PROTECTION;
+    }
+}
+
+impl MemOpFlags {
+    /// The flags of `mop` (unknown bits kept, so validation sees them).
+    pub fn of(mop: &kvm_s390_mem_op) -> Self {
+        Self::from_bits_retain(mop.flags)
+    }
+}
+
 /// `mem_op_validate_common`: flags, size and key; returns the effective access key (0 when
 /// key protection is not requested, whatever the `key` field holds).
-pub fn validate_common(mop: &kvm_s390_mem_op, supported_flags: u64) -> Result<u8> {
-    if mop.flags & !supported_flags != 0 || mop.size == 0 {
+pub fn validate_common(mop: &kvm_s390_mem_op, supported: MemOpFlags) -> Result<u8> {
+    let flags = MemOpFlags::of(mop);
+    if !supported.contains(flags) || mop.size == 0 {
         return Err(Error::MemOp(MemOpRule::FlagsOrSize));
     }
     if mop.size > MEM_OP_MAX_SIZE {
         return Err(Error::MemOpTooBig);
     }
-    if mop.flags & KVM_S390_MEMOP_F_SKEY_PROTECTION == 0 {
+    if !flags.contains(MemOpFlags::SKEY_PROTECTION) {
         return Ok(0);
     }
     // SAFETY: every member of the union is plain integers; reading `ext` is always valid.
@@ -108,13 +130,10 @@ impl Vm {
     }
 
     fn mem_op_abs(&self, mop: &kvm_s390_mem_op) -> Result<MemOpOutcome> {
-        let key = validate_common(
-            mop,
-            KVM_S390_MEMOP_F_CHECK_ONLY | KVM_S390_MEMOP_F_SKEY_PROTECTION,
-        )?;
+        let key = validate_common(mop, MemOpFlags::CHECK_ONLY | MemOpFlags::SKEY_PROTECTION)?;
         let store = mop.op == KVM_S390_MEMOP_ABSOLUTE_WRITE;
         let size = mop.size as usize;
-        let check_only = mop.flags & KVM_S390_MEMOP_F_CHECK_ONLY != 0;
+        let check_only = MemOpFlags::of(mop).contains(MemOpFlags::CHECK_ONLY);
         let slots = self.memslots();
         if slots.by_gfn(mop.gaddr / PAGE_SIZE).is_none() {
             return Ok(MemOpOutcome::Exception(PGM_ADDRESSING));
@@ -126,11 +145,11 @@ impl Vm {
         }
         with_bounce(size, |bounce| {
             if store {
-                uaccess::copy_from_user(bounce, mop.buf)?;
+                UserBuf::new(mop.buf, bounce.len()).read_into(bounce)?;
             }
             let r = self.access_abs(&slots, mop.gaddr, bounce, store, key);
             if r == MemOpOutcome::Done && !store {
-                uaccess::copy_to_user(mop.buf, bounce)?;
+                UserBuf::new(mop.buf, bounce.len()).write_from(bounce)?;
             }
             Ok(r)
         })
@@ -209,7 +228,7 @@ impl Vm {
     }
 
     fn mem_op_cmpxchg(&self, mop: &kvm_s390_mem_op) -> Result<MemOpOutcome> {
-        let key = validate_common(mop, KVM_S390_MEMOP_F_SKEY_PROTECTION)?;
+        let key = validate_common(mop, MemOpFlags::SKEY_PROTECTION)?;
         let size = mop.size as usize;
         if size > 16 {
             return Err(Error::MemOp(MemOpRule::CmpxchgSize));
@@ -218,8 +237,8 @@ impl Vm {
         let old_addr = unsafe { mop.u.ext.old_addr };
         let mut new = [0u8; 16];
         let mut old = [0u8; 16];
-        uaccess::copy_from_user(&mut new[..size], mop.buf)?;
-        uaccess::copy_from_user(&mut old[..size], old_addr)?;
+        UserBuf::new(mop.buf, size).read_into(&mut new[..size])?;
+        UserBuf::new(old_addr, size).read_into(&mut old[..size])?;
         let slots = self.memslots();
         let gfn = mop.gaddr / PAGE_SIZE;
         let Some(slot) = slots.by_gfn(gfn) else {
@@ -262,7 +281,7 @@ impl Vm {
             d.mark(idx);
         }
         if !outcome.1 {
-            uaccess::copy_to_user(old_addr, &old[..size])?;
+            UserBuf::new(old_addr, size).write_from(&old[..size])?;
         }
         Ok(outcome.0)
     }

@@ -1,12 +1,29 @@
 //! Memory slots: guest-physical ranges backed by the caller's memory, and their dirty bitmaps.
 //!
-//! The slot table is an immutable, sorted snapshot swapped atomically (`ArcSwap`), so guest
-//! memory accesses never block on, or see half of, a `KVM_SET_USER_MEMORY_REGION`. Writers
-//! are serialised by the VM's slots lock. Backing memory is only ever accessed through
-//! [`crate::uaccess`], never through Rust references.
+//! The slot table is an immutable, sorted snapshot published through an [`crate::rcu::Rcu`]:
+//! guest memory accesses load it inside a read-side section with plain loads, never block on,
+//! or see half of, a `KVM_SET_USER_MEMORY_REGION`, and the update returns only after every
+//! section that could still see the old snapshot (and so touch a deleted or moved slot's old
+//! memory) has ended. Writers are serialised by the VM's slots lock. Backing memory is only
+//! ever accessed through [`crate::uaccess`], never through Rust references.
 
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+
+use crate::uapi::{KVM_MEM_GUEST_MEMFD, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY};
+
+bitflags::bitflags! {
+    /// `kvm_userspace_memory_region(2)::flags`.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct SlotFlags: u32 {
+        /// Keep a dirty bitmap for the slot.
+        const LOG_DIRTY_PAGES = KVM_MEM_LOG_DIRTY_PAGES;
+        /// Read-only slot (not on s390).
+        const READONLY = KVM_MEM_READONLY;
+        /// Backed by guest_memfd (not on s390).
+        const GUEST_MEMFD = KVM_MEM_GUEST_MEMFD;
+    }
+}
 
 /// `KVM_USER_MEM_SLOTS` on s390 (Linux 6.12).
 pub const KVM_USER_MEM_SLOTS: u32 = 32767;
@@ -35,11 +52,11 @@ pub struct BitSet {
 
 impl BitSet {
     /// `len` clear bits.
-    pub fn new(len: u64) -> Self {
-        BitSet {
-            words: (0..len.div_ceil(64)).map(|_| AtomicU64::new(0)).collect(),
+    pub fn new(len: u64) -> Result<Self, NoMemory> {
+        Ok(BitSet {
+            words: zeroed(len.div_ceil(64), || AtomicU64::new(0))?,
             len,
-        }
+        })
     }
 
     /// Sets every bit; returns how many were newly set.
@@ -84,13 +101,12 @@ impl BitSet {
 }
 
 impl DirtyBitmap {
-    /// An all-clean bitmap for `npages` pages.
-    pub fn new(npages: u64) -> Self {
-        let words = npages.div_ceil(64) as usize;
-        DirtyBitmap {
-            words: (0..words).map(|_| AtomicU64::new(0)).collect(),
-            cmma: BitSet::new(npages),
-        }
+    /// An all-clean bitmap for `npages` pages (allocated fallibly, like the kernel's).
+    pub fn new(npages: u64) -> Result<Self, NoMemory> {
+        Ok(DirtyBitmap {
+            words: zeroed(npages.div_ceil(64), || AtomicU64::new(0))?,
+            cmma: BitSet::new(npages)?,
+        })
     }
 
     /// Marks page `index` (relative to the slot base) dirty.
@@ -119,82 +135,175 @@ impl DirtyBitmap {
     }
 }
 
-/// One storage-key byte per page of a slot (ACC 0xF0, F 0x08, R 0x04, C 0x02).
-///
-/// Keys belong to the backing memory, so they follow a slot through moves and flag changes,
-/// like the kernel's keys in the host page tables.
-#[derive(Debug)]
-pub struct StorageKeys {
-    keys: Box<[AtomicU8]>,
+/// Allocating per-slot metadata (dirty bitmap, storage keys, CMMA values) failed: the
+/// request fails with ENOMEM instead of aborting the process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NoMemory;
+
+impl From<NoMemory> for crate::error::Error {
+    fn from(_: NoMemory) -> Self {
+        crate::error::Error::OutOfMemory
+    }
 }
 
-impl StorageKeys {
-    /// Keys for `npages` pages, all 0.
-    pub fn new(npages: u64) -> Self {
-        StorageKeys {
-            keys: (0..npages).map(|_| AtomicU8::new(0)).collect(),
-        }
+/// `n` atomics from `zero`, or [`NoMemory`].
+fn zeroed<T>(n: u64, zero: impl Fn() -> T) -> Result<Box<[T]>, NoMemory> {
+    let n = usize::try_from(n).map_err(|_| NoMemory)?;
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).map_err(|_| NoMemory)?;
+    v.resize_with(n, zero);
+    Ok(v.into_boxed_slice())
+}
+
+/// log2 of the pages per [`PageBytes`] chunk: 64 KiB of bytes cover 256 MiB of guest memory.
+const CHUNK_SHIFT: u32 = 16;
+const CHUNK_PAGES: u64 = 1 << CHUNK_SHIFT;
+
+/// One byte per page of a slot, allocated lazily in 64 KiB chunks: the storage keys (ACC 0xF0,
+/// F 0x08, R 0x04, C 0x02) and the CMMA values (PGSTE usage state 0x03, NODAT 0x40).
+///
+/// A page whose chunk was never written reads as 0, which is both the initial storage key and
+/// the stable CMMA state, so a sparse slot costs 24 bytes per 256 MiB until its keys or
+/// values are used (the kernel keeps them in page-table extensions that exist only for
+/// mapped pages). A write that needs a chunk allocates it fallibly.
+///
+/// The bytes belong to the backing memory, so they follow a slot through moves and flag
+/// changes, like the kernel's keys in the host page tables.
+#[derive(Debug)]
+pub struct PageBytes {
+    chunks: Box<[OnceLock<Box<[AtomicU8]>>]>,
+    npages: u64,
+}
+
+impl PageBytes {
+    /// All-zero bytes for `npages` pages (only the chunk table is allocated).
+    pub fn new(npages: u64) -> Result<Self, NoMemory> {
+        Ok(PageBytes {
+            chunks: zeroed(npages.div_ceil(CHUNK_PAGES), OnceLock::new)?,
+            npages,
+        })
     }
 
-    /// The key of page `index`.
+    /// The byte of page `index`, if its chunk exists.
+    fn byte(&self, index: u64) -> Option<&AtomicU8> {
+        if index >= self.npages {
+            return None;
+        }
+        let chunk = self.chunks[(index >> CHUNK_SHIFT) as usize].get()?;
+        chunk.get((index & (CHUNK_PAGES - 1)) as usize)
+    }
+
+    /// The byte of page `index`, allocating its chunk; `Ok(None)` outside the slot.
+    fn byte_or_alloc(&self, index: u64) -> Result<Option<&AtomicU8>, NoMemory> {
+        if index >= self.npages {
+            return Ok(None);
+        }
+        let cell = &self.chunks[(index >> CHUNK_SHIFT) as usize];
+        let chunk = match cell.get() {
+            Some(c) => c,
+            None => {
+                let first = index & !(CHUNK_PAGES - 1);
+                let len = (self.npages - first).min(CHUNK_PAGES);
+                // A racing writer may install its chunk first; then this one is dropped.
+                let _ = cell.set(zeroed(len, || AtomicU8::new(0))?);
+                cell.get().ok_or(NoMemory)?
+            }
+        };
+        Ok(chunk.get((index & (CHUNK_PAGES - 1)) as usize))
+    }
+
+    /// The byte of page `index` (0 outside the slot).
     pub fn get(&self, index: u64) -> u8 {
-        self.keys
-            .get(index as usize)
-            .map_or(0, |k| k.load(Ordering::Acquire))
+        self.byte(index).map_or(0, |b| b.load(Ordering::Acquire))
     }
 
-    /// Sets the key of page `index`.
-    pub fn set(&self, index: u64, key: u8) {
-        if let Some(k) = self.keys.get(index as usize) {
-            k.store(key, Ordering::Release);
+    /// Sets the byte of page `index`.
+    pub fn set(&self, index: u64, value: u8) -> Result<(), NoMemory> {
+        let b = if value == 0 {
+            self.byte(index)
+        } else {
+            self.byte_or_alloc(index)?
+        };
+        if let Some(b) = b {
+            b.store(value, Ordering::Release);
         }
+        Ok(())
     }
 
-    /// Clears bits in the key of page `index` atomically; the key before.
+    /// Clears `bits` in the byte of page `index` atomically; the byte before (None outside
+    /// the slot).
     pub fn fetch_and_not(&self, index: u64, bits: u8) -> Option<u8> {
-        self.keys
-            .get(index as usize)
-            .map(|k| k.fetch_and(!bits, Ordering::AcqRel))
+        if index >= self.npages {
+            return None;
+        }
+        Some(
+            self.byte(index)
+                .map_or(0, |b| b.fetch_and(!bits, Ordering::AcqRel)),
+        )
     }
 
-    /// Sets bits (R, C) in the key of page `index`.
+    /// Sets `bits` (R, C) in the byte of page `index`. Test before the locked operation: an
+    /// access to a page whose bits are already set writes nothing. If the chunk cannot be
+    /// allocated the bits are lost (logged): a guest access never fails for it.
     pub fn or(&self, index: u64, bits: u8) {
-        if let Some(k) = self.keys.get(index as usize) {
-            k.fetch_or(bits, Ordering::AcqRel);
-        }
-    }
-}
-
-/// One CMMA value byte per page (the PGSTE usage state 0x03 and NODAT 0x40 bits).
-///
-/// Like storage keys, the values belong to the backing memory.
-#[derive(Debug)]
-pub struct CmmaValues {
-    values: Box<[AtomicU8]>,
-}
-
-impl CmmaValues {
-    /// All pages stable (0).
-    pub fn new(npages: u64) -> Self {
-        CmmaValues {
-            values: (0..npages).map(|_| AtomicU8::new(0)).collect(),
+        match self.byte(index) {
+            Some(b) => {
+                if b.load(Ordering::Relaxed) & bits != bits {
+                    b.fetch_or(bits, Ordering::AcqRel);
+                }
+            }
+            None => match self.byte_or_alloc(index) {
+                Ok(Some(b)) => {
+                    b.fetch_or(bits, Ordering::AcqRel);
+                }
+                Ok(None) => {}
+                Err(NoMemory) => log::warn!("page {index}: no memory to record bits {bits:#x}"),
+            },
         }
     }
 
-    /// The value of page `index`.
-    pub fn get(&self, index: u64) -> u8 {
-        self.values
-            .get(index as usize)
-            .map_or(0, |v| v.load(Ordering::Acquire))
-    }
-
-    /// Replaces the bits `mask` of page `index` with those of `value`.
-    pub fn update(&self, index: u64, mask: u8, value: u8) {
-        if let Some(v) = self.values.get(index as usize) {
-            let _ = v.fetch_update(Ordering::AcqRel, Ordering::Acquire, |old| {
+    /// Replaces the bits `mask` of page `index` with those of `value`; the byte before.
+    pub fn try_update(&self, index: u64, mask: u8, value: u8) -> Result<u8, NoMemory> {
+        let b = if value & mask == 0 {
+            self.byte(index)
+        } else {
+            self.byte_or_alloc(index)?
+        };
+        Ok(b.map_or(0, |b| {
+            b.fetch_update(Ordering::AcqRel, Ordering::Acquire, |old| {
                 Some((old & !mask) | (value & mask))
-            });
+            })
+            .unwrap_or(0)
+        }))
+    }
+
+    /// [`PageBytes::try_update`] for callers that cannot fail: without memory for the chunk
+    /// the update is lost (logged).
+    pub fn update(&self, index: u64, mask: u8, value: u8) {
+        if self.try_update(index, mask, value).is_err() {
+            log::warn!("page {index}: no memory to record value {value:#x}");
         }
+    }
+
+    /// Clears `bits` in every page's byte; pages never written are skipped (already 0), so
+    /// the cost follows the pages in use, not the slot size (for `CLR_CMMA`).
+    pub fn clear_all(&self, bits: u8) {
+        for chunk in self.chunks.iter().filter_map(|c| c.get()) {
+            for b in chunk.iter() {
+                if b.load(Ordering::Relaxed) & bits != 0 {
+                    b.fetch_and(!bits, Ordering::AcqRel);
+                }
+            }
+        }
+    }
+
+    /// Bytes of memory allocated for chunks (for tests and diagnostics).
+    pub fn allocated_bytes(&self) -> usize {
+        self.chunks
+            .iter()
+            .filter_map(|c| c.get())
+            .map(|c| c.len())
+            .sum()
     }
 }
 
@@ -215,9 +324,9 @@ pub struct MemSlot {
     /// that keep dirty logging on.
     pub dirty: Option<Arc<DirtyBitmap>>,
     /// The storage keys of the slot's pages.
-    pub keys: Arc<StorageKeys>,
+    pub keys: Arc<PageBytes>,
     /// The CMMA values of the slot's pages.
-    pub cmma: Arc<CmmaValues>,
+    pub cmma: Arc<PageBytes>,
     /// Whether the slot is mapped into the guest's address space. s390 maps slots in 1 MiB
     /// segments; with a guest address that is not 1 MiB aligned the mapping fails silently
     /// and the slot exists without being visible to the running guest.
@@ -333,8 +442,8 @@ mod tests {
             userspace_addr: 0x1000_0000,
             flags: 0,
             dirty: None,
-            keys: Arc::new(StorageKeys::new(npages)),
-            cmma: Arc::new(CmmaValues::new(npages)),
+            keys: Arc::new(PageBytes::new(npages).unwrap()),
+            cmma: Arc::new(PageBytes::new(npages).unwrap()),
             segment_mapped: true,
         }
     }
@@ -359,7 +468,7 @@ mod tests {
 
     #[test]
     fn dirty_bitmap_get_and_clear_keeps_new_bits() {
-        let b = DirtyBitmap::new(130);
+        let b = DirtyBitmap::new(130).unwrap();
         assert_eq!(b.snapshot().len(), 3);
         b.mark(0);
         b.mark(129);
@@ -373,7 +482,7 @@ mod tests {
 
     #[test]
     fn bitset_search_and_counts() {
-        let b = BitSet::new(130);
+        let b = BitSet::new(130).unwrap();
         assert_eq!(b.next_set(0), 130);
         assert!(b.set(3));
         assert!(!b.set(3));
@@ -385,5 +494,49 @@ mod tests {
         assert_eq!(b.set_all(), 129);
         assert_eq!(b.set_all(), 0);
         assert_eq!(b.next_set(129), 129);
+    }
+
+    #[test]
+    fn page_bytes_are_lazy_and_shared_by_keys_and_cmma() {
+        let b = PageBytes::new(3 * CHUNK_PAGES + 5).unwrap();
+        assert_eq!(b.allocated_bytes(), 0);
+        assert_eq!(b.get(7), 0);
+        // Zero writes and clears allocate nothing.
+        b.set(7, 0).unwrap();
+        b.update(8, 0x03, 0);
+        assert_eq!(b.fetch_and_not(9, 0x04), Some(0));
+        assert_eq!(b.allocated_bytes(), 0);
+        b.set(7, 0x16).unwrap();
+        assert_eq!(b.allocated_bytes(), CHUNK_PAGES as usize);
+        assert_eq!(b.get(7), 0x16);
+        assert_eq!(b.fetch_and_not(7, 0x04), Some(0x16));
+        b.or(7, 0x06);
+        assert_eq!(b.get(7), 0x16);
+        assert_eq!(b.try_update(7, 0x03, 0x01), Ok(0x16));
+        assert_eq!(b.get(7), 0x15);
+        b.clear_all(0x03);
+        assert_eq!(b.get(7), 0x14);
+        assert_eq!(b.allocated_bytes(), CHUNK_PAGES as usize);
+        // The last chunk is short; indexes past the end are ignored.
+        b.or(3 * CHUNK_PAGES + 4, 0x04);
+        assert_eq!(b.get(3 * CHUNK_PAGES + 4), 0x04);
+        assert_eq!(b.allocated_bytes(), CHUNK_PAGES as usize + 5);
+        b.or(3 * CHUNK_PAGES + 5, 0x04);
+        assert_eq!(b.set(3 * CHUNK_PAGES + 5, 1), Ok(()));
+        assert_eq!(b.get(3 * CHUNK_PAGES + 5), 0);
+        assert_eq!(b.fetch_and_not(3 * CHUNK_PAGES + 5, 1), None);
+    }
+
+    #[test]
+    fn a_maximum_size_slot_allocates_only_its_chunk_table() {
+        let b = PageBytes::new(KVM_MEM_MAX_NR_PAGES).unwrap();
+        assert_eq!(b.allocated_bytes(), 0);
+        assert!(b.chunks.len() * std::mem::size_of::<OnceLock<Box<[AtomicU8]>>>() <= 1 << 20);
+    }
+
+    #[test]
+    fn allocation_failure_is_an_error() {
+        assert_eq!(DirtyBitmap::new(u64::MAX).err(), Some(NoMemory));
+        assert_eq!(PageBytes::new(u64::MAX).err(), Some(NoMemory));
     }
 }

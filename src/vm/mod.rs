@@ -11,18 +11,18 @@ pub mod skeys;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
-use arc_swap::ArcSwap;
-
 use crate::error::{EnableCapRule, Error, MemslotRule, Result};
-use crate::fd;
 use crate::host::HostConfig;
+use crate::ioctl::user::UserBuf;
+use crate::irq::{Adapter, Ais, FloatIrqs, MAX_S390_IO_ADAPTERS};
+use crate::rcu::{self, Rcu, RcuRef};
 use crate::uaccess;
 use crate::uapi::*;
 use crate::vcpu::Vcpu;
 use cpu_model::CpuModel;
 use memslot::{
-    CmmaValues, DirtyBitmap, MemSlot, MemSlots, StorageKeys, KVM_MEM_MAX_NR_PAGES,
-    KVM_USER_MEM_SLOTS, PAGE_SIZE, SEGMENT_SIZE,
+    DirtyBitmap, MemSlot, MemSlots, PageBytes, SlotFlags, KVM_MEM_MAX_NR_PAGES, KVM_USER_MEM_SLOTS,
+    PAGE_SIZE, SEGMENT_SIZE,
 };
 
 /// VM state changed by configuration ioctls (the kernel's `kvm->lock` domain).
@@ -37,6 +37,8 @@ pub struct VmState {
     pub user_instr0: bool,
     /// KVM_CAP_S390_AIS enabled.
     pub ais: bool,
+    /// Async page faults enabled through the FLIC (`gmap->pfault_enabled`).
+    pub pfault_enabled: bool,
     /// KVM_CAP_S390_HPAGE_1M enabled.
     pub hpage_1m: bool,
     /// CMMA enabled (MEM_CTRL ENABLE_CMMA).
@@ -88,13 +90,14 @@ impl VmState {
 pub struct Vm {
     /// The host this VM runs on.
     pub host: Arc<HostConfig>,
-    /// Fork epoch of the creating process.
+    /// The process token of the creating process ([`crate::os::process_token`]).
     epoch: u64,
     /// Created with KVM_VM_S390_UCONTROL.
     pub ucontrol: bool,
     /// The memory limit set at creation (GET LIMIT_SIZE and the memslot check use it).
     pub mem_limit: u64,
-    slots: ArcSwap<MemSlots>,
+    /// The memory-slot snapshot, read inside read-side sections (the kernel's `kvm->srcu`).
+    slots: Rcu<MemSlots>,
     /// Serialises memslot writers (the kernel's `slots_lock`).
     slots_lock: Mutex<()>,
     state: Mutex<VmState>,
@@ -110,6 +113,18 @@ pub struct Vm {
     keys_lock: RwLock<()>,
     /// The VM's ioeventfds (`KVM_IOEVENTFD`).
     pub ioeventfds: ioeventfd::IoEventFds,
+    /// Floating interrupts (the kernel's `fi->lock` domain).
+    float_irqs: Mutex<FloatIrqs>,
+    /// Adapter-interruption suppression modes (`fi->ais_lock`).
+    ais: Mutex<Ais>,
+    /// Registered I/O adapters, by id.
+    pub(crate) adapters: Mutex<[Option<Adapter>; MAX_S390_IO_ADAPTERS]>,
+    /// Whether a FLIC exists (one per VM).
+    pub(crate) has_flic: AtomicBool,
+    /// The adapter routes (`KVM_SET_GSI_ROUTING`).
+    pub(crate) routes: Mutex<Vec<crate::irqfd::AdapterRoute>>,
+    /// The irqfds and their thread.
+    pub(crate) irqfds: crate::irqfd::IrqfdSet,
 }
 
 /// The kind of memslot change (the kernel's `enum kvm_mr_change`).
@@ -148,6 +163,7 @@ impl Vm {
             user_stsi: false,
             user_instr0: false,
             ais: false,
+            pfault_enabled: false,
             hpage_1m: false,
             use_cmma: false,
             migration_mode: false,
@@ -169,10 +185,10 @@ impl Vm {
         };
         Ok(Arc::new(Vm {
             host,
-            epoch: fd::fork_epoch(),
+            epoch: crate::os::process_token(),
             ucontrol,
             mem_limit,
-            slots: ArcSwap::from_pointee(MemSlots::default()),
+            slots: Rcu::new(MemSlots::default()),
             slots_lock: Mutex::new(()),
             state: Mutex::new(state),
             created_vcpus: AtomicU32::new(0),
@@ -181,21 +197,30 @@ impl Vm {
             vcpus: Mutex::new(Vec::new()),
             keys_lock: RwLock::new(()),
             ioeventfds: Default::default(),
+            float_irqs: Mutex::new(FloatIrqs::default()),
+            ais: Mutex::new(Ais::default()),
+            adapters: Mutex::new([None; MAX_S390_IO_ADAPTERS]),
+            has_flic: AtomicBool::new(false),
+            routes: Mutex::new(Vec::new()),
+            irqfds: Default::default(),
         }))
     }
 
     /// Whether the calling process may use this VM (EIO otherwise).
     pub fn check_process(&self) -> Result<()> {
-        if fd::same_process(self.epoch) {
+        if crate::os::same_process(self.epoch) {
             Ok(())
         } else {
             Err(Error::ForeignProcess)
         }
     }
 
-    /// The current memory-slot snapshot.
-    pub fn memslots(&self) -> arc_swap::Guard<Arc<MemSlots>> {
-        self.slots.load()
+    /// The current memory-slot snapshot, inside a read-side section that lasts as long as the
+    /// result: hold it for exactly the accesses that use it (a slot update waits for it), and
+    /// never across a guest function, a sleep or a slot update of the same thread.
+    #[inline]
+    pub fn memslots(&self) -> RcuRef<'_, MemSlots> {
+        self.slots.read()
     }
 
     /// Locks the configuration state.
@@ -235,6 +260,26 @@ impl Vm {
         // A new CPU is a topology change.
         self.state().mtcr = true;
         Ok((vcpu, fd))
+    }
+
+    /// The floating interrupts.
+    pub(crate) fn float_irqs(&self) -> MutexGuard<'_, FloatIrqs> {
+        self.float_irqs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The adapter-interruption suppression modes.
+    pub(crate) fn ais(&self) -> MutexGuard<'_, Ais> {
+        self.ais.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The vCPU with id `id` (`kvm_get_vcpu_by_id`).
+    pub fn vcpu_by_id(&self, id: u32) -> Option<Arc<Vcpu>> {
+        self.vcpus
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find(|v| v.id == id)
+            .cloned()
     }
 
     /// Runs `f` on every vCPU.
@@ -294,8 +339,9 @@ impl Vm {
         v2: bool,
     ) -> Result<i32> {
         let inval = |rule| Err(Error::Memslot(rule));
+        let flags = SlotFlags::from_bits_retain(r.flags);
         // kvm_vm_ioctl: the v1 ioctl rejects unknown flags first.
-        if !v2 && r.flags & !(KVM_MEM_LOG_DIRTY_PAGES | KVM_MEM_READONLY) != 0 {
+        if !v2 && !(SlotFlags::LOG_DIRTY_PAGES | SlotFlags::READONLY).contains(flags) {
             return inval(MemslotRule::Flags);
         }
         let id = r.slot as u16;
@@ -304,7 +350,7 @@ impl Vm {
             return inval(MemslotRule::SlotId);
         }
         // check_memory_region_flags: s390 has neither READONLY nor guest_memfd.
-        if r.flags & !KVM_MEM_LOG_DIRTY_PAGES != 0 {
+        if !SlotFlags::LOG_DIRTY_PAGES.contains(flags) {
             return inval(MemslotRule::Flags);
         }
         if r.memory_size % PAGE_SIZE != 0 {
@@ -329,9 +375,14 @@ impl Vm {
             return inval(MemslotRule::TooManyPages);
         }
         let base_gfn = r.guest_phys_addr / PAGE_SIZE;
+        // Waiting for the readers from inside a read-side section of this thread would never
+        // end (a shim bug, e.g. a section held across a guest function): refuse instead.
+        if rcu::in_section() {
+            return Err(Error::InsideSection);
+        }
 
-        let _writer = self.slots_lock.lock().unwrap_or_else(|e| e.into_inner());
-        let slots = self.slots.load_full();
+        let writer = self.slots_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let slots = self.slots.read();
         let old = slots.by_id(id).cloned();
         let change = match (&old, npages) {
             (None, 0) => return inval(MemslotRule::DeleteMissing),
@@ -345,7 +396,7 @@ impl Vm {
             (Some(o), _) => {
                 if o.userspace_addr != r.userspace_addr
                     || o.npages != npages
-                    || (o.flags ^ r.flags) & KVM_MEM_READONLY != 0
+                    || SlotFlags::from_bits_retain(o.flags ^ r.flags).contains(SlotFlags::READONLY)
                 {
                     return inval(MemslotRule::Immutable);
                 }
@@ -363,25 +414,33 @@ impl Vm {
         {
             return Err(Error::MemslotOverlap);
         }
+        // The s390 checks come before any allocation: an invalid request of any size fails
+        // with EINVAL and costs nothing. (The kernel allocates the dirty bitmap first; it
+        // differs only in which error a request that is both invalid and too big for memory
+        // gets.)
+        self.check_memory_region(change, r)?;
         // Dirty bitmap: reused from the old slot while logging stays on, else fresh.
-        let dirty = if r.flags & KVM_MEM_LOG_DIRTY_PAGES == 0 || change == Change::Delete {
+        let dirty = if !flags.contains(SlotFlags::LOG_DIRTY_PAGES) || change == Change::Delete {
             None
         } else {
             match old.as_ref().and_then(|o| o.dirty.clone()) {
                 Some(d) => Some(d),
-                None => Some(Arc::new(DirtyBitmap::new(npages))),
+                None => Some(Arc::new(DirtyBitmap::new(npages)?)),
             }
         };
         // Storage keys and CMMA values belong to the backing memory: kept across moves and
-        // flag changes.
+        // flag changes. Fresh ones cost a chunk table; chunks come on first use.
         let (keys, cmma) = match old.as_ref() {
             Some(o) if change != Change::Delete => (o.keys.clone(), o.cmma.clone()),
             _ => (
-                Arc::new(StorageKeys::new(npages)),
-                Arc::new(CmmaValues::new(npages)),
+                Arc::new(PageBytes::new(npages)?),
+                Arc::new(PageBytes::new(npages)?),
             ),
         };
-        self.prepare_memory_region(change, r)?;
+        // Migration mode stops when a slot is left without dirty logging (not on delete).
+        if change != Change::Delete && !flags.contains(SlotFlags::LOG_DIRTY_PAGES) {
+            self.state().migration_mode = false;
+        }
         let next = match change {
             Change::Delete => slots.without(id),
             _ => slots.with(MemSlot {
@@ -405,16 +464,21 @@ impl Vm {
                 r.guest_phys_addr
             );
         }
-        self.slots.store(Arc::new(next));
+        drop(slots);
+        drop(old);
+        // Publish under the writers' lock, wait for the readers without it (so a reader that
+        // waits for the lock inside its section cannot stall the wait), then free the old
+        // snapshot: when this returns, no access can still use a deleted or moved slot's old
+        // memory (the kernel's synchronize_srcu).
+        let stale = self.slots.publish(next);
+        drop(writer);
+        drop(stale.wait().map_err(|_| Error::InsideSection)?);
         Ok(0)
     }
 
-    /// The s390 `kvm_arch_prepare_memory_region` hook.
-    fn prepare_memory_region(
-        &self,
-        change: Change,
-        r: &kvm_userspace_memory_region2,
-    ) -> Result<()> {
+    /// The checks of the s390 `kvm_arch_prepare_memory_region` hook (its migration-mode side
+    /// effect is applied by the caller once the request cannot fail any more).
+    fn check_memory_region(&self, change: Change, r: &kvm_userspace_memory_region2) -> Result<()> {
         if self.ucontrol {
             return Err(Error::Memslot(MemslotRule::Ucontrol));
         }
@@ -426,10 +490,6 @@ impl Vm {
             if r.guest_phys_addr + r.memory_size > self.mem_limit {
                 return Err(Error::Memslot(MemslotRule::MemoryLimit));
             }
-        }
-        // Migration mode stops when a slot is left without dirty logging (not on delete).
-        if change != Change::Delete && r.flags & KVM_MEM_LOG_DIRTY_PAGES == 0 {
-            self.state().migration_mode = false;
         }
         Ok(())
     }
@@ -446,7 +506,7 @@ impl Vm {
         let bitmap = slot.dirty.as_ref().ok_or(Error::DirtyLogNotEnabled)?;
         let snap = bitmap.snapshot();
         let bytes: Vec<u8> = snap.iter().flat_map(|w| w.to_le_bytes()).collect();
-        uaccess::copy_to_user(log.dirty_bitmap, &bytes)?;
+        UserBuf::new(log.dirty_bitmap, bytes.len()).write_from(&bytes)?;
         bitmap.clear(&snap);
         Ok(0)
     }
@@ -640,6 +700,45 @@ mod tests {
             Ok(0)
         );
         assert!(v.memslots().is_empty());
+    }
+
+    #[test]
+    fn slot_update_inside_a_section_is_refused() {
+        let v = vm();
+        let section = crate::rcu::enter();
+        assert_eq!(
+            v.set_user_memory_region(&region(0, 0, 0, MB, UA), false),
+            Err(Error::InsideSection)
+        );
+        drop(section);
+        assert!(v.memslots().is_empty());
+        assert_eq!(
+            v.set_user_memory_region(&region(0, 0, 0, MB, UA), false),
+            Ok(0)
+        );
+    }
+
+    #[test]
+    fn checks_come_before_allocation() {
+        let v = vm();
+        // 7 TiB, user address not 1 MiB aligned, with dirty logging: EINVAL, nothing
+        // allocated (the bitmap alone would be 448 MiB).
+        assert_eq!(
+            v.set_user_memory_region(
+                &region(0, KVM_MEM_LOG_DIRTY_PAGES, 0, 7 << 40, UA + 4096),
+                false
+            ),
+            Err(Error::Memslot(MemslotRule::SegmentAlignment))
+        );
+        // A maximum-size slot allocates its chunk tables only.
+        let max = (KVM_MEM_MAX_NR_PAGES * PAGE_SIZE) & !(MB - 1);
+        assert_eq!(
+            v.set_user_memory_region(&region(0, 0, 0, max, 0x1000_0000_0000), false),
+            Ok(0)
+        );
+        let slots = v.memslots();
+        let s = slots.by_id(0).unwrap();
+        assert_eq!(s.keys.allocated_bytes() + s.cmma.allocated_bytes(), 0);
     }
 
     #[test]

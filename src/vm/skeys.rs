@@ -4,7 +4,7 @@ use std::sync::atomic::Ordering;
 
 use super::Vm;
 use crate::error::{Error, Result, SkeysRule};
-use crate::uaccess;
+use crate::ioctl::user::UserBuf;
 use crate::uapi::*;
 
 /// Access-control bits of a storage key.
@@ -49,8 +49,14 @@ impl Vm {
         let _exclusive = self.keys_lock.write().unwrap_or_else(|e| e.into_inner());
         let slots = self.memslots();
         let slot = slots.by_gfn(gpa / 4096).ok_or(0x05u16)?;
-        slot.keys
-            .set(gpa / 4096 - slot.base_gfn, key & !SKEY_RESERVED);
+        if slot
+            .keys
+            .set(gpa / 4096 - slot.base_gfn, key & !SKEY_RESERVED)
+            .is_err()
+        {
+            // A guest instruction has no ENOMEM; like a lost R/C update, the key is dropped.
+            log::warn!("SSKE {gpa:#x}: no memory for the storage key");
+        }
         Ok(())
     }
 
@@ -92,7 +98,7 @@ impl Vm {
             let slot = slots.by_gfn(gfn).ok_or(Error::SkeysNoMemory)?;
             keys.push(slot.keys.get(gfn - slot.base_gfn));
         }
-        uaccess::copy_to_user(args.skeydata_addr, &keys)?;
+        UserBuf::new(args.skeydata_addr, keys.len()).write_from(&keys)?;
         Ok(0)
     }
 
@@ -109,7 +115,7 @@ impl Vm {
         keys.try_reserve_exact(args.count as usize)
             .map_err(|_| Error::OutOfMemory)?;
         keys.resize(args.count as usize, 0);
-        uaccess::copy_from_user(&mut keys, args.skeydata_addr)?;
+        UserBuf::new(args.skeydata_addr, keys.len()).read_into(&mut keys)?;
         self.uses_skeys.store(true, Ordering::Release);
         let _exclusive = self.keys_lock.write().unwrap_or_else(|e| e.into_inner());
         let slots = self.memslots();
@@ -119,7 +125,7 @@ impl Vm {
             if key & SKEY_RESERVED != 0 {
                 return Err(Error::Skeys(SkeysRule::ReservedBit));
             }
-            slot.keys.set(gfn - slot.base_gfn, key);
+            slot.keys.set(gfn - slot.base_gfn, key)?;
         }
         Ok(0)
     }
