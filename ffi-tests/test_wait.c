@@ -380,6 +380,73 @@ done:
 	return ok;
 }
 
+/* ---- injection wakes a waiting vCPU ------------------------------------------------------------ */
+
+#define CR0_EMERG (1ull << (63 - 49))
+
+static int inject_emergency(int vcpu, uint16_t from)
+{
+	struct kvm_s390_irq irq;
+	memset(&irq, 0, sizeof(irq));
+	irq.type = KVM_S390_INT_EMERGENCY;
+	irq.u.emerg.code = from;
+	return KVM_IOCTL(vcpu, KVM_S390_IRQ, &irq);
+}
+
+/* Sets up an enabled wait: CR0 enables emergency signals, the PSW external interrupts, and the
+ * external new PSW (0x1b0) stays enabled at 0x5000. */
+static bool enable_emergency(struct cpu *c)
+{
+	put64(c, 0x1b0, PSW_64 | PSW_EXT);
+	put64(c, 0x1b8, 0x5000);
+	c->run->psw_mask = PSW_64 | PSW_EXT;
+	c->run->psw_addr = 0x1000;
+	return set_cr(c, 0, CR0_EMERG);
+}
+
+/* An interrupt injected from another thread reaches the sleeping KVM_RUN (injection does not
+ * wait for it), is delivered at once, and the vCPU keeps waiting; a signal then ends the run. */
+static bool test_injection_wakes_run(void)
+{
+	bool ok = false, joined = true;
+	struct cpu c = {.vcpu = -1};
+	struct runner r;
+	CHECK(install_handlers());
+	CHECK(cpu_open(&c, 0));
+	CHECK(enable_emergency(&c));
+	sigset_t thread_mask = mask_of(SIGUSR1, 0);
+	CHECK(runner_start(&r, &c, &thread_mask));
+	joined = false;
+	double w0 = now(CLOCK_MONOTONIC);
+	CHECK_RET(inject_emergency(c.vcpu, 0), 0);
+	CHECK(now(CLOCK_MONOTONIC) - w0 < 0.5);
+	sleep_ms(100);
+	CHECK(!runner_finished(&r));
+	CHECK(load_be32(c.g.mem + 0x84) == 0x00001201); /* CPU address 0, code 0x1201 */
+	CHECK(get64(&c, 0x130) == (PSW_64 | PSW_EXT) && get64(&c, 0x138) == 0x1000);
+	/* Again: the old PSW is now the new PSW the first delivery loaded. */
+	put64(&c, 0x138, 0);
+	CHECK_RET(inject_emergency(c.vcpu, 0), 0);
+	sleep_ms(100);
+	CHECK(!runner_finished(&r));
+	CHECK(get64(&c, 0x138) == 0x5000);
+	pthread_kill(r.th, SIGUSR2);
+	pthread_join(r.th, NULL);
+	joined = true;
+	CHECK(r.ret == -1 && r.err == EINTR && r.exit_reason == KVM_EXIT_INTR);
+	CHECK(c.run->psw_mask == (PSW_64 | PSW_EXT) && c.run->psw_addr == 0x5000);
+	if (r.cpu >= 0.05 * r.wall)
+		FAIL("KVM_RUN used %.3f s of CPU in %.3f s", r.cpu, r.wall);
+	ok = true;
+done:
+	if (!joined) {
+		pthread_kill(r.th, SIGUSR2);
+		pthread_join(r.th, NULL);
+	}
+	cpu_close(&c);
+	return ok;
+}
+
 /* ---- the guest-function wait -------------------------------------------------------------- */
 
 struct wait_env {
@@ -443,6 +510,27 @@ static bool test_guest_wait(void)
 	CHECK(w.result == KVM_S390_SHIM_WAIT_DISABLED);
 	CHECK(c.run->exit_reason == KVM_EXIT_S390_SIEIC && c.run->s390_sieic.icptcode == 0x1c);
 
+	/* An interrupt injected by another thread ends the wait with INTERRUPT: the new PSW. */
+	w.psw_mask = PSW_64 | PSW_EXT;
+	CHECK(enable_emergency(&c));
+	CHECK(runner_start(&r, &c, &thread_mask));
+	joined = false;
+	CHECK_RET(inject_emergency(c.vcpu, 0), 0);
+	/* (Under heavy load the first one may be delivered by KVM_RUN before the guest function
+	 * waits: inject again until the wait has ended.) */
+	for (int i = 0; i < 50 && !runner_finished(&r); i++) {
+		sleep_ms(100);
+		if (!runner_finished(&r))
+			CHECK_RET(inject_emergency(c.vcpu, 0), 0);
+	}
+	pthread_join(r.th, NULL);
+	joined = true;
+	CHECK(w.result == KVM_S390_SHIM_WAIT_INTERRUPT);
+	CHECK(w.psw_after == (PSW_64 | PSW_EXT));
+	CHECK(r.ret == 0 && exit_was_hypercall(c.run));
+	CHECK(c.run->psw_addr == 0x5000);
+	CHECK(load_be32(c.g.mem + 0x84) == 0x00001201);
+
 	/* Outside a guest function there is no CPU to wait. */
 	CHECK_ERR(G(wait)(NULL), EINVAL);
 	ok = true;
@@ -466,6 +554,7 @@ int main(void)
 	RUN(test_immediate_exit);
 	RUN(test_signal_mask_rules);
 	RUN(test_vcpu_ioctls_wait_for_run);
+	RUN(test_injection_wakes_run);
 	RUN(test_guest_wait);
 	DONE();
 }
