@@ -3,21 +3,25 @@
 //!
 //! A vCPU without a guest function behaves like a guest that runs without exiting (on real
 //! KVM: a guest looping or in an enabled wait). `KVM_RUN` delivers what is deliverable and
-//! then sleeps in `ppoll` on the read end of the vCPU's kick pipe, with the run signal mask applied for
-//! the duration of the call, as the kernel's `kvm_sigset_activate` applies it for the run:
+//! then sleeps in `ppoll` on the read end of the vCPU's kick pipe, with the run signal mask
+//! applied for the duration of the call, as the kernel's `kvm_sigset_activate` applies it
+//! for the run:
 //! * a signal unblocked by that mask interrupts `ppoll` (its handler runs inside the call) and
 //!   `KVM_RUN` returns -1/EINTR with `KVM_EXIT_INTR`;
 //! * [`Waiter::kick`] (an interrupt injected for this vCPU) makes the pipe readable:
 //!   `KVM_RUN` drains it, delivers, and sleeps again.
 //!
 //! The pipe is drained before each delivery, so a kick that lands between the delivery and
-//! the next `ppoll` leaves it readable and is never lost.
+//! the next `ppoll` leaves it readable and is never lost. Nothing polls: without a kick or a
+//! signal the thread stays asleep in the kernel.
 //!
 //! A pipe rather than an eventfd: its ends have their own inode, so the shim can tell whether
 //! a number is still its own after the application closed fds behind its back (an eventfd
 //! shares the anonymous inode with every anon-inode file). The ends are raw numbers, closed
-//! with the raw system call only while they still name the shim's pipe. Nothing polls: without a
-//! kick or a signal the thread stays asleep in the kernel.
+//! with the raw system call only while they still name the shim's pipe.
+// The raw ppoll (kernel-sized sigset), pipe2/read/write/fstat/close on numbers the shim owns
+// only while their identity matches: system calls nix wraps with ownership the shim lacks.
+#![allow(unsafe_code)]
 
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
