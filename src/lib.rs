@@ -12,6 +12,7 @@
 //! * [`ioctl`]: the request dispatcher.
 //! * [`ffi`]: the exported C API and the LD_PRELOAD interposers.
 #![deny(unsafe_op_in_unsafe_fn)]
+#![deny(unsafe_code)]
 
 pub mod addr;
 pub mod caps;
