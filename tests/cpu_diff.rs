@@ -411,9 +411,11 @@ const CLASSES: &[(&str, &[&str])] = &[
     (
         "storage-to-storage",
         // MVCLE/CLCLE stop after a CPU-determined amount (qemu: at page ends, CC 3): they
-        // are unit-tested instead.
+        // are unit-tested instead. TR: qemu 7.2 marks the CC static after TR although TR
+        // leaves it unchanged, so a lazily computed CC of an earlier instruction comes out
+        // stale (unit-tested here).
         &[
-            "MVC", "NC", "OC", "XC", "CLC", "TR", "MVCL", "CLCL", "CLST", "SRST", "MVST",
+            "MVC", "NC", "OC", "XC", "CLC", "MVCL", "CLCL", "CLST", "SRST", "MVST",
         ],
     ),
     (
@@ -426,7 +428,7 @@ const CLASSES: &[(&str, &[&str])] = &[
 ];
 
 const EX_TARGETS: &[&str] = &[
-    "MVC", "XC", "CLC", "OC", "NC", "TR", "AR", "LR", "CR", "EX", "EXRL", "LHI",
+    "MVC", "XC", "CLC", "OC", "NC", "AR", "LR", "CR", "EX", "EXRL", "LHI",
 ];
 
 fn gen_case(rng: &mut Rng, class: &'static str, mnems: &[&str]) -> Case {
@@ -788,9 +790,9 @@ fn every_row_is_in_a_differential_class_or_listed() {
     // SPM: a random register can enable fixed-point overflow, which qemu never raises; the
     // runner sets CC and program mask through SPM in every case anyway.
     let skipped = [
-        "SPM", "EAR", "SAR", "STMH", "MVCLE", "CLCLE", "BC", "BAS", "BAL", "BCT", "BCTG", "BXH",
-        "BXLE", "BXHG", "BXLEG", "CRB", "CGRB", "CLRB", "CLGRB", "CIB", "CGIB", "CLIB", "CLGIB",
-        "PFDRL",
+        "TR", "SPM", "EAR", "SAR", "STMH", "MVCLE", "CLCLE", "BC", "BAS", "BAL", "BCT", "BCTG",
+        "BXH", "BXLE", "BXHG", "BXLEG", "CRB", "CGRB", "CLRB", "CLGRB", "CIB", "CGIB", "CLIB",
+        "CLGIB", "PFDRL",
     ];
     for d in INSNS {
         let listed = CLASSES.iter().any(|(_, m)| m.contains(&d.mnemonic));

@@ -129,19 +129,19 @@ impl Facilities {
 }
 
 /// PSW mask bits (bit 0 is the most significant bit of the 64-bit mask).
-pub mod psw {
+pub(crate) mod psw {
     /// Bit 15: problem state.
-    pub const PROBLEM: u64 = 1 << 48;
+    pub(crate) const PROBLEM: u64 = 1 << 48;
     /// Bits 18-19: condition code.
-    pub const CC_SHIFT: u32 = 44;
+    pub(crate) const CC_SHIFT: u32 = 44;
     /// Bits 20-23: program mask.
-    pub const PM_SHIFT: u32 = 40;
+    pub(crate) const PM_SHIFT: u32 = 40;
     /// Bit 20: fixed-point-overflow mask.
-    pub const FIXED_OVERFLOW: u64 = 1 << 43;
+    pub(crate) const FIXED_OVERFLOW: u64 = 1 << 43;
     /// Bit 31: extended addressing.
-    pub const EA: u64 = 1 << 32;
+    pub(crate) const EA: u64 = 1 << 32;
     /// Bit 32: basic addressing.
-    pub const BA: u64 = 1 << 31;
+    pub(crate) const BA: u64 = 1 << 31;
 }
 
 /// Addressing mode from PSW bits 31-32.
@@ -288,3 +288,6 @@ impl Cpu {
         exec::execute(self, mem, &insn, addr)
     }
 }
+
+#[cfg(test)]
+mod tests;
