@@ -558,6 +558,8 @@ struct Outcome {
     win: Vec<u8>,
 }
 
+static TRACE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// The runner's mapped areas (0x60000-0x7ffff); anything else is unmapped under qemu-user.
 struct Mapped(VecStorage);
 
@@ -613,7 +615,11 @@ fn run_shim(c: &Case) -> Outcome {
             break;
         }
         let at = cpu.psw_addr;
-        if let Err(p) = cpu.step(&mut mem) {
+        let r = cpu.step(&mut mem);
+        if TRACE.load(std::sync::atomic::Ordering::Relaxed) {
+            eprintln!("  {at:#x} -> {r:?} cc {} regs {:x?}", cpu.cc(), cpu.gr);
+        }
+        if let Err(p) = r {
             status = match p {
                 Pgm::Operation => 4 << 16 | 1,
                 Pgm::Specification | Pgm::Execute => 4 << 16 | 2,
@@ -729,6 +735,15 @@ fn differential_against_qemu() {
         for _ in 0..per_class {
             cases.push(gen_case(&mut rng, class, mnems));
         }
+    }
+    // CPU_DIFF_ONLY=k: run case k alone (after generating the same stream), with a trace.
+    let only: Option<usize> = std::env::var("CPU_DIFF_ONLY")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    if let Some(k) = only {
+        cases = cases.split_off(k);
+        cases.truncate(1);
+        TRACE.store(true, std::sync::atomic::Ordering::Relaxed);
     }
     let want = run_qemu(&t, &runner, &cases);
     let mut bad = 0;

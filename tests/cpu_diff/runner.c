@@ -102,6 +102,8 @@ int main(void)
 		if (readn((void *)REGS_IN, 128) || readn(&spm, 4) || readn((void *)WIN_ADDR, WIN))
 			return 2;
 		*(uint32_t *)SPM_IN = spm;
+		/* Everything above the window starts zeroed, as on the shim's side. */
+		memset((void *)(WIN_ADDR + WIN), 0, STATE + 0x10000 - (WIN_ADDR + WIN));
 		__builtin___clear_cache((char *)c, (char *)c + sizeof(prologue) + len);
 		status = 0;
 		if (sigsetjmp(env, 1) == 0) {
