@@ -19,16 +19,60 @@ use kvm_s390_shim::cpu::insn::{by_mnemonic, encode, Insn, InsnDef, Src, INSNS};
 use kvm_s390_shim::cpu::{decode, Cpu, Facilities, Format, Pgm, Storage, VecStorage};
 
 const CODE: u64 = 0x60000;
-const PROLOGUE: u64 = 20;
 const WIN_ADDR: u64 = 0x71000;
 const WIN: usize = 2048;
-const EPILOGUE: [u8; 24] = [
-    0xeb, 0x0f, 0x02, 0x00, 0x70, 0x24, // stmg %r0,%r15,0x70200
-    0xb2, 0x22, 0x00, 0x10, // ipm %r1
-    0xe3, 0x10, 0x02, 0x80, 0x70, 0x50, // sty %r1,0x70280
-    0xeb, 0x0f, 0x01, 0x00, 0x70, 0x04, // lmg %r0,%r15,0x70100
-    0x07, 0xfe, // br %r14
-];
+const STATE: i32 = 0x70000;
+
+/// One instruction with base 0 and a long displacement into the state area.
+fn state_op(m: &str, r: u8, r3: u8, d: i32) -> Vec<u8> {
+    let def = def(m);
+    let mut i = Insn::blank(def);
+    i.r1 = r;
+    i.r3 = r3;
+    i.d2 = STATE + d;
+    encode(&i)[..usize::from(i.len)].to_vec()
+}
+
+/// Save the C registers, set CC and program mask, load the case's FPRs and GPRs.
+fn prologue() -> Vec<u8> {
+    static P: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    P.get_or_init(build_prologue).clone()
+}
+
+fn build_prologue() -> Vec<u8> {
+    let mut v = state_op("STMG", 0, 15, 0x100);
+    for f in 8..16 {
+        v.extend(state_op("STDY", f, 0, 0x400 + 8 * (i32::from(f) - 8)));
+    }
+    v.extend(state_op("LY", 1, 0, 0x80));
+    v.extend([0x04, 0x10]); // spm %r1
+    for f in 0..16 {
+        v.extend(state_op("LDY", f, 0, 0x300 + 8 * i32::from(f)));
+    }
+    v.extend(state_op("LMG", 0, 15, 0));
+    v
+}
+
+/// Store the GPRs, FPRs and IPM result, restore the C registers, return.
+fn epilogue() -> Vec<u8> {
+    static E: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    E.get_or_init(build_epilogue).clone()
+}
+
+fn build_epilogue() -> Vec<u8> {
+    let mut v = state_op("STMG", 0, 15, 0x200);
+    for f in 0..16 {
+        v.extend(state_op("STDY", f, 0, 0x380 + 8 * i32::from(f)));
+    }
+    v.extend([0xb2, 0x22, 0x00, 0x10]); // ipm %r1
+    v.extend(state_op("STY", 1, 0, 0x280));
+    for f in 8..16 {
+        v.extend(state_op("LDY", f, 0, 0x400 + 8 * (i32::from(f) - 8)));
+    }
+    v.extend(state_op("LMG", 0, 15, 0x100));
+    v.extend([0x07, 0xfe]); // br %r14
+    v
+}
 
 fn which(name: &str) -> Option<PathBuf> {
     std::env::var_os("PATH")?
@@ -184,6 +228,7 @@ struct Case {
     /// End of the test code (the epilogue's address).
     end: u64,
     regs: [u64; 16],
+    fprs: [u64; 16],
     cc: u8,
     pm: u8,
     win: Vec<u8>,
@@ -314,6 +359,7 @@ impl Gen<'_> {
             "SLL" | "SRL" | "SLA" | "SRA" | "SLDL" | "SRDL" | "SLDA" | "SRDA" => i.r3 = 0,
             // M3 bit 0 (total count) needs miscellaneous-instruction-extensions 3 (z15).
             "POPCNT" => i.m3 = 0,
+            "LZDR" | "LZER" => i.r2 = 0,
             // qemu 7.2 computes R[NOX]SBG with the test-only bit from an uninitialised
             // temporary (fixed upstream in 8.0, "Fix R[NOX]SBG with T=1"); unit-tested here.
             "RNSBG" | "ROSBG" | "RXSBG" => i.i3 &= 0x7f,
@@ -419,6 +465,13 @@ const CLASSES: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "floating-point moves",
+        &[
+            "LDR", "LER", "LD", "LDY", "LE", "LEY", "STD", "STDY", "STE", "STEY", "LZDR", "LZER",
+            "LDGR", "LGDR", "LPDFR", "LNDFR", "LCDFR", "CPSDR",
+        ],
+    ),
+    (
         "misc",
         &[
             "EX", "EXRL", "CS", "CSY", "CSG", "CDS", "CDSY", "CDSG", "IPM", "PFD", "LOCR", "LOCGR",
@@ -474,10 +527,16 @@ fn gen_case(rng: &mut Rng, class: &'static str, mnems: &[&str]) -> Case {
     } else {
         0
     };
+    let mut fprs = [0u64; 16];
+    for f in &mut fprs {
+        *f = rng.value();
+    }
     let n = 1 + rng.below(6) as usize;
+    let pro = prologue();
+    let epi = epilogue();
     // Pass 1: choose instructions and lay them out.
     let mut insns = Vec::new();
-    let mut addr = CODE + PROLOGUE;
+    let mut addr = CODE + pro.len() as u64;
     let mut pos = Vec::new();
     for _ in 0..n {
         let d = def(rng.pick(mnems));
@@ -488,7 +547,7 @@ fn gen_case(rng: &mut Rng, class: &'static str, mnems: &[&str]) -> Case {
         insns.push(i);
     }
     let end = addr;
-    let island = end + EPILOGUE.len() as u64;
+    let island = end + epi.len() as u64;
     let mut island_bytes = Vec::new();
     // Pass 2: relative branches go forward to an instruction boundary or the end; execute
     // targets go to the island (EXRL) or into the window (EX).
@@ -532,17 +591,18 @@ fn gen_case(rng: &mut Rng, class: &'static str, mnems: &[&str]) -> Case {
             }
         }
     }
-    let mut code = Vec::new();
+    let mut code = pro;
     for i in &insns {
         code.extend_from_slice(&encode(i)[..usize::from(i.len)]);
     }
-    code.extend_from_slice(&EPILOGUE);
+    code.extend_from_slice(&epi);
     code.extend_from_slice(&island_bytes);
     Case {
         class,
         code,
         end,
         regs,
+        fprs,
         cc,
         pm,
         win,
@@ -554,6 +614,7 @@ struct Outcome {
     status: u32,
     addr: u64,
     regs: [u64; 16],
+    fprs: [u64; 16],
     ccpm: u32,
     win: Vec<u8>,
 }
@@ -600,13 +661,14 @@ impl Storage for Mapped {
 
 fn run_shim(c: &Case) -> Outcome {
     let mut mem = VecStorage::new(0x80000);
-    mem.store(CODE + PROLOGUE, &c.code).unwrap();
+    mem.store(CODE, &c.code).unwrap();
     mem.store(WIN_ADDR, &c.win).unwrap();
     let mut cpu = Cpu::new(Facilities::z196());
     cpu.gr = c.regs;
+    cpu.fpr = c.fprs;
     cpu.set_cc(c.cc);
     cpu.set_program_mask(c.pm);
-    cpu.psw_addr = CODE + PROLOGUE;
+    cpu.psw_addr = CODE + prologue().len() as u64;
     let mut mem = Mapped(mem);
     let mut status = 0;
     let mut addr = 0;
@@ -644,6 +706,7 @@ fn run_shim(c: &Case) -> Outcome {
         status,
         addr,
         regs: cpu.gr,
+        fprs: cpu.fpr,
         ccpm,
         win: mem.0.mem[WIN_ADDR as usize..WIN_ADDR as usize + WIN].to_vec(),
     }
@@ -654,7 +717,7 @@ fn run_qemu(t: &Tools, runner: &PathBuf, cases: &[Case]) -> Vec<Outcome> {
     for c in cases {
         input.extend_from_slice(&(c.code.len() as u32).to_be_bytes());
         input.extend_from_slice(&c.code);
-        for r in c.regs {
+        for r in c.regs.iter().chain(&c.fprs) {
             input.extend_from_slice(&r.to_be_bytes());
         }
         let spm = (u32::from(c.cc) << 28) | (u32::from(c.pm) << 24);
@@ -674,21 +737,20 @@ fn run_qemu(t: &Tools, runner: &PathBuf, cases: &[Case]) -> Vec<Outcome> {
     child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
     writer.join().unwrap().unwrap();
     assert!(child.wait().unwrap().success(), "runner failed");
-    let sz = 4 + 8 + 128 + 4 + WIN;
+    let sz = 4 + 8 + 128 + 128 + 4 + WIN;
     assert_eq!(out.len(), sz * cases.len(), "runner output truncated");
     out.chunks(sz)
         .map(|o| {
             let u64at = |k: usize| u64::from_be_bytes(o[k..k + 8].try_into().unwrap());
-            let mut regs = [0u64; 16];
-            for (r, v) in regs.iter_mut().enumerate() {
-                *v = u64at(12 + 8 * r);
-            }
+            let regs: [u64; 16] = std::array::from_fn(|r| u64at(12 + 8 * r));
+            let fprs: [u64; 16] = std::array::from_fn(|r| u64at(140 + 8 * r));
             Outcome {
                 status: u32::from_be_bytes(o[0..4].try_into().unwrap()),
                 addr: u64at(4),
                 regs,
-                ccpm: u32::from_be_bytes(o[140..144].try_into().unwrap()) & 0x3f00_0000,
-                win: o[144..].to_vec(),
+                fprs,
+                ccpm: u32::from_be_bytes(o[268..272].try_into().unwrap()) & 0x3f00_0000,
+                win: o[272..].to_vec(),
             }
         })
         .collect()
@@ -696,8 +758,8 @@ fn run_qemu(t: &Tools, runner: &PathBuf, cases: &[Case]) -> Vec<Outcome> {
 
 fn describe(c: &Case) -> String {
     let mut s = String::new();
-    let mut k = 0;
-    let mut a = CODE + PROLOGUE;
+    let mut a = CODE + prologue().len() as u64;
+    let mut k = prologue().len();
     while a < c.end {
         let b: [u8; 6] = std::array::from_fn(|j| *c.code.get(k + j).unwrap_or(&0));
         let raw = b.iter().fold(0u64, |x, &y| x << 8 | u64::from(y));
@@ -769,6 +831,9 @@ fn differential_against_qemu() {
                 for r in 0..16 {
                     if s.regs[r] != q.regs[r] {
                         eprintln!("  r{r}: shim {:#x} qemu {:#x}", s.regs[r], q.regs[r]);
+                    }
+                    if s.fprs[r] != q.fprs[r] {
+                        eprintln!("  f{r}: shim {:#x} qemu {:#x}", s.fprs[r], q.fprs[r]);
                     }
                 }
                 if s.ccpm != q.ccpm {

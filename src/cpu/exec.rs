@@ -1651,3 +1651,98 @@ pub fn stoc(c: &mut Ctx) -> Result<(), Pgm> {
     let v = c.cpu.r64(c.i.r1);
     c.write(a, usize::from(c.i.def.aux), v)
 }
+
+// ---------------------------------------------------------------- floating-point moves
+
+/// An FPR operand: registers other than 0, 2, 4, 6 need the AFP-register control (data
+/// exception, DXC 1, otherwise).
+fn fpr(c: &mut Ctx, r: u8) -> Result<usize, Pgm> {
+    if c.cpu.cr[0] & super::psw::CR0_AFP == 0 && !matches!(r, 0 | 2 | 4 | 6) {
+        c.cpu.fpc = (c.cpu.fpc & !0xff00) | 0x0100;
+        return Err(Pgm::Data { dxc: 1 });
+    }
+    Ok(usize::from(r & 15))
+}
+
+const SHORT: u64 = 0xffff_ffff_0000_0000;
+
+fn set_fp(c: &mut Ctx, r: usize, v: u64, short: bool) {
+    c.cpu.fpr[r] = if short {
+        (c.cpu.fpr[r] & !SHORT) | (v << 32)
+    } else {
+        v
+    };
+}
+
+/// LDR/LER.
+pub fn fp_move(c: &mut Ctx) -> Result<(), Pgm> {
+    let (r1, r2) = (fpr(c, c.i.r1)?, fpr(c, c.i.r2)?);
+    let short = c.i.def.aux == 1;
+    let v = if short {
+        c.cpu.fpr[r2] >> 32
+    } else {
+        c.cpu.fpr[r2]
+    };
+    set_fp(c, r1, v, short);
+    Ok(())
+}
+
+/// LD/LDY/LE/LEY.
+pub fn fp_load(c: &mut Ctx) -> Result<(), Pgm> {
+    let r1 = fpr(c, c.i.r1)?;
+    let short = c.i.def.aux == 1;
+    let a = c.ea2();
+    let v = c.read(a, if short { 4 } else { 8 })?;
+    set_fp(c, r1, v, short);
+    Ok(())
+}
+
+/// STD/STDY/STE/STEY.
+pub fn fp_store(c: &mut Ctx) -> Result<(), Pgm> {
+    let r1 = fpr(c, c.i.r1)?;
+    let a = c.ea2();
+    let v = c.cpu.fpr[r1];
+    if c.i.def.aux == 1 {
+        c.write(a, 4, v >> 32)
+    } else {
+        c.write(a, 8, v)
+    }
+}
+
+/// LZDR/LZER.
+pub fn fp_zero(c: &mut Ctx) -> Result<(), Pgm> {
+    let r1 = fpr(c, c.i.r1)?;
+    set_fp(c, r1, 0, c.i.def.aux == 1);
+    Ok(())
+}
+
+/// LDGR (aux 0) / LGDR (aux 1).
+pub fn fp_gr(c: &mut Ctx) -> Result<(), Pgm> {
+    if c.i.def.aux == 0 {
+        let r1 = fpr(c, c.i.r1)?;
+        c.cpu.fpr[r1] = c.cpu.r64(c.i.r2);
+    } else {
+        let r2 = fpr(c, c.i.r2)?;
+        let v = c.cpu.fpr[r2];
+        c.cpu.set_r64(c.i.r1, v);
+    }
+    Ok(())
+}
+
+/// LPDFR (0), LNDFR (1), LCDFR (2), CPSDR (3): the sign bit only, no condition code, no
+/// IEEE exceptions.
+pub fn fp_sign(c: &mut Ctx) -> Result<(), Pgm> {
+    const SIGN: u64 = 1 << 63;
+    let (r1, r2) = (fpr(c, c.i.r1)?, fpr(c, c.i.r2)?);
+    let v = c.cpu.fpr[r2];
+    c.cpu.fpr[r1] = match c.i.def.aux {
+        0 => v & !SIGN,
+        1 => v | SIGN,
+        2 => v ^ SIGN,
+        _ => {
+            let r3 = fpr(c, c.i.r3)?;
+            (v & !SIGN) | (c.cpu.fpr[r3] & SIGN)
+        }
+    };
+    Ok(())
+}

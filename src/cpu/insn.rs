@@ -773,6 +773,26 @@ table! {
     0xebe2 RSYb "LOCG"   Z196 loc   U64 0;
     0xebf3 RSYb "STOC"   Z196 stoc  Nil 4;
     0xebe3 RSYb "STOCG"  Z196 stoc  Nil 8;
+    // ---- floating-point data movement (aux: 0 long, 1 short; the short format lives in
+    // bits 0-31 of the FPR)
+    0x28   RR   "LDR"    Base fp_move Nil 0;
+    0x38   RR   "LER"    Base fp_move Nil 1;
+    0x68   RXa  "LD"     Base fp_load Nil 0;
+    0xed65 RXYa "LDY"    LongDisplacement fp_load Nil 0;
+    0x78   RXa  "LE"     Base fp_load Nil 1;
+    0xed64 RXYa "LEY"    LongDisplacement fp_load Nil 1;
+    0x60   RXa  "STD"    Base fp_store Nil 0;
+    0xed67 RXYa "STDY"   LongDisplacement fp_store Nil 0;
+    0x70   RXa  "STE"    Base fp_store Nil 1;
+    0xed66 RXYa "STEY"   LongDisplacement fp_store Nil 1;
+    0xb375 RRE  "LZDR"   Base fp_zero Nil 0;
+    0xb374 RRE  "LZER"   Base fp_zero Nil 1;
+    0xb3c1 RRE  "LDGR"   FpSupportSign fp_gr Nil 0;
+    0xb3cd RRE  "LGDR"   FpSupportSign fp_gr Nil 1;
+    0xb370 RRE  "LPDFR"  FpSupportSign fp_sign Nil 0;
+    0xb371 RRE  "LNDFR"  FpSupportSign fp_sign Nil 1;
+    0xb373 RRE  "LCDFR"  FpSupportSign fp_sign Nil 2;
+    0xb372 RRFb "CPSDR"  FpSupportSign fp_sign Nil 3;
 }
 
 /// Encode the fields of `i` with the opcode of `i.def` (the inverse of [`decode`]): the

@@ -91,6 +91,8 @@ pub enum Facility {
     ExtendedImmediate = 21,
     /// 34: general-instructions extension (z10).
     GeneralInstructionsExtension = 34,
+    /// 42: floating-point-support sign handling (z10: LDGR, LGDR, CPSDR, LPDFR ...).
+    FpSupportSign = 42,
     /// 45: distinct operands, load/store on condition, population count (z196).
     Z196 = 45,
 }
@@ -103,7 +105,7 @@ impl Facilities {
     /// The facilities of a z10 for the instructions this executor implements.
     pub fn z10() -> Self {
         let mut f = Facilities([0; 4]);
-        for b in [0u8, 18, 21, 34] {
+        for b in [0u8, 18, 21, 34, 42] {
             f.set(b);
         }
         f
@@ -142,6 +144,8 @@ pub(crate) mod psw {
     pub(crate) const EA: u64 = 1 << 32;
     /// Bit 32: basic addressing.
     pub(crate) const BA: u64 = 1 << 31;
+    /// CR0 bit 45: AFP-register control (FPRs other than 0, 2, 4, 6 usable).
+    pub(crate) const CR0_AFP: u64 = 1 << 18;
 }
 
 /// Addressing mode from PSW bits 31-32.
@@ -181,14 +185,16 @@ pub struct Cpu {
 }
 
 impl Cpu {
-    /// A CPU in 64-bit problem state at address 0 with all registers zero.
+    /// A CPU in 64-bit problem state at address 0 with all registers zero except the
+    /// AFP-register control in CR0.
     pub fn new(facilities: Facilities) -> Self {
         Cpu {
             gr: [0; 16],
             ar: [0; 16],
             fpr: [0; 16],
             fpc: 0,
-            cr: [0; 16],
+            // Linux runs user space with the AFP-register control on.
+            cr: [psw::CR0_AFP, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
             prefix: 0,
             psw_mask: psw::PROBLEM | psw::EA | psw::BA,
             psw_addr: 0,

@@ -425,3 +425,30 @@ fn translate_leaves_the_condition_code() {
     t.mem.read(DATA, &mut b).unwrap();
     assert_eq!((b, t.cpu.cc()), ([0xa1, 0xa2], 1));
 }
+
+#[test]
+fn floating_point_moves_and_the_afp_control() {
+    let mut t = T::new(&[
+        rr("LDGR", 8, 1),
+        rr("LER", 9, 8),
+        asm("CPSDR", |i| {
+            i.r1 = 10;
+            i.r2 = 8;
+            i.r3 = 11;
+        }),
+        rr("LGDR", 2, 10),
+    ]);
+    t.cpu.gr[1] = 0x4000_0000_1234_5678;
+    t.cpu.fpr[9] = 0x1111_1111_2222_2222;
+    t.cpu.fpr[11] = 1 << 63;
+    t.run(4).unwrap();
+    assert_eq!(t.cpu.fpr[8], 0x4000_0000_1234_5678);
+    assert_eq!(t.cpu.fpr[9], 0x4000_0000_2222_2222); // short format: bits 0-31 only
+    assert_eq!(t.cpu.gr[2], 0xc000_0000_1234_5678);
+    // Without the AFP-register control only FPRs 0, 2, 4, 6 exist.
+    let mut t = T::new(&[rr("LDGR", 8, 1), rr("LDGR", 6, 1)]);
+    t.cpu.cr[0] = 0;
+    assert_eq!(t.step(), Err(Pgm::Data { dxc: 1 }));
+    assert_eq!((t.cpu.fpc >> 8) & 0xff, 1);
+    t.step().unwrap();
+}

@@ -4,14 +4,19 @@
  * Reads cases from stdin, runs each on the (emulated) CPU and writes the results to
  * stdout. All integers are big-endian (the native order here).
  *
- * Case:   u32 code_len (0 ends), code_len bytes of test code, 16 x u64 initial GPRs,
- *         u32 SPM operand (cc << 28 | program mask << 24), WIN bytes of memory window.
+ * Case:   u32 code_len (0 ends), code_len bytes of code, 16 x u64 initial GPRs, 16 x u64
+ *         initial FPRs, u32 SPM operand (cc << 28 | program mask << 24), WIN bytes of
+ *         memory window.
  * Result: u32 status (0, or signo << 16 | si_code), u64 PSW address at the signal,
- *         16 x u64 GPRs, u32 (cc << 28 | program mask << 24), WIN bytes of the window.
+ *         16 x u64 GPRs, 16 x u64 FPRs, u32 (cc << 28 | program mask << 24), WIN bytes.
  *
- * Layout (fixed low addresses, so the test code can reach them with base register 0 and
- * a 20-bit displacement): code at 0x60000 (prologue, test code, epilogue, then the
- * execute targets the generator appends), register areas at 0x70000, window at 0x71000.
+ * Layout (fixed low addresses, so the code can reach them with base register 0 and a
+ * 20-bit displacement): code at 0x60000, register areas at 0x70000, window at 0x71000.
+ * The code (built by tests/cpu_diff.rs) is a prologue that saves the C registers
+ * (GPRs to SAVE, f8-f15 to FSAVE), sets CC and program mask from SPM_IN and loads FPRS_IN
+ * and REGS_IN; the test code; an epilogue that stores the GPRs, FPRs and IPM result to
+ * REGS_OUT, FPRS_OUT and IPM_OUT, restores the C registers and returns; then the execute
+ * targets.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -32,18 +37,14 @@
 #define SAVE (STATE + 0x100)
 #define REGS_OUT (STATE + 0x200)
 #define IPM_OUT (STATE + 0x280)
+#define FPRS_IN (STATE + 0x300)
+#define FPRS_OUT (STATE + 0x380)
 
-static const uint8_t prologue[] = {
-	0xeb, 0x0f, 0x01, 0x00, 0x70, 0x24, /* stmg %r0,%r15,0x70100 */
-	0xe3, 0x10, 0x00, 0x80, 0x70, 0x58, /* ly %r1,0x70080 */
-	0x04, 0x10,                         /* spm %r1 */
-	0xeb, 0x0f, 0x00, 0x00, 0x70, 0x04, /* lmg %r0,%r15,0x70000 */
-};
 
 static sigjmp_buf env;
 static volatile uint32_t status;
 static volatile uint64_t fault_addr, fault_mask;
-static uint64_t fault_regs[16];
+static uint64_t fault_regs[16], fault_fprs[16];
 
 static void handler(int sig, siginfo_t *si, void *uc_)
 {
@@ -53,6 +54,7 @@ static void handler(int sig, siginfo_t *si, void *uc_)
 	fault_mask = uc->uc_mcontext.psw.mask;
 	for (int i = 0; i < 16; i++)
 		fault_regs[i] = uc->uc_mcontext.gregs[i];
+	memcpy(fault_fprs, &uc->uc_mcontext.fpregs.fprs, sizeof(fault_fprs));
 	siglongjmp(env, 1);
 }
 
@@ -94,23 +96,25 @@ int main(void)
 
 		if (readn(&len, 4) || len == 0 || len > 0x8000)
 			break;
-		memcpy(c, prologue, sizeof(prologue));
-		if (readn(c + sizeof(prologue), len))
+		if (readn(c, len))
 			return 2;
 		/* The code sent ends with the generator's epilogue (stmg to REGS_OUT, ipm
 		 * to IPM_OUT, lmg from SAVE, br %r14), followed by execute targets. */
-		if (readn((void *)REGS_IN, 128) || readn(&spm, 4) || readn((void *)WIN_ADDR, WIN))
+		if (readn((void *)REGS_IN, 128) || readn((void *)FPRS_IN, 128) || readn(&spm, 4) ||
+		    readn((void *)WIN_ADDR, WIN))
 			return 2;
 		*(uint32_t *)SPM_IN = spm;
-		/* Everything above the window starts zeroed, as on the shim's side. */
-		memset((void *)(WIN_ADDR + WIN), 0, STATE + 0x10000 - (WIN_ADDR + WIN));
-		__builtin___clear_cache((char *)c, (char *)c + sizeof(prologue) + len);
+		/* The memory above the window that string and long-move instructions can
+		 * reach starts zeroed, as on the shim's side. */
+		memset((void *)(WIN_ADDR + WIN), 0, 0x74000 - (WIN_ADDR + WIN));
+		__builtin___clear_cache((char *)c, (char *)c + len);
 		status = 0;
 		if (sigsetjmp(env, 1) == 0) {
 			((void (*)(void))CODE)();
 			ipm = *(uint32_t *)IPM_OUT;
 		} else {
 			memcpy((void *)REGS_OUT, fault_regs, 128);
+			memcpy((void *)FPRS_OUT, fault_fprs, 128);
 			addr = fault_addr;
 			ipm = (uint32_t)((fault_mask >> 44) & 3) << 28 |
 			      (uint32_t)((fault_mask >> 40) & 0xf) << 24;
@@ -121,6 +125,7 @@ int main(void)
 		}
 		fwrite(&addr, 8, 1, stdout);
 		fwrite((void *)REGS_OUT, 128, 1, stdout);
+		fwrite((void *)FPRS_OUT, 128, 1, stdout);
 		fwrite(&ipm, 4, 1, stdout);
 		fwrite((void *)WIN_ADDR, WIN, 1, stdout);
 	}
