@@ -452,3 +452,59 @@ fn floating_point_moves_and_the_afp_control() {
     assert_eq!((t.cpu.fpc >> 8) & 0xff, 1);
     t.step().unwrap();
 }
+
+#[test]
+fn branches_through_base_registers() {
+    // BC 8,0(5): taken on CC 0; BAS 14,0(5) links; BCT 1,0(5) decrements to zero, not taken;
+    // BXH 2,4,0(5) with increment R4 and limit R5.
+    let tgt = |m: &str, r1: u8| {
+        asm(m, |i| {
+            i.r1 = r1;
+            i.b2 = 5;
+        })
+    };
+    let mut t = T::new(&[tgt("BC", 8)]);
+    t.cpu.gr[5] = 0x3000;
+    t.cpu.set_cc(0);
+    t.step().unwrap();
+    assert_eq!(t.cpu.psw_addr, 0x3000);
+    let mut t = T::new(&[tgt("BAS", 14)]);
+    t.cpu.gr[5] = 0x3000;
+    t.step().unwrap();
+    assert_eq!((t.cpu.psw_addr, t.cpu.gr[14]), (0x3000, CODE + 4));
+    let mut t = T::new(&[tgt("BCT", 1)]);
+    (t.cpu.gr[1], t.cpu.gr[5]) = (0xffff_ffff_0000_0001, 0x3000);
+    t.step().unwrap();
+    assert_eq!(
+        (t.cpu.psw_addr, t.cpu.gr[1]),
+        (CODE + 4, 0xffff_ffff_0000_0000)
+    );
+    let mut t = T::new(&[asm("BXH", |i| {
+        i.r1 = 2;
+        i.r3 = 4;
+        i.b2 = 6;
+    })]);
+    (t.cpu.gr[2], t.cpu.gr[4], t.cpu.gr[5], t.cpu.gr[6]) = (10, 1, 10, 0x3000);
+    t.step().unwrap();
+    assert_eq!((t.cpu.psw_addr, t.cpu.r32(2)), (0x3000, 11));
+    // CRB: compare and branch to B4+D4; CGIB not taken.
+    let mut t = T::new(&[asm("CRB", |i| {
+        i.r1 = 1;
+        i.r2 = 2;
+        i.m3 = 4; // low
+        i.b4 = 5;
+        i.d4 = 0x10;
+    })]);
+    (t.cpu.gr[1], t.cpu.gr[2], t.cpu.gr[5]) = (0xffff_ffff, 1, 0x3000);
+    t.step().unwrap();
+    assert_eq!(t.cpu.psw_addr, 0x3010);
+    let mut t = T::new(&[asm("CGIB", |i| {
+        i.r1 = 1;
+        i.m3 = 2; // high
+        i.i2 = 0xff; // -1
+        i.b4 = 5;
+    })]);
+    (t.cpu.gr[1], t.cpu.gr[5]) = (u64::MAX, 0x3000);
+    t.step().unwrap();
+    assert_eq!(t.cpu.psw_addr, CODE + 6);
+}
