@@ -1178,7 +1178,8 @@ pub fn bx(c: &mut Ctx) -> Result<(), Pgm> {
 
 // ---------------------------------------------------------------- storage to storage
 
-/// MVC/NC/OC/XC (aux 0..3), byte by byte left to right (overlap semantics included).
+/// MVC/NC/OC/XC/MVN/MVZ (aux 0..5), byte by byte left to right (overlap semantics
+/// included).
 pub fn ss(c: &mut Ctx) -> Result<(), Pgm> {
     let n = usize::from(c.i.l1) + 1;
     let a1 = c.ea1();
@@ -1207,12 +1208,14 @@ pub fn ss(c: &mut Ctx) -> Result<(), Pgm> {
             0 => src,
             1 => d[k] & src,
             2 => d[k] | src,
-            _ => d[k] ^ src,
+            3 => d[k] ^ src,
+            4 => (d[k] & 0xf0) | (src & 0x0f),
+            _ => (d[k] & 0x0f) | (src & 0xf0),
         };
         nz |= d[k] != 0;
     }
     write_wrapped(c, a1, &d[..n])?;
-    if c.i.def.aux != 0 {
+    if matches!(c.i.def.aux, 1..=3) {
         c.cpu.set_cc(u8::from(nz));
     }
     Ok(())
@@ -1270,6 +1273,29 @@ pub fn tr(c: &mut Ctx) -> Result<(), Pgm> {
         // A table byte inside the first operand sees earlier results.
         write_wrapped(c, c.cpu.wrap(a1.wrapping_add(k as u64)), &d[k..=k])?;
     }
+    Ok(())
+}
+
+/// Translate and test: the first nonzero function byte stops the scan; R1 gets the
+/// argument byte's address, bits 56-63 of R2 the function byte.
+pub fn trt(c: &mut Ctx) -> Result<(), Pgm> {
+    let n = usize::from(c.i.l1) + 1;
+    let a1 = c.ea1();
+    let a2 = c.ea(c.i.b2, 0, c.i.d2);
+    let mut d = [0u8; 256];
+    read_wrapped(c, a1, &mut d[..n])?;
+    for (k, &arg) in d[..n].iter().enumerate() {
+        let f = c.read(c.cpu.wrap(a2.wrapping_add(u64::from(arg))), 1)?;
+        if f != 0 {
+            let at = c.cpu.wrap(a1.wrapping_add(k as u64));
+            c.cpu.set_address(1, at);
+            let r2 = c.cpu.r64(2);
+            c.cpu.set_r64(2, (r2 & !0xff) | f);
+            c.cpu.set_cc(if k + 1 == n { 2 } else { 1 });
+            return Ok(());
+        }
+    }
+    c.cpu.set_cc(0);
     Ok(())
 }
 
@@ -1564,6 +1590,28 @@ pub fn cds(c: &mut Ctx) -> Result<(), Pgm> {
         }
     }
     c.cpu.set_cc(u8::from(!ok));
+    Ok(())
+}
+
+/// Store facility list extended: as many doublewords of the installed facilities as R0's
+/// bits 56-63 + 1 allow; CC 3 and the needed count - 1 in R0 when that is too few.
+pub fn stfle(c: &mut Ctx) -> Result<(), Pgm> {
+    let a = c.ea2();
+    if a & 7 != 0 {
+        return Err(Pgm::Specification);
+    }
+    let list = c.cpu.facilities.0;
+    let needed = list.iter().rposition(|&w| w != 0).map_or(1, |p| p + 1);
+    let room = usize::from(c.cpu.r64(0) as u8) + 1;
+    let n = needed.min(room);
+    let mut b = [0u8; 32];
+    for (k, w) in list[..n].iter().enumerate() {
+        b[8 * k..8 * k + 8].copy_from_slice(&w.to_be_bytes());
+    }
+    c.mem.write(a, &b[..8 * n])?;
+    let r0 = c.cpu.r64(0);
+    c.cpu.set_r64(0, (r0 & !0xff) | (needed as u64 - 1));
+    c.cpu.set_cc(if room >= needed { 0 } else { 3 });
     Ok(())
 }
 

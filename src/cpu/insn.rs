@@ -741,7 +741,10 @@ table! {
     0xd4   SSa  "NC"     Base ss    Nil 1;
     0xd6   SSa  "OC"     Base ss    Nil 2;
     0xd7   SSa  "XC"     Base ss    Nil 3;
+    0xd1   SSa  "MVN"    Base ss    Nil 4;
+    0xd3   SSa  "MVZ"    Base ss    Nil 5;
     0xd5   SSa  "CLC"    Base clc   Nil 0;
+    0xdd   SSa  "TRT"    Base trt   Nil 0;
     0xdc   SSa  "TR"     Base tr    Nil 0;
     0x0e   RR   "MVCL"   Base mvcl  Nil 0;
     0xa8   RSa  "MVCLE"  Base mvcl  Nil 1;
@@ -760,6 +763,7 @@ table! {
     0xeb31 RSYa "CDSY"   LongDisplacement cds Nil 4;
     0xeb3e RSYa "CDSG"   Base cds   Nil 8;
     0xb222 RRE  "IPM"    Base ipm   Nil 0;
+    0xb2b0 S    "STFLE"  Base stfle Nil 0;
     0x04   RR   "SPM"    Base spm   Nil 0;
     0xb983 RRE  "FLOGR"  ExtendedImmediate flogr Nil 0;
     0xb9e1 RRFc "POPCNT" Z196 popcnt Nil 0;

@@ -99,7 +99,7 @@ pub enum Facility {
 
 /// The installed facilities, as a 256-bit STFLE list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Facilities([u64; 4]);
+pub struct Facilities(pub(crate) [u64; 4]);
 
 impl Facilities {
     /// The facilities of a z10 for the instructions this executor implements.

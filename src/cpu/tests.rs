@@ -508,3 +508,37 @@ fn branches_through_base_registers() {
     t.step().unwrap();
     assert_eq!(t.cpu.psw_addr, CODE + 6);
 }
+
+#[test]
+fn store_facility_list_extended() {
+    let mut t = T::new(&[asm("STFLE", |i| i.b2 = 5), asm("STFLE", |i| i.b2 = 5)]);
+    t.cpu.gr[5] = DATA;
+    t.step().unwrap();
+    // Facilities 0-63 fit in one doubleword: CC 0, R0 bits 56-63 = 0.
+    let mut b = [0u8; 8];
+    t.mem.read(DATA, &mut b).unwrap();
+    let w = u64::from_be_bytes(b);
+    assert_eq!((t.cpu.cc(), t.cpu.gr[0] & 0xff), (0, 0));
+    for bit in [0u32, 18, 21, 34, 42, 45] {
+        assert_ne!(w & (1 << (63 - bit)), 0, "facility {bit}");
+    }
+    t.cpu.gr[5] = DATA + 4;
+    assert_eq!(t.step(), Err(Pgm::Specification));
+}
+
+#[test]
+fn translate_and_test_finds_the_first_nonzero_function_byte() {
+    let mut t = T::new(&[asm("TRT", |i| {
+        i.l1 = 3;
+        i.b1 = 3;
+        i.b2 = 4;
+    })]);
+    t.mem.store(DATA, b"ab,c").unwrap();
+    t.mem.store(0x4000 + u64::from(b','), &[7]).unwrap();
+    (t.cpu.gr[2], t.cpu.gr[3], t.cpu.gr[4]) = (0xffff, DATA, 0x4000);
+    t.step().unwrap();
+    assert_eq!(
+        (t.cpu.gr[1], t.cpu.gr[2], t.cpu.cc()),
+        (DATA + 2, 0xff07, 1)
+    );
+}
