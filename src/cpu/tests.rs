@@ -542,3 +542,26 @@ fn translate_and_test_finds_the_first_nonzero_function_byte() {
         (DATA + 2, 0xff07, 1)
     );
 }
+
+#[test]
+fn twenty_four_bit_mode_wraps_and_bal_links_ilc_cc_and_mask() {
+    let mut t = T::new(&[
+        asm("LA", |i| {
+            i.r1 = 1;
+            i.b2 = 2;
+            i.d2 = 0x10;
+        }),
+        rr("BALR", 3, 0),
+    ]);
+    t.cpu.psw_mask &= !(psw::EA | psw::BA);
+    (t.cpu.gr[1], t.cpu.gr[2]) = (0xaaaa_aaaa_aaaa_aaaa, 0xffff_fff8);
+    t.cpu.set_cc(2);
+    t.cpu.set_program_mask(5);
+    t.run(2).unwrap();
+    assert_eq!(t.cpu.gr[1], 0xaaaa_aaaa_0000_0008);
+    // ILC 1 (BALR), CC 2, program mask 5, then the 24-bit address.
+    assert_eq!(
+        t.cpu.r32(3),
+        0x4000_0000 | 0x2000_0000 | 0x0500_0000 | (CODE as u32 + 6)
+    );
+}
