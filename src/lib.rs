@@ -16,6 +16,7 @@
 
 pub mod addr;
 pub mod caps;
+pub mod cpu;
 pub mod device;
 pub mod error;
 pub mod fd;
