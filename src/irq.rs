@@ -470,17 +470,14 @@ pub fn inti_from_irq(irq: &kvm_s390_irq) -> Result<Inti> {
         type_,
         ..Default::default()
     };
-    // SAFETY: every member of the payload union is plain integers.
-    unsafe {
-        match type_ {
-            KVM_S390_INT_PFAULT_INIT
-            | KVM_S390_INT_PFAULT_DONE
-            | KVM_S390_INT_VIRTIO
-            | KVM_S390_INT_SERVICE => inti.ext = irq.u.ext,
-            KVM_S390_MCHK => inti.mchk = irq.u.mchk,
-            t if is_io(t) => inti.io = irq.u.io,
-            _ => return Err(Error::IrqType),
-        }
+    match type_ {
+        KVM_S390_INT_PFAULT_INIT
+        | KVM_S390_INT_PFAULT_DONE
+        | KVM_S390_INT_VIRTIO
+        | KVM_S390_INT_SERVICE => inti.ext = irq.ext(),
+        KVM_S390_MCHK => inti.mchk = irq.mchk(),
+        t if is_io(t) => inti.io = irq.io(),
+        _ => return Err(Error::IrqType),
     }
     Ok(inti)
 }
@@ -554,11 +551,9 @@ impl LocalIrqs {
         let Ok(type_) = u32::try_from(irq.type_) else {
             return Err(Error::IrqType);
         };
-        let u = irq.u;
         match type_ {
             KVM_S390_PROGRAM_INT => {
-                // SAFETY: as above.
-                let mut pgm = unsafe { u.pgm };
+                let mut pgm = irq.pgm();
                 if pgm.flags & KVM_S390_PGM_FLAGS_ILC_VALID == 0 {
                     pgm.flags &= !KVM_S390_PGM_FLAGS_ILC_MASK;
                     pgm.flags |= ilen | KVM_S390_PGM_FLAGS_ILC_VALID;
@@ -588,13 +583,11 @@ impl LocalIrqs {
                 if !stopped {
                     return Err(Error::IrqBusy);
                 }
-                // SAFETY: as above.
-                self.prefix = unsafe { u.prefix };
+                self.prefix = irq.prefix();
                 self.pending |= bit(IRQ_PEND_SET_PREFIX);
             }
             KVM_S390_SIGP_STOP => {
-                // SAFETY: as above.
-                let stop = unsafe { u.stop };
+                let stop = irq.stop();
                 if stop.flags & !KVM_S390_STOP_FLAG_STORE_STATUS != 0 {
                     return Err(Error::IrqType);
                 }
@@ -615,8 +608,7 @@ impl LocalIrqs {
             KVM_S390_INT_CLOCK_COMP => self.pending |= bit(IRQ_PEND_EXT_CLOCK_COMP),
             KVM_S390_INT_CPU_TIMER => self.pending |= bit(IRQ_PEND_EXT_CPU_TIMER),
             KVM_S390_INT_EXTERNAL_CALL => {
-                // SAFETY: as above.
-                let extcall = unsafe { u.extcall };
+                let extcall = irq.extcall();
                 if !vcpu_exists(extcall.code) {
                     return Err(Error::IrqType);
                 }
@@ -627,8 +619,7 @@ impl LocalIrqs {
                 self.extcall = extcall;
             }
             KVM_S390_INT_EMERGENCY => {
-                // SAFETY: as above.
-                let code = unsafe { u.emerg.code };
+                let code = irq.emerg().code;
                 if !vcpu_exists(code) {
                     return Err(Error::IrqType);
                 }
@@ -640,8 +631,7 @@ impl LocalIrqs {
                 self.pending |= bit(IRQ_PEND_EXT_EMERGENCY);
             }
             KVM_S390_MCHK => {
-                // SAFETY: as above.
-                let m = unsafe { u.mchk };
+                let m = irq.mchk();
                 self.mchk.cr14 |= m.cr14;
                 self.mchk.mcic |= m.mcic;
                 self.mchk.ext_damage_code |= m.ext_damage_code;
@@ -654,8 +644,7 @@ impl LocalIrqs {
                 }
             }
             KVM_S390_INT_PFAULT_INIT => {
-                // SAFETY: as above.
-                self.ext = unsafe { u.ext };
+                self.ext = irq.ext();
                 self.pending |= bit(IRQ_PEND_PFAULT_INIT);
             }
             _ => return Err(Error::IrqType),
@@ -1321,11 +1310,7 @@ mod tests {
         fi.inject(io(3, 1)).unwrap();
         let all = fi.all(16).unwrap();
         // List order: ISC 1 before ISC 3, FIFO within an ISC.
-        // SAFETY: test records are I/O records.
-        let nrs: Vec<u16> = all
-            .iter()
-            .map(|r| unsafe { r.u.io.subchannel_nr })
-            .collect();
+        let nrs: Vec<u16> = all.iter().map(|r| r.io().subchannel_nr).collect();
         assert_eq!(nrs, [3, 1, 2]);
         assert!(fi.all(2).is_none());
         assert_eq!(

@@ -12,10 +12,14 @@
 //! the count and raises the GSI; it holds the irqfd list lock while injecting, so after
 //! `KVM_IRQFD` deassign returns no injection for that irqfd can still happen.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::sync::{Arc, Mutex, Weak};
 
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
+use nix::sys::eventfd::{EfdFlags, EventFd};
+
 use crate::error::{Error, Result};
+use crate::os;
 use crate::uapi::*;
 use crate::vm::Vm;
 
@@ -74,8 +78,7 @@ impl Vm {
         if self.ucontrol {
             return Err(Error::Routing);
         }
-        // SAFETY: every member of the union is plain integers.
-        let a = unsafe { ue.u.adapter };
+        let a = ue.adapter();
         // The bits must lie in the page of their address (upstream since 2026).
         if ind_bit(a.summary_addr, u64::from(a.summary_offset), false) >= PAGE * 8
             || ind_bit(a.ind_addr, a.ind_offset, false) >= PAGE * 8
@@ -192,22 +195,22 @@ impl Vm {
             return Err(Error::Routing);
         }
         if args.flags & KVM_IRQFD_FLAG_DEASSIGN != 0 {
-            let fd = eventfd_of(args.fd as RawFd)?;
+            let fd = os::eventfd_dup(args.fd as RawFd)?;
             // Deassigning an irqfd that is not assigned is not an error (kvm_irqfd_deassign).
             self.irqfds.with_items(|items| {
                 items.retain(|i| {
-                    let same = i.gsi == args.gsi && same_file(i.fd.as_raw_fd(), fd.as_raw_fd());
+                    let same = i.gsi == args.gsi && os::same_file(i.fd.as_fd(), fd.as_fd());
                     if same {
-                        self.irqfds.unwatch(i.fd.as_raw_fd());
+                        self.irqfds.unwatch(&i.fd);
                     }
                     !same
                 })
             });
             return Ok(0);
         }
-        let fd = eventfd_of(args.fd as RawFd)?;
+        let fd = os::eventfd_dup(args.fd as RawFd)?;
         let resample = if args.flags & KVM_IRQFD_FLAG_RESAMPLE != 0 {
-            Some(eventfd_of(args.resamplefd as RawFd)?)
+            Some(os::eventfd_dup(args.resamplefd as RawFd)?)
         } else {
             None
         };
@@ -216,13 +219,13 @@ impl Vm {
             .with_items(|items| {
                 if items
                     .iter()
-                    .any(|i| same_file(i.fd.as_raw_fd(), fd.as_raw_fd()))
+                    .any(|i| os::same_file(i.fd.as_fd(), fd.as_fd()))
                 {
                     return Err(Error::IrqfdBusy);
                 }
                 // A count already pending when the irqfd is assigned is delivered at once, as
                 // the kernel's poll at assignment does: epoll reports it immediately.
-                self.irqfds.watch(fd.as_raw_fd())?;
+                self.irqfds.watch(&fd)?;
                 items.push(Irqfd {
                     fd,
                     gsi: args.gsi,
@@ -234,39 +237,6 @@ impl Vm {
     }
 }
 
-/// A duplicate of `fd` if it is an eventfd: EBADF for a closed number, EINVAL for another file.
-fn eventfd_of(fd: RawFd) -> Result<OwnedFd> {
-    let link =
-        std::fs::read_link(format!("/proc/self/fd/{fd}")).map_err(|_| Error::Os(libc::EBADF))?;
-    if link.as_os_str() != "anon_inode:[eventfd]" {
-        return Err(Error::Routing);
-    }
-    // SAFETY: F_DUPFD_CLOEXEC on a number that was just seen open; failure is reported.
-    let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
-    if dup < 0 {
-        return Err(Error::Os(libc::EBADF));
-    }
-    // SAFETY: `dup` is a fresh descriptor owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(dup) })
-}
-
-/// Whether two descriptors refer to the same open file (the same eventfd).
-fn same_file(a: RawFd, b: RawFd) -> bool {
-    const KCMP_FILE: libc::c_long = 0;
-    // SAFETY: kcmp only compares kernel objects of this process.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_kcmp,
-            libc::getpid() as libc::c_long,
-            libc::getpid() as libc::c_long,
-            KCMP_FILE,
-            a as libc::c_long,
-            b as libc::c_long,
-        )
-    };
-    r == 0
-}
-
 /// An assigned irqfd.
 struct Irqfd {
     fd: OwnedFd,
@@ -275,11 +245,14 @@ struct Irqfd {
 }
 
 struct Shared {
-    epoll: OwnedFd,
+    epoll: Epoll,
     /// Written when the VM goes away, to end the thread.
-    stop: OwnedFd,
+    stop: EventFd,
     items: Mutex<Vec<Irqfd>>,
 }
+
+/// The epoll data of the stop eventfd (irqfd events carry their fd number).
+const STOP: u64 = u64::MAX;
 
 /// A VM's irqfds and the thread that serves them.
 #[derive(Default)]
@@ -308,30 +281,18 @@ impl IrqfdSet {
         if s.is_some() {
             return Ok(());
         }
-        // SAFETY: plain fd-creating calls; results are checked.
-        let (ep, stop) = unsafe {
-            (
-                libc::epoll_create1(libc::EPOLL_CLOEXEC),
-                libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK),
-            )
-        };
-        if ep < 0 || stop < 0 {
-            return Err(Error::Os(libc::EMFILE));
-        }
-        // SAFETY: both are fresh descriptors we own.
-        let shared = Arc::new(unsafe {
-            Shared {
-                epoll: OwnedFd::from_raw_fd(ep),
-                stop: OwnedFd::from_raw_fd(stop),
-                items: Mutex::new(Vec::new()),
-            }
+        let os_err = |e: nix::errno::Errno| Error::Os(e as i32);
+        let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).map_err(os_err)?;
+        let stop = EventFd::from_value_and_flags(0, EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)
+            .map_err(os_err)?;
+        epoll
+            .add(&stop, EpollEvent::new(EpollFlags::EPOLLIN, STOP))
+            .map_err(os_err)?;
+        let shared = Arc::new(Shared {
+            epoll,
+            stop,
+            items: Mutex::new(Vec::new()),
         });
-        let mut ev = libc::epoll_event {
-            events: libc::EPOLLIN as u32,
-            u64: u64::MAX,
-        };
-        // SAFETY: registering our own eventfd with our own epoll instance.
-        unsafe { libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, stop, &mut ev) };
         let weak: Weak<Vm> = Arc::downgrade(vm);
         let thread_shared = shared.clone();
         std::thread::Builder::new()
@@ -342,32 +303,19 @@ impl IrqfdSet {
         Ok(())
     }
 
-    fn watch(&self, fd: RawFd) -> Result<()> {
-        let Some(s) = self.shared() else {
-            return Err(Error::Os(libc::EBADF));
-        };
-        let mut ev = libc::epoll_event {
-            events: libc::EPOLLIN as u32,
-            u64: fd as u64,
-        };
-        // SAFETY: registering a descriptor we own with our epoll instance.
-        if unsafe { libc::epoll_ctl(s.epoll.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) } < 0 {
-            return Err(Error::Os(libc::ENOMEM));
-        }
-        Ok(())
+    fn watch(&self, fd: &OwnedFd) -> Result<()> {
+        let s = self.shared().ok_or(Error::Os(libc::EBADF))?;
+        s.epoll
+            .add(
+                fd,
+                EpollEvent::new(EpollFlags::EPOLLIN, fd.as_raw_fd() as u64),
+            )
+            .map_err(|e| Error::Os(e as i32))
     }
 
-    fn unwatch(&self, fd: RawFd) {
+    fn unwatch(&self, fd: &OwnedFd) {
         if let Some(s) = self.shared() {
-            // SAFETY: removing a descriptor we own from our epoll instance.
-            unsafe {
-                libc::epoll_ctl(
-                    s.epoll.as_raw_fd(),
-                    libc::EPOLL_CTL_DEL,
-                    fd,
-                    std::ptr::null_mut(),
-                )
-            };
+            let _ = s.epoll.delete(fd);
         }
     }
 }
@@ -375,50 +323,31 @@ impl IrqfdSet {
 impl Drop for IrqfdSet {
     fn drop(&mut self) {
         if let Some(s) = self.shared() {
-            let one = 1u64;
-            // SAFETY: an 8-byte write to our own eventfd.
-            unsafe { libc::write(s.stop.as_raw_fd(), (&one as *const u64).cast(), 8) };
+            let _ = s.stop.write(1);
         }
     }
 }
 
 /// The irqfd thread: consumes eventfd counts and raises their GSIs until the VM is gone.
 fn serve(shared: Arc<Shared>, vm: Weak<Vm>) {
-    let mut events = [libc::epoll_event { events: 0, u64: 0 }; 32];
+    let mut events = [EpollEvent::empty(); 32];
     loop {
-        // SAFETY: waiting on our own epoll instance into a local buffer.
-        let n = unsafe {
-            libc::epoll_wait(
-                shared.epoll.as_raw_fd(),
-                events.as_mut_ptr(),
-                events.len() as i32,
-                -1,
-            )
-        };
-        if n < 0 {
+        let Ok(n) = shared.epoll.wait(&mut events, EpollTimeout::NONE) else {
             continue;
-        }
+        };
         let Some(vm) = vm.upgrade() else {
             return;
         };
-        for ev in &events[..n as usize] {
-            let key = ev.u64;
-            if key == u64::MAX {
+        for ev in &events[..n] {
+            if ev.data() == STOP {
                 continue;
             }
             let items = shared.items.lock().unwrap_or_else(|e| e.into_inner());
-            let Some(item) = items.iter().find(|i| i.fd.as_raw_fd() as u64 == key) else {
+            let Some(item) = items.iter().find(|i| i.fd.as_raw_fd() as u64 == ev.data()) else {
                 continue;
             };
-            let mut count = 0u64;
-            let iov = libc::iovec {
-                iov_base: (&mut count as *mut u64).cast(),
-                iov_len: 8,
-            };
-            // SAFETY: an 8-byte read from an eventfd we own into a local; RWF_NOWAIT so a
-            // count consumed by another reader meanwhile gives EAGAIN instead of blocking.
-            let r = unsafe { libc::preadv2(item.fd.as_raw_fd(), &iov, 1, -1, libc::RWF_NOWAIT) };
-            if r == 8 {
+            // A count consumed by another reader meanwhile is not waited for.
+            if os::eventfd_read_nowait(item.fd.as_fd()).is_some() {
                 vm.raise_gsi(item.gsi);
             }
         }

@@ -12,9 +12,11 @@
 //! * [`ioctl`]: the request dispatcher.
 //! * [`ffi`]: the exported C API and the LD_PRELOAD interposers.
 #![deny(unsafe_op_in_unsafe_fn)]
+#![deny(unsafe_code)]
 
 pub mod addr;
 pub mod caps;
+pub mod cpu;
 pub mod device;
 pub mod error;
 pub mod fd;

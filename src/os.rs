@@ -25,6 +25,8 @@
 //! nix wraps the calls where it has them. It has no `MADV_WIPEONFORK` (0.29), and `epoll_ctl`
 //! on numbers that may be closed, foreign or moving uses `libc` directly: nix's owned-fd types
 //! would assert an ownership the shim does not have there.
+// System calls nix does not wrap (or wraps with ownership the shim does not have).
+#![allow(unsafe_code)]
 
 use std::ffi::CStr;
 use std::num::NonZeroUsize;
@@ -349,6 +351,65 @@ fn claim_token() -> u64 {
 #[inline]
 pub fn same_process(token: u64) -> bool {
     process_token() == token
+}
+
+/// A close-on-exec duplicate of `fd` if it is an eventfd (`eventfd_ctx_fileget`): EBADF for
+/// a number that is not open, EINVAL for another kind of file.
+pub fn eventfd_dup(fd: RawFd) -> Result<std::os::fd::OwnedFd> {
+    let link =
+        std::fs::read_link(format!("/proc/self/fd/{fd}")).map_err(|_| Error::Os(libc::EBADF))?;
+    if link.as_os_str() != "anon_inode:[eventfd]" {
+        return Err(Error::Os(libc::EINVAL));
+    }
+    let dup = fcntl(fd, FcntlArg::F_DUPFD_CLOEXEC(3)).map_err(os_err)?;
+    // SAFETY: `dup` is a fresh descriptor that nothing else owns.
+    Ok(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(dup) })
+}
+
+/// Whether two descriptors refer to the same open file (`kcmp(KCMP_FILE)`; nix has no kcmp).
+pub fn same_file(a: std::os::fd::BorrowedFd, b: std::os::fd::BorrowedFd) -> bool {
+    const KCMP_FILE: libc::c_long = 0;
+    let pid = libc::c_long::from(std::process::id() as i32);
+    // SAFETY: kcmp compares kernel objects of this process; it reads no user memory.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_kcmp,
+            pid,
+            pid,
+            KCMP_FILE,
+            libc::c_long::from(a.as_raw_fd()),
+            libc::c_long::from(b.as_raw_fd()),
+        )
+    };
+    r == 0
+}
+
+/// Reads an eventfd's count without blocking (`RWF_NOWAIT`, even on a blocking eventfd, so a
+/// count consumed by another reader gives None instead of waiting); nix has no `preadv2`.
+pub fn eventfd_read_nowait(fd: std::os::fd::BorrowedFd) -> Option<u64> {
+    let mut count = 0u64;
+    let iov = libc::iovec {
+        iov_base: (&mut count as *mut u64).cast(),
+        iov_len: 8,
+    };
+    // SAFETY: one 8-byte read into a local through a one-element iovec.
+    let r = unsafe { libc::preadv2(fd.as_raw_fd(), &iov, 1, -1, libc::RWF_NOWAIT) };
+    (r == 8).then_some(count)
+}
+
+/// `n` random bytes from the kernel (`getrandom`; nix has none).
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut b = [0u8; N];
+    let mut filled = 0;
+    while filled < N {
+        // SAFETY: getrandom writes at most N - filled bytes into the rest of our buffer.
+        let r = unsafe { libc::getrandom(b[filled..].as_mut_ptr().cast(), N - filled, 0) };
+        if r <= 0 {
+            break;
+        }
+        filled += r as usize;
+    }
+    b
 }
 
 #[cfg(test)]

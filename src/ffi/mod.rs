@@ -1,6 +1,8 @@
 //! The exported C ABI: the `kvm_s390_shim_*` API ([`api`]) and the LD_PRELOAD interposers
 //! ([`preload`]). Every exported function runs its body inside [`ffi_boundary!`], so a panic
 //! never unwinds into C: it is logged and the call fails with EIO.
+// The C ABI: exported functions, interposers, raw pointers from C.
+#![allow(unsafe_code)]
 
 use libc::c_int;
 

@@ -19,6 +19,8 @@
 //! instead of delivering a blocked fault signal), so in the default method such a thread copies
 //! with the system calls too ([`sigmask`] keeps that knowledge per thread without a system call
 //! per access). Compare-and-swap has no system-call form: see [`compare_exchange`].
+// Caller memory: the fault-recovering copy and compare-and-swap routines and their handler.
+#![allow(unsafe_code)]
 
 mod fault;
 mod sigmask;

@@ -255,10 +255,6 @@ static_assertions::const_assert_eq!(
     core::mem::size_of::<u64>(),
     core::mem::size_of::<kvm_s390_cmma_log_u>()
 );
-// SAFETY: both members are `u64`s that fill the whole union (asserted above), so every
-// value has all its bytes initialised, whichever member it was built from. (Unions cannot derive
-// `NoUninit`; a union with a smaller member must not implement it.)
-unsafe impl bytemuck::NoUninit for kvm_s390_cmma_log_u {}
 
 /// Argument of `KVM_S390_GET_CMMA_BITS` / `KVM_S390_SET_CMMA_BITS`. `values` is a user pointer.
 #[repr(C)]

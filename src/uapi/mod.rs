@@ -40,6 +40,7 @@ pub mod flic;
 pub mod ioctls;
 pub mod kvm;
 pub mod s390;
+pub mod unions;
 
 pub use caps::*;
 pub use flic::*;

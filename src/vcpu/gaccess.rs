@@ -588,8 +588,7 @@ impl Vcpu {
                 self.mem_op_logical(vm, mop)
             }
             KVM_S390_MEMOP_SIDA_READ | KVM_S390_MEMOP_SIDA_WRITE => {
-                // SAFETY: every member of the union is plain integers.
-                let offset = unsafe { mop.u.sida_offset };
+                let offset = mop.sida_offset();
                 if mop.flags != 0 || mop.size == 0 {
                     return Err(Error::MemOp(MemOpRule::FlagsOrSize));
                 }
@@ -631,8 +630,7 @@ impl Vcpu {
             mop,
             MemOpFlags::CHECK_ONLY | MemOpFlags::INJECT_EXCEPTION | MemOpFlags::SKEY_PROTECTION,
         )?;
-        // SAFETY: every member of the union is plain integers.
-        let ar = unsafe { mop.u.ext.ar };
+        let ar = mop.ext().ar;
         if ar >= 16 {
             return Err(Error::MemOp(MemOpRule::AccessRegister));
         }

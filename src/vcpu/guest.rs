@@ -1,3 +1,5 @@
+// Guest programs: calls into the registered C guest function and its handle.
+#![allow(unsafe_code)]
 #![allow(non_camel_case_types)]
 //! Guest programs behind `KVM_RUN`.
 //!

@@ -768,9 +768,7 @@ impl Vcpu {
 pub(crate) fn irq_bytes(r: &kvm_s390_irq) -> [u8; 72] {
     let mut b = [0u8; 72];
     b[..8].copy_from_slice(&r.type_.to_ne_bytes());
-    // SAFETY: `reserved` spans the whole 64-byte union, whose members are plain integers;
-    // records are built from zeroed payloads, so no byte is uninitialised.
-    b[8..].copy_from_slice(unsafe { &r.u.reserved });
+    b[8..].copy_from_slice(&r.payload());
     b
 }
 

@@ -4,6 +4,8 @@
 //! the same physical page the shim maps here. The caller may change it at any time (as with
 //! the kernel's page), so the shim never forms Rust references into it: fields are read and
 //! written as plain values at their byte offsets.
+// The kvm_run page: a shared mapping read and written at byte offsets.
+#![allow(unsafe_code)]
 
 use std::os::fd::RawFd;
 use std::ptr::NonNull;

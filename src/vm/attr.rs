@@ -16,17 +16,7 @@ fn err<T>(rule: AttrRule) -> Result<T> {
 
 /// Random bytes for wrapping-key masks (from the kernel's random source).
 pub fn random_bytes<const N: usize>() -> [u8; N] {
-    let mut b = [0u8; N];
-    let mut filled = 0;
-    while filled < N {
-        // SAFETY: getrandom writes at most N - filled bytes into our buffer.
-        let r = unsafe { libc::getrandom(b[filled..].as_mut_ptr().cast(), N - filled, 0) };
-        if r <= 0 {
-            break;
-        }
-        filled += r as usize;
-    }
-    b
+    crate::os::random_bytes()
 }
 
 /// Reads the attribute value at `addr` (the attribute's `addr` field).

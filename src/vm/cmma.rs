@@ -244,8 +244,7 @@ impl Vm {
             .map_err(|_| Error::OutOfMemory)?;
         bits.resize(log.count as usize, 0);
         UserBuf::new(log.values, bits.len()).read_into(&mut bits)?;
-        // SAFETY: both union members are u64.
-        let mask = ((unsafe { log.u.mask } & 0x4300_0000) >> 24) as u8;
+        let mask = ((log.mask() & 0x4300_0000) >> 24) as u8;
         let slots = self.memslots();
         let mut result = Ok(0);
         for (i, &b) in bits.iter().enumerate() {

@@ -169,23 +169,21 @@ impl super::Vm {
                 // The kernel copies straight into the model: a fault may leave it partially
                 // written. Copying page by page reproduces that.
                 let mut st = self.state();
-                let dst = &mut st.cpu_model.subfuncs;
-                // SAFETY: kvm_s390_vm_cpu_subfunc is a byte-array struct; viewing it as bytes
-                // for the duration of this exclusive borrow is valid.
-                let bytes = unsafe {
-                    std::slice::from_raw_parts_mut(
-                        (dst as *mut kvm_s390_vm_cpu_subfunc).cast::<u8>(),
-                        std::mem::size_of::<kvm_s390_vm_cpu_subfunc>(),
-                    )
-                };
+                let mut bytes = bytemuck::bytes_of(&st.cpu_model.subfuncs).to_vec();
                 let mut off = 0;
+                let mut result = Ok(0);
                 while off < bytes.len() {
                     let src = attr.addr.wrapping_add(off as u64);
                     let n = (4096 - (src % 4096) as usize).min(bytes.len() - off);
-                    UserBuf::new(src, n).read_into(&mut bytes[off..off + n])?;
+                    if let Err(e) = UserBuf::new(src, n).read_into(&mut bytes[off..off + n]) {
+                        result = Err(e);
+                        break;
+                    }
                     off += n;
                 }
-                Ok(0)
+                // Whatever was copied before a fault stays in the model.
+                st.cpu_model.subfuncs = bytemuck::pod_read_unaligned(&bytes);
+                result
             }
             KVM_S390_VM_CPU_PROCESSOR_UV_FEAT_GUEST => {
                 let f: u64 = payload(attr.addr)?;

@@ -69,8 +69,7 @@ pub fn validate_common(mop: &kvm_s390_mem_op, supported: MemOpFlags) -> Result<u
     if !flags.contains(MemOpFlags::SKEY_PROTECTION) {
         return Ok(0);
     }
-    // SAFETY: every member of the union is plain integers; reading `ext` is always valid.
-    let key = unsafe { mop.u.ext.key };
+    let key = mop.ext().key;
     if key > 15 {
         return Err(Error::MemOp(MemOpRule::Key));
     }
@@ -233,8 +232,7 @@ impl Vm {
         if size > 16 {
             return Err(Error::MemOp(MemOpRule::CmpxchgSize));
         }
-        // SAFETY: every member of the union is plain integers.
-        let old_addr = unsafe { mop.u.ext.old_addr };
+        let old_addr = mop.ext().old_addr;
         let mut new = [0u8; 16];
         let mut old = [0u8; 16];
         UserBuf::new(mop.buf, size).read_into(&mut new[..size])?;
