@@ -575,7 +575,65 @@ int main(void)
 		}
 	}
 
-	printf("\n12. Teardown\n");
+	printf("\n12. Interrupts into a waiting vCPU\n");
+	{
+		/* vCPU 2 in an enabled wait: external and I/O interrupts enabled in the PSW, emergency
+		 * signals in CR0, ISC 3 in CR6; the new PSWs keep them enabled (a guest's idle loop). */
+		int cpu = step("KVM_CREATE_VCPU(2)", ioctl(vm, KVM_CREATE_VCPU, 2), 0);
+		struct kvm_run *run = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, cpu, 0);
+		if (run == MAP_FAILED) {
+			perror("mmap vcpu");
+			return 1;
+		}
+		const uint64_t wait_psw = (3ull << 31) | (1ull << 57) | (1ull << 56); /* 64-bit, I/O, ext */
+		uint64_t ext_new[2] = {htobe64(wait_psw), htobe64(0x6000)}, io_new[2] = {htobe64(wait_psw), htobe64(0x7000)};
+		memcpy(mem + 0x1b0, ext_new, 16);
+		memcpy(mem + 0x1f0, io_new, 16);
+		struct kvm_sregs sregs;
+		ioctl(cpu, KVM_GET_SREGS, &sregs);
+		sregs.crs[0] = 1ull << (63 - 49);  /* emergency-signal subclass */
+		sregs.crs[6] = 0x80ull >> 3 << 24; /* I/O interruption subclass 3 */
+		step("KVM_SET_SREGS (CR0 emergency signal, CR6 ISC 3)", ioctl(cpu, KVM_SET_SREGS, &sregs), 0);
+		step("KVM_SET_SIGNAL_MASK (SIG_IPI unblocked during KVM_RUN)", unblock_sig_ipi_in_run(cpu), 0);
+		run->psw_mask = wait_psw;
+		run->psw_addr = 0x1000;
+		struct vcpu_thread vt = {.cpu = cpu};
+		pthread_t th;
+		pthread_create(&th, NULL, vcpu_thread_main, &vt);
+		struct timespec pause = {.tv_nsec = 100 * 1000 * 1000};
+		nanosleep(&pause, NULL);
+		struct kvm_s390_irq emerg;
+		memset(&emerg, 0, sizeof(emerg));
+		emerg.type = KVM_S390_INT_EMERGENCY;
+		emerg.u.emerg.code = 1; /* from CPU 1 */
+		step("KVM_S390_IRQ emergency signal from CPU 1 (vCPU waiting)", ioctl(cpu, KVM_S390_IRQ, &emerg), 0);
+		nanosleep(&pause, NULL);
+		printf("    lowcore: external code %#x from CPU %u, old PSW %016llx %016llx\n", be16toh(*(uint16_t *)(mem + 0x86)),
+		       be16toh(*(uint16_t *)(mem + 0x84)), (unsigned long long)be64toh(*(uint64_t *)(mem + 0x130)),
+		       (unsigned long long)be64toh(*(uint64_t *)(mem + 0x138)));
+		struct kvm_s390_interrupt io = {.type = 1 /* KVM_S390_INT_IO(0, 0, 0, 1) */, .parm = 0x00010005,
+						.parm64 = (0xcafe0001ull << 32) | (3u << 27)};
+		step("KVM_S390_INTERRUPT I/O, subchannel 0.0.0005, ISC 3 (VM fd)", ioctl(vm, KVM_S390_INTERRUPT, &io), 0);
+		nanosleep(&pause, NULL);
+		printf("    lowcore: subchannel id %#x nr %#x, parameter %#x, word %#x, old PSW address %#llx\n",
+		       be16toh(*(uint16_t *)(mem + 0xb8)), be16toh(*(uint16_t *)(mem + 0xba)), be32toh(*(uint32_t *)(mem + 0xbc)),
+		       be32toh(*(uint32_t *)(mem + 0xc0)), (unsigned long long)be64toh(*(uint64_t *)(mem + 0x178)));
+		pthread_kill(th, SIG_IPI);
+		pthread_join(th, NULL);
+		printf("  %-58s -> %d %s, exit_reason %u\n", "KVM_RUN (kicked with SIG_IPI)", vt.ret, strerror(vt.err),
+		       run->exit_reason);
+		printf("    the vCPU waited %.2f s using %.1f ms of CPU; PSW now %016llx %016llx\n", vt.wall, vt.used * 1e3,
+		       (unsigned long long)run->psw_mask, (unsigned long long)run->psw_addr);
+		if (vt.ret != -1 || vt.err != EINTR || be16toh(*(uint16_t *)(mem + 0x86)) != 0x1201 ||
+		    be16toh(*(uint16_t *)(mem + 0xba)) != 5 || run->psw_addr != 0x7000) {
+			printf("    UNEXPECTED interrupt results\n");
+			failures++;
+		}
+		munmap(run, 4096);
+		close(cpu);
+	}
+
+	printf("\n13. Teardown\n");
 	int vm2 = dup(vm);
 	close(vm);
 	step("VM still usable through a dup after close", ioctl(vm2, KVM_CHECK_EXTENSION, KVM_CAP_USER_MEMORY), 0);
