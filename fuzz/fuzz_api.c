@@ -245,7 +245,8 @@ static void place(uint64_t p, const void *src, size_t len)
 
 /* ---- fds and objects ------------------------------------------------------------------- */
 
-enum kind { K_NONE, K_SYS, K_VM, K_VCPU, K_OTHER };
+/* K_DEV: a device fd (KVM_CREATE_DEVICE); K_OTHER: an fd the kernel made (stats), left alone. */
+enum kind { K_NONE, K_SYS, K_VM, K_VCPU, K_DEV, K_OTHER };
 
 struct prog {
 	size_t len;
@@ -282,6 +283,18 @@ static bool trace;
 			errno = e_;                                                            \
 		}                                                                              \
 	} while (0)
+
+/*
+ * FUZZ_API_MAX_SLOT_MB=N keeps memory slots below N MiB (reduced modulo N MiB): for runs that
+ * must not spend their time on slots of terabytes, whose per-page arrays the shim allocates
+ * eagerly (issue 10, item 4). Unset: any size.
+ */
+static uint64_t max_slot;
+
+static uint64_t clamp_slot_size(uint64_t size)
+{
+	return max_slot && size > max_slot ? size % max_slot : size;
+}
 
 static void check_no_panic(const char *what)
 {
@@ -535,6 +548,7 @@ static void patch(struct reader *r, unsigned long nr, uint8_t *a)
 			m->memory_size = (m->memory_size % 5) * MiB;
 			m->userspace_addr = (uint64_t)(uintptr_t)(backing + (m->userspace_addr % 4) * MiB);
 		}
+		m->memory_size = clamp_slot_size(m->memory_size);
 		break;
 	}
 	case KVM_SET_DEVICE_ATTR:
@@ -542,9 +556,10 @@ static void patch(struct reader *r, unsigned long nr, uint8_t *a)
 	case KVM_HAS_DEVICE_ATTR: {
 		struct kvm_device_attr *d = (void *)a;
 		if (sane) {
+			/* VM groups 0-5, FLIC groups 1-11; FLIC's GET_ALL_IRQS takes a length in attr. */
 			d->flags = 0;
-			d->group %= 7;
-			d->attr %= 9;
+			d->group %= 12;
+			d->attr = u8(r) & 1 ? d->attr % 12 : pick_len(r);
 		}
 		d->addr = pick_ptr(r, 2048);
 		break;
@@ -626,6 +641,30 @@ static void patch(struct reader *r, unsigned long nr, uint8_t *a)
 		}
 		break;
 	}
+	case KVM_CREATE_DEVICE: {
+		struct kvm_create_device *c = (void *)a;
+		if (sane) {
+			c->type = c->type & 0x10 ? c->type % 8 : KVM_DEV_TYPE_FLIC;
+			c->flags &= 1;
+		}
+		break;
+	}
+	case KVM_S390_INTERRUPT:
+	case KVM_S390_IRQ:
+		if (sane) {
+			/* SIGP stop, program, set prefix, restart, pfault init/done, machine check,
+			 * clock comparator, CPU timer, virtio, service, emergency, external call, I/O. */
+			static const uint32_t types[] = {
+				0xfffe0000, 0xfffe0001, 0xfffe0002, 0xfffe0003, 0xfffe0004, 0xfffe0005,
+				0x00001000, 0xffff1004, 0xffff1005, 0xffff2603, 0xffff2401, 0xffff1201,
+				0xffff1202, 0x04000000, 0x00010001, 0x00000000,
+			};
+			uint32_t t = types[a[0] % 16];
+			memcpy(a, &t, 4);
+			if (nr == KVM_S390_IRQ)
+				memset(a + 4, 0, 4);
+		}
+		break;
 	case KVM_IRQFD:
 	case KVM_IOEVENTFD:
 		/* Never one of this process's real fds. */
@@ -643,7 +682,7 @@ static void after_create_device(uint64_t p, int ret)
 		struct kvm_create_device d;
 		memcpy(&d, a, sizeof(d));
 		if (!(d.flags & 1)) /* KVM_CREATE_DEVICE_TEST */
-			track((int)d.fd, new_obj(K_OTHER));
+			track((int)d.fd, new_obj(K_DEV));
 	}
 }
 
@@ -908,6 +947,7 @@ static void op_slot(struct reader *r)
 	m.flags = b & 0x40 ? u32(r) : (b & 1) * KVM_MEM_LOG_DIRTY_PAGES;
 	m.guest_phys_addr = b & 0x20 ? u64(r) : (u8(r) % 8) * MiB;
 	m.memory_size = b & 0x10 ? u64(r) : (u8(r) % 5) * MiB + (b & 2 ? PAGE : 0);
+	m.memory_size = clamp_slot_size(m.memory_size);
 	m.userspace_addr = b & 0x08 ? pick_ptr(r, 0) : (uint64_t)(uintptr_t)(backing + (u8(r) % 4) * MiB);
 	if (b & 4) {
 		bytes(r, &m.guest_memfd_offset, 8);
@@ -1110,6 +1150,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argc;
 	(void)argv;
 	trace = getenv("FUZZ_API_TRACE") != NULL;
+	if (getenv("FUZZ_API_MAX_SLOT_MB"))
+		max_slot = strtoull(getenv("FUZZ_API_MAX_SLOT_MB"), NULL, 0) * MiB;
 	setup_memory();
 	for (int i = 0; i < MAX_FDS; i++)
 		fds[i].fd = -1;
