@@ -43,14 +43,15 @@ fi
 
 out=$target_dir/tests
 mkdir -p "$out"
+"$cc" -O1 -g -c "$root/scripts/tsan_preinit.c" -o "$out/tsan_preinit.o"
 failed=0
 for t in "${tests[@]}"; do
 	# -Werror is left to the regular build (gcc); clang warns differently on some tests.
 	"$cc" -std=gnu11 -g -O1 -Wall -Wextra -pthread -fsanitize=thread -DSHIM_LINKED \
 		-I "$root/include" -c "$root/ffi-tests/$t.c" -o "$out/$t.o"
 	# The TSAN runtime from rustc's sysroot, exported so that the shim's instrumentation binds
-	# to it.
-	"$cc" -o "$out/$t" "$out/$t.o" -rdynamic -Wl,--whole-archive "$rt" -Wl,--no-whole-archive \
+	# to it; tsan_preinit starts the symbolizer before main (see there).
+	"$cc" -o "$out/$t" "$out/$t.o" "$out/tsan_preinit.o" -rdynamic -Wl,--whole-archive "$rt" -Wl,--no-whole-archive \
 		-lpthread -ldl -lm -lrt -L "$lib" -lkvm_s390_shim -Wl,--disable-new-dtags -Wl,-rpath,"$lib"
 	log=$out/$t.log
 	set +e
