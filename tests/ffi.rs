@@ -153,9 +153,9 @@ macro_rules! c_test {
 
 c_test!(test_system, 6);
 c_test!(test_memslot, 4);
-c_test!(test_slot_lifetime, 0);
+c_test!(test_slot_lifetime, 5);
 c_test!(test_fds, 5);
-c_test!(test_fd_lifetime, 0);
+c_test!(test_fd_lifetime, 11);
 c_test!(test_efault, 2);
 c_test!(test_threads, 1);
 c_test!(test_memop, 10);
@@ -170,8 +170,8 @@ c_test!(test_guest, 11);
 c_test!(selftest_cmma, 4);
 c_test!(selftest_memop, 16);
 c_test!(test_irq, 8);
-c_test!(test_irqfd, 0);
-c_test!(selftest_irq_routing, 0);
+c_test!(test_irqfd, 3);
+c_test!(selftest_irq_routing, 4);
 
 /// The caller-memory test, with each method and its exact number of cases. It interposes `sigaction` on the shim, so the
 /// executable exports its symbols (`-rdynamic`).
@@ -193,8 +193,8 @@ macro_rules! uaccess_test {
     };
 }
 
-uaccess_test!(test_uaccess, "fault", 0);
-uaccess_test!(test_uaccess_syscall, "syscall", 0);
+uaccess_test!(test_uaccess, "fault", 7);
+uaccess_test!(test_uaccess_syscall, "syscall", 7);
 
 /// The CPU-model test once per machine profile, in both modes, with its exact number of cases.
 macro_rules! profile_test {
