@@ -4,7 +4,7 @@
 # in linked mode and linked against rustc's own TSAN runtime (the one that matches the Rust
 # instrumentation). Exits non-zero if a test fails or TSAN reports anything not suppressed.
 #
-#   scripts/tsan.sh [TEST...]     (default: every ffi-tests/*.c that starts threads)
+#   scripts/tsan.sh [TEST...]     (default: every ffi-tests/*.c that starts threads or irqfds)
 #
 # Environment: CARGO_TARGET_DIR (default ./target; the build goes to its tsan/ subdirectory),
 # CC (default clang). Needs clang (Debian: apt-get install clang).
@@ -38,8 +38,14 @@ rt=$sysroot/lib/rustlib/$host/lib/librustc-stable_rt.tsan.a
 if [ $# -gt 0 ]; then
 	tests=("$@")
 else
-	mapfile -t tests < <(grep -l pthread_create "$root"/ffi-tests/*.c | xargs -n1 basename | sed 's/\.c$//')
+	# The tests that start threads, and those whose VMs get the shim's irqfd thread.
+	mapfile -t tests < <(grep -l -e pthread_create -e KVM_IRQFD "$root"/ffi-tests/*.c |
+		xargs -n1 basename | sed 's/\.c$//')
 fi
+
+# Cases that cannot pass under TSAN, whatever the shim does: TSAN's vfork interceptor forks, so
+# a vfork child's stores do not reach the parent.
+tsan_cannot=" test_fd_lifetime:test_vfork_child_uses_vm "
 
 out=$target_dir/tests
 mkdir -p "$out"
@@ -61,7 +67,15 @@ for t in "${tests[@]}"; do
 	set -e
 	reports=$(grep -c "^WARNING: ThreadSanitizer" "$log" || true)
 	echo "$t: exit $rc, $reports TSAN report(s), $(tail -1 "$log")"
-	if [ $rc -ne 0 ] || [ "$reports" -ne 0 ]; then
+	unexpected=0
+	while read -r _ _ _ name _; do
+		case "$tsan_cannot" in
+		*" $t:$name "*) echo "  $name: expected to fail under TSAN" ;;
+		*) unexpected=1 ;;
+		esac
+	done < <(grep "^not ok " "$log")
+	if { [ $rc -ne 0 ] && [ $unexpected -ne 0 ]; } || [ "$reports" -ne 0 ] ||
+		{ [ $rc -ne 0 ] && [ $rc -ne 1 ]; }; then
 		failed=1
 		grep -A40 "^WARNING: ThreadSanitizer" "$log" | head -200 || true
 		echo "full log: $log"
