@@ -9,7 +9,7 @@
 # Environment: CARGO_TARGET_DIR (default ./target; the fuzz build goes to its fuzz/ subdirectory),
 # FUZZ_OUT (default $CARGO_TARGET_DIR/fuzz/out: the growing corpus and the artifacts),
 # FUZZ_JOBS (default 1: parallel fuzzing processes), CC (default clang), FUZZ_ARGS (more
-# libFuzzer flags). Needs clang with libFuzzer (Debian: apt-get install clang).
+# libFuzzer flags). Needs clang with libFuzzer (Debian: apt-get install clang llvm libclang-rt-dev).
 set -euo pipefail
 
 secs=${1:-60}
@@ -17,6 +17,10 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 target_dir=${CARGO_TARGET_DIR:-$root/target}/fuzz
 out=${FUZZ_OUT:-$target_dir/out}
 cc=${CC:-clang}
+if ! command -v "$cc" >/dev/null; then
+	echo "$0: $cc not found (Debian: apt-get install clang llvm libclang-rt-dev)" >&2
+	exit 2
+fi
 host=$(rustc -vV | sed -n 's/^host: //p')
 
 # The shim with SanitizerCoverage (the flags cargo-fuzz uses), so libFuzzer sees its branches

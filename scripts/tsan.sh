@@ -7,7 +7,7 @@
 #   scripts/tsan.sh [TEST...]     (default: every ffi-tests/*.c that starts threads or irqfds)
 #
 # Environment: CARGO_TARGET_DIR (default ./target; the build goes to its tsan/ subdirectory),
-# CC (default clang). Needs clang (Debian: apt-get install clang).
+# CC (default clang). Needs clang (Debian: apt-get install clang llvm libclang-rt-dev).
 #
 # The standard library is only instrumented when its source is installed (rustup component
 # rust-src, then -Zbuild-std is used). Without it, std's lock slow paths (a contended Mutex or
@@ -18,6 +18,10 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 target_dir=${CARGO_TARGET_DIR:-$root/target}/tsan
 cc=${CC:-clang}
+if ! command -v "$cc" >/dev/null; then
+	echo "$0: $cc not found (Debian: apt-get install clang llvm libclang-rt-dev)" >&2
+	exit 2
+fi
 host=$(rustc -vV | sed -n 's/^host: //p')
 sysroot=$(rustc --print sysroot)
 
