@@ -286,8 +286,8 @@ static bool trace;
 
 /*
  * FUZZ_API_MAX_SLOT_MB=N keeps memory slots below N MiB (reduced modulo N MiB): for runs that
- * must not spend their time on slots of terabytes, whose per-page arrays the shim allocates
- * eagerly (issue 10, item 4). Unset: any size.
+ * must not spend their time on slots of terabytes with dirty logging, whose bitmap is allocated
+ * whole (as the kernel's is). Unset: any size.
  */
 static uint64_t max_slot;
 
