@@ -92,13 +92,16 @@ fn build_as(name: &str, tag: &str, linked: bool, extra: &[&str]) -> PathBuf {
     exe
 }
 
-/// Runs a built test and checks its closing "N passed, 0 failed" line.
-fn run_test(exe: &Path, preload: bool) {
-    run_test_env(exe, preload, &[]);
+/// Runs a built test and checks that it ran exactly `cases` cases and all passed: one
+/// "ok K name" line per case, numbered 1..=cases, and the closing line
+/// "`cases` passed, 0 failed" (so a test that stops early, skips cases or loses one cannot
+/// pass by accident).
+fn run_test(exe: &Path, preload: bool, cases: u32) {
+    run_test_env(exe, preload, cases, &[]);
 }
 
 /// As [`run_test`], with extra environment variables.
-fn run_test_env(exe: &Path, preload: bool, env: &[(&str, &str)]) {
+fn run_test_env(exe: &Path, preload: bool, cases: u32, env: &[(&str, &str)]) {
     let mut cmd = Command::new(exe);
     cmd.envs(env.iter().copied());
     if preload {
@@ -108,106 +111,114 @@ fn run_test_env(exe: &Path, preload: bool, env: &[(&str, &str)]) {
         .env_remove("LD_LIBRARY_PATH");
     let text = run(&mut cmd);
     print!("{text}");
+    let oks: Vec<u32> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("ok "))
+        .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+        .collect();
+    assert_eq!(
+        oks,
+        (1..=cases).collect::<Vec<_>>(),
+        "{}: the passing cases, by number",
+        exe.display()
+    );
     let last = text
         .lines()
         .rev()
         .find(|l| l.contains(" passed, "))
         .expect("a closing summary line");
-    let passed: u32 = last
-        .split_whitespace()
-        .next()
-        .and_then(|n| n.parse().ok())
-        .expect("count");
-    assert!(
-        passed > 0 && last.ends_with(" 0 failed"),
-        "{}: {last}",
+    assert_eq!(
+        last,
+        format!("{cases} passed, 0 failed"),
+        "{}: the closing line",
         exe.display()
     );
 }
 
+/// A C test in both modes, with its exact number of cases.
 macro_rules! c_test {
-    ($name:ident) => {
+    ($name:ident, $cases:literal) => {
         mod $name {
             #[test]
             fn preload() {
-                super::run_test(&super::build(stringify!($name), false, &[]), true);
+                super::run_test(&super::build(stringify!($name), false, &[]), true, $cases);
             }
             #[test]
             fn linked() {
-                super::run_test(&super::build(stringify!($name), true, &[]), false);
+                super::run_test(&super::build(stringify!($name), true, &[]), false, $cases);
             }
         }
     };
 }
 
-c_test!(test_system);
-c_test!(test_memslot);
-c_test!(test_slot_lifetime);
-c_test!(test_fds);
-c_test!(test_fd_lifetime);
-c_test!(test_efault);
-c_test!(test_threads);
-c_test!(test_memop);
-c_test!(test_skeys);
-c_test!(test_concurrency);
-c_test!(test_attrs);
-c_test!(test_cmma);
-c_test!(test_vcpu);
-c_test!(test_vcpu_memop);
-c_test!(test_dat);
-c_test!(test_guest);
-c_test!(test_wait);
-c_test!(test_ioeventfd);
-c_test!(selftest_cmma);
-c_test!(selftest_memop);
-c_test!(test_irq);
-c_test!(test_irqfd);
-c_test!(selftest_irq_routing);
+c_test!(test_system, 6);
+c_test!(test_memslot, 4);
+c_test!(test_slot_lifetime, 5);
+c_test!(test_fds, 5);
+c_test!(test_fd_lifetime, 11);
+c_test!(test_efault, 2);
+c_test!(test_threads, 1);
+c_test!(test_memop, 10);
+c_test!(test_skeys, 3);
+c_test!(test_concurrency, 1);
+c_test!(test_attrs, 7);
+c_test!(test_cmma, 5);
+c_test!(test_vcpu, 9);
+c_test!(test_vcpu_memop, 6);
+c_test!(test_dat, 1);
+c_test!(test_guest, 11);
+c_test!(test_wait, 9);
+c_test!(test_ioeventfd, 4);
+c_test!(selftest_cmma, 4);
+c_test!(selftest_memop, 16);
+c_test!(test_irq, 8);
+c_test!(test_irqfd, 3);
+c_test!(selftest_irq_routing, 4);
 
-/// The caller-memory test, with each method. It interposes `sigaction` on the shim, so the
+/// The caller-memory test, with each method and its exact number of cases. It interposes `sigaction` on the shim, so the
 /// executable exports its symbols (`-rdynamic`).
 macro_rules! uaccess_test {
-    ($name:ident, $method:literal) => {
+    ($name:ident, $method:literal, $cases:literal) => {
         mod $name {
             const ENV: &[(&str, &str)] = &[("KVM_S390_SHIM_UACCESS", $method)];
             #[test]
             fn preload() {
                 let exe = super::build_as("test_uaccess", stringify!($name), false, &["-rdynamic"]);
-                super::run_test_env(&exe, true, ENV);
+                super::run_test_env(&exe, true, $cases, ENV);
             }
             #[test]
             fn linked() {
                 let exe = super::build_as("test_uaccess", stringify!($name), true, &["-rdynamic"]);
-                super::run_test_env(&exe, false, ENV);
+                super::run_test_env(&exe, false, $cases, ENV);
             }
         }
     };
 }
 
-uaccess_test!(test_uaccess, "fault");
-uaccess_test!(test_uaccess_syscall, "syscall");
+uaccess_test!(test_uaccess, "fault", 7);
+uaccess_test!(test_uaccess_syscall, "syscall", 7);
 
-/// The CPU-model test once per machine profile, in both modes.
+/// The CPU-model test once per machine profile, in both modes, with its exact number of cases.
 macro_rules! profile_test {
-    ($name:ident, $machine:literal) => {
+    ($name:ident, $machine:literal, $cases:literal) => {
         mod $name {
             #[test]
             fn preload() {
                 let exe = super::build_as("test_cpu_model", stringify!($name), false, &[]);
-                super::run_test_env(&exe, true, &[("KVM_S390_SHIM_MACHINE", $machine)]);
+                super::run_test_env(&exe, true, $cases, &[("KVM_S390_SHIM_MACHINE", $machine)]);
             }
             #[test]
             fn linked() {
                 let exe = super::build_as("test_cpu_model", stringify!($name), true, &[]);
-                super::run_test_env(&exe, false, &[("KVM_S390_SHIM_MACHINE", $machine)]);
+                super::run_test_env(&exe, false, $cases, &[("KVM_S390_SHIM_MACHINE", $machine)]);
             }
         }
     };
 }
 
-profile_test!(test_cpu_model_z14, "z14");
-profile_test!(test_cpu_model_z15, "z15");
-profile_test!(test_cpu_model_z16, "z16");
+profile_test!(test_cpu_model_z14, "z14", 4);
+profile_test!(test_cpu_model_z15, "z15", 4);
+profile_test!(test_cpu_model_z16, "z16", 4);
 
 /// The bundled demo VMM builds with warnings as errors and runs cleanly under LD_PRELOAD.
 #[test]
