@@ -447,6 +447,53 @@ done:
 	return ok;
 }
 
+/* An enabled clock comparator in the future bounds the sleep: the comparator interrupt is
+ * delivered while KVM_RUN waits, about when the guest TOD passes it (the kernel's ckc timer). */
+static bool test_clock_comparator_wakes_run(void)
+{
+	bool ok = false, joined = true;
+	struct cpu c = {.vcpu = -1};
+	struct runner r;
+	CHECK(install_handlers());
+	CHECK(cpu_open(&c, 0));
+	put64(&c, 0x1b0, PSW_64); /* external new PSW: disabled, at 0x6000 */
+	put64(&c, 0x1b8, 0x6000);
+	c.run->psw_mask = PSW_64 | PSW_EXT;
+	c.run->psw_addr = 0x1000;
+	CHECK(set_cr(&c, 0, 1ull << (63 - 52))); /* clock-comparator subclass */
+	uint64_t tod;
+	struct kvm_device_attr a = {.group = KVM_S390_VM_TOD, .attr = KVM_S390_VM_TOD_LOW, .addr = (uintptr_t)&tod};
+	CHECK_RET(KVM_IOCTL(c.g.vm, KVM_GET_DEVICE_ATTR, &a), 0);
+	uint64_t ckc = tod + (300000ull << 12); /* 300 ms in TOD units */
+	struct kvm_one_reg reg = {.id = KVM_REG_S390_CLOCK_COMP, .addr = (uintptr_t)&ckc};
+	CHECK_RET(KVM_IOCTL(c.vcpu, KVM_SET_ONE_REG, &reg), 0);
+	sigset_t thread_mask = mask_of(SIGUSR1, 0);
+	CHECK(runner_start(&r, &c, &thread_mask));
+	joined = false;
+	sleep_ms(100);
+	CHECK(!runner_finished(&r));
+	CHECK(get64(&c, 0x138) == 0); /* not yet */
+	sleep_ms(700);
+	CHECK(!runner_finished(&r));
+	CHECK(load_be32(c.g.mem + 0x84) == 0x00001004); /* CPU address 0, code 0x1004 */
+	CHECK(get64(&c, 0x130) == (PSW_64 | PSW_EXT) && get64(&c, 0x138) == 0x1000);
+	pthread_kill(r.th, SIGUSR2);
+	pthread_join(r.th, NULL);
+	joined = true;
+	CHECK(r.ret == -1 && r.err == EINTR);
+	CHECK(c.run->psw_addr == 0x6000);
+	if (r.cpu >= 0.05 * r.wall)
+		FAIL("KVM_RUN used %.3f s of CPU in %.3f s", r.cpu, r.wall);
+	ok = true;
+done:
+	if (!joined) {
+		pthread_kill(r.th, SIGUSR2);
+		pthread_join(r.th, NULL);
+	}
+	cpu_close(&c);
+	return ok;
+}
+
 /* ---- the guest-function wait -------------------------------------------------------------- */
 
 struct wait_env {
@@ -555,6 +602,7 @@ int main(void)
 	RUN(test_signal_mask_rules);
 	RUN(test_vcpu_ioctls_wait_for_run);
 	RUN(test_injection_wakes_run);
+	RUN(test_clock_comparator_wakes_run);
 	RUN(test_guest_wait);
 	DONE();
 }

@@ -779,6 +779,24 @@ pub fn ckc_expired(ckc: u64, now: u64, cr0: u64) -> bool {
     }
 }
 
+/// How long an enabled wait may sleep before the clock comparator fires
+/// (`__calculate_sltime` for the comparator; the CPU timer does not run): None when the
+/// comparator interrupt is not enabled or has already expired (then it is delivered, not
+/// waited for).
+pub(crate) fn ckc_sleep_time(st: &VcpuState, now: u64) -> Option<std::time::Duration> {
+    if st.psw.0 & PSW_MASK_EXT == 0 || st.crs[0] & CR0_CLOCK_COMPARATOR_SUBMASK == 0 {
+        return None;
+    }
+    let delta = if st.crs[0] & CR0_CLOCK_COMPARATOR_SIGN != 0 {
+        ((st.ckc as i64) > (now as i64)).then(|| (st.ckc as i64).wrapping_sub(now as i64) as u64)
+    } else {
+        (st.ckc > now).then(|| st.ckc - now)
+    }?;
+    // tod_to_ns: TOD bit 51 is one microsecond (4096 units per µs).
+    let ns = ((u128::from(delta) * 125) >> 9).min(u128::from(u64::MAX)) as u64;
+    Some(std::time::Duration::from_nanos(ns.max(1)))
+}
+
 /// Writes to the lowcore of a vCPU with prefix `prefix` and reads new PSWs from it.
 struct Lowcore<'a> {
     vm: &'a Vm,

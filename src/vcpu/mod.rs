@@ -538,7 +538,11 @@ impl Vcpu {
         st: &mut parking_lot::MutexGuard<'_, VcpuState>,
     ) -> Result<guest::Exit> {
         loop {
-            match parking_lot::MutexGuard::unlocked(st, || self.wait.sleep(None)) {
+            // An enabled clock comparator in the future bounds the sleep, as the kernel's
+            // ckc hrtimer does (`__calculate_sltime`); its interrupt is then delivered like a
+            // kicked one.
+            let deadline = crate::irq::ckc_sleep_time(st, vm.guest_tod().tod);
+            match parking_lot::MutexGuard::unlocked(st, || self.wait.sleep(deadline)) {
                 Ok(wait::Wake::Kicked) => {
                     self.wait.reset();
                     self.deliver_interrupts(vm, st)?;
