@@ -24,7 +24,7 @@
 #![allow(unsafe_code)]
 
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
@@ -100,6 +100,11 @@ pub struct Waiter {
     tx: End,
     /// The `KVM_SET_SIGNAL_MASK` mask as a kernel sigset word, or [`NO_MASK`].
     sigmask: AtomicU64,
+    /// A kick arrived since the last [`Waiter::reset`].
+    kicked: AtomicBool,
+    /// A sleep is (about to be) in `ppoll`: only then does a kick write the pipe, so
+    /// `KVM_RUN`s and injections that find nobody sleeping make no system call.
+    armed: AtomicBool,
 }
 
 impl Waiter {
@@ -124,13 +129,18 @@ impl Waiter {
                 id: file_identity(fds[1]),
             },
             sigmask: AtomicU64::new(NO_MASK),
+            kicked: AtomicBool::new(false),
+            armed: AtomicBool::new(false),
         })
     }
 
     /// Wakes a sleeping `KVM_RUN` (or makes the next sleep return at once). Async-signal-safe
     /// and callable from any thread, with or without any lock held.
     pub fn kick(&self) {
-        if !self.tx.is_ours() {
+        // Dekker-style with `sleep`: either the sleeper sees `kicked` before it polls, or
+        // this sees `armed` and writes the pipe its poll watches.
+        self.kicked.store(true, Ordering::SeqCst);
+        if !self.armed.load(Ordering::SeqCst) || !self.tx.is_ours() {
             return;
         }
         let one = 1u8;
@@ -176,13 +186,23 @@ impl Waiter {
     /// Forgets kicks that arrived before now: call before delivering, so that a kick after
     /// the delivery wakes the next [`Waiter::sleep`].
     pub fn reset(&self) {
-        self.drain();
+        self.kicked.store(false, Ordering::SeqCst);
     }
 
     /// Sleeps until a kick, a signal unblocked by the run mask (the thread's own mask when
     /// none is set), or `timeout`. Holds no lock: the caller must have released the vCPU
     /// state and any read-side section before calling.
     pub fn sleep(&self, timeout: Option<Duration>) -> Result<Wake> {
+        self.armed.store(true, Ordering::SeqCst);
+        let r = self.poll(timeout);
+        self.armed.store(false, Ordering::SeqCst);
+        r
+    }
+
+    fn poll(&self, timeout: Option<Duration>) -> Result<Wake> {
+        if self.kicked.swap(false, Ordering::SeqCst) {
+            return Ok(Wake::Kicked);
+        }
         let mut pfd = libc::pollfd {
             fd: self.rx.fd,
             events: libc::POLLIN,
@@ -227,6 +247,7 @@ impl Waiter {
             }
             if r >= 0 {
                 self.drain();
+                self.kicked.store(false, Ordering::SeqCst);
                 return Ok(Wake::Kicked);
             }
             match std::io::Error::last_os_error().raw_os_error() {
