@@ -502,23 +502,23 @@ mod tests {
 
     #[test]
     fn narrow_compare_exchange_is_atomic_against_its_neighbours() {
-        // Four threads each count in their own byte of one word through 1-byte CAS; none may
-        // lose an update, and none may disturb the others' bytes.
+        // Four threads each count in their own byte of one word through 1-byte CAS. Nobody
+        // else writes a thread's byte, so each of its exchanges must succeed (changes to the
+        // neighbouring bytes are no reason to fail), and none may disturb the others' bytes.
         let mut buf = [0u8; 8];
         let addr = (buf.as_mut_ptr() as u64 + 3) & !3;
-        let rounds = 2000u32;
+        let rounds = 50_000u32;
+        let start = std::sync::Barrier::new(4);
         std::thread::scope(|s| {
             for i in 0..4u64 {
+                let start = &start;
                 s.spawn(move || {
+                    start.wait();
                     let mut old = [0u8; 16];
                     for _ in 0..rounds {
-                        loop {
-                            let new = [old[0].wrapping_add(1); 16];
-                            if compare_exchange(addr + i, 1, &mut old, &new).unwrap() {
-                                old[0] = new[0];
-                                break;
-                            }
-                        }
+                        let new = [old[0].wrapping_add(1); 16];
+                        assert_eq!(compare_exchange(addr + i, 1, &mut old, &new), Ok(true));
+                        old[0] = new[0];
                     }
                 });
             }
