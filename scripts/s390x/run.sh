@@ -60,8 +60,13 @@ git diff --exit-code -- include/ >/dev/null || {
     echo "include/kvm_s390_shim.h differs when generated for s390x" >&2
     exit 1
 }
+echo "== s390x: built in $((SECONDS - start)) s"
+t=$SECONDS
 echo "== s390x: Rust unit tests, C tests (preload and linked), layout proof, demo under qemu-s390x"
 "$CARGO" test --quiet "${CARGO_ARGS[@]}"
+echo "== s390x: tests done in $((SECONDS - t)) s"
+t=$SECONDS
 echo "== s390x: kernel selftests"
 scripts/selftests/run.sh "$CARGO_TARGET_DIR/$TARGET/release/libkvm_s390_shim.so"
+echo "== s390x: selftests done in $((SECONDS - t)) s"
 echo "== s390x stage done in $((SECONDS - start)) s (after package installation)"
