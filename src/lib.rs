@@ -1,5 +1,6 @@
 //! kvm-s390-shim: a userspace implementation of the Linux KVM ioctl interface for s390x
-//! guests, served in-process to C VMMs and test harnesses on any Linux host.
+//! guests, served in-process to C VMMs and test harnesses on a Linux x86_64, aarch64 or s390x
+//! host.
 //!
 //! Module map:
 //! * [`uapi`]: `#[repr(C)]` mirrors of the kernel's KVM/s390 uapi, constants, ioctl numbers.

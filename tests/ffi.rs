@@ -3,6 +3,14 @@
 //! * linked: `-DSHIM_LINKED`, calling `kvm_s390_shim_*`, linked against the shared library.
 //!
 //! C code is compiled with `-Wall -Wextra -Werror` and UBSan (plus ASan when linked).
+//!
+//! Cross testing (the s390x stage, `scripts/s390x/run.sh`) sets three variables:
+//! * `KVM_S390_SHIM_TEST_CROSS`: a tool prefix such as `s390x-linux-gnu-`; C programs are then
+//!   built with `<prefix>gcc` against its own sysroot, symbols read with `<prefix>nm`;
+//! * `KVM_S390_SHIM_TEST_RUNNER`: a command that runs the built C programs, such as
+//!   `qemu-s390x-static` (split at spaces);
+//! * `KVM_S390_SHIM_TEST_SANITIZE`: the `-fsanitize=` list for both modes instead of the
+//!   default (ASan does not run under qemu-user: its shadow memory does not fit).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -23,6 +31,48 @@ fn lib_dir() -> PathBuf {
         dir.display()
     );
     dir
+}
+
+/// The cross tool prefix, empty for a native build.
+fn cross() -> String {
+    std::env::var("KVM_S390_SHIM_TEST_CROSS").unwrap_or_default()
+}
+
+/// The C compiler for the programs under test.
+fn cc() -> Command {
+    let cross = cross();
+    Command::new(if cross.is_empty() {
+        "cc".to_string()
+    } else {
+        format!("{cross}gcc")
+    })
+}
+
+/// A command that runs the built program `exe` (through the cross runner, if any).
+fn exec(exe: &Path) -> Command {
+    let runner = std::env::var("KVM_S390_SHIM_TEST_RUNNER").unwrap_or_default();
+    let mut words = runner.split_whitespace();
+    match words.next() {
+        Some(first) => {
+            let mut cmd = Command::new(first);
+            cmd.args(words).arg(exe);
+            cmd
+        }
+        None => Command::new(exe),
+    }
+}
+
+/// The `-fsanitize=` argument for a test program.
+fn sanitize(linked: bool) -> String {
+    let list = std::env::var("KVM_S390_SHIM_TEST_SANITIZE").unwrap_or_else(|_| {
+        if linked {
+            "address,undefined"
+        } else {
+            "undefined"
+        }
+        .to_string()
+    });
+    format!("-fsanitize={list}")
 }
 
 fn out_dir() -> PathBuf {
@@ -57,7 +107,7 @@ fn build_as(name: &str, tag: &str, linked: bool, extra: &[&str]) -> PathBuf {
         "{tag}-{}",
         if linked { "linked" } else { "preload" }
     ));
-    let mut cmd = Command::new("cc");
+    let mut cmd = cc();
     cmd.args([
         "-std=gnu11",
         "-O1",
@@ -75,18 +125,15 @@ fn build_as(name: &str, tag: &str, linked: bool, extra: &[&str]) -> PathBuf {
     .arg(&exe);
     if linked {
         let lib = lib_dir();
-        cmd.args([
-            "-DSHIM_LINKED",
-            "-fsanitize=address,undefined",
-            "-fno-sanitize-recover=all",
-        ])
-        .arg(format!("-L{}", lib.display()))
-        // RPATH (not RUNPATH): it outranks LD_LIBRARY_PATH, which cargo sets for tests.
-        .arg("-Wl,--disable-new-dtags")
-        .arg(format!("-Wl,-rpath,{}", lib.display()))
-        .arg("-lkvm_s390_shim");
+        cmd.args(["-DSHIM_LINKED", "-fno-sanitize-recover=all"])
+            .arg(sanitize(true))
+            .arg(format!("-L{}", lib.display()))
+            // RPATH (not RUNPATH): it outranks LD_LIBRARY_PATH, which cargo sets for tests.
+            .arg("-Wl,--disable-new-dtags")
+            .arg(format!("-Wl,-rpath,{}", lib.display()))
+            .arg("-lkvm_s390_shim");
     } else {
-        cmd.args(["-fsanitize=undefined", "-fno-sanitize-recover=all"]);
+        cmd.args(["-fno-sanitize-recover=all"]).arg(sanitize(false));
     }
     run(&mut cmd);
     exe
@@ -102,7 +149,7 @@ fn run_test(exe: &Path, preload: bool, cases: u32) {
 
 /// As [`run_test`], with extra environment variables.
 fn run_test_env(exe: &Path, preload: bool, cases: u32, env: &[(&str, &str)]) {
-    let mut cmd = Command::new(exe);
+    let mut cmd = exec(exe);
     cmd.envs(env.iter().copied());
     if preload {
         cmd.env("LD_PRELOAD", lib_dir().join("libkvm_s390_shim.so"));
@@ -224,21 +271,15 @@ profile_test!(test_cpu_model_z16, "z16", 4);
 #[test]
 fn demo_vmm_runs_under_preload() {
     let exe = out_dir().join("demo_vmm");
-    run(Command::new("cc")
-        .args([
-            "-std=gnu11",
-            "-O1",
-            "-Wall",
-            "-Wextra",
-            "-Werror",
-            "-fsanitize=undefined",
-        ])
+    run(cc()
+        .args(["-std=gnu11", "-O1", "-Wall", "-Wextra", "-Werror"])
+        .arg(sanitize(false))
         .arg("-I")
         .arg(root().join("include"))
         .arg(root().join("examples/demo_vmm.c"))
         .arg("-o")
         .arg(&exe));
-    let text = run(Command::new(&exe)
+    let text = run(exec(&exe)
         .env("LD_PRELOAD", lib_dir().join("libkvm_s390_shim.so"))
         .env_remove("LD_LIBRARY_PATH"));
     assert!(
@@ -253,7 +294,7 @@ fn demo_vmm_runs_under_preload() {
 /// The shared library exports exactly the C API and the interposers.
 #[test]
 fn exported_symbols() {
-    let out = run(Command::new("nm")
+    let out = run(Command::new(format!("{}nm", cross()))
         .args(["-D", "--defined-only"])
         .arg(lib_dir().join("libkvm_s390_shim.so")));
     let mut got: Vec<&str> = out
@@ -382,7 +423,7 @@ fn macro_names(header: &str, flags: &[String]) -> std::collections::BTreeSet<Str
         header.replace(['/', '.', '"', '<', '>'], "_")
     ));
     std::fs::write(&src, format!("#include {header}\n")).unwrap();
-    let out = run(Command::new("cc").args(["-E", "-dM"]).args(flags).arg(&src));
+    let out = run(cc().args(["-E", "-dM"]).args(flags).arg(&src));
     out.lines()
         .filter_map(|l| l.strip_prefix("#define "))
         .filter_map(|l| {
@@ -398,6 +439,10 @@ fn macro_names(header: &str, flags: &[String]) -> std::collections::BTreeSet<Str
 
 /// Compiler flags that compile the real s390x uapi headers with the host compiler.
 fn real_header_flags() -> Vec<String> {
+    if !cross().is_empty() {
+        // A cross compiler's own sysroot holds its target's uapi headers with its libc.
+        return Vec::new();
+    }
     let inc = Path::new("/usr/s390x-linux-gnu/include");
     assert!(
         inc.join("linux/kvm.h").exists(),
@@ -490,7 +535,7 @@ fn layout_matches_real_s390x_headers() {
     let common_flags = ["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-c"];
     let obj = |name: &str, flags: &[String]| {
         let o = out.join(format!("{name}.o"));
-        run(Command::new("cc")
+        run(cc()
             .args(common_flags)
             .args(flags)
             .arg("-I")
@@ -508,8 +553,8 @@ fn layout_matches_real_s390x_headers() {
         obj("layout", &[]),
     ];
     let exe = out.join("layout");
-    run(Command::new("cc").args(&objs).arg("-o").arg(&exe));
-    let text = run(&mut Command::new(&exe));
+    run(cc().args(&objs).arg("-o").arg(&exe));
+    let text = run(&mut exec(&exe));
     let last = text.lines().last().unwrap_or_default().to_string();
     println!("{last}");
     assert!(last.ends_with(" 0 failed"), "{text}");

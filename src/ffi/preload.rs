@@ -7,8 +7,8 @@
 //!
 //! C-variadic functions cannot be defined on stable Rust; `open`, `openat`, `fcntl` and `ioctl`
 //! are defined with their optional argument as a fixed parameter, which is ABI-compatible on
-//! the x86_64 and aarch64 Linux calling conventions (the optional argument travels in the
-//! same register). `mode` is only passed on when `O_CREAT` or `O_TMPFILE` is set.
+//! the x86_64, aarch64 and s390x Linux calling conventions (the optional argument travels in
+//! the same register). `mode` is only passed on when `O_CREAT` or `O_TMPFILE` is set.
 //!
 //! These symbols are not declared in the header (they are libc's).
 
