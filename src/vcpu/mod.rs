@@ -541,7 +541,7 @@ impl Vcpu {
             // An enabled clock comparator in the future bounds the sleep, as the kernel's
             // ckc hrtimer does (`__calculate_sltime`); its interrupt is then delivered like a
             // kicked one.
-            let deadline = crate::irq::ckc_sleep_time(st, vm.guest_tod().tod);
+            let deadline = crate::irq::ckc_sleep_time(st, || vm.guest_tod().tod);
             match parking_lot::MutexGuard::unlocked(st, || self.wait.sleep(deadline)) {
                 Ok(wait::Wake::Kicked) => {
                     self.wait.reset();
@@ -637,6 +637,9 @@ impl Vcpu {
     /// KVM_RUN exits with the stop intercept (0x28) after storing status if asked; the kernel
     /// stops the CPU itself unless userspace controls the CPU states.
     fn stop_intercept(&self, vm: &Vm, st: &mut VcpuState) -> Option<guest::Exit> {
+        if !self.irqs().stop_pending() {
+            return None;
+        }
         let (stop, flags, others) = {
             let fi = vm.float_irqs();
             let li = self.irqs();
