@@ -277,6 +277,15 @@ extern "C" fn zero_fallback_token() {
     FALLBACK_TOKEN.store(0, Ordering::Relaxed);
 }
 
+/// The atfork child handler for the token page (redundant where the kernel wipes it).
+extern "C" fn zero_token_page() {
+    let p = TOKEN.load(Ordering::Acquire);
+    if !p.is_null() {
+        // SAFETY: TOKEN holds the never-unmapped token page (or the static cell).
+        unsafe { (*p).store(0, Ordering::Relaxed) };
+    }
+}
+
 /// Maps the token page, or falls back to the atfork-zeroed cell.
 fn token_cell() -> &'static AtomicU64 {
     let p = TOKEN.load(Ordering::Acquire);
@@ -297,6 +306,10 @@ fn token_cell() -> &'static AtomicU64 {
         .ok()?;
         // SAFETY: advising our own fresh mapping.
         if unsafe { libc::madvise(p.as_ptr(), len.get(), libc::MADV_WIPEONFORK) } == 0 {
+            // Also zeroed by libc's fork: an emulator that accepts the hint without honouring
+            // it (qemu-user ignores madvise hints) still detects libc forks.
+            // SAFETY: registering a child handler that only does atomic stores.
+            unsafe { libc::pthread_atfork(None, None, Some(zero_token_page)) };
             Some(p.cast::<AtomicU64>())
         } else {
             // SAFETY: unmapping the page mapped above; nothing points into it.
@@ -411,6 +424,26 @@ pub fn eventfd_read_nowait(fd: std::os::fd::BorrowedFd) -> Option<u64> {
     };
     // SAFETY: one 8-byte read into a local through a one-element iovec.
     let r = unsafe { libc::preadv2(fd.as_raw_fd(), &iov, 1, -1, libc::RWF_NOWAIT) };
+    if r == 8 {
+        return Some(count);
+    }
+    if std::io::Error::last_os_error().raw_os_error() == Some(libc::EAGAIN) {
+        return None;
+    }
+    // No RWF_NOWAIT here (qemu-user): read only if the count is there now. Another reader
+    // emptying it between the two calls would make a blocking eventfd wait; the shim's
+    // eventfds have no other reader in the programs it serves.
+    let mut pfd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one live pollfd, zero timeout.
+    if unsafe { libc::poll(&mut pfd, 1, 0) } != 1 {
+        return None;
+    }
+    // SAFETY: an 8-byte read into a local.
+    let r = unsafe { libc::read(fd.as_raw_fd(), (&mut count as *mut u64).cast(), 8) };
     (r == 8).then_some(count)
 }
 
