@@ -501,3 +501,90 @@ fn layout_matches_real_s390x_headers() {
         .unwrap_or(0);
     assert!(passed > 900, "only {passed} items compared");
 }
+
+/// The fault-injection rules of `ffi-tests/test_fail.c`.
+const FAIL_SPEC: &str = "KVM_CREATE_VCPU:ENOMEM@2,s390_mem_op:EFAULT@3,KVM_GET_API_VERSION:EPERM";
+
+mod test_fail {
+    #[test]
+    fn preload() {
+        let exe = super::build("test_fail", false, &[]);
+        super::run_test_env(&exe, true, &[("KVM_S390_SHIM_FAIL", super::FAIL_SPEC)]);
+    }
+    #[test]
+    fn linked() {
+        let exe = super::build("test_fail", true, &[]);
+        super::run_test_env(&exe, false, &[("KVM_S390_SHIM_FAIL", super::FAIL_SPEC)]);
+    }
+}
+
+/// Every injected failure is logged (at warn, without `KVM_S390_SHIM_LOG`).
+#[test]
+fn injected_failures_are_logged() {
+    let exe = build_as("test_fail", "test_fail_log", false, &[]);
+    let log = out_dir().join("test_fail.log");
+    let _ = std::fs::remove_file(&log);
+    run_test_env(
+        &exe,
+        true,
+        &[
+            ("KVM_S390_SHIM_FAIL", FAIL_SPEC),
+            ("KVM_S390_SHIM_LOG_FILE", log.to_str().expect("utf-8 path")),
+        ],
+    );
+    let text = std::fs::read_to_string(&log).expect("log file");
+    let injected: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("injected failure"))
+        .collect();
+    assert_eq!(injected.len(), 5, "{text}");
+    assert!(
+        injected[0].starts_with("kvm-s390-shim WARN  injected failure: KVM_CREATE_VCPU on vm fd ")
+            && injected[0].ends_with(" fails with ENOMEM"),
+        "{text}"
+    );
+}
+
+/// Masks what differs between runs in a trace: thread ids, fd numbers (used and returned),
+/// user addresses, times.
+fn mask_trace(text: &str) -> String {
+    let tid = regex::Regex::new(r"\[tid \d+\]").expect("regex");
+    let fd = regex::Regex::new(r"\] (kvm|vm|vcpu|device) \d+ ").expect("regex");
+    let addr = regex::Regex::new(r"\b(buf|userspace_addr|addr)=0x[0-9a-f]+").expect("regex");
+    let time = regex::Regex::new(r"<\d+\.\d{6}>$").expect("regex");
+    let new_fd = regex::Regex::new(r"(KVM_CREATE_(VM|VCPU)\b.*) = \d+ ").expect("regex");
+    text.lines()
+        .map(|l| {
+            let l = tid.replace(l, "[tid T]");
+            let l = fd.replace(&l, "] $1 N ");
+            let l = addr.replace_all(&l, "$1=ADDR");
+            let l = new_fd.replace(&l, "$1 = FD ");
+            time.replace(&l, "<T>").into_owned() + "\n"
+        })
+        .collect()
+}
+
+/// `KVM_S390_SHIM_LOG=trace` writes one decoded line per KVM call (golden output, both modes).
+#[test]
+fn trace_golden() {
+    let golden_path = root().join("tests/golden/trace_sequence.txt");
+    for linked in [false, true] {
+        let exe = build("trace_sequence", linked, &[]);
+        let log = out_dir().join(format!("trace_sequence-{linked}.log"));
+        let _ = std::fs::remove_file(&log);
+        run_test_env(
+            &exe,
+            !linked,
+            &[
+                ("KVM_S390_SHIM_LOG", "trace"),
+                ("KVM_S390_SHIM_LOG_FILE", log.to_str().expect("utf-8 path")),
+            ],
+        );
+        let got = mask_trace(&std::fs::read_to_string(&log).expect("trace file"));
+        if std::env::var_os("KVM_S390_SHIM_BLESS").is_some() {
+            std::fs::write(&golden_path, &got).expect("write golden");
+        }
+        let want = std::fs::read_to_string(&golden_path).expect("golden file");
+        assert_eq!(got, want, "trace differs from {}", golden_path.display());
+    }
+}

@@ -4,6 +4,9 @@
 //! One table per fd kind lists every request that has a handler; [`implemented`] reads the
 //! same tables, so capability answers (crate::caps) can never advertise a missing handler.
 
+pub mod describe;
+pub mod hook;
+pub mod names;
 pub mod user;
 
 use std::os::fd::RawFd;
@@ -58,6 +61,8 @@ pub struct Ioctl<H> {
     pub dir: Dir,
     /// The handler, wrapped in the argument copies.
     pub handler: H,
+    /// Writes the argument out for the trace.
+    pub decode: describe::ArgDecoder,
 }
 
 /// `_IOC_SIZE` and `_IOC_DIR` of `request` equal `size` and `dir`.
@@ -76,14 +81,17 @@ const fn encodes(request: u32, dir: u32, size: usize) -> bool {
 macro_rules! ioctl {
     ($req:ident, none, |$($o:tt),+| $body:expr) => {
         Ioctl { request: $req, name: stringify!($req), dir: Dir::None,
+                decode: describe::no_arg,
                 handler: |$($o),+, _arg: u64| $body }
     };
     ($req:ident, value, |$($o:tt),+; $a:ident| $body:expr) => {
         Ioctl { request: $req, name: stringify!($req), dir: Dir::Value,
+                decode: describe::value_arg,
                 handler: |$($o),+, $a: u64| $body }
     };
     ($req:ident, in $t:ty, |$($o:tt),+; $a:ident| $body:expr) => {
         Ioctl { request: $req, name: stringify!($req), dir: Dir::In,
+                decode: describe::struct_arg::<$t>,
                 handler: |$($o),+, arg: u64| {
                     const { assert!(encodes($req, IOC_WRITE, std::mem::size_of::<$t>())) };
                     let $a: $t = user::copy_in(arg)?;
@@ -92,6 +100,7 @@ macro_rules! ioctl {
     };
     ($req:ident, in $t:ty, |$($o:tt),+; $a:ident @ $addr:ident| $body:expr) => {
         Ioctl { request: $req, name: stringify!($req), dir: Dir::In,
+                decode: describe::struct_arg::<$t>,
                 handler: |$($o),+, $addr: u64| {
                     const { assert!(encodes($req, IOC_WRITE, std::mem::size_of::<$t>())) };
                     let $a: $t = user::copy_in($addr)?;
@@ -100,6 +109,7 @@ macro_rules! ioctl {
     };
     ($req:ident, out $t:ty, |$($o:tt),+| $body:expr) => {
         Ioctl { request: $req, name: stringify!($req), dir: Dir::Out,
+                decode: describe::struct_arg::<$t>,
                 handler: |$($o),+, arg: u64| {
                     const { assert!(encodes($req, IOC_READ, std::mem::size_of::<$t>())) };
                     let v: $t = Result::<$t>::from($body)?;
@@ -109,6 +119,7 @@ macro_rules! ioctl {
     };
     ($req:ident, inout $t:ty, |$($o:tt),+; $a:ident| $body:expr) => {
         Ioctl { request: $req, name: stringify!($req), dir: Dir::InOut,
+                decode: describe::struct_arg::<$t>,
                 handler: |$($o),+, arg: u64| {
                     const {
                         assert!(encodes($req, IOC_READ | IOC_WRITE, std::mem::size_of::<$t>()))
@@ -276,6 +287,25 @@ pub fn implemented(kind: FdKind, request: u32) -> bool {
     }
 }
 
+/// The name, direction and decoder of `request` on fds of `kind` (for the trace).
+pub fn row_info(kind: FdKind, request: u32) -> Option<hook::RowInfo> {
+    fn find<H>(t: &[Ioctl<H>], request: u32) -> Option<hook::RowInfo> {
+        t.iter()
+            .find(|r| r.request == request)
+            .map(|r| hook::RowInfo {
+                name: r.name,
+                dir: r.dir,
+                decode: r.decode,
+            })
+    }
+    match kind {
+        FdKind::System => find(SYSTEM_IOCTLS, request),
+        FdKind::Vm => find(VM_IOCTLS, request),
+        FdKind::Vcpu => find(VCPU_IOCTLS, request),
+        FdKind::Device => find(DEVICE_IOCTLS, request),
+    }
+}
+
 /// Requests the VFS answers for every file before the file's own ioctl (`do_vfs_ioctl`):
 /// they go to the placeholder fd, which behaves like a KVM anon-inode fd for them.
 const VFS_IOCTLS: [libc::c_ulong; 4] =
@@ -301,13 +331,33 @@ pub fn dispatch(fd: RawFd, request: libc::c_ulong, arg: u64) -> Option<Result<i3
     let req = request as u32;
     let outside = OUTSIDE_SECTION.contains(&req);
     match TABLE.with(fd, |obj| {
-        (!outside && !matches!(obj, Object::Vcpu(..))).then(|| serve(obj, req, arg))
+        (!outside && !matches!(obj, Object::Vcpu(..))).then(|| serve_hooked(fd, obj, req, arg))
     })? {
         Some(r) => Some(r),
         None => {
             let entry = TABLE.entry(fd)?;
-            Some(serve(entry.object(), req, arg))
+            Some(serve_hooked(fd, entry.object(), req, arg))
         }
+    }
+}
+
+/// The fd kind of `obj`.
+fn kind_of(obj: &Object) -> FdKind {
+    match obj {
+        Object::System(_) => FdKind::System,
+        Object::Vm(_) => FdKind::Vm,
+        Object::Vcpu(..) => FdKind::Vcpu,
+        Object::Device(..) => FdKind::Device,
+    }
+}
+
+/// [`serve`], through the trace and fault injection when either is on.
+#[inline(always)]
+fn serve_hooked(fd: RawFd, obj: &Object, req: u32, arg: u64) -> Result<i32> {
+    if hook::active() {
+        hook::call(fd, kind_of(obj), req, arg, || serve(obj, req, arg))
+    } else {
+        serve(obj, req, arg)
     }
 }
 
