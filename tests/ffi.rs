@@ -588,3 +588,157 @@ fn trace_golden() {
         assert_eq!(got, want, "trace differs from {}", golden_path.display());
     }
 }
+
+/// The `kvm-s390-shim` command, told where the freshly built library is.
+fn shim_cmd() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kvm-s390-shim"));
+    c.env("KVM_S390_SHIM_LIB", lib_dir().join("libkvm_s390_shim.so"))
+        .env_remove("KVM_S390_SHIM_LOG")
+        .env_remove("LD_PRELOAD")
+        .env_remove("LD_LIBRARY_PATH");
+    c
+}
+
+/// Builds the demo VMM (plain libc calls, not linked against the shim) as `name`.
+fn build_demo(name: &str) -> PathBuf {
+    let exe = out_dir().join(name);
+    run(Command::new("cc")
+        .args(["-std=gnu11", "-O1", "-Wall", "-Wextra", "-Werror"])
+        .arg("-I")
+        .arg(root().join("include"))
+        .arg(root().join("examples/demo_vmm.c"))
+        .arg("-o")
+        .arg(&exe));
+    exe
+}
+
+/// `kvm-s390-shim run -- demo` runs the demo under the shim; `--trace` adds the decoded trace
+/// to its output, `--machine` reaches the shim.
+#[test]
+fn command_runs_the_demo() {
+    let demo = build_demo("demo_vmm_cli");
+    let text = run(shim_cmd().arg("run").arg("--").arg(&demo));
+    assert!(text.contains("all steps behaved as on s390 KVM"), "{text}");
+    assert!(!text.contains("TRACE"), "{text}");
+
+    let text = run(shim_cmd()
+        .args(["run", "--trace", "--machine", "z14", "--"])
+        .arg(&demo));
+    assert!(text.contains("all steps behaved as on s390 KVM"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("kvm-s390-shim TRACE [tid ")
+                && l.contains(" kvm ")
+                && l.contains(" KVM_CREATE_VM 0 = ")),
+        "{text}"
+    );
+    assert!(
+        text.contains("KVM_S390_MEM_OP {op=KVM_S390_MEMOP_"),
+        "{text}"
+    );
+    let env = run(shim_cmd()
+        .args([
+            "run",
+            "--machine",
+            "z14",
+            "--tod",
+            "frozen:1",
+            "--kernel",
+            "6.1",
+        ])
+        .args(["--trace=/dev/null", "--fail", "KVM_RUN@2", "--", "sh", "-c"])
+        .arg("env | grep KVM_S390_SHIM_ | sort"));
+    assert_eq!(
+        env,
+        "KVM_S390_SHIM_FAIL=KVM_RUN@2\nKVM_S390_SHIM_KERNEL=6.1\n\
+         KVM_S390_SHIM_LIB="
+            .to_string()
+            + lib_dir()
+                .join("libkvm_s390_shim.so")
+                .to_str()
+                .expect("utf-8")
+            + "\nKVM_S390_SHIM_LOG=warn,kvm_s390_shim::trace=trace\n\
+               KVM_S390_SHIM_LOG_FILE=/dev/null\nKVM_S390_SHIM_MACHINE=z14\n\
+               KVM_S390_SHIM_TOD=frozen:1\n"
+    );
+}
+
+/// `--fail` reaches the shim: the demo sees the injected error.
+#[test]
+fn command_injects_failures() {
+    let demo = build_demo("demo_vmm_cli_fail");
+    let out = shim_cmd()
+        .args(["run", "--fail", "KVM_CREATE_VM:EMFILE", "--"])
+        .arg(&demo)
+        .output()
+        .expect("run");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("injected failure: KVM_CREATE_VM on kvm fd ") && text.contains("EMFILE"),
+        "{text}"
+    );
+    let out = shim_cmd()
+        .args(["run", "--fail", "KVM_NOPE", "--", "true"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "kvm-s390-shim: --fail: unknown request `KVM_NOPE`\n"
+    );
+}
+
+/// An s390x program without the s390x build of the library gets a clear message.
+#[test]
+fn command_explains_missing_s390x_library() {
+    let fake = out_dir().join("fake-s390x-elf");
+    let mut h = vec![0u8; 64];
+    h[..4].copy_from_slice(b"\x7fELF");
+    h[4] = 2; // 64-bit
+    h[5] = 2; // big-endian
+    h[18..20].copy_from_slice(&22u16.to_be_bytes()); // EM_S390
+    std::fs::write(&fake, h).expect("write");
+    let out = shim_cmd()
+        .env("KVM_S390_SHIM_S390X_LIB", out_dir().join("no-such-lib.so"))
+        .args(["run", "--"])
+        .arg(&fake)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("kvm-s390-shim: this is an s390x program: it needs the s390x build"),
+        "{err}"
+    );
+}
+
+/// `kvm-s390-shim decode` turns numbers into the kernel's names.
+#[test]
+fn command_decodes() {
+    let decode = |args: &[&str]| run(shim_cmd().arg("decode").args(args));
+    assert_eq!(
+        decode(&["request", "0x4040aeb1"]),
+        "0x4040aeb1 KVM_S390_MEM_OP\n  direction _IOW (write: the kernel reads the argument)\n  \
+         size 64 bytes\n  type 0xae (KVMIO) nr 0xb1\n  _IOW(KVMIO, 0xb1, kvm_s390_mem_op)\n"
+    );
+    assert!(decode(&["request", "create_vcpu"]).starts_with("0x0000ae41 KVM_CREATE_VCPU\n"));
+    assert_eq!(
+        decode(&["attr", "1", "2"]),
+        "group 1 KVM_S390_VM_TOD\nattr 2 KVM_S390_VM_TOD_EXT\n"
+    );
+    assert_eq!(
+        decode(&["attr", "--flic", "6"]),
+        "group 6 KVM_DEV_FLIC_ADAPTER_REGISTER\n"
+    );
+    assert_eq!(decode(&["cap", "108"]), "108 KVM_CAP_S390_MEM_OP\n");
+    assert_eq!(decode(&["errno", "ENOMEM"]), "12 ENOMEM (Out of memory)\n");
+    assert_eq!(
+        decode(&["irq", "0xfffe0001"]),
+        "0xfffe0001 KVM_S390_PROGRAM_INT\n"
+    );
+    let info = run(shim_cmd().arg("info"));
+    assert!(info.starts_with("kvm-s390-shim 0.1.0\n"), "{info}");
+    assert!(info.contains("\n  KVM_CAP_S390_MEM_OP "), "{info}");
+}
