@@ -618,6 +618,10 @@ struct kvm_run {
 
 #define KVM_CAP_VM_TYPES 235
 
+#define KVM_CAP_S390_USER_OPEREXEC 246
+
+#define KVM_CAP_S390_KEYOP 247
+
 #define KVM_EXIT_UNKNOWN 0
 
 #define KVM_EXIT_EXCEPTION 1
@@ -922,6 +926,12 @@ struct kvm_run {
  `kvm_create_device::type`: the s390 floating interrupt controller.
  */
 #define KVM_DEV_TYPE_FLIC 6
+
+#define KVM_S390_KEYOP_ISKE 1
+
+#define KVM_S390_KEYOP_RRBE 2
+
+#define KVM_S390_KEYOP_SSKE 3
 
 #define KVM_S390_VM_MEM_CTRL 0
 
@@ -1230,6 +1240,17 @@ struct kvm_s390_skeys {
   uint64_t skeydata_addr;
   uint32_t flags;
   uint32_t reserved[9];
+};
+
+/*
+ Argument of `KVM_S390_KEYOP` (Linux 7.0+): one storage-key operation on a guest absolute
+ address; the old key (or its R and C bits) comes back in `key`.
+ */
+struct kvm_s390_keyop {
+  uint64_t guest_addr;
+  uint8_t key;
+  uint8_t operation;
+  uint8_t pad[6];
 };
 
 /*
@@ -1832,4 +1853,5 @@ extern void kvm_s390_shim_uaccess_cas_fixup(void);
 #define KVM_S390_UCAS_MAP 0x4018AE50u /* _IOW(KVMIO, 0x50, kvm_s390_ucas_mapping) */
 #define KVM_S390_UCAS_UNMAP 0x4018AE51u /* _IOW(KVMIO, 0x51, kvm_s390_ucas_mapping) */
 #define KVM_S390_VCPU_FAULT 0x4008AE52u /* _IOW(KVMIO, 0x52, unsigned_long) */
+#define KVM_S390_KEYOP 0xC010AE53u /* _IOWR(KVMIO, 0x53, kvm_s390_keyop) */
 #endif /* KVM_S390_SHIM_NO_UAPI */

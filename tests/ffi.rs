@@ -742,3 +742,45 @@ fn command_decodes() {
     assert!(info.starts_with("kvm-s390-shim 0.1.0\n"), "{info}");
     assert!(info.contains("\n  KVM_CAP_S390_MEM_OP "), "{info}");
 }
+
+/// The kernel-profile test once per `KVM_S390_SHIM_KERNEL` value (`None`: unset, 6.12), in
+/// both modes.
+macro_rules! kernel_test {
+    ($name:ident, $kernel:expr) => {
+        mod $name {
+            fn env() -> Vec<(&'static str, &'static str)> {
+                let k: Option<&'static str> = $kernel;
+                k.map(|k| ("KVM_S390_SHIM_KERNEL", k)).into_iter().collect()
+            }
+            #[test]
+            fn preload() {
+                let exe = super::build_as("test_kernel_profile", stringify!($name), false, &[]);
+                super::run_test_env(&exe, true, &env());
+            }
+            #[test]
+            fn linked() {
+                let exe = super::build_as("test_kernel_profile", stringify!($name), true, &[]);
+                super::run_test_env(&exe, false, &env());
+            }
+        }
+    };
+}
+
+kernel_test!(test_kernel_6_1, Some("6.1"));
+kernel_test!(test_kernel_6_6, Some("6.6"));
+kernel_test!(test_kernel_6_12, Some("6.12"));
+kernel_test!(test_kernel_latest, Some("latest"));
+kernel_test!(test_kernel_default, None);
+
+/// The port of the upstream selftest `s390/keyop.c`, under the `latest` profile.
+mod selftest_keyop {
+    const ENV: &[(&str, &str)] = &[("KVM_S390_SHIM_KERNEL", "latest")];
+    #[test]
+    fn preload() {
+        super::run_test_env(&super::build("selftest_keyop", false, &[]), true, ENV);
+    }
+    #[test]
+    fn linked() {
+        super::run_test_env(&super::build("selftest_keyop", true, &[]), false, ENV);
+    }
+}

@@ -285,8 +285,8 @@ fn info() {
         host.online_cpus
     );
     println!(
-        "kernel profile: {}",
-        std::env::var("KVM_S390_SHIM_KERNEL").unwrap_or_else(|_| "6.12 (default)".into())
+        "kernel profile: {} (KVM_S390_SHIM_KERNEL: 6.1, 6.6, 6.12, latest)",
+        kvm_s390_shim::host::kernel::kernel().name()
     );
     println!();
     println!("capabilities (KVM_CHECK_EXTENSION on /dev/kvm):");

@@ -221,6 +221,17 @@ impl Describe for kvm_create_device {
     }
 }
 
+impl Describe for kvm_s390_keyop {
+    fn describe(&self, _: FdKind) -> String {
+        format!(
+            "{{guest_addr={:#x}, key={:#04x}, operation={}}}",
+            self.guest_addr,
+            self.key,
+            or_hex(names::KEYOP_OPS, u64::from(self.operation))
+        )
+    }
+}
+
 impl Describe for kvm_one_reg {
     fn describe(&self, _: FdKind) -> String {
         format!("{{id={:#x}, addr={:#x}}}", self.id, self.addr)

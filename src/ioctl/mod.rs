@@ -192,6 +192,7 @@ pub static VM_IOCTLS: &[Ioctl<VmHandler>] = &[
         Ok(0)
     }),
     ioctl!(KVM_S390_GET_SKEYS, in kvm_s390_skeys, |vm; a| vm.get_skeys(&a)),
+    ioctl!(KVM_S390_KEYOP, inout kvm_s390_keyop, |vm; k| vm.keyop(k)),
     ioctl!(KVM_S390_SET_SKEYS, in kvm_s390_skeys, |vm; a| vm.set_skeys(&a)),
     ioctl!(KVM_SET_DEVICE_ATTR, in kvm_device_attr, |vm; a| vm.set_attr(&a)),
     ioctl!(KVM_GET_DEVICE_ATTR, in kvm_device_attr, |vm; a| vm.get_attr(&a)),
@@ -268,6 +269,13 @@ pub static VCPU_IOCTLS: &[Ioctl<VcpuHandler>] = &[
         v.set_irq_state(vm, &records)
     }),
     ioctl!(KVM_S390_STORE_STATUS, value, |vm, v; addr| v.store_status(vm, addr)),
+    // gmap_fault: the shim's guest memory is always mapped, so only the address is checked.
+    ioctl!(KVM_S390_VCPU_FAULT, value, |vm, _; gpa| {
+        vm.memslots()
+            .by_gfn(gpa / 4096)
+            .map(|_| 0)
+            .ok_or(Error::Fault)
+    }),
 ];
 
 /// Requests served on a device fd (`kvm_device_ioctl`).
@@ -277,26 +285,33 @@ pub static DEVICE_IOCTLS: &[Ioctl<DeviceHandler>] = &[
     ioctl!(KVM_HAS_DEVICE_ATTR, in kvm_device_attr, |vm, d; a| d.ops.has_attr(vm, &a)),
 ];
 
+/// The row of `request` in `table`, if the kernel profile has the request
+/// ([`crate::host::kernel`]): a request newer than the profile is unknown, as on that kernel.
+fn find_row<H>(table: &[Ioctl<H>], request: u32) -> Option<&Ioctl<H>> {
+    table
+        .iter()
+        .find(|r| r.request == request)
+        .filter(|_| crate::host::kernel::kernel().has_request(request))
+}
+
 /// Whether `request` has a handler on fds of `kind`.
 pub fn implemented(kind: FdKind, request: u32) -> bool {
     match kind {
-        FdKind::System => SYSTEM_IOCTLS.iter().any(|r| r.request == request),
-        FdKind::Vm => VM_IOCTLS.iter().any(|r| r.request == request),
-        FdKind::Vcpu => VCPU_IOCTLS.iter().any(|r| r.request == request),
-        FdKind::Device => DEVICE_IOCTLS.iter().any(|r| r.request == request),
+        FdKind::System => find_row(SYSTEM_IOCTLS, request).is_some(),
+        FdKind::Vm => find_row(VM_IOCTLS, request).is_some(),
+        FdKind::Vcpu => find_row(VCPU_IOCTLS, request).is_some(),
+        FdKind::Device => find_row(DEVICE_IOCTLS, request).is_some(),
     }
 }
 
 /// The name, direction and decoder of `request` on fds of `kind` (for the trace).
 pub fn row_info(kind: FdKind, request: u32) -> Option<hook::RowInfo> {
     fn find<H>(t: &[Ioctl<H>], request: u32) -> Option<hook::RowInfo> {
-        t.iter()
-            .find(|r| r.request == request)
-            .map(|r| hook::RowInfo {
-                name: r.name,
-                dir: r.dir,
-                decode: r.decode,
-            })
+        find_row(t, request).map(|r| hook::RowInfo {
+            name: r.name,
+            dir: r.dir,
+            decode: r.decode,
+        })
     }
     match kind {
         FdKind::System => find(SYSTEM_IOCTLS, request),
@@ -364,17 +379,16 @@ fn serve_hooked(fd: RawFd, obj: &Object, req: u32, arg: u64) -> Result<i32> {
 /// Runs `req` on `obj` from the table of its fd kind.
 fn serve(obj: &Object, req: u32, arg: u64) -> Result<i32> {
     match obj {
-        Object::System(sys) => match SYSTEM_IOCTLS.iter().find(|r| r.request == req) {
+        Object::System(sys) => match find_row(SYSTEM_IOCTLS, req) {
             Some(row) => (row.handler)(sys, arg),
             None => Err(Error::UnknownSystemIoctl),
         },
-        Object::Vm(vm) => {
-            vm.check_process()
-                .and_then(|()| match VM_IOCTLS.iter().find(|r| r.request == req) {
-                    Some(row) => (row.handler)(vm, arg),
-                    None => Err(Error::UnknownIoctl),
-                })
-        }
+        Object::Vm(vm) => vm
+            .check_process()
+            .and_then(|()| match find_row(VM_IOCTLS, req) {
+                Some(row) => (row.handler)(vm, arg),
+                None => Err(Error::UnknownIoctl),
+            }),
         Object::Vcpu(vm, vcpu) => vm.check_process().and_then(|()| {
             // kvm_vcpu_ioctl: a request of another ioctl type is EINVAL, unknown KVM ones ENOTTY.
             if (req >> 8) & 0xff != KVMIO {
@@ -386,16 +400,17 @@ fn serve(obj: &Object, req: u32, arg: u64) -> Result<i32> {
             if !async_ioctl && crate::vcpu::guest::is_running_here(vcpu) {
                 return Err(Error::GuestReentry);
             }
-            match VCPU_IOCTLS.iter().find(|r| r.request == req) {
+            match find_row(VCPU_IOCTLS, req) {
                 Some(row) => (row.handler)(vm, vcpu, arg),
                 None => Err(Error::UnknownIoctl),
             }
         }),
-        Object::Device(vm, dev) => vm.check_process().and_then(|()| {
-            match DEVICE_IOCTLS.iter().find(|r| r.request == req) {
-                Some(row) => (row.handler)(vm, dev, arg),
-                None => Err(Error::UnknownIoctl),
-            }
-        }),
+        Object::Device(vm, dev) => {
+            vm.check_process()
+                .and_then(|()| match find_row(DEVICE_IOCTLS, req) {
+                    Some(row) => (row.handler)(vm, dev, arg),
+                    None => Err(Error::UnknownIoctl),
+                })
+        }
     }
 }

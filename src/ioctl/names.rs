@@ -53,6 +53,13 @@ pub const MEMOP_OPS: Names = names!(
     KVM_S390_MEMOP_ABSOLUTE_CMPXCHG,
 );
 
+/// `KVM_S390_KEYOP` operations.
+pub const KEYOP_OPS: Names = names!(
+    KVM_S390_KEYOP_ISKE,
+    KVM_S390_KEYOP_RRBE,
+    KVM_S390_KEYOP_SSKE
+);
+
 /// `KVM_S390_MEM_OP` flag bits.
 pub const MEMOP_FLAGS: Names = names!(
     KVM_S390_MEMOP_F_CHECK_ONLY,

@@ -3,6 +3,7 @@
 pub mod attr;
 pub mod cmma;
 pub mod cpu_model;
+pub mod keyop;
 pub mod memop;
 pub mod memslot;
 pub mod skeys;
