@@ -784,3 +784,78 @@ mod selftest_keyop {
         super::run_test_env(&super::build("selftest_keyop", true, &[]), false, ENV);
     }
 }
+
+/// `make install` into a temporary prefix (from the freshly built library), then the demo
+/// built against it with `pkg-config`, shared and static, runs cleanly.
+#[test]
+fn install_and_build_with_pkg_config() {
+    let prefix = out_dir().join("prefix");
+    let _ = std::fs::remove_dir_all(&prefix);
+    run(Command::new("make")
+        .arg("-s")
+        .arg("-C")
+        .arg(root())
+        .arg("install")
+        .arg("NO_BUILD=1")
+        .arg(format!("BUILD_DIR={}", lib_dir().display()))
+        .arg(format!("PREFIX={}", prefix.display())));
+    let lib = prefix.join("lib");
+    for f in [
+        "libkvm_s390_shim.so.0.1.0",
+        "libkvm_s390_shim.so.0",
+        "libkvm_s390_shim.so",
+        "libkvm_s390_shim.a",
+        "pkgconfig/kvm-s390-shim.pc",
+    ] {
+        assert!(lib.join(f).exists(), "{f} not installed");
+    }
+    assert!(prefix.join("include/kvm_s390_shim.h").exists());
+    let pkg = |args: &[&str]| -> Vec<String> {
+        run(Command::new("pkg-config")
+            .env("PKG_CONFIG_PATH", lib.join("pkgconfig"))
+            .args(args)
+            .arg("kvm-s390-shim"))
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+    };
+    assert_eq!(pkg(&["--modversion"]), ["0.1.0"]);
+    let cflags_libs = pkg(&["--cflags", "--libs"]);
+    assert_eq!(
+        cflags_libs,
+        [
+            format!("-I{}", prefix.join("include").display()),
+            format!("-L{}", lib.display()),
+            "-lkvm_s390_shim".to_string()
+        ]
+    );
+    let cc = |out: &Path, extra: &[String]| {
+        run(Command::new("cc")
+            .args(["-std=gnu11", "-O1", "-Wall", "-Wextra", "-Werror"])
+            .arg(root().join("examples/demo_vmm.c"))
+            .args(extra)
+            .arg("-o")
+            .arg(out));
+    };
+    let shared = out_dir().join("demo_vmm_pkgconfig");
+    cc(&shared, &cflags_libs);
+    let text = run(Command::new(&shared)
+        .env("LD_LIBRARY_PATH", &lib)
+        .env_remove("LD_PRELOAD"));
+    assert!(text.contains("all steps behaved as on s390 KVM"), "{text}");
+    // Static: the archive and its Libs.private; -rdynamic for the demo's dlsym lookups.
+    let mut extra = pkg(&["--cflags"]);
+    extra.push("-rdynamic".into());
+    extra.push(lib.join("libkvm_s390_shim.a").display().to_string());
+    extra.extend(
+        pkg(&["--static", "--libs-only-l"])
+            .into_iter()
+            .filter(|l| l != "-lkvm_s390_shim"),
+    );
+    let stat = out_dir().join("demo_vmm_static");
+    cc(&stat, &extra);
+    let text = run(Command::new(&stat)
+        .env_remove("LD_LIBRARY_PATH")
+        .env_remove("LD_PRELOAD"));
+    assert!(text.contains("all steps behaved as on s390 KVM"), "{text}");
+}
