@@ -30,8 +30,9 @@ all: build
 
 build:
 ifeq ($(NO_BUILD),)
-	$(CARGO) rustc --release --lib -- -C link-arg=-Wl,-soname,$(SONAME)
 	$(CARGO) build --release --bin kvm-s390-shim
+	# Last: this relinks the library with the soname (the command needs only the rlib).
+	$(CARGO) rustc --release --lib -- -C link-arg=-Wl,-soname,$(SONAME)
 endif
 
 install: build
