@@ -141,6 +141,29 @@ done:
 	return ok;
 }
 
+/* KVM_CAP_S390_USER_OPEREXEC (7.0): advertised and enabled only under latest. */
+static bool test_user_operexec(void)
+{
+	bool ok = false;
+	int vm = open_vm(NULL);
+	struct kvm_enable_cap cap = {.cap = KVM_CAP_S390_USER_OPEREXEC};
+
+	CHECK(vm >= 0);
+	CHECK_RET(KVM_IOCTL(vm, KVM_CHECK_EXTENSION, KVM_CAP_S390_USER_OPEREXEC), is("latest") ? 1 : 0);
+	if (is("latest")) {
+		CHECK_RET(KVM_IOCTL(vm, KVM_ENABLE_CAP, &cap), 0);
+		cap.flags = 1;
+		CHECK_ERR(KVM_IOCTL(vm, KVM_ENABLE_CAP, &cap), EINVAL);
+	} else {
+		CHECK_ERR(KVM_IOCTL(vm, KVM_ENABLE_CAP, &cap), EINVAL);
+	}
+	ok = true;
+done:
+	if (vm >= 0)
+		KVM_CLOSE(vm);
+	return ok;
+}
+
 int main(void)
 {
 	printf("kernel profile %s\n", profile());
@@ -148,5 +171,6 @@ int main(void)
 	RUN(test_user_memory2);
 	RUN(test_keyop_presence);
 	RUN(test_memop_quirks);
+	RUN(test_user_operexec);
 	DONE();
 }

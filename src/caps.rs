@@ -336,6 +336,11 @@ pub static CAPS: &[CapDef] = &[
         value: |h, _| i32::from(h.prot_virt),
     },
     CapDef {
+        cap: KVM_CAP_S390_USER_OPEREXEC,
+        needs: &[(VmFd, KVM_ENABLE_CAP), (Vcpu, KVM_RUN)],
+        value: |_, _| i32::from(crate::host::kernel::kernel().has_user_operexec()),
+    },
+    CapDef {
         cap: KVM_CAP_S390_KEYOP,
         needs: &[(VmFd, KVM_S390_KEYOP)],
         value: one,

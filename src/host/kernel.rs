@@ -13,6 +13,7 @@
 //! under every profile: older kernels set such bits beyond the mapped page, corrupting memory,
 //! which the shim does not reproduce.
 //! | `KVM_S390_KEYOP`, `KVM_CAP_S390_KEYOP` (7.0) | ENOTTY, 0 | ENOTTY, 0 | ENOTTY, 0 | yes |
+//! | `KVM_CAP_S390_USER_OPEREXEC` (7.0) | 0, EINVAL | 0, EINVAL | 0, EINVAL | 1, enables |
 
 use std::sync::OnceLock;
 
@@ -59,6 +60,11 @@ impl Kernel {
 
     /// The memop follows the quirks marked [newest] in the spec, not [6.x].
     pub fn newest_memop(self) -> bool {
+        self == Kernel::Latest
+    }
+
+    /// `KVM_CAP_S390_USER_OPEREXEC` (Linux 7.0).
+    pub fn has_user_operexec(self) -> bool {
         self == Kernel::Latest
     }
 
