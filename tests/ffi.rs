@@ -859,3 +859,48 @@ fn install_and_build_with_pkg_config() {
         .env_remove("LD_PRELOAD"));
     assert!(text.contains("all steps behaved as on s390 KVM"), "{text}");
 }
+
+/// An s390x program runs under qemu-s390x with the s390x library preloaded in the guest and
+/// the shim's variables in its environment. (A stand-in s390x library: the real s390x build is
+/// another CI stage.) Skipped when `s390x-linux-gnu-gcc` or `qemu-s390x(-static)` is missing.
+#[test]
+fn command_runs_s390x_programs_under_qemu() {
+    let have = |tool: &str| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !have("s390x-linux-gnu-gcc") || !(have("qemu-s390x") || have("qemu-s390x-static")) {
+        eprintln!("skipped: no s390x-linux-gnu-gcc or qemu-s390x");
+        return;
+    }
+    let dir = out_dir();
+    let src = dir.join("s390x_env.c");
+    std::fs::write(
+        &src,
+        "#include <stdio.h>\n#include <stdlib.h>\nint main(void) {\n\
+         \tconst char *p = getenv(\"LD_PRELOAD\"), *m = getenv(\"KVM_S390_SHIM_MACHINE\");\n\
+         \tprintf(\"LD_PRELOAD=%s MACHINE=%s\\n\", p ? p : \"-\", m ? m : \"-\");\n\
+         \treturn 0;\n}\n",
+    )
+    .expect("write");
+    let prog = dir.join("s390x_env");
+    run(Command::new("s390x-linux-gnu-gcc")
+        .arg(&src)
+        .arg("-o")
+        .arg(&prog));
+    let stub_src = dir.join("s390x_stub.c");
+    std::fs::write(&stub_src, "int kvm_s390_shim_stub;\n").expect("write");
+    let stub = dir.join("libs390x_stub.so");
+    run(Command::new("s390x-linux-gnu-gcc")
+        .args(["-shared", "-fPIC"])
+        .arg(&stub_src)
+        .arg("-o")
+        .arg(&stub));
+    let text = run(shim_cmd()
+        .env("KVM_S390_SHIM_S390X_LIB", &stub)
+        .args(["run", "--machine", "z15", "--"])
+        .arg(&prog));
+    assert_eq!(text, format!("LD_PRELOAD={} MACHINE=z15\n", stub.display()));
+}
