@@ -68,6 +68,12 @@ impl Kernel {
         self == Kernel::Latest
     }
 
+    /// Whether some profile lacks `request` (the requests [`Kernel::has_request`] gates):
+    /// the dispatcher asks the profile only for these.
+    pub const fn gated(request: u32) -> bool {
+        matches!(request, KVM_SET_USER_MEMORY_REGION2 | KVM_S390_KEYOP)
+    }
+
     /// Whether `request` exists in this kernel.
     pub fn has_request(self, request: u32) -> bool {
         match request {

@@ -288,10 +288,10 @@ pub static DEVICE_IOCTLS: &[Ioctl<DeviceHandler>] = &[
 /// The row of `request` in `table`, if the kernel profile has the request
 /// ([`crate::host::kernel`]): a request newer than the profile is unknown, as on that kernel.
 fn find_row<H>(table: &[Ioctl<H>], request: u32) -> Option<&Ioctl<H>> {
-    table
-        .iter()
-        .find(|r| r.request == request)
-        .filter(|_| crate::host::kernel::kernel().has_request(request))
+    table.iter().find(|r| r.request == request).filter(|_| {
+        use crate::host::kernel::{kernel, Kernel};
+        !Kernel::gated(request) || kernel().has_request(request)
+    })
 }
 
 /// Whether `request` has a handler on fds of `kind`.
