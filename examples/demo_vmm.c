@@ -8,11 +8,16 @@
  * CMMA migration, a vCPU with page tables, and finally a guest program: a C function the shim
  * runs inside KVM_RUN as the guest. The guest-program functions are looked up with dlsym, so
  * the demo needs no link-time dependency on the shim.
+ *
+ * A vCPU without a guest program behaves like a guest that runs without exiting: KVM_RUN
+ * sleeps until the VMM kicks it with a signal, as QEMU kicks its vCPU threads (SIG_IPI).
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -20,6 +25,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 #include <endian.h>
 
@@ -51,6 +57,78 @@ static int set_region(int vm, uint32_t slot, uint32_t flags, uint64_t gpa, uint6
 		.userspace_addr = (uint64_t)(uintptr_t)uaddr};
 	errno = 0;
 	return ioctl(vm, KVM_SET_USER_MEMORY_REGION, &r);
+}
+
+/*
+ * Kicking a vCPU out of KVM_RUN, as QEMU does: SIG_IPI (here SIGUSR1) has a no-op handler and
+ * is blocked on the VMM's threads; KVM_SET_SIGNAL_MASK unblocks it for the duration of KVM_RUN.
+ * A KVM_RUN with nothing to run sleeps until the signal arrives and returns -1/EINTR with
+ * KVM_EXIT_INTR; a signal sent before KVM_RUN stays pending and ends the next one at once.
+ */
+#define SIG_IPI SIGUSR1
+
+static void ipi_handler(int sig)
+{
+	(void)sig;
+}
+
+static void block_sig_ipi(void)
+{
+	struct sigaction sa = {.sa_handler = ipi_handler};
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIG_IPI, &sa, NULL);
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIG_IPI);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+/* KVM_SET_SIGNAL_MASK: the thread's mask without SIG_IPI, as the kernel's 8-byte sigset. */
+static int unblock_sig_ipi_in_run(int cpu)
+{
+	sigset_t set;
+	pthread_sigmask(SIG_SETMASK, NULL, &set);
+	sigdelset(&set, SIG_IPI);
+	/* len, then the kernel's 8-byte sigset right after it (offset 4). */
+	struct {
+		uint32_t len;
+		uint8_t set[8];
+	} m = {.len = 8};
+	memcpy(m.set, &set, 8);
+	return ioctl(cpu, KVM_SET_SIGNAL_MASK, &m);
+}
+
+/* KVM_RUN of a vCPU without a guest program, kicked before it starts. */
+static int run_kicked(int cpu)
+{
+	pthread_kill(pthread_self(), SIG_IPI);
+	errno = 0;
+	return ioctl(cpu, KVM_RUN, 0);
+}
+
+static double seconds(clockid_t clk)
+{
+	struct timespec t;
+	clock_gettime(clk, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* A vCPU thread: one KVM_RUN, timed. */
+struct vcpu_thread {
+	int cpu, ret, err;
+	double wall, used;
+};
+
+static void *vcpu_thread_main(void *arg)
+{
+	struct vcpu_thread *t = arg;
+	double w0 = seconds(CLOCK_MONOTONIC), c0 = seconds(CLOCK_THREAD_CPUTIME_ID);
+	errno = 0;
+	t->ret = ioctl(t->cpu, KVM_RUN, 0);
+	t->err = errno;
+	t->used = seconds(CLOCK_THREAD_CPUTIME_ID) - c0;
+	t->wall = seconds(CLOCK_MONOTONIC) - w0;
+	return NULL;
 }
 
 static const struct {
@@ -375,10 +453,24 @@ int main(void)
 		step("KVM_SET_SREGS (CR1 = segment-table ASCE)", ioctl(cpu, KVM_SET_SREGS, &sregs), 0);
 		struct kvm_s390_psw psw = {.mask = (1ull << 58) | (3ull << 31), .addr = 0x2000}; /* DAT on, 64-bit */
 		step("KVM_S390_SET_INITIAL_PSW (DAT on, 64-bit)", ioctl(cpu, KVM_S390_SET_INITIAL_PSW, &psw), 0);
-		errno = 0;
-		int r = ioctl(cpu, KVM_RUN, 0);
-		printf("  %-58s -> %d %s, exit_reason %u (KVM_EXIT_INTR: no guest program)\n", "KVM_RUN (loads the PSW)", r,
-		       strerror(errno), run->exit_reason);
+		/* The vCPU runs on its own thread, SIG_IPI blocked outside KVM_RUN, unblocked inside. */
+		block_sig_ipi();
+		step("KVM_SET_SIGNAL_MASK (SIG_IPI unblocked during KVM_RUN)", unblock_sig_ipi_in_run(cpu), 0);
+		struct vcpu_thread vt = {.cpu = cpu};
+		pthread_t th;
+		pthread_create(&th, NULL, vcpu_thread_main, &vt);
+		struct timespec pause = {.tv_nsec = 300 * 1000 * 1000};
+		nanosleep(&pause, NULL);
+		pthread_kill(th, SIG_IPI);
+		pthread_join(th, NULL);
+		printf("  %-58s -> %d %s, exit_reason %u (KVM_EXIT_INTR)\n", "KVM_RUN on a vCPU thread (loads the PSW)", vt.ret,
+		       strerror(vt.err), run->exit_reason);
+		printf("    it slept %.2f s using %.1f ms of CPU until the VMM kicked it with SIG_IPI\n", vt.wall,
+		       vt.used * 1e3);
+		if (vt.ret != -1 || vt.err != EINTR || run->exit_reason != KVM_EXIT_INTR) {
+			printf("    UNEXPECTED KVM_RUN result\n");
+			failures++;
+		}
 
 		char text[] = "written through a virtual address";
 		struct kvm_s390_mem_op m = {.gaddr = va + 0x1010, .size = sizeof(text), .op = KVM_S390_MEMOP_LOGICAL_WRITE,
@@ -400,14 +492,14 @@ int main(void)
 		/* The guest's program-new PSW, then KVM_RUN delivers the interrupt into the lowcore. */
 		uint64_t new_psw[2] = {htobe64(3ull << 31), htobe64(0x7000)};
 		memcpy(mem + 464, new_psw, 16);
-		ioctl(cpu, KVM_RUN, 0);
+		run_kicked(cpu);
 		printf("    after KVM_RUN: lowcore code %#x, TEID %#llx; PSW now %016llx %016llx\n",
 		       be16toh(*(uint16_t *)(mem + 142)), (unsigned long long)be64toh(*(uint64_t *)(mem + 168)),
 		       (unsigned long long)run->psw_mask, (unsigned long long)run->psw_addr);
 
 		run->psw_mask = psw.mask; /* back to the DAT-on PSW for the next access */
 		run->psw_addr = 0x2000;
-		ioctl(cpu, KVM_RUN, 0);
+		run_kicked(cpu);
 		m.gaddr = va + 0x2000;
 		m.op = KVM_S390_MEMOP_LOGICAL_WRITE;
 		m.buf = (uintptr_t)text;
@@ -483,7 +575,65 @@ int main(void)
 		}
 	}
 
-	printf("\n12. Teardown\n");
+	printf("\n12. Interrupts into a waiting vCPU\n");
+	{
+		/* vCPU 2 in an enabled wait: external and I/O interrupts enabled in the PSW, emergency
+		 * signals in CR0, ISC 3 in CR6; the new PSWs keep them enabled (a guest's idle loop). */
+		int cpu = step("KVM_CREATE_VCPU(2)", ioctl(vm, KVM_CREATE_VCPU, 2), 0);
+		struct kvm_run *run = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, cpu, 0);
+		if (run == MAP_FAILED) {
+			perror("mmap vcpu");
+			return 1;
+		}
+		const uint64_t wait_psw = (3ull << 31) | (1ull << 57) | (1ull << 56); /* 64-bit, I/O, ext */
+		uint64_t ext_new[2] = {htobe64(wait_psw), htobe64(0x6000)}, io_new[2] = {htobe64(wait_psw), htobe64(0x7000)};
+		memcpy(mem + 0x1b0, ext_new, 16);
+		memcpy(mem + 0x1f0, io_new, 16);
+		struct kvm_sregs sregs;
+		ioctl(cpu, KVM_GET_SREGS, &sregs);
+		sregs.crs[0] = 1ull << (63 - 49);  /* emergency-signal subclass */
+		sregs.crs[6] = 0x80ull >> 3 << 24; /* I/O interruption subclass 3 */
+		step("KVM_SET_SREGS (CR0 emergency signal, CR6 ISC 3)", ioctl(cpu, KVM_SET_SREGS, &sregs), 0);
+		step("KVM_SET_SIGNAL_MASK (SIG_IPI unblocked during KVM_RUN)", unblock_sig_ipi_in_run(cpu), 0);
+		run->psw_mask = wait_psw;
+		run->psw_addr = 0x1000;
+		struct vcpu_thread vt = {.cpu = cpu};
+		pthread_t th;
+		pthread_create(&th, NULL, vcpu_thread_main, &vt);
+		struct timespec pause = {.tv_nsec = 100 * 1000 * 1000};
+		nanosleep(&pause, NULL);
+		struct kvm_s390_irq emerg;
+		memset(&emerg, 0, sizeof(emerg));
+		emerg.type = KVM_S390_INT_EMERGENCY;
+		emerg.u.emerg.code = 1; /* from CPU 1 */
+		step("KVM_S390_IRQ emergency signal from CPU 1 (vCPU waiting)", ioctl(cpu, KVM_S390_IRQ, &emerg), 0);
+		nanosleep(&pause, NULL);
+		printf("    lowcore: external code %#x from CPU %u, old PSW %016llx %016llx\n", be16toh(*(uint16_t *)(mem + 0x86)),
+		       be16toh(*(uint16_t *)(mem + 0x84)), (unsigned long long)be64toh(*(uint64_t *)(mem + 0x130)),
+		       (unsigned long long)be64toh(*(uint64_t *)(mem + 0x138)));
+		struct kvm_s390_interrupt io = {.type = 1 /* KVM_S390_INT_IO(0, 0, 0, 1) */, .parm = 0x00010005,
+						.parm64 = (0xcafe0001ull << 32) | (3u << 27)};
+		step("KVM_S390_INTERRUPT I/O, subchannel 0.0.0005, ISC 3 (VM fd)", ioctl(vm, KVM_S390_INTERRUPT, &io), 0);
+		nanosleep(&pause, NULL);
+		printf("    lowcore: subchannel id %#x nr %#x, parameter %#x, word %#x, old PSW address %#llx\n",
+		       be16toh(*(uint16_t *)(mem + 0xb8)), be16toh(*(uint16_t *)(mem + 0xba)), be32toh(*(uint32_t *)(mem + 0xbc)),
+		       be32toh(*(uint32_t *)(mem + 0xc0)), (unsigned long long)be64toh(*(uint64_t *)(mem + 0x178)));
+		pthread_kill(th, SIG_IPI);
+		pthread_join(th, NULL);
+		printf("  %-58s -> %d %s, exit_reason %u\n", "KVM_RUN (kicked with SIG_IPI)", vt.ret, strerror(vt.err),
+		       run->exit_reason);
+		printf("    the vCPU waited %.2f s using %.1f ms of CPU; PSW now %016llx %016llx\n", vt.wall, vt.used * 1e3,
+		       (unsigned long long)run->psw_mask, (unsigned long long)run->psw_addr);
+		if (vt.ret != -1 || vt.err != EINTR || be16toh(*(uint16_t *)(mem + 0x86)) != 0x1201 ||
+		    be16toh(*(uint16_t *)(mem + 0xba)) != 5 || run->psw_addr != 0x7000) {
+			printf("    UNEXPECTED interrupt results\n");
+			failures++;
+		}
+		munmap(run, 4096);
+		close(cpu);
+	}
+
+	printf("\n13. Teardown\n");
 	int vm2 = dup(vm);
 	close(vm);
 	step("VM still usable through a dup after close", ioctl(vm2, KVM_CHECK_EXTENSION, KVM_CAP_USER_MEMORY), 0);

@@ -7,5 +7,6 @@ set -eu
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
 mkdir -p target/examples
-cc -std=gnu11 -O2 -Wall -Wextra -Werror -Iinclude examples/demo_vmm.c -o target/examples/demo_vmm
-exec target/release/kvm-s390-shim run "$@" -- target/examples/demo_vmm
+cc -std=gnu11 -O2 -Wall -Wextra -Werror -pthread -Iinclude examples/demo_vmm.c -o target/examples/demo_vmm
+# cargo's output directory: CARGO_TARGET_DIR when set (relative to here), else target/.
+exec "$(realpath "${CARGO_TARGET_DIR:-target}")/release/kvm-s390-shim" run "$@" -- target/examples/demo_vmm

@@ -23,11 +23,20 @@ struct item shim_new_items[] = {
 #define NEW_STRUCT(s, size, align) {"sizeof " #s, size}, {"alignof " #s, align},
 #define NEW_FIELD(s, f, off, size) {"offsetof " #s "." #f, off}, {"sizeof " #s "." #f, size},
 #define NEW_CONST(c, v) {#c, v},
-/* uv_feat bit-fields as a little-endian C compiler lays them out (spec vm.md A.3, E.2). */
+/* uv_feat bit-fields as the C compiler lays them out (spec vm.md A.3, E.2): bits 4 and 5 counted
+ * from the least significant bit on a little-endian host, from the most significant (as s390
+ * numbers them) on a big-endian one. */
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#define UV_FEAT_AP 0x0800000000000000ull
+#define UV_FEAT_AP_INTR 0x0400000000000000ull
+#else
+#define UV_FEAT_AP 0x10
+#define UV_FEAT_AP_INTR 0x20
+#endif
 const struct item expected_new_items[] = {
 #include "layout_items_new.h"
-	{"uv_feat.ap bit", 0x10},
-	{"uv_feat.ap_intr bit", 0x20},
+	{"uv_feat.ap bit", UV_FEAT_AP},
+	{"uv_feat.ap_intr bit", UV_FEAT_AP_INTR},
 	{0, 0},
 };
 

@@ -139,7 +139,7 @@ static bool test_exits(void)
 	CHECK_RET(run(&e), 0);
 	CHECK(e.calls == 8);
 
-	/* Without a guest function, KVM_RUN is back to returning EINTR at once. */
+	/* Without a guest function, KVM_RUN runs until kicked: a pending kick ends it with EINTR. */
 	CHECK_RET(SET_GUEST(e.c.vcpu, NULL, NULL), 0);
 	CHECK(cpu_run(&e.c));
 	CHECK(e.calls == 8);

@@ -262,13 +262,13 @@ static bool test_one_reg_and_caps(void)
 		CHECK(back == v);
 	}
 	/* TODPR is 32 bits wide. */
-	uint64_t wide = 0xeeeeeeeeeeeeeeeeull;
+	uint32_t wide[2] = {0xeeeeeeee, 0xeeeeeeee};
 	uint32_t todpr = 0x12345678;
 	struct kvm_one_reg r = {.id = KVM_REG_S390_TODPR, .addr = (uintptr_t)&todpr};
 	CHECK_RET(KVM_IOCTL(c.vcpu, KVM_SET_ONE_REG, &r), 0);
-	r.addr = (uintptr_t)&wide;
+	r.addr = (uintptr_t)wide;
 	CHECK_RET(KVM_IOCTL(c.vcpu, KVM_GET_ONE_REG, &r), 0);
-	CHECK((uint32_t)wide == 0x12345678 && (wide >> 32) == 0xeeeeeeee);
+	CHECK(wide[0] == 0x12345678 && wide[1] == 0xeeeeeeee);
 	r.id = 0x5030000000000010ull;
 	CHECK_ERR(KVM_IOCTL(c.vcpu, KVM_GET_ONE_REG, &r), EINVAL);
 	r.id = KVM_REG_S390_GBEA;
@@ -400,7 +400,9 @@ static bool test_store_status(void)
 	CHECK_RET(KVM_IOCTL(c.vcpu, KVM_SET_REGS, &r), 0);
 	CHECK_RET(KVM_IOCTL(c.vcpu, KVM_SET_SREGS, &sr), 0);
 	CHECK_RET(KVM_IOCTL(c.vcpu, KVM_SET_FPU, &f), 0);
-	uint64_t todpr = 0x1234, cputm = 0x5555, ckc = 0x123400;
+	/* KVM_REG_S390_TODPR is a 32-bit register; the others are 64 bits wide. */
+	uint32_t todpr = 0x1234;
+	uint64_t cputm = 0x5555, ckc = 0x123400;
 	struct kvm_one_reg one = {.id = KVM_REG_S390_TODPR, .addr = (uintptr_t)&todpr};
 	CHECK_RET(KVM_IOCTL(c.vcpu, KVM_SET_ONE_REG, &one), 0);
 	one = (struct kvm_one_reg){.id = KVM_REG_S390_CPU_TIMER, .addr = (uintptr_t)&cputm};

@@ -4,6 +4,8 @@
 #include "memop.h"
 
 #include <endian.h>
+#include <pthread.h>
+#include <signal.h>
 
 struct cpu {
 	struct guest g;
@@ -30,9 +32,71 @@ static inline void cpu_close(struct cpu *c)
 	KVM_CLOSE(c->g.vm);
 }
 
-/* KVM_RUN as the shim serves it without a guest program: returns to userspace with EINTR. */
+/*
+ * The kick signal, as QEMU kicks its vCPU threads (SIG_IPI): a no-op handler, blocked on the
+ * thread outside KVM_RUN and unblocked inside it through KVM_SET_SIGNAL_MASK.
+ */
+#define KICK_SIGNAL SIGUSR1
+
+static void kick_handler(int sig)
+{
+	(void)sig;
+}
+
+/* KVM_SET_SIGNAL_MASK's argument: `len` and, right after it (offset 4, unaligned), the
+ * kernel's 8-byte sigset. */
+struct kvm_sigmask8 {
+	uint32_t len;
+	uint8_t set[8];
+};
+_Static_assert(offsetof(struct kvm_sigmask8, set) == sizeof(struct kvm_signal_mask), "sigset offset");
+
+/* The argument for a glibc sigset_t (the kernel's sigset is its first 8 bytes). */
+static inline struct kvm_sigmask8 kvm_sigmask(const sigset_t *s)
+{
+	struct kvm_sigmask8 m = {.len = 8};
+	memcpy(m.set, s, 8);
+	return m;
+}
+
+/* Sets the run signal mask of `vcpu` to the thread's mask without `sig`. */
+static inline int set_run_mask_unblocking(int vcpu, int sig)
+{
+	sigset_t cur;
+	pthread_sigmask(SIG_SETMASK, NULL, &cur);
+	sigdelset(&cur, sig);
+	struct kvm_sigmask8 m = kvm_sigmask(&cur);
+	return KVM_IOCTL(vcpu, KVM_SET_SIGNAL_MASK, &m);
+}
+
+/*
+ * Makes the next KVM_RUN of `vcpu` on this thread return at once with EINTR: KICK_SIGNAL is
+ * made pending on the thread (blocked), and unblocked for the run.
+ */
+static inline bool cpu_kick_self(int vcpu)
+{
+	struct sigaction sa = {.sa_handler = kick_handler};
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(KICK_SIGNAL, &sa, NULL))
+		return false;
+	sigset_t block;
+	sigemptyset(&block);
+	sigaddset(&block, KICK_SIGNAL);
+	if (pthread_sigmask(SIG_BLOCK, &block, NULL))
+		return false;
+	if (set_run_mask_unblocking(vcpu, KICK_SIGNAL))
+		return false;
+	return pthread_kill(pthread_self(), KICK_SIGNAL) == 0;
+}
+
+/*
+ * KVM_RUN of a vCPU without a guest program, kicked out as a VMM does: it syncs registers in,
+ * delivers, finds the kick signal pending and returns to userspace with EINTR.
+ */
 static inline bool cpu_run(struct cpu *c)
 {
+	if (!cpu_kick_self(c->vcpu))
+		return false;
 	errno = 0;
 	return KVM_IOCTL(c->vcpu, KVM_RUN, 0) == -1 && errno == EINTR && c->run->exit_reason == KVM_EXIT_INTR;
 }

@@ -116,6 +116,19 @@ pub enum CmmaRule {
     NoMemory,
 }
 
+/// Why a `KVM_IOEVENTFD` assignment was refused with EINVAL (`kvm_assign_ioeventfd`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IoeventfdRule {
+    /// `len` other than 0, 1, 2, 4 or 8.
+    Length,
+    /// `addr + len` wraps.
+    Overflow,
+    /// A flag outside `KVM_IOEVENTFD_VALID_FLAG_MASK`.
+    Flags,
+    /// `len == 0` together with `KVM_IOEVENTFD_FLAG_PIO` or `KVM_IOEVENTFD_FLAG_DATAMATCH`.
+    NoLengthMatch,
+}
+
 /// Every way an ioctl can fail. [`Error::errno`] maps each to the kernel's errno.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Error {
@@ -212,6 +225,18 @@ pub enum Error {
     DeviceType,
     /// A device-attribute call the device type has no accessor for.
     DeviceAttrUnsupported,
+    /// `KVM_SET_SIGNAL_MASK` with a `len` other than the kernel's `sizeof(sigset_t)` (8).
+    SignalMaskLength,
+    /// A `KVM_IOEVENTFD` assignment rule was broken.
+    Ioeventfd(IoeventfdRule),
+    /// `KVM_IOEVENTFD`: an ioeventfd that collides with the new one exists.
+    IoeventfdExists,
+    /// `KVM_IOEVENTFD` deassign: no ioeventfd matches.
+    IoeventfdMissing,
+    /// An fd argument is not an open file.
+    BadFd,
+    /// An fd argument is open but not an eventfd.
+    NotEventfd,
     /// An allocation failed.
     OutOfMemory,
     /// Too many open files for a new KVM fd.
@@ -338,6 +363,21 @@ impl Error {
             Error::IrqBufferTooSmall => libc::ENOBUFS,
             // kvm_vcpu_ioctl_enable_cap: flags or unknown cap.
             Error::VcpuCap => libc::EINVAL,
+            // kvm_vcpu_ioctl KVM_SET_SIGNAL_MASK: kvm_sigmask.len != sizeof(sigset_t).
+            Error::SignalMaskLength => libc::EINVAL,
+            // kvm_assign_ioeventfd: len, range overflow, unknown flags, len 0 with PIO/DATAMATCH.
+            Error::Ioeventfd(IoeventfdRule::Length) => libc::EINVAL,
+            Error::Ioeventfd(IoeventfdRule::Overflow) => libc::EINVAL,
+            Error::Ioeventfd(IoeventfdRule::Flags) => libc::EINVAL,
+            Error::Ioeventfd(IoeventfdRule::NoLengthMatch) => libc::EINVAL,
+            // kvm_assign_ioeventfd: ioeventfd_check_collision.
+            Error::IoeventfdExists => libc::EEXIST,
+            // kvm_deassign_ioeventfd: nothing matched.
+            Error::IoeventfdMissing => libc::ENOENT,
+            // eventfd_ctx_fdget: fdget failed.
+            Error::BadFd => libc::EBADF,
+            // eventfd_ctx_fileget: the file is not an eventfd.
+            Error::NotEventfd => libc::EINVAL,
             // allocation failure.
             Error::OutOfMemory => libc::ENOMEM,
             // get_unused_fd_flags failure.
@@ -440,6 +480,15 @@ mod tests {
             (Error::IrqState, libc::EINVAL),
             (Error::IrqBufferTooSmall, libc::ENOBUFS),
             (Error::VcpuCap, libc::EINVAL),
+            (Error::SignalMaskLength, libc::EINVAL),
+            (Error::Ioeventfd(IoeventfdRule::Length), libc::EINVAL),
+            (Error::Ioeventfd(IoeventfdRule::Overflow), libc::EINVAL),
+            (Error::Ioeventfd(IoeventfdRule::Flags), libc::EINVAL),
+            (Error::Ioeventfd(IoeventfdRule::NoLengthMatch), libc::EINVAL),
+            (Error::IoeventfdExists, libc::EEXIST),
+            (Error::IoeventfdMissing, libc::ENOENT),
+            (Error::BadFd, libc::EBADF),
+            (Error::NotEventfd, libc::EINVAL),
             (Error::OutOfMemory, libc::ENOMEM),
             (Error::TooManyFds, libc::EMFILE),
             (Error::Os(libc::ENFILE), libc::ENFILE),

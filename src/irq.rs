@@ -779,6 +779,28 @@ pub fn ckc_expired(ckc: u64, now: u64, cr0: u64) -> bool {
     }
 }
 
+/// How long an enabled wait may sleep before the clock comparator fires
+/// (`__calculate_sltime` for the comparator; the CPU timer does not run): None when the
+/// comparator interrupt is not enabled or has already expired (then it is delivered, not
+/// waited for).
+pub(crate) fn ckc_sleep_time(
+    st: &VcpuState,
+    now: impl FnOnce() -> u64,
+) -> Option<std::time::Duration> {
+    if st.psw.0 & PSW_MASK_EXT == 0 || st.crs[0] & CR0_CLOCK_COMPARATOR_SUBMASK == 0 {
+        return None;
+    }
+    let now = now();
+    let delta = if st.crs[0] & CR0_CLOCK_COMPARATOR_SIGN != 0 {
+        ((st.ckc as i64) > (now as i64)).then(|| (st.ckc as i64).wrapping_sub(now as i64) as u64)
+    } else {
+        (st.ckc > now).then(|| st.ckc - now)
+    }?;
+    // tod_to_ns: TOD bit 51 is one microsecond (4096 units per µs).
+    let ns = ((u128::from(delta) * 125) >> 9).min(u128::from(u64::MAX)) as u64;
+    Some(std::time::Duration::from_nanos(ns.max(1)))
+}
+
 /// Writes to the lowcore of a vCPU with prefix `prefix` and reads new PSWs from it.
 struct Lowcore<'a> {
     vm: &'a Vm,
@@ -877,14 +899,15 @@ impl Vcpu {
     /// `kvm_s390_deliver_pending_interrupts`: delivers every deliverable interrupt, highest
     /// priority first. Errors (a lowcore outside guest memory) end delivery with EFAULT.
     pub(crate) fn deliver_pending(&self, vm: &Vm, st: &mut VcpuState) -> Result<()> {
-        let now = vm.guest_tod().tod;
+        // The clock is read only when the comparator is enabled (a KVM_RUN round trip would
+        // otherwise pay for a clock read it does not need).
+        let ckc_due = st.psw.0 & PSW_MASK_EXT != 0
+            && st.crs[0] & CR0_CLOCK_COMPARATOR_SUBMASK != 0
+            && ckc_expired(st.ckc, vm.guest_tod().tod, st.crs[0]);
         {
             let mut li = self.irqs();
             li.pending &= !bit(IRQ_PEND_EXT_CLOCK_COMP);
-            if st.psw.0 & PSW_MASK_EXT != 0
-                && st.crs[0] & CR0_CLOCK_COMPARATOR_SUBMASK != 0
-                && ckc_expired(st.ckc, now, st.crs[0])
-            {
+            if ckc_due {
                 li.pending |= bit(IRQ_PEND_EXT_CLOCK_COMP);
             }
             li.pending &= !bit(IRQ_PEND_EXT_CPU_TIMER);

@@ -1,5 +1,6 @@
 //! kvm-s390-shim: a userspace implementation of the Linux KVM ioctl interface for s390x
-//! guests, served in-process to C VMMs and test harnesses on any Linux host.
+//! guests, served in-process to C VMMs and test harnesses on a Linux x86_64, aarch64 or s390x
+//! host.
 //!
 //! Module map:
 //! * [`uapi`]: `#[repr(C)]` mirrors of the kernel's KVM/s390 uapi, constants, ioctl numbers.
@@ -7,7 +8,12 @@
 //! * [`rcu`]: read-side sections (userspace SRCU): lookups as plain loads, safe deletes.
 //! * [`os`]: placeholder fds, the vCPU memfds, fork detection.
 //! * [`fd`]: the generic fd → object table; [`object`]: the objects it holds.
-//! * [`system`], [`vm`]: the KVM objects and their behaviour.
+//! * [`system`], [`vm`], [`vcpu`], [`device`]: the KVM objects and their behaviour.
+//! * [`irq`], [`irqfd`]: the interrupt model, the FLIC's state, adapter routes and irqfds.
+//! * [`addr`]: the address types (logical, real, absolute, host, frame numbers).
+//! * [`cpu`]: the z/Architecture CPU (decoder, executor, instruction cache; not yet behind
+//!   `KVM_RUN`).
+//! * [`host`]: the modelled IBM Z host.
 //! * [`caps`]: `KVM_CHECK_EXTENSION` answers.
 //! * [`ioctl`]: the request dispatcher.
 //! * [`ffi`]: the exported C API and the LD_PRELOAD interposers.
@@ -16,6 +22,7 @@
 
 pub mod addr;
 pub mod caps;
+pub mod cpu;
 pub mod device;
 pub mod error;
 pub mod fd;

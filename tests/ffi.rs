@@ -3,6 +3,14 @@
 //! * linked: `-DSHIM_LINKED`, calling `kvm_s390_shim_*`, linked against the shared library.
 //!
 //! C code is compiled with `-Wall -Wextra -Werror` and UBSan (plus ASan when linked).
+//!
+//! Cross testing (the s390x stage, `scripts/s390x/run.sh`) sets three variables:
+//! * `KVM_S390_SHIM_TEST_CROSS`: a tool prefix such as `s390x-linux-gnu-`; C programs are then
+//!   built with `<prefix>gcc` against its own sysroot, symbols read with `<prefix>nm`;
+//! * `KVM_S390_SHIM_TEST_RUNNER`: a command that runs the built C programs, such as
+//!   `qemu-s390x-static` (split at spaces);
+//! * `KVM_S390_SHIM_TEST_SANITIZE`: the `-fsanitize=` list for both modes instead of the
+//!   default (ASan does not run under qemu-user: its shadow memory does not fit).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -23,6 +31,48 @@ fn lib_dir() -> PathBuf {
         dir.display()
     );
     dir
+}
+
+/// The cross tool prefix, empty for a native build.
+fn cross() -> String {
+    std::env::var("KVM_S390_SHIM_TEST_CROSS").unwrap_or_default()
+}
+
+/// The C compiler for the programs under test.
+fn cc() -> Command {
+    let cross = cross();
+    Command::new(if cross.is_empty() {
+        "cc".to_string()
+    } else {
+        format!("{cross}gcc")
+    })
+}
+
+/// A command that runs the built program `exe` (through the cross runner, if any).
+fn exec(exe: &Path) -> Command {
+    let runner = std::env::var("KVM_S390_SHIM_TEST_RUNNER").unwrap_or_default();
+    let mut words = runner.split_whitespace();
+    match words.next() {
+        Some(first) => {
+            let mut cmd = Command::new(first);
+            cmd.args(words).arg(exe);
+            cmd
+        }
+        None => Command::new(exe),
+    }
+}
+
+/// The `-fsanitize=` argument for a test program.
+fn sanitize(linked: bool) -> String {
+    let list = std::env::var("KVM_S390_SHIM_TEST_SANITIZE").unwrap_or_else(|_| {
+        if linked {
+            "address,undefined"
+        } else {
+            "undefined"
+        }
+        .to_string()
+    });
+    format!("-fsanitize={list}")
 }
 
 fn out_dir() -> PathBuf {
@@ -57,7 +107,7 @@ fn build_as(name: &str, tag: &str, linked: bool, extra: &[&str]) -> PathBuf {
         "{tag}-{}",
         if linked { "linked" } else { "preload" }
     ));
-    let mut cmd = Command::new("cc");
+    let mut cmd = cc();
     cmd.args([
         "-std=gnu11",
         "-O1",
@@ -75,31 +125,31 @@ fn build_as(name: &str, tag: &str, linked: bool, extra: &[&str]) -> PathBuf {
     .arg(&exe);
     if linked {
         let lib = lib_dir();
-        cmd.args([
-            "-DSHIM_LINKED",
-            "-fsanitize=address,undefined",
-            "-fno-sanitize-recover=all",
-        ])
-        .arg(format!("-L{}", lib.display()))
-        // RPATH (not RUNPATH): it outranks LD_LIBRARY_PATH, which cargo sets for tests.
-        .arg("-Wl,--disable-new-dtags")
-        .arg(format!("-Wl,-rpath,{}", lib.display()))
-        .arg("-lkvm_s390_shim");
+        cmd.args(["-DSHIM_LINKED", "-fno-sanitize-recover=all"])
+            .arg(sanitize(true))
+            .arg(format!("-L{}", lib.display()))
+            // RPATH (not RUNPATH): it outranks LD_LIBRARY_PATH, which cargo sets for tests.
+            .arg("-Wl,--disable-new-dtags")
+            .arg(format!("-Wl,-rpath,{}", lib.display()))
+            .arg("-lkvm_s390_shim");
     } else {
-        cmd.args(["-fsanitize=undefined", "-fno-sanitize-recover=all"]);
+        cmd.args(["-fno-sanitize-recover=all"]).arg(sanitize(false));
     }
     run(&mut cmd);
     exe
 }
 
-/// Runs a built test and checks its closing "N passed, 0 failed" line.
-fn run_test(exe: &Path, preload: bool) {
-    run_test_env(exe, preload, &[]);
+/// Runs a built test and checks that it ran exactly `cases` cases and all passed: one
+/// "ok K name" line per case, numbered 1..=cases, and the closing line
+/// "`cases` passed, 0 failed" (so a test that stops early, skips cases or loses one cannot
+/// pass by accident).
+fn run_test(exe: &Path, preload: bool, cases: u32) {
+    run_test_env(exe, preload, cases, &[]);
 }
 
 /// As [`run_test`], with extra environment variables.
-fn run_test_env(exe: &Path, preload: bool, env: &[(&str, &str)]) {
-    let mut cmd = Command::new(exe);
+fn run_test_env(exe: &Path, preload: bool, cases: u32, env: &[(&str, &str)]) {
+    let mut cmd = exec(exe);
     cmd.envs(env.iter().copied());
     if preload {
         cmd.env("LD_PRELOAD", lib_dir().join("libkvm_s390_shim.so"));
@@ -108,124 +158,128 @@ fn run_test_env(exe: &Path, preload: bool, env: &[(&str, &str)]) {
         .env_remove("LD_LIBRARY_PATH");
     let text = run(&mut cmd);
     print!("{text}");
+    let oks: Vec<u32> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("ok "))
+        .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+        .collect();
+    assert_eq!(
+        oks,
+        (1..=cases).collect::<Vec<_>>(),
+        "{}: the passing cases, by number",
+        exe.display()
+    );
     let last = text
         .lines()
         .rev()
         .find(|l| l.contains(" passed, "))
         .expect("a closing summary line");
-    let passed: u32 = last
-        .split_whitespace()
-        .next()
-        .and_then(|n| n.parse().ok())
-        .expect("count");
-    assert!(
-        passed > 0 && last.ends_with(" 0 failed"),
-        "{}: {last}",
+    assert_eq!(
+        last,
+        format!("{cases} passed, 0 failed"),
+        "{}: the closing line",
         exe.display()
     );
 }
 
+/// A C test in both modes, with its exact number of cases.
 macro_rules! c_test {
-    ($name:ident) => {
+    ($name:ident, $cases:literal) => {
         mod $name {
             #[test]
             fn preload() {
-                super::run_test(&super::build(stringify!($name), false, &[]), true);
+                super::run_test(&super::build(stringify!($name), false, &[]), true, $cases);
             }
             #[test]
             fn linked() {
-                super::run_test(&super::build(stringify!($name), true, &[]), false);
+                super::run_test(&super::build(stringify!($name), true, &[]), false, $cases);
             }
         }
     };
 }
 
-c_test!(test_system);
-c_test!(test_memslot);
-c_test!(test_slot_lifetime);
-c_test!(test_fds);
-c_test!(test_fd_lifetime);
-c_test!(test_efault);
-c_test!(test_threads);
-c_test!(test_memop);
-c_test!(test_skeys);
-c_test!(test_concurrency);
-c_test!(test_attrs);
-c_test!(test_cmma);
-c_test!(test_vcpu);
-c_test!(test_vcpu_memop);
-c_test!(test_dat);
-c_test!(test_guest);
-c_test!(selftest_cmma);
-c_test!(selftest_memop);
-c_test!(test_irq);
-c_test!(test_irqfd);
-c_test!(selftest_irq_routing);
+c_test!(test_system, 6);
+c_test!(test_memslot, 4);
+c_test!(test_slot_lifetime, 5);
+c_test!(test_fds, 5);
+c_test!(test_fd_lifetime, 11);
+c_test!(test_efault, 2);
+c_test!(test_threads, 1);
+c_test!(test_memop, 10);
+c_test!(test_skeys, 3);
+c_test!(test_concurrency, 1);
+c_test!(test_attrs, 7);
+c_test!(test_cmma, 5);
+c_test!(test_vcpu, 9);
+c_test!(test_vcpu_memop, 6);
+c_test!(test_dat, 1);
+c_test!(test_guest, 11);
+c_test!(test_wait, 10);
+c_test!(test_ioeventfd, 4);
+c_test!(selftest_cmma, 4);
+c_test!(selftest_memop, 16);
+c_test!(test_irq, 8);
+c_test!(test_irqfd, 3);
+c_test!(selftest_irq_routing, 4);
 
-/// The caller-memory test, with each method. It interposes `sigaction` on the shim, so the
+/// The caller-memory test, with each method and its exact number of cases. It interposes `sigaction` on the shim, so the
 /// executable exports its symbols (`-rdynamic`).
 macro_rules! uaccess_test {
-    ($name:ident, $method:literal) => {
+    ($name:ident, $method:literal, $cases:literal) => {
         mod $name {
             const ENV: &[(&str, &str)] = &[("KVM_S390_SHIM_UACCESS", $method)];
             #[test]
             fn preload() {
                 let exe = super::build_as("test_uaccess", stringify!($name), false, &["-rdynamic"]);
-                super::run_test_env(&exe, true, ENV);
+                super::run_test_env(&exe, true, $cases, ENV);
             }
             #[test]
             fn linked() {
                 let exe = super::build_as("test_uaccess", stringify!($name), true, &["-rdynamic"]);
-                super::run_test_env(&exe, false, ENV);
+                super::run_test_env(&exe, false, $cases, ENV);
             }
         }
     };
 }
 
-uaccess_test!(test_uaccess, "fault");
-uaccess_test!(test_uaccess_syscall, "syscall");
+uaccess_test!(test_uaccess, "fault", 7);
+uaccess_test!(test_uaccess_syscall, "syscall", 7);
 
-/// The CPU-model test once per machine profile, in both modes.
+/// The CPU-model test once per machine profile, in both modes, with its exact number of cases.
 macro_rules! profile_test {
-    ($name:ident, $machine:literal) => {
+    ($name:ident, $machine:literal, $cases:literal) => {
         mod $name {
             #[test]
             fn preload() {
                 let exe = super::build_as("test_cpu_model", stringify!($name), false, &[]);
-                super::run_test_env(&exe, true, &[("KVM_S390_SHIM_MACHINE", $machine)]);
+                super::run_test_env(&exe, true, $cases, &[("KVM_S390_SHIM_MACHINE", $machine)]);
             }
             #[test]
             fn linked() {
                 let exe = super::build_as("test_cpu_model", stringify!($name), true, &[]);
-                super::run_test_env(&exe, false, &[("KVM_S390_SHIM_MACHINE", $machine)]);
+                super::run_test_env(&exe, false, $cases, &[("KVM_S390_SHIM_MACHINE", $machine)]);
             }
         }
     };
 }
 
-profile_test!(test_cpu_model_z14, "z14");
-profile_test!(test_cpu_model_z15, "z15");
-profile_test!(test_cpu_model_z16, "z16");
+profile_test!(test_cpu_model_z14, "z14", 4);
+profile_test!(test_cpu_model_z15, "z15", 4);
+profile_test!(test_cpu_model_z16, "z16", 4);
 
 /// The bundled demo VMM builds with warnings as errors and runs cleanly under LD_PRELOAD.
 #[test]
 fn demo_vmm_runs_under_preload() {
     let exe = out_dir().join("demo_vmm");
-    run(Command::new("cc")
-        .args([
-            "-std=gnu11",
-            "-O1",
-            "-Wall",
-            "-Wextra",
-            "-Werror",
-            "-fsanitize=undefined",
-        ])
+    run(cc()
+        .args(["-std=gnu11", "-O1", "-Wall", "-Wextra", "-Werror"])
+        .arg(sanitize(false))
         .arg("-I")
         .arg(root().join("include"))
         .arg(root().join("examples/demo_vmm.c"))
         .arg("-o")
         .arg(&exe));
-    let text = run(Command::new(&exe)
+    let text = run(exec(&exe)
         .env("LD_PRELOAD", lib_dir().join("libkvm_s390_shim.so"))
         .env_remove("LD_LIBRARY_PATH"));
     assert!(
@@ -240,7 +294,7 @@ fn demo_vmm_runs_under_preload() {
 /// The shared library exports exactly the C API and the interposers.
 #[test]
 fn exported_symbols() {
-    let out = run(Command::new("nm")
+    let out = run(Command::new(format!("{}nm", cross()))
         .args(["-D", "--defined-only"])
         .arg(lib_dir().join("libkvm_s390_shim.so")));
     let mut got: Vec<&str> = out
@@ -282,6 +336,8 @@ fn exported_symbols() {
         "kvm_s390_shim_guest_translate",
         "kvm_s390_shim_guest_get_reg",
         "kvm_s390_shim_guest_set_reg",
+        "kvm_s390_shim_guest_wait",
+        "kvm_s390_shim_guest_diag500",
         "kvm_s390_shim_version",
         "open",
         "open64",
@@ -318,7 +374,11 @@ fn header_defines_only_uapi_names() {
             .chars()
             .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
             .collect();
-        if name == "KVM_S390_SHIM_H" || name.starts_with("KVM_S390_SHIM_EXIT_") {
+        if name == "KVM_S390_SHIM_H"
+            || name.starts_with("KVM_S390_SHIM_EXIT_")
+            || name.starts_with("KVM_S390_SHIM_WAIT_")
+            || name.starts_with("KVM_S390_SHIM_DIAG500_")
+        {
             continue;
         }
         let known = uapi.contains(&format!("pub const {name}:"))
@@ -363,7 +423,7 @@ fn macro_names(header: &str, flags: &[String]) -> std::collections::BTreeSet<Str
         header.replace(['/', '.', '"', '<', '>'], "_")
     ));
     std::fs::write(&src, format!("#include {header}\n")).unwrap();
-    let out = run(Command::new("cc").args(["-E", "-dM"]).args(flags).arg(&src));
+    let out = run(cc().args(["-E", "-dM"]).args(flags).arg(&src));
     out.lines()
         .filter_map(|l| l.strip_prefix("#define "))
         .filter_map(|l| {
@@ -379,6 +439,10 @@ fn macro_names(header: &str, flags: &[String]) -> std::collections::BTreeSet<Str
 
 /// Compiler flags that compile the real s390x uapi headers with the host compiler.
 fn real_header_flags() -> Vec<String> {
+    if !cross().is_empty() {
+        // A cross compiler's own sysroot holds its target's uapi headers with its libc.
+        return Vec::new();
+    }
     let inc = Path::new("/usr/s390x-linux-gnu/include");
     assert!(
         inc.join("linux/kvm.h").exists(),
@@ -471,7 +535,7 @@ fn layout_matches_real_s390x_headers() {
     let common_flags = ["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-c"];
     let obj = |name: &str, flags: &[String]| {
         let o = out.join(format!("{name}.o"));
-        run(Command::new("cc")
+        run(cc()
             .args(common_flags)
             .args(flags)
             .arg("-I")
@@ -489,8 +553,8 @@ fn layout_matches_real_s390x_headers() {
         obj("layout", &[]),
     ];
     let exe = out.join("layout");
-    run(Command::new("cc").args(&objs).arg("-o").arg(&exe));
-    let text = run(&mut Command::new(&exe));
+    run(cc().args(&objs).arg("-o").arg(&exe));
+    let text = run(&mut exec(&exe));
     let last = text.lines().last().unwrap_or_default().to_string();
     println!("{last}");
     assert!(last.ends_with(" 0 failed"), "{text}");
@@ -509,12 +573,12 @@ mod test_fail {
     #[test]
     fn preload() {
         let exe = super::build("test_fail", false, &[]);
-        super::run_test_env(&exe, true, &[("KVM_S390_SHIM_FAIL", super::FAIL_SPEC)]);
+        super::run_test_env(&exe, true, 3, &[("KVM_S390_SHIM_FAIL", super::FAIL_SPEC)]);
     }
     #[test]
     fn linked() {
         let exe = super::build("test_fail", true, &[]);
-        super::run_test_env(&exe, false, &[("KVM_S390_SHIM_FAIL", super::FAIL_SPEC)]);
+        super::run_test_env(&exe, false, 3, &[("KVM_S390_SHIM_FAIL", super::FAIL_SPEC)]);
     }
 }
 
@@ -527,6 +591,7 @@ fn injected_failures_are_logged() {
     run_test_env(
         &exe,
         true,
+        3,
         &[
             ("KVM_S390_SHIM_FAIL", FAIL_SPEC),
             ("KVM_S390_SHIM_LOG_FILE", log.to_str().expect("utf-8 path")),
@@ -575,6 +640,7 @@ fn trace_golden() {
         run_test_env(
             &exe,
             !linked,
+            1,
             &[
                 ("KVM_S390_SHIM_LOG", "trace"),
                 ("KVM_S390_SHIM_LOG_FILE", log.to_str().expect("utf-8 path")),
@@ -755,12 +821,12 @@ macro_rules! kernel_test {
             #[test]
             fn preload() {
                 let exe = super::build_as("test_kernel_profile", stringify!($name), false, &[]);
-                super::run_test_env(&exe, true, &env());
+                super::run_test_env(&exe, true, 5, &env());
             }
             #[test]
             fn linked() {
                 let exe = super::build_as("test_kernel_profile", stringify!($name), true, &[]);
-                super::run_test_env(&exe, false, &env());
+                super::run_test_env(&exe, false, 5, &env());
             }
         }
     };
@@ -777,11 +843,11 @@ mod selftest_keyop {
     const ENV: &[(&str, &str)] = &[("KVM_S390_SHIM_KERNEL", "latest")];
     #[test]
     fn preload() {
-        super::run_test_env(&super::build("selftest_keyop", false, &[]), true, ENV);
+        super::run_test_env(&super::build("selftest_keyop", false, &[]), true, 20, ENV);
     }
     #[test]
     fn linked() {
-        super::run_test_env(&super::build("selftest_keyop", true, &[]), false, ENV);
+        super::run_test_env(&super::build("selftest_keyop", true, &[]), false, 20, ENV);
     }
 }
 

@@ -28,15 +28,15 @@ use crate::rcu::{self, RcuOption};
 /// A table entry as seen at one moment: its object, and the identity of the entry (every
 /// insert makes a new one, so a number closed and reused by an alias of the same object is a
 /// different entry). Holding it keeps that identity from being reused.
-pub struct Entry<T>(Arc<T>);
+pub struct FdEntry<T>(Arc<T>);
 
-impl<T> Clone for Entry<T> {
+impl<T> Clone for FdEntry<T> {
     fn clone(&self) -> Self {
-        Entry(self.0.clone())
+        FdEntry(self.0.clone())
     }
 }
 
-impl<T> Entry<T> {
+impl<T> FdEntry<T> {
     /// The object.
     pub fn object(&self) -> &T {
         &self.0
@@ -147,15 +147,15 @@ impl<T: Clone + Send + Sync + 'static> FdTable<T> {
     }
 
     /// The entry of `fd`, if it is a KVM fd.
-    pub fn entry(&self, fd: RawFd) -> Option<Entry<T>> {
+    pub fn entry(&self, fd: RawFd) -> Option<FdEntry<T>> {
         let slot = self.slot(fd)?;
         let section = rcu::enter();
-        slot.load(&section).map(|a| Entry(a.clone()))
+        slot.load(&section).map(|a| FdEntry(a.clone()))
     }
 
     /// Removes the entry of `fd` if it is still `seen` (taken before the real `close`): an
     /// entry installed meanwhile for a reused number stays. Returns whether it removed it.
-    pub fn remove_if(&self, fd: RawFd, seen: &Entry<T>) -> bool {
+    pub fn remove_if(&self, fd: RawFd, seen: &FdEntry<T>) -> bool {
         self.slot(fd)
             .and_then(|slot| slot.take_if(|cur| Arc::ptr_eq(cur, &seen.0)))
             .is_some()
@@ -163,7 +163,7 @@ impl<T: Clone + Send + Sync + 'static> FdTable<T> {
 
     /// The entries in `first..=last` (taken before a `close_range`, removed with
     /// [`FdTable::remove_if`] after it).
-    pub fn entries(&self, first: u32, last: u32) -> Vec<(RawFd, Entry<T>)> {
+    pub fn entries(&self, first: u32, last: u32) -> Vec<(RawFd, FdEntry<T>)> {
         let last = (last as usize).min(CHUNK * CHUNKS - 1);
         let mut fd = first as usize;
         let mut out = Vec::new();
@@ -174,7 +174,7 @@ impl<T: Clone + Send + Sync + 'static> FdTable<T> {
                 Some(ch) => {
                     if let Some(e) = ch.slots[s].load(&section) {
                         // fd < CHUNK * CHUNKS = 2^20 fits in RawFd.
-                        out.push((fd as RawFd, Entry(e.clone())));
+                        out.push((fd as RawFd, FdEntry(e.clone())));
                     }
                     fd += 1;
                 }

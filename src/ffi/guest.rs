@@ -347,3 +347,41 @@ pub unsafe extern "C" fn kvm_s390_shim_guest_set_reg(
         })
     })
 }
+
+/// Puts the CPU in the wait state with its current PSW, as a guest that loads an enabled-wait
+/// PSW: returns `KVM_S390_SHIM_WAIT_INTERRUPT` (1) once an interrupt was delivered (old PSW
+/// stored, new PSW loaded), `KVM_S390_SHIM_WAIT_SIGNAL` (2) when a signal unblocked during
+/// `KVM_RUN` (the `KVM_SET_SIGNAL_MASK` mask, else the thread's own) arrived (its handler has
+/// run: return `KVM_S390_SHIM_EXIT_INTR` to leave `KVM_RUN` as the kernel would), or
+/// `KVM_S390_SHIM_WAIT_DISABLED` (3) at once when nothing is deliverable and the PSW enables
+/// no I/O, external or machine-check interruption (KVM exits with the wait-state intercept,
+/// icptcode 0x1c). While it sleeps the vCPU's state is released: other threads inject
+/// interrupts into it (which wake it); the thread sleeps in the kernel, using no CPU. -1 with
+/// errno EINVAL for a bad handle.
+///
+/// # Safety
+/// `g` as above.
+#[no_mangle]
+pub unsafe extern "C" fn kvm_s390_shim_guest_wait(g: *mut kvm_s390_shim_guest) -> c_int {
+    // SAFETY: forwarded contract.
+    ffi_boundary!(-1, unsafe { with_cpu(g, |cpu| cpu.wait()) })
+}
+
+/// Executes DIAGNOSE 0x500 as KVM does (a virtio-ccw notify when general register 1 holds 3:
+/// subchannel id in the low word of gpr 2, virtqueue index in gpr 3, cookie in gpr 4).
+/// Returns `KVM_S390_SHIM_DIAG500_HANDLED` (0) when an ioeventfd registered with
+/// `KVM_IOEVENTFD_FLAG_VIRTIO_CCW_NOTIFY` for that subchannel (and queue, with datamatch)
+/// was signalled: gpr 2 then holds the new cookie and the guest continues without an exit.
+/// Returns `KVM_S390_SHIM_DIAG500_EXIT` (1) when the kernel would leave the DIAGNOSE to
+/// userspace (another subcode, CSS support not enabled, or no matching ioeventfd; gpr 2 is
+/// unchanged): return `{KVM_S390_SHIM_EXIT_SIEIC, 4, 0x8324, 0x05000000}` (`diag 2,4,0x500`).
+/// In the problem state a privileged-operation exception is presented: 0x102. -1 with errno
+/// EINVAL for a bad handle.
+///
+/// # Safety
+/// `g` as above.
+#[no_mangle]
+pub unsafe extern "C" fn kvm_s390_shim_guest_diag500(g: *mut kvm_s390_shim_guest) -> c_int {
+    // SAFETY: forwarded contract.
+    ffi_boundary!(-1, unsafe { with_cpu(g, |cpu| cpu.diag500()) })
+}

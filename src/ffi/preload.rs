@@ -7,8 +7,8 @@
 //!
 //! C-variadic functions cannot be defined on stable Rust; `open`, `openat`, `fcntl` and `ioctl`
 //! are defined with their optional argument as a fixed parameter, which is ABI-compatible on
-//! the x86_64 and aarch64 Linux calling conventions (the optional argument travels in the
-//! same register). `mode` is only passed on when `O_CREAT` or `O_TMPFILE` is set.
+//! the x86_64, aarch64 and s390x Linux calling conventions (the optional argument travels in
+//! the same register). `mode` is only passed on when `O_CREAT` or `O_TMPFILE` is set.
 //!
 //! These symbols are not declared in the header (they are libc's).
 
@@ -17,9 +17,9 @@ use libc::{c_char, c_int, c_uint, c_ulong, c_void, mode_t};
 use super::path::{names_dev_kvm, read_path, symlink_to_dev_kvm};
 use super::real::{self, OpenKind};
 use super::{errno, set_errno, to_c};
-use crate::fd;
+use crate::fd::FdEntry;
 use crate::object::{Object, TABLE};
-type Entry = fd::Entry<Object>;
+
 use crate::ioctl;
 use crate::os;
 use crate::uapi::KVMIO;
@@ -118,7 +118,7 @@ fn placeholder_matches(fd: c_int, obj: &Object) -> bool {
 /// The object behind `fd` if `fd` is a KVM fd. A number closed behind the shim's back (a raw
 /// `close`) and reused by a call the shim does not see (`pipe`, `socket`, `eventfd`, ...)
 /// still has its old entry: it is recognised here and dropped.
-fn live_object(fd: c_int) -> Option<Entry> {
+fn live_object(fd: c_int) -> Option<FdEntry<Object>> {
     let e = TABLE.entry(fd)?;
     if placeholder_matches(fd, e.object()) {
         Some(e)

@@ -247,6 +247,15 @@ impl Describe for kvm_irqfd {
     }
 }
 
+impl Describe for kvm_ioeventfd {
+    fn describe(&self, _: FdKind) -> String {
+        format!(
+            "{{datamatch={:#x}, addr={:#x}, len={}, fd={}, flags={:#x}}}",
+            self.datamatch, self.addr, self.len, self.fd, self.flags
+        )
+    }
+}
+
 impl Describe for kvm_mp_state {
     fn describe(&self, _: FdKind) -> String {
         format!(

@@ -209,6 +209,7 @@ pub static VM_IOCTLS: &[Ioctl<VmHandler>] = &[
         }
         Ok(0)
     }),
+    ioctl!(KVM_IOEVENTFD, in kvm_ioeventfd, |vm; a| vm.ioeventfds.ioctl(&a)),
     ioctl!(KVM_CREATE_VCPU, value, |vm; id| {
         let (vcpu, fd) = vm.create_vcpu(id)?;
         crate::object::install(fd, Object::Vcpu(vm.clone(), vcpu))
@@ -269,6 +270,8 @@ pub static VCPU_IOCTLS: &[Ioctl<VcpuHandler>] = &[
         v.set_irq_state(vm, &records)
     }),
     ioctl!(KVM_S390_STORE_STATUS, value, |vm, v; addr| v.store_status(vm, addr)),
+    // The argument is a pointer the handler follows itself: NULL clears the mask.
+    ioctl!(KVM_SET_SIGNAL_MASK, value, |_, v; a| v.set_signal_mask(a)),
     // gmap_fault: the shim's guest memory is always mapped, so only the address is checked.
     ioctl!(KVM_S390_VCPU_FAULT, value, |vm, _; gpa| {
         vm.memslots()
@@ -277,6 +280,10 @@ pub static VCPU_IOCTLS: &[Ioctl<VcpuHandler>] = &[
             .ok_or(Error::Fault)
     }),
 ];
+
+/// vCPU requests served without the vCPU ioctl mutex (`kvm_arch_vcpu_async_ioctl` on s390):
+/// interrupt injection reaches a vCPU while its `KVM_RUN` runs or sleeps.
+pub const VCPU_ASYNC_IOCTLS: [u32; 2] = [KVM_S390_IRQ, KVM_S390_INTERRUPT];
 
 /// Requests served on a device fd (`kvm_device_ioctl`).
 pub static DEVICE_IOCTLS: &[Ioctl<DeviceHandler>] = &[
@@ -396,10 +403,13 @@ fn serve(obj: &Object, req: u32, arg: u64) -> Result<i32> {
             }
             // Injection is an async ioctl (kvm_arch_vcpu_async_ioctl): it does not take the
             // vCPU mutex, so a guest function may inject into its own vCPU.
-            let async_ioctl = matches!(req, KVM_S390_IRQ | KVM_S390_INTERRUPT);
+            let async_ioctl = VCPU_ASYNC_IOCTLS.contains(&req);
             if !async_ioctl && crate::vcpu::guest::is_running_here(vcpu) {
                 return Err(Error::GuestReentry);
             }
+            // Every other vCPU request holds the vCPU ioctl mutex for the whole call
+            // (kvm_vcpu_ioctl's vcpu->mutex), so it waits for a running KVM_RUN.
+            let _serial = (!async_ioctl).then(|| vcpu.serialize());
             match find_row(VCPU_IOCTLS, req) {
                 Some(row) => (row.handler)(vm, vcpu, arg),
                 None => Err(Error::UnknownIoctl),

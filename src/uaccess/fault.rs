@@ -13,6 +13,13 @@ use std::sync::Once;
 
 use super::Fault;
 
+// The s390x routines and context access live in their own file.
+#[cfg(target_arch = "s390x")]
+#[path = "fault_s390x.rs"]
+mod s390x;
+#[cfg(target_arch = "s390x")]
+use s390x::pc_slot;
+
 #[cfg(target_arch = "x86_64")]
 core::arch::global_asm!(
     ".pushsection .text.kvm_s390_shim_uaccess,\"ax\",@progbits",

@@ -105,6 +105,7 @@ kvm_ioctls! {
     KVM_SET_REGS = IOW(0x82, kvm_regs);
     KVM_GET_SREGS = IOR(0x83, kvm_sregs);
     KVM_SET_SREGS = IOW(0x84, kvm_sregs);
+    KVM_SET_SIGNAL_MASK = IOW(0x8b, kvm_signal_mask);
     KVM_GET_FPU = IOR(0x8c, kvm_fpu);
     KVM_SET_FPU = IOW(0x8d, kvm_fpu);
     KVM_S390_STORE_STATUS = IOW(0x95, unsigned_long);
@@ -168,6 +169,7 @@ mod tests {
             (KVM_SET_REGS, 0x4080AE82),
             (KVM_GET_SREGS, 0x80C0AE83),
             (KVM_SET_SREGS, 0x40C0AE84),
+            (KVM_SET_SIGNAL_MASK, 0x4004AE8B),
             (KVM_GET_FPU, 0x8088AE8C),
             (KVM_SET_FPU, 0x4088AE8D),
             (KVM_S390_INTERRUPT, 0x4010AE94),

@@ -630,6 +630,23 @@ pub struct kvm_irqfd {
 }
 assert_layout!(kvm_irqfd, size = 32, align = 4, fd @ 0, gsi @ 4, flags @ 8, resamplefd @ 12, pad @ 16);
 
+/// `KVM_IOEVENTFD` flags.
+pub const KVM_IOEVENTFD_FLAG_DATAMATCH: u32 = 1 << 0;
+pub const KVM_IOEVENTFD_FLAG_PIO: u32 = 1 << 1;
+pub const KVM_IOEVENTFD_FLAG_DEASSIGN: u32 = 1 << 2;
+pub const KVM_IOEVENTFD_FLAG_VIRTIO_CCW_NOTIFY: u32 = 1 << 3;
+/// Every flag bit the kernel accepts: the four above and the internal fast-MMIO bit (bit 4).
+pub const KVM_IOEVENTFD_VALID_FLAG_MASK: u32 = (1 << 5) - 1;
+
+/// Argument of `KVM_SET_SIGNAL_MASK`: `len` followed by `len` bytes of kernel `sigset_t`.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct kvm_signal_mask {
+    pub len: u32,
+    pub sigset: [u8; 0],
+}
+assert_layout!(kvm_signal_mask, size = 4, align = 4, len @ 0, sigset @ 4);
+
 /// Argument of `KVM_IOEVENTFD`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, AnyBitPattern, NoUninit)]

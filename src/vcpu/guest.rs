@@ -13,6 +13,8 @@
 
 use std::ffi::c_void;
 
+use parking_lot::MutexGuard;
+
 use super::gaccess::{self, Fail, Mode};
 use super::{Vcpu, VcpuState};
 use crate::addr::{LogicalAddr, RealAddr};
@@ -43,11 +45,15 @@ pub struct kvm_s390_shim_exit {
     pub ipb: u32,
 }
 
+/// The locked state of the vCPU a guest function runs on. The lifetime is erased in the
+/// handle; the guard lives in `KVM_RUN`'s frame for the whole call.
+pub(crate) type StateGuard = MutexGuard<'static, VcpuState>;
+
 /// The CPU a guest function acts as. Valid only during the call that received it.
 pub struct kvm_s390_shim_guest {
     pub(crate) vm: *const Vm,
     pub(crate) vcpu: *const Vcpu,
-    pub(crate) st: *mut VcpuState,
+    pub(crate) st: *mut StateGuard,
 }
 
 /// A guest function: called by `KVM_RUN` with the CPU and the registered opaque pointer.
@@ -120,19 +126,53 @@ impl Drop for RunningMark {
 
 /// PSW bit 15: problem state.
 const PSW_MASK_PSTATE: u64 = 1 << 48;
+/// PSW bit 6: I/O interruptions enabled.
+const PSW_MASK_IO: u64 = 1 << 57;
+/// PSW bit 7: external interruptions enabled.
+const PSW_MASK_EXT: u64 = 1 << 56;
+/// PSW bit 13: machine-check interruptions enabled.
+const PSW_MASK_MCHECK: u64 = 1 << 50;
+
+/// `kvm_s390_shim_guest_wait`: an interrupt was delivered (the PSW is its new PSW).
+pub const KVM_S390_SHIM_WAIT_INTERRUPT: i32 = 1;
+/// `kvm_s390_shim_guest_wait`: a signal unblocked during `KVM_RUN` arrived; the guest
+/// function should return `KVM_S390_SHIM_EXIT_INTR`, as the kernel leaves `KVM_RUN`.
+pub const KVM_S390_SHIM_WAIT_SIGNAL: i32 = 2;
+/// `kvm_s390_shim_guest_wait`: the PSW enables no interruption class (a disabled wait): the
+/// kernel exits to userspace with the wait-state intercept (icptcode 0x1c).
+pub const KVM_S390_SHIM_WAIT_DISABLED: i32 = 3;
+
+/// `kvm_s390_shim_guest_diag500`: the notify was handled in the kernel (an ioeventfd was
+/// signalled; general register 2 holds the new cookie). The guest continues.
+pub const KVM_S390_SHIM_DIAG500_HANDLED: i32 = 0;
+/// `kvm_s390_shim_guest_diag500`: the kernel would exit to userspace with the DIAGNOSE
+/// instruction intercept (icptcode 4, ipa 0x83xx, ipb 0x05000000).
+pub const KVM_S390_SHIM_DIAG500_EXIT: i32 = 1;
+
+/// `KVM_S390_VIRTIO_CCW_NOTIFY` (`asm/virtio-ccw.h`): the DIAGNOSE 0x500 subcode in gpr 1.
+const KVM_S390_VIRTIO_CCW_NOTIFY: u64 = 3;
 
 /// Interception code of a stop request.
 pub(crate) const ICPT_STOP: u8 = 0x28;
 
 /// Calls the guest program of a vCPU (inside KVM_RUN, with the vCPU locked).
-pub fn run_program(vm: &Vm, vcpu: &Vcpu, st: &mut VcpuState, program: GuestProgram) -> Exit {
+pub fn run_program(
+    vm: &Vm,
+    vcpu: &Vcpu,
+    st: &mut MutexGuard<'_, VcpuState>,
+    program: GuestProgram,
+) -> Exit {
     // A guest function may update memory slots, which waits for every read-side section: none
     // may be held by this thread while it runs (guest operations take their own).
     debug_assert!(
         !crate::rcu::in_section(),
         "guest function called inside a read-side section"
     );
-    let mut handle = kvm_s390_shim_guest { vm, vcpu, st };
+    let mut handle = kvm_s390_shim_guest {
+        vm,
+        vcpu,
+        st: st as *mut MutexGuard<'_, VcpuState> as *mut StateGuard,
+    };
     let mark = RunningMark::enter(Running {
         vcpu: vcpu as *const Vcpu as usize,
         handle: &mut handle as *mut kvm_s390_shim_guest as usize,
@@ -168,7 +208,7 @@ pub fn run_program(vm: &Vm, vcpu: &Vcpu, st: &mut VcpuState, program: GuestProgr
 pub struct GuestCpu<'a> {
     vm: &'a Vm,
     vcpu: &'a Vcpu,
-    st: &'a mut VcpuState,
+    st: &'a mut StateGuard,
 }
 
 impl<'a> GuestCpu<'a> {
@@ -421,6 +461,61 @@ impl<'a> GuestCpu<'a> {
     /// The prefix register.
     pub fn prefix(&self) -> u64 {
         self.st.prefix
+    }
+
+    /// The CPU in the wait state with its current PSW (`kvm_s390_handle_wait`): delivers a
+    /// deliverable interrupt at once; with none, and no interruption class enabled, it is a
+    /// disabled wait; otherwise it sleeps, with the vCPU state released, until a kick or a
+    /// signal unblocked during `KVM_RUN`, delivering after each kick. One of the
+    /// `KVM_S390_SHIM_WAIT_*` values.
+    pub fn wait(&mut self) -> Result<i32> {
+        loop {
+            self.vcpu.wait.reset();
+            let before = self.st.psw;
+            let deliverable = self.vcpu.has_deliverable(self.vm, self.st);
+            self.vcpu.deliver_interrupts(self.vm, self.st)?;
+            // The clock-comparator and CPU-timer conditions are evaluated by the delivery
+            // itself: a changed PSW shows one of those was delivered.
+            if deliverable || self.st.psw != before {
+                return Ok(KVM_S390_SHIM_WAIT_INTERRUPT);
+            }
+            if self.st.psw.0 & (PSW_MASK_IO | PSW_MASK_EXT | PSW_MASK_MCHECK) == 0 {
+                return Ok(KVM_S390_SHIM_WAIT_DISABLED);
+            }
+            let waiter = &self.vcpu.wait;
+            match MutexGuard::unlocked(self.st, || waiter.sleep(None))? {
+                super::wait::Wake::Kicked => {}
+                super::wait::Wake::Signal => return Ok(KVM_S390_SHIM_WAIT_SIGNAL),
+            }
+        }
+    }
+
+    /// DIAGNOSE 0x500 as KVM executes it (`kvm_s390_handle_diag`, `__diag_virtio_hypercall`):
+    /// a privileged-operation exception in the problem state; with CSS support enabled and
+    /// subcode 3 (virtio-ccw notify) in gpr 1, a write of the queue index (gpr 3) to the
+    /// subchannel id (low word of gpr 2) on the notify bus with the cookie in gpr 4; a
+    /// matching ioeventfd is signalled and gpr 2 receives the new cookie. Returns one of the
+    /// `KVM_S390_SHIM_DIAG500_*` values, or 0x100 | code for a presented exception.
+    pub fn diag500(&mut self) -> Result<i32> {
+        if self.problem_state() {
+            return self.simple(0x02).map(|c| 0x100 | i32::from(c));
+        }
+        let css = self.vm.state().css_support;
+        if !css || self.gpr(1) != KVM_S390_VIRTIO_CCW_NOTIFY {
+            return Ok(KVM_S390_SHIM_DIAG500_EXIT);
+        }
+        let schid = (self.gpr(2) & 0xffff_ffff) as u32;
+        match self
+            .vm
+            .ioeventfds
+            .virtio_ccw_notify(schid, self.gpr(3), self.gpr(4) as i64)
+        {
+            Some(cookie) => {
+                self.set_gpr(2, cookie as u64);
+                Ok(KVM_S390_SHIM_DIAG500_HANDLED)
+            }
+            None => Ok(KVM_S390_SHIM_DIAG500_EXIT),
+        }
     }
 }
 

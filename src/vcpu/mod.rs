@@ -4,6 +4,7 @@
 pub mod gaccess;
 pub mod guest;
 pub mod run_page;
+pub mod wait;
 
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -72,8 +73,16 @@ pub struct Vcpu {
     pub id: u32,
     /// The shared `kvm_run` page.
     pub run: RunPage,
-    /// The vCPU mutex: ioctls on one vCPU are serialised, as in the kernel.
-    state: Mutex<VcpuState>,
+    /// The kernel's `vcpu->mutex`: held by the dispatcher for every vCPU ioctl except the
+    /// asynchronous ones (interrupt injection, `kvm_arch_vcpu_async_ioctl`), for the whole
+    /// call, `KVM_RUN` included, so vCPU ioctls wait for a running `KVM_RUN` as in the kernel.
+    ioctl_mutex: parking_lot::Mutex<()>,
+    /// The vCPU's state. Taken by every ioctl that reads or changes it; a sleeping `KVM_RUN`
+    /// releases it (keeping `ioctl_mutex`), so injection and VM-wide operations reach the
+    /// state of a waiting vCPU.
+    state: parking_lot::Mutex<VcpuState>,
+    /// Where a vCPU with nothing to run sleeps, and what wakes it.
+    pub(crate) wait: wait::Waiter,
     /// The TOD epoch difference and epoch index (the SIE block's `epoch`/`epdx`), apart from
     /// the vCPU mutex so that setting the VM's TOD never waits for a running vCPU.
     epoch: Mutex<(u64, u8)>,
@@ -91,6 +100,7 @@ impl Vcpu {
     /// A new vCPU of `vm` (kvm_arch_vcpu_create): stopped, with the initial valid-register
     /// mask, an invalid pfault token and the VM's TOD epoch. Returns it with its fd.
     pub fn new(vm: &Vm, id: u32) -> Result<(Vcpu, std::os::fd::RawFd)> {
+        let waiter = wait::Waiter::new()?;
         let (run, fd) = RunPage::create(id)?;
         let st = vm.state();
         let mut valid = KVM_SYNC_PREFIX
@@ -140,7 +150,9 @@ impl Vcpu {
             Vcpu {
                 id,
                 run,
-                state: Mutex::new(state),
+                ioctl_mutex: parking_lot::Mutex::new(()),
+                state: parking_lot::Mutex::new(state),
+                wait: waiter,
                 epoch: Mutex::new(epoch),
                 stopped: AtomicBool::new(true),
                 icpt_ilen: AtomicU8::new(0),
@@ -184,12 +196,45 @@ impl Vcpu {
             .store(Self::intercepted_ilen(st), Ordering::Release);
     }
 
-    /// Wakes the vCPU's KVM_RUN if it waits for an interrupt.
-    pub fn kick(&self) {}
+    /// Locks the vCPU's state.
+    pub fn lock(&self) -> parking_lot::MutexGuard<'_, VcpuState> {
+        self.state.lock()
+    }
 
-    /// Locks the vCPU (the kernel's vcpu->mutex).
-    pub fn lock(&self) -> MutexGuard<'_, VcpuState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    /// Takes the vCPU ioctl mutex (the kernel's `vcpu->mutex`) for one ioctl.
+    pub fn serialize(&self) -> parking_lot::MutexGuard<'_, ()> {
+        self.ioctl_mutex.lock()
+    }
+
+    /// Wakes this vCPU if its `KVM_RUN` (or a guest function's wait) sleeps, so that it
+    /// delivers what became pending; otherwise the next sleep returns at once. Callable from
+    /// any thread, holding any lock; injection calls it after queueing an interrupt for this
+    /// vCPU (for a floating interrupt: on every vCPU).
+    pub fn kick(&self) {
+        self.wait.kick();
+    }
+
+    /// `KVM_SET_SIGNAL_MASK` (`kvm_vcpu_ioctl` + `kvm_vcpu_ioctl_set_sigmask`): a NULL
+    /// argument clears the mask; otherwise `len` must be the kernel's `sizeof(sigset_t)` (8),
+    /// else EINVAL, and the mask that follows is applied during every later `KVM_RUN`.
+    /// EFAULT if either part is unreadable.
+    pub fn set_signal_mask(&self, arg: u64) -> Result<i32> {
+        if arg == 0 {
+            self.wait.set_sigmask(None);
+            return Ok(0);
+        }
+        // kvm_signal_mask::len.
+        let len = UserPtr::<u32>::new(arg).read()?;
+        if len != wait::KERNEL_SIGSET_SIZE {
+            return Err(Error::SignalMaskLength);
+        }
+        let set_addr = arg
+            .checked_add(std::mem::size_of::<kvm_signal_mask>() as u64)
+            .ok_or(Error::Fault)?;
+        let mut set = [0u8; 8];
+        UserBuf::new(set_addr, set.len()).read_into(&mut set)?;
+        self.wait.set_sigmask(Some(u64::from_ne_bytes(set)));
+        Ok(0)
     }
 
     /// `KVM_GET_REGS`: the general registers live in `kvm_run`.
@@ -416,9 +461,10 @@ impl Vcpu {
         Ok(0)
     }
 
-    /// `KVM_RUN`: syncs registers in, delivers pending interrupts, and (no guest program being
-    /// registered) returns to userspace at once with KVM_EXIT_INTR / EINTR after syncing the
-    /// registers out.
+    /// `KVM_RUN`: syncs registers in, delivers pending interrupts, then runs the guest: its
+    /// guest function if one is registered, else [`Vcpu::idle`] (a guest that never exits by
+    /// itself). Syncs the registers out on the way back. `immediate_exit` returns -1/EINTR
+    /// before anything else, as `kvm_arch_vcpu_ioctl_run` does without `wants_to_run`.
     pub fn run(&self, vm: &Vm, arg: u64) -> Result<i32> {
         if arg != 0 {
             return Err(Error::RunInvalid);
@@ -438,6 +484,7 @@ impl Vcpu {
             return Err(Error::RunInvalid);
         }
         self.sync_regs_in(vm, &mut st, dirty);
+        self.wait.reset();
         if let Err(e) = self.deliver_interrupts(vm, &mut st) {
             self.sync_regs_out(&st);
             return Err(e);
@@ -448,7 +495,13 @@ impl Vcpu {
             self.set_icpt(&mut st, None);
             match st.guest {
                 Some(program) => guest::run_program(vm, self, &mut st, program),
-                None => guest::Exit::Interrupted,
+                None => match self.idle(vm, &mut st) {
+                    Ok(exit) => exit,
+                    Err(e) => {
+                        self.sync_regs_out(&st);
+                        return Err(e);
+                    }
+                },
             }
         };
         let result = match exit {
@@ -471,6 +524,47 @@ impl Vcpu {
         };
         self.sync_regs_out(&st);
         result
+    }
+
+    /// The guest of a vCPU without a guest function: it runs without exiting, as a guest
+    /// looping or in an enabled wait on real KVM. Sleeps with the state lock released until a
+    /// signal unblocked by the run mask arrives (KVM_EXIT_INTR) or a kick; after a kick it
+    /// delivers what became pending and sleeps again.
+    /// A SIGP STOP delivered while waiting ends the run with the stop intercept, as on KVM;
+    /// a lowcore outside guest memory ends it with EFAULT.
+    fn idle(
+        &self,
+        vm: &Vm,
+        st: &mut parking_lot::MutexGuard<'_, VcpuState>,
+    ) -> Result<guest::Exit> {
+        loop {
+            // An enabled clock comparator in the future bounds the sleep, as the kernel's
+            // ckc hrtimer does (`__calculate_sltime`); its interrupt is then delivered like a
+            // kicked one.
+            let deadline = crate::irq::ckc_sleep_time(st, || vm.guest_tod().tod);
+            match parking_lot::MutexGuard::unlocked(st, || self.wait.sleep(deadline)) {
+                Ok(wait::Wake::Kicked) => {
+                    self.wait.reset();
+                    self.deliver_interrupts(vm, st)?;
+                    if let Some(stop) = self.stop_intercept(vm, st) {
+                        return Ok(stop);
+                    }
+                }
+                Ok(wait::Wake::Signal) => return Ok(guest::Exit::Interrupted),
+                Err(e) => {
+                    log::warn!("vCPU {}: KVM_RUN cannot sleep: {e}", self.id);
+                    return Ok(guest::Exit::Interrupted);
+                }
+            }
+        }
+    }
+
+    /// Whether an interrupt is deliverable now (pending and enabled by the PSW and CRs).
+    pub(crate) fn has_deliverable(&self, vm: &Vm, st: &VcpuState) -> bool {
+        let fi = vm.float_irqs();
+        let li = self.irqs();
+        let pending = (fi.pending | li.pending) & !fi.masked;
+        crate::irq::deliverable(pending, st.psw.0, &st.crs, fi.mchk.cr14 | li.mchk.cr14) != 0
     }
 
     fn sync_regs_in(&self, vm: &Vm, st: &mut VcpuState, dirty: u64) {
@@ -543,6 +637,9 @@ impl Vcpu {
     /// KVM_RUN exits with the stop intercept (0x28) after storing status if asked; the kernel
     /// stops the CPU itself unless userspace controls the CPU states.
     fn stop_intercept(&self, vm: &Vm, st: &mut VcpuState) -> Option<guest::Exit> {
+        if !self.irqs().stop_pending() {
+            return None;
+        }
         let (stop, flags, others) = {
             let fi = vm.float_irqs();
             let li = self.irqs();

@@ -3,6 +3,7 @@
 pub mod attr;
 pub mod cmma;
 pub mod cpu_model;
+pub mod ioeventfd;
 pub mod keyop;
 pub mod memop;
 pub mod memslot;
@@ -114,6 +115,8 @@ pub struct Vm {
     /// Key-checked accesses hold this for reading across check and access; SET_SKEYS holds
     /// it for writing, so a key check and the access it guards are atomic with respect to it.
     keys_lock: RwLock<()>,
+    /// The VM's ioeventfds (`KVM_IOEVENTFD`).
+    pub ioeventfds: ioeventfd::IoEventFds,
     /// Floating interrupts (the kernel's `fi->lock` domain).
     float_irqs: Mutex<FloatIrqs>,
     /// Adapter-interruption suppression modes (`fi->ais_lock`).
@@ -198,6 +201,7 @@ impl Vm {
             user_cpu_state_ctrl: AtomicBool::new(false),
             vcpus: Mutex::new(Vec::new()),
             keys_lock: RwLock::new(()),
+            ioeventfds: Default::default(),
             float_irqs: Mutex::new(FloatIrqs::default()),
             ais: Mutex::new(Ais::default()),
             adapters: Mutex::new([None; MAX_S390_IO_ADAPTERS]),

@@ -1,0 +1,299 @@
+//! A z/Architecture CPU: decoder, executor and pre-decoded instruction cache.
+//!
+//! * [`insn`]: the instruction table (opcode, format, mnemonic, facility, handler) and the
+//!   decoder generated from it; [`Format`] field extraction.
+//! * [`exec`]: one handler per operation, shared across formats where the semantics match.
+//! * [`storage`]: the [`Storage`] trait every operand access goes through, and
+//!   [`storage::VecStorage`], a flat byte vector for tests.
+//! * [`icache`]: the pre-decoded instruction cache and its per-page generation counters.
+//!
+//! The CPU state ([`Cpu`]) is independent of the vCPU model for now; binding it to `KVM_RUN`
+//! (the vCPU's translation path, interrupts, intercepts) is later work (issue 14).
+
+pub mod exec;
+pub mod icache;
+pub mod insn;
+pub mod storage;
+
+pub use insn::{decode, Format, Insn, InsnDef, INSNS};
+pub use storage::{Storage, VecStorage};
+
+/// A program interruption recognised while executing an instruction.
+///
+/// The interruption code is [`Pgm::code`]; `Data` carries the data-exception code that the
+/// CPU also stores in the FPC (byte 2) when the AFP-register control allows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pgm {
+    /// 0x01: the opcode is unassigned or its facility is not installed.
+    Operation,
+    /// 0x02: a privileged instruction in the problem state.
+    PrivilegedOperation,
+    /// 0x03: the target of EXECUTE is itself an execute-type instruction.
+    Execute,
+    /// 0x04: a store into protected storage.
+    Protection,
+    /// 0x05: an absolute address outside the configuration.
+    Addressing,
+    /// 0x06: an odd register where a pair is required, a misaligned operand, a bad field.
+    Specification,
+    /// 0x07: a data exception with its DXC (0xff for compare-and-trap).
+    Data {
+        /// The data-exception code.
+        dxc: u8,
+    },
+    /// 0x08: a signed result that does not fit (only when the PSW program mask enables it).
+    FixedPointOverflow,
+    /// 0x09: a divisor of zero or a quotient that does not fit.
+    FixedPointDivide,
+    /// Any other interruption code (translation exceptions from the storage binding), with
+    /// its translation-exception identification.
+    Other {
+        /// The program-interruption code.
+        code: u16,
+        /// The TEID stored with it (0 when the code has none).
+        teid: u64,
+    },
+}
+
+impl Pgm {
+    /// The program-interruption code.
+    pub fn code(&self) -> u16 {
+        match self {
+            Pgm::Operation => 0x01,
+            Pgm::PrivilegedOperation => 0x02,
+            Pgm::Execute => 0x03,
+            Pgm::Protection => 0x04,
+            Pgm::Addressing => 0x05,
+            Pgm::Specification => 0x06,
+            Pgm::Data { .. } => 0x07,
+            Pgm::FixedPointOverflow => 0x08,
+            Pgm::FixedPointDivide => 0x09,
+            Pgm::Other { code, .. } => *code,
+        }
+    }
+
+    /// Whether the instruction completes (its results stay) before the interruption:
+    /// fixed-point overflow is the completing case among ours.
+    pub fn completes(&self) -> bool {
+        matches!(self, Pgm::FixedPointOverflow)
+    }
+}
+
+/// The facilities the executor knows, by STFLE bit number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Facility {
+    /// Always installed in z/Architecture mode.
+    Base = 0,
+    /// 18: long displacement (RXY/RSY/SIY with 20-bit signed displacements).
+    LongDisplacement = 18,
+    /// 21: extended immediate.
+    ExtendedImmediate = 21,
+    /// 34: general-instructions extension (z10).
+    GeneralInstructionsExtension = 34,
+    /// 42: floating-point-support sign handling (z10: LDGR, LGDR, CPSDR, LPDFR ...).
+    FpSupportSign = 42,
+    /// 45: distinct operands, load/store on condition, population count (z196).
+    Z196 = 45,
+}
+
+/// The installed facilities, as a 256-bit STFLE list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Facilities(pub(crate) [u64; 4]);
+
+impl Facilities {
+    /// The facilities of a z10 for the instructions this executor implements.
+    pub fn z10() -> Self {
+        let mut f = Facilities([0; 4]);
+        for b in [0u8, 18, 21, 34, 42] {
+            f.set(b);
+        }
+        f
+    }
+
+    /// z10 plus the z196 additions (distinct operands, load/store on condition, POPCNT).
+    pub fn z196() -> Self {
+        let mut f = Self::z10();
+        f.set(45);
+        f
+    }
+
+    /// Install facility `bit` (STFLE numbering).
+    pub fn set(&mut self, bit: u8) {
+        self.0[usize::from(bit / 64)] |= 1u64 << (63 - bit % 64);
+    }
+
+    /// Whether facility `f` is installed.
+    pub fn has(&self, f: Facility) -> bool {
+        let bit = f as u8;
+        self.0[usize::from(bit / 64)] & (1u64 << (63 - bit % 64)) != 0
+    }
+}
+
+/// PSW mask bits (bit 0 is the most significant bit of the 64-bit mask).
+pub(crate) mod psw {
+    /// Bit 15: problem state.
+    pub(crate) const PROBLEM: u64 = 1 << 48;
+    /// Bits 18-19: condition code.
+    pub(crate) const CC_SHIFT: u32 = 44;
+    /// Bits 20-23: program mask.
+    pub(crate) const PM_SHIFT: u32 = 40;
+    /// Bit 20: fixed-point-overflow mask.
+    pub(crate) const FIXED_OVERFLOW: u64 = 1 << 43;
+    /// Bit 31: extended addressing.
+    pub(crate) const EA: u64 = 1 << 32;
+    /// Bit 32: basic addressing.
+    pub(crate) const BA: u64 = 1 << 31;
+    /// CR0 bit 45: AFP-register control (FPRs other than 0, 2, 4, 6 usable).
+    pub(crate) const CR0_AFP: u64 = 1 << 18;
+}
+
+/// Addressing mode from PSW bits 31-32.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddressingMode {
+    /// 24-bit.
+    A24,
+    /// 31-bit.
+    A31,
+    /// 64-bit.
+    A64,
+}
+
+/// The architectural state the executor works on.
+#[derive(Debug, Clone)]
+pub struct Cpu {
+    /// General registers.
+    pub gr: [u64; 16],
+    /// Access registers.
+    pub ar: [u32; 16],
+    /// Floating-point registers (not yet used by the executor).
+    pub fpr: [u64; 16],
+    /// Floating-point control register; its DXC byte is set by data exceptions.
+    pub fpc: u32,
+    /// Control registers.
+    pub cr: [u64; 16],
+    /// Prefix register.
+    pub prefix: u32,
+    /// PSW mask (condition code in bits 18-19).
+    pub psw_mask: u64,
+    /// PSW instruction address.
+    pub psw_addr: u64,
+    /// Installed facilities.
+    pub facilities: Facilities,
+    /// Instruction-length code of the last instruction executed (for the interruption).
+    pub ilc: u8,
+}
+
+impl Cpu {
+    /// A CPU in 64-bit problem state at address 0 with all registers zero except the
+    /// AFP-register control in CR0.
+    pub fn new(facilities: Facilities) -> Self {
+        Cpu {
+            gr: [0; 16],
+            ar: [0; 16],
+            fpr: [0; 16],
+            fpc: 0,
+            // Linux runs user space with the AFP-register control on.
+            cr: [psw::CR0_AFP, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            prefix: 0,
+            psw_mask: psw::PROBLEM | psw::EA | psw::BA,
+            psw_addr: 0,
+            facilities,
+            ilc: 0,
+        }
+    }
+
+    /// The condition code.
+    pub fn cc(&self) -> u8 {
+        ((self.psw_mask >> psw::CC_SHIFT) & 3) as u8
+    }
+
+    /// Set the condition code.
+    pub fn set_cc(&mut self, cc: u8) {
+        self.psw_mask =
+            (self.psw_mask & !(3 << psw::CC_SHIFT)) | (u64::from(cc & 3) << psw::CC_SHIFT);
+    }
+
+    /// The program mask (PSW bits 20-23).
+    pub fn program_mask(&self) -> u8 {
+        ((self.psw_mask >> psw::PM_SHIFT) & 0xf) as u8
+    }
+
+    /// Set the program mask.
+    pub fn set_program_mask(&mut self, pm: u8) {
+        self.psw_mask =
+            (self.psw_mask & !(0xf << psw::PM_SHIFT)) | (u64::from(pm & 0xf) << psw::PM_SHIFT);
+    }
+
+    /// The addressing mode.
+    pub fn amode(&self) -> AddressingMode {
+        match (self.psw_mask & psw::EA != 0, self.psw_mask & psw::BA != 0) {
+            (true, _) => AddressingMode::A64,
+            (false, true) => AddressingMode::A31,
+            (false, false) => AddressingMode::A24,
+        }
+    }
+
+    /// Wrap an address to the current addressing mode.
+    pub fn wrap(&self, a: u64) -> u64 {
+        match self.amode() {
+            AddressingMode::A64 => a,
+            AddressingMode::A31 => a & 0x7fff_ffff,
+            AddressingMode::A24 => a & 0x00ff_ffff,
+        }
+    }
+
+    /// Bits 32-63 of a general register.
+    pub fn r32(&self, r: u8) -> u32 {
+        self.gr[usize::from(r & 15)] as u32
+    }
+
+    /// Set bits 32-63 of a general register, leaving bits 0-31.
+    pub fn set_r32(&mut self, r: u8, v: u32) {
+        let g = &mut self.gr[usize::from(r & 15)];
+        *g = (*g & 0xffff_ffff_0000_0000) | u64::from(v);
+    }
+
+    /// A whole general register.
+    pub fn r64(&self, r: u8) -> u64 {
+        self.gr[usize::from(r & 15)]
+    }
+
+    /// Set a whole general register.
+    pub fn set_r64(&mut self, r: u8, v: u64) {
+        self.gr[usize::from(r & 15)] = v;
+    }
+
+    /// Place an address into a register as LA and BAS do in the current addressing mode.
+    pub fn set_address(&mut self, r: u8, a: u64) {
+        match self.amode() {
+            AddressingMode::A64 => self.set_r64(r, a),
+            AddressingMode::A31 => self.set_r32(r, (a & 0x7fff_ffff) as u32),
+            AddressingMode::A24 => self.set_r32(r, (a & 0x00ff_ffff) as u32),
+        }
+    }
+
+    /// Execute one instruction at the PSW address. On a program interruption the PSW address
+    /// points after the instruction for suppressing, terminating and completing exceptions
+    /// (the old PSW of the interruption) and at it for nullifying ones; `ilc` holds the
+    /// instruction-length code.
+    pub fn step(&mut self, mem: &mut dyn Storage) -> Result<(), Pgm> {
+        let addr = self.psw_addr;
+        let insn = exec::fetch_decode(self, mem, addr)?;
+        exec::execute(self, mem, &insn, addr)
+    }
+
+    /// Execute one instruction through a pre-decoded instruction cache.
+    pub fn step_cached(
+        &mut self,
+        mem: &mut dyn Storage,
+        cache: &mut icache::InsnCache,
+    ) -> Result<(), Pgm> {
+        let addr = self.psw_addr;
+        let insn = cache.lookup(self, mem, addr)?;
+        exec::execute(self, mem, &insn, addr)
+    }
+}
+
+#[cfg(test)]
+mod tests;
