@@ -148,7 +148,9 @@ fn find_lib(explicit: Option<PathBuf>) -> Result<PathBuf, String> {
 }
 
 /// The s390x build of the library: `KVM_S390_SHIM_S390X_LIB`, or `s390x/` next to this
-/// program, or `../lib/s390x-linux-gnu/` (an installed prefix).
+/// program, or `../lib/s390x-linux-gnu/` (an installed prefix), or
+/// `../s390x-unknown-linux-gnu/release/` (a cargo target directory, as the s390x CI stage
+/// builds it).
 fn find_s390x_lib() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("KVM_S390_SHIM_S390X_LIB") {
         return Some(PathBuf::from(p)).filter(|p| p.is_file());
@@ -157,6 +159,7 @@ fn find_s390x_lib() -> Option<PathBuf> {
     [
         dir.join("s390x").join(LIB),
         dir.join("../lib/s390x-linux-gnu").join(LIB),
+        dir.join("../s390x-unknown-linux-gnu/release").join(LIB),
     ]
     .into_iter()
     .find(|p| p.is_file())
