@@ -164,6 +164,23 @@ done:
 	return ok;
 }
 
+/* kvm_s390_shim_set_kernel: the profile in use (fixed by now) is accepted again, another
+ * one is EBUSY, an unknown name or NULL EINVAL. */
+static bool test_set_kernel_api(void)
+{
+	bool ok = false;
+	int (*set_kernel)(const char *) = SHIM_API(kvm_s390_shim_set_kernel);
+
+	CHECK(set_kernel != NULL);
+	CHECK_RET(set_kernel(profile()), 0);
+	CHECK_ERR(set_kernel(is("6.1") ? "latest" : "6.1"), EBUSY);
+	CHECK_ERR(set_kernel("6.2"), EINVAL);
+	CHECK_ERR(set_kernel(NULL), EINVAL);
+	ok = true;
+done:
+	return ok;
+}
+
 int main(void)
 {
 	printf("kernel profile %s\n", profile());
@@ -172,5 +189,6 @@ int main(void)
 	RUN(test_keyop_presence);
 	RUN(test_memop_quirks);
 	RUN(test_user_operexec);
+	RUN(test_set_kernel_api);
 	DONE();
 }

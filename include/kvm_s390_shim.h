@@ -1680,6 +1680,20 @@ const char *kvm_s390_shim_version(void);
 int kvm_s390_shim_set_machine(const char *name);
 
 /*
+ Selects the kernel version whose KVM/s390 behaviour the shim follows: "6.1", "6.6",
+ "6.12" (the default) or "latest" (the environment variable `KVM_S390_SHIM_KERNEL` sets the
+ initial choice; README, "Kernel-version profiles").
+
+ Must be called before the first KVM ioctl; the profile is fixed from then on.
+ Returns 0 (also when `name` is the profile already in use), or -1 with errno EINVAL
+ (NULL or unknown name) or EBUSY (another profile is in use).
+
+ # Safety
+ `name` must be NULL or a NUL-terminated string.
+ */
+int kvm_s390_shim_set_kernel(const char *name);
+
+/*
  The name of the modelled host machine ("z16", ...), a static string.
  */
 const char *kvm_s390_shim_machine(void);

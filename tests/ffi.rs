@@ -321,6 +321,7 @@ fn exported_symbols() {
         "kvm_s390_shim_ioctl",
         "kvm_s390_shim_open",
         "kvm_s390_shim_set_machine",
+        "kvm_s390_shim_set_kernel",
         "kvm_s390_shim_machine",
         "kvm_s390_shim_tod_freeze",
         "kvm_s390_shim_tod_advance",
@@ -821,12 +822,12 @@ macro_rules! kernel_test {
             #[test]
             fn preload() {
                 let exe = super::build_as("test_kernel_profile", stringify!($name), false, &[]);
-                super::run_test_env(&exe, true, 5, &env());
+                super::run_test_env(&exe, true, 6, &env());
             }
             #[test]
             fn linked() {
                 let exe = super::build_as("test_kernel_profile", stringify!($name), true, &[]);
-                super::run_test_env(&exe, false, 5, &env());
+                super::run_test_env(&exe, false, 6, &env());
             }
         }
     };

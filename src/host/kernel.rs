@@ -100,6 +100,26 @@ pub fn kernel() -> Kernel {
     })
 }
 
+/// Why the kernel profile could not be chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SelectKernelError {
+    /// Not 6.1, 6.6, 6.12 or latest.
+    Unknown,
+    /// Another profile is already in use (it is fixed at the first KVM call).
+    InUse,
+}
+
+/// Chooses the kernel profile `name`; only before the shim first consults the profile (in
+/// practice: before the first KVM ioctl), or to the profile already in use.
+pub fn select(name: &str) -> Result<(), SelectKernelError> {
+    let k = Kernel::by_name(name).ok_or(SelectKernelError::Unknown)?;
+    match KERNEL.set(k) {
+        Ok(()) => Ok(()),
+        Err(_) if kernel() == k => Ok(()),
+        Err(_) => Err(SelectKernelError::InUse),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
