@@ -353,6 +353,23 @@ pub fn same_process(token: u64) -> bool {
     process_token() == token
 }
 
+/// A close-on-exec duplicate of `fd` through the raw `dup` system call (not libc's, which the
+/// preload library interposes), then `FD_CLOEXEC`. Not `F_DUPFD_CLOEXEC`: under qemu-user the
+/// emulator translates an eventfd's 8-byte values between guest and host byte order only for
+/// numbers made by `eventfd` or `dup`, so a duplicate made by `fcntl` would count in the wrong
+/// byte order there. (The window in which the duplicate lacks `FD_CLOEXEC` is two system
+/// calls long.)
+pub fn dup_cloexec(fd: RawFd) -> std::io::Result<RawFd> {
+    // SAFETY: dup and fcntl(F_SETFD) take integers only.
+    let dup = unsafe { libc::syscall(libc::SYS_dup, fd) };
+    if dup < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: as above.
+    unsafe { libc::syscall(libc::SYS_fcntl, dup, libc::F_SETFD, libc::FD_CLOEXEC) };
+    Ok(dup as RawFd)
+}
+
 /// A close-on-exec duplicate of `fd` if it is an eventfd (`eventfd_ctx_fileget`): EBADF for
 /// a number that is not open, EINVAL for another kind of file.
 pub fn eventfd_dup(fd: RawFd) -> Result<std::os::fd::OwnedFd> {
@@ -361,7 +378,7 @@ pub fn eventfd_dup(fd: RawFd) -> Result<std::os::fd::OwnedFd> {
     if link.as_os_str() != "anon_inode:[eventfd]" {
         return Err(Error::Os(libc::EINVAL));
     }
-    let dup = fcntl(fd, FcntlArg::F_DUPFD_CLOEXEC(3)).map_err(os_err)?;
+    let dup = dup_cloexec(fd).map_err(|e| Error::Os(e.raw_os_error().unwrap_or(libc::EBADF)))?;
     // SAFETY: `dup` is a fresh descriptor that nothing else owns.
     Ok(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(dup) })
 }

@@ -661,13 +661,17 @@ mod tests {
             alive: AtomicBool::new(true),
         }));
         let stop = Arc::new(AtomicBool::new(false));
+        let started = Arc::new(AtomicUsize::new(0));
         let readers: Vec<_> = (0..2)
             .map(|_| {
-                let (cell, stop) = (cell.clone(), stop.clone());
+                let (cell, stop, started) = (cell.clone(), stop.clone(), started.clone());
                 std::thread::spawn(move || {
                     let mut n = 0u64;
                     while !stop.load(Ordering::Relaxed) {
                         let v = cell.read();
+                        if n == 0 {
+                            started.fetch_add(1, Ordering::Relaxed);
+                        }
                         for _ in 0..50 {
                             assert!(
                                 v.alive.load(Ordering::Relaxed),
@@ -680,7 +684,12 @@ mod tests {
                 })
             })
             .collect();
-        for _ in 0..500 {
+        // Replace until both readers have read (a loaded machine may start them late), and at
+        // least 500 times.
+        let t0 = std::time::Instant::now();
+        let mut i = 0;
+        while i < 500 || (started.load(Ordering::Relaxed) < 2 && t0.elapsed().as_secs() < 30) {
+            i += 1;
             let old = cell
                 .replace(Val {
                     alive: AtomicBool::new(true),

@@ -122,9 +122,8 @@ pub fn copy_from_user(dst: &mut [u8], src: u64) -> Result<(), Fault> {
     }
     match path() {
         Path::Fault => fault::copy(dst.as_mut_ptr() as u64, src, dst.len()),
-        Path::Blocked | Path::Syscall => {
-            syscall_copy(dst.as_mut_ptr() as u64, src, dst.len(), false)
-        }
+        Path::Blocked => blocked_copy(dst.as_mut_ptr() as u64, src, dst.len(), false),
+        Path::Syscall => syscall_copy(dst.as_mut_ptr() as u64, src, dst.len(), false),
     }
 }
 
@@ -138,7 +137,8 @@ pub fn copy_to_user(dst: u64, src: &[u8]) -> Result<(), Fault> {
     }
     match path() {
         Path::Fault => fault::copy(dst, src.as_ptr() as u64, src.len()),
-        Path::Blocked | Path::Syscall => syscall_copy(dst, src.as_ptr() as u64, src.len(), true),
+        Path::Blocked => blocked_copy(dst, src.as_ptr() as u64, src.len(), true),
+        Path::Syscall => syscall_copy(dst, src.as_ptr() as u64, src.len(), true),
     }
 }
 
@@ -252,6 +252,24 @@ pub fn read_user<T: FromBytes>(addr: u64) -> Result<T, Fault> {
 /// Writes `val` to caller address `addr`: exactly its bytes, none of them padding.
 pub fn write_user<T: IntoBytes>(addr: u64, val: &T) -> Result<(), Fault> {
     copy_to_user(addr, bytemuck::bytes_of(val))
+}
+
+/// Set once `process_vm_readv`/`writev` answered ENOSYS (qemu-user 7.2 has neither).
+static NO_PROCESS_VM: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// A copy on a thread that blocks SIGSEGV/SIGBUS: `process_vm_readv`/`writev`, or where the
+/// system has none (qemu-user), the fault-recovering copy with the two signals unblocked
+/// around it (as the blocked-thread compare-and-swap always does).
+fn blocked_copy(dst: u64, src: u64, len: usize, to_user: bool) -> Result<(), Fault> {
+    if !NO_PROCESS_VM.load(Ordering::Relaxed) {
+        match syscall_copy(dst, src, len, to_user) {
+            Err(Fault) if std::io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) => {
+                NO_PROCESS_VM.store(true, Ordering::Relaxed);
+            }
+            r => return r,
+        }
+    }
+    sigmask::with_fault_signals_unblocked(|| fault::copy(dst, src, len))
 }
 
 /// [`Method::Syscall`]: one `process_vm_readv`/`process_vm_writev` on the own process.

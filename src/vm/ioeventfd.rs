@@ -72,15 +72,15 @@ impl EventFd {
         // Duplicate first, then inspect the duplicate: a concurrent close of `fd` cannot
         // make the check and the hold refer to different files. The raw system call, not
         // libc's fcntl, which the LD_PRELOAD library interposes.
-        // SAFETY: F_DUPFD_CLOEXEC takes an integer argument; the kernel checks the fd.
-        let dup = unsafe { libc::syscall(libc::SYS_fcntl, fd, libc::F_DUPFD_CLOEXEC, 0) };
-        if dup < 0 {
-            return Err(match std::io::Error::last_os_error().raw_os_error() {
-                Some(libc::EMFILE) | Some(libc::ENFILE) => Error::TooManyFds,
-                _ => Error::BadFd,
-            });
-        }
-        let fd = dup as RawFd;
+        let fd = match crate::os::dup_cloexec(fd) {
+            Ok(dup) => dup,
+            Err(e) => {
+                return Err(match e.raw_os_error() {
+                    Some(libc::EMFILE) | Some(libc::ENFILE) => Error::TooManyFds,
+                    _ => Error::BadFd,
+                })
+            }
+        };
         let mut held = EventFd {
             fd,
             id: crate::vcpu::wait::file_identity(fd),
