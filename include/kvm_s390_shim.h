@@ -619,6 +619,10 @@ struct kvm_run {
 
 #define KVM_CAP_VM_TYPES 235
 
+#define KVM_CAP_S390_USER_OPEREXEC 246
+
+#define KVM_CAP_S390_KEYOP 247
+
 #define KVM_EXIT_UNKNOWN 0
 
 #define KVM_EXIT_EXCEPTION 1
@@ -923,6 +927,12 @@ struct kvm_run {
  `kvm_create_device::type`: the s390 floating interrupt controller.
  */
 #define KVM_DEV_TYPE_FLIC 6
+
+#define KVM_S390_KEYOP_ISKE 1
+
+#define KVM_S390_KEYOP_RRBE 2
+
+#define KVM_S390_KEYOP_SSKE 3
 
 /*
  `KVM_IOEVENTFD` flags.
@@ -1276,6 +1286,17 @@ struct kvm_s390_skeys {
   uint64_t skeydata_addr;
   uint32_t flags;
   uint32_t reserved[9];
+};
+
+/*
+ Argument of `KVM_S390_KEYOP` (Linux 7.0+): one storage-key operation on a guest absolute
+ address; the old key (or its R and C bits) comes back in `key`.
+ */
+struct kvm_s390_keyop {
+  uint64_t guest_addr;
+  uint8_t key;
+  uint8_t operation;
+  uint8_t pad[6];
 };
 
 /*
@@ -1659,6 +1680,20 @@ const char *kvm_s390_shim_version(void);
 int kvm_s390_shim_set_machine(const char *name);
 
 /*
+ Selects the kernel version whose KVM/s390 behaviour the shim follows: "6.1", "6.6",
+ "6.12" (the default) or "latest" (the environment variable `KVM_S390_SHIM_KERNEL` sets the
+ initial choice; README, "Kernel-version profiles").
+
+ Must be called before the first KVM ioctl; the profile is fixed from then on.
+ Returns 0 (also when `name` is the profile already in use), or -1 with errno EINVAL
+ (NULL or unknown name) or EBUSY (another profile is in use).
+
+ # Safety
+ `name` must be NULL or a NUL-terminated string.
+ */
+int kvm_s390_shim_set_kernel(const char *name);
+
+/*
  The name of the modelled host machine ("z16", ...), a static string.
  */
 const char *kvm_s390_shim_machine(void);
@@ -1921,4 +1956,5 @@ extern void kvm_s390_shim_uaccess_cas_fixup(void);
 #define KVM_S390_UCAS_MAP 0x4018AE50u /* _IOW(KVMIO, 0x50, kvm_s390_ucas_mapping) */
 #define KVM_S390_UCAS_UNMAP 0x4018AE51u /* _IOW(KVMIO, 0x51, kvm_s390_ucas_mapping) */
 #define KVM_S390_VCPU_FAULT 0x4008AE52u /* _IOW(KVMIO, 0x52, unsigned_long) */
+#define KVM_S390_KEYOP 0xC010AE53u /* _IOWR(KVMIO, 0x53, kvm_s390_keyop) */
 #endif /* KVM_S390_SHIM_NO_UAPI */

@@ -262,8 +262,13 @@ pub static CAPS: &[CapDef] = &[
     CapDef {
         cap: KVM_CAP_S390_MEM_OP_EXTENSION,
         needs: &[(VmFd, KVM_S390_MEM_OP)],
+        // Linux 6.3 added the cmpxchg op and turned the answer into flag bits.
         value: |_, _| {
-            (KVM_S390_MEMOP_EXTENSION_CAP_BASE | KVM_S390_MEMOP_EXTENSION_CAP_CMPXCHG) as i32
+            if crate::host::kernel::kernel().has_memop_cmpxchg() {
+                (KVM_S390_MEMOP_EXTENSION_CAP_BASE | KVM_S390_MEMOP_EXTENSION_CAP_CMPXCHG) as i32
+            } else {
+                KVM_S390_MEMOP_EXTENSION_CAP_BASE as i32
+            }
         },
     },
     CapDef {
@@ -329,6 +334,16 @@ pub static CAPS: &[CapDef] = &[
         cap: KVM_CAP_S390_PROTECTED,
         needs: &[(VmFd, KVM_S390_PV_COMMAND)],
         value: |h, _| i32::from(h.prot_virt),
+    },
+    CapDef {
+        cap: KVM_CAP_S390_USER_OPEREXEC,
+        needs: &[(VmFd, KVM_ENABLE_CAP), (Vcpu, KVM_RUN)],
+        value: |_, _| i32::from(crate::host::kernel::kernel().has_user_operexec()),
+    },
+    CapDef {
+        cap: KVM_CAP_S390_KEYOP,
+        needs: &[(VmFd, KVM_S390_KEYOP)],
+        value: one,
     },
 ];
 

@@ -190,6 +190,10 @@ pub enum Error {
     /// An ioctl on a vCPU from inside that vCPU's own guest function (it would wait for
     /// itself: the vCPU is held by the running `KVM_RUN`).
     GuestReentry,
+    /// `KVM_S390_KEYOP`: unknown operation.
+    KeyOp,
+    /// A failure injected by a `KVM_S390_SHIM_FAIL` rule, with the rule's errno.
+    Injected(c_int),
     /// `KVM_S390_GET_IRQ_STATE` / `SET_IRQ_STATE`: bad length or interrupt type.
     IrqState,
     /// `KVM_S390_GET_IRQ_STATE`: the buffer is too small for the pending interrupts.
@@ -349,6 +353,10 @@ impl Error {
             Error::Interrupted => libc::EINTR,
             Error::GuestMisuse => libc::EINVAL,
             Error::GuestReentry => libc::EDEADLK,
+            // kvm_s390_keyop: an operation other than ISKE, RRBE, SSKE.
+            Error::KeyOp => libc::EINVAL,
+            // Not a kernel rule: the errno the user asked for (crate::ioctl::hook).
+            Error::Injected(e) => *e,
             // KVM_S390_{GET,SET}_IRQ_STATE: len 0, misaligned, or invalid irq.
             Error::IrqState => libc::EINVAL,
             // kvm_s390_get_irq_state: buffer too small.
@@ -467,6 +475,8 @@ mod tests {
             (Error::Interrupted, libc::EINTR),
             (Error::GuestMisuse, libc::EINVAL),
             (Error::GuestReentry, libc::EDEADLK),
+            (Error::Injected(libc::ENOMEM), libc::ENOMEM),
+            (Error::KeyOp, libc::EINVAL),
             (Error::IrqState, libc::EINVAL),
             (Error::IrqBufferTooSmall, libc::ENOBUFS),
             (Error::VcpuCap, libc::EINVAL),

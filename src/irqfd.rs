@@ -79,7 +79,9 @@ impl Vm {
             return Err(Error::Routing);
         }
         let a = ue.adapter();
-        // The bits must lie in the page of their address (upstream since 2026).
+        // The bits must lie in the page of their address (upstream since 2026). Kept under
+        // every kernel profile: before the check, the kernel set bits beyond the mapped page
+        // (memory corruption), which the shim will not reproduce on the caller's memory.
         if ind_bit(a.summary_addr, u64::from(a.summary_offset), false) >= PAGE * 8
             || ind_bit(a.ind_addr, a.ind_offset, false) >= PAGE * 8
         {

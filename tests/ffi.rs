@@ -337,6 +337,7 @@ fn exported_symbols() {
         "kvm_s390_shim_ioctl",
         "kvm_s390_shim_open",
         "kvm_s390_shim_set_machine",
+        "kvm_s390_shim_set_kernel",
         "kvm_s390_shim_machine",
         "kvm_s390_shim_tod_freeze",
         "kvm_s390_shim_tod_advance",
@@ -580,4 +581,409 @@ fn layout_matches_real_s390x_headers() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
     assert!(passed > 900, "only {passed} items compared");
+}
+
+/// The fault-injection rules of `ffi-tests/test_fail.c`.
+const FAIL_SPEC: &str = "KVM_CREATE_VCPU:ENOMEM@2,s390_mem_op:EFAULT@3,KVM_GET_API_VERSION:EPERM";
+
+mod test_fail {
+    #[test]
+    fn preload() {
+        let exe = super::build("test_fail", false, &[]);
+        super::run_test_env(&exe, true, 3, &[("KVM_S390_SHIM_FAIL", super::FAIL_SPEC)]);
+    }
+    #[test]
+    fn linked() {
+        let exe = super::build("test_fail", true, &[]);
+        super::run_test_env(&exe, false, 3, &[("KVM_S390_SHIM_FAIL", super::FAIL_SPEC)]);
+    }
+}
+
+/// Every injected failure is logged (at warn, without `KVM_S390_SHIM_LOG`).
+#[test]
+fn injected_failures_are_logged() {
+    let exe = build_as("test_fail", "test_fail_log", false, &[]);
+    let log = out_dir().join("test_fail.log");
+    let _ = std::fs::remove_file(&log);
+    run_test_env(
+        &exe,
+        true,
+        3,
+        &[
+            ("KVM_S390_SHIM_FAIL", FAIL_SPEC),
+            ("KVM_S390_SHIM_LOG_FILE", log.to_str().expect("utf-8 path")),
+        ],
+    );
+    let text = std::fs::read_to_string(&log).expect("log file");
+    let injected: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("injected failure"))
+        .collect();
+    assert_eq!(injected.len(), 5, "{text}");
+    assert!(
+        injected[0].starts_with("kvm-s390-shim WARN  injected failure: KVM_CREATE_VCPU on vm fd ")
+            && injected[0].ends_with(" fails with ENOMEM"),
+        "{text}"
+    );
+}
+
+/// Masks what differs between runs in a trace: thread ids, fd numbers (used and returned),
+/// user addresses, times.
+fn mask_trace(text: &str) -> String {
+    let tid = regex::Regex::new(r"\[tid \d+\]").expect("regex");
+    let fd = regex::Regex::new(r"\] (kvm|vm|vcpu|device) \d+ ").expect("regex");
+    let addr = regex::Regex::new(r"\b(buf|userspace_addr|addr)=0x[0-9a-f]+").expect("regex");
+    let time = regex::Regex::new(r"<\d+\.\d{6}>$").expect("regex");
+    let new_fd = regex::Regex::new(r"(KVM_CREATE_(VM|VCPU)\b.*) = \d+ ").expect("regex");
+    text.lines()
+        .map(|l| {
+            let l = tid.replace(l, "[tid T]");
+            let l = fd.replace(&l, "] $1 N ");
+            let l = addr.replace_all(&l, "$1=ADDR");
+            let l = new_fd.replace(&l, "$1 = FD ");
+            time.replace(&l, "<T>").into_owned() + "\n"
+        })
+        .collect()
+}
+
+/// `KVM_S390_SHIM_LOG=trace` writes one decoded line per KVM call (golden output, both modes).
+#[test]
+fn trace_golden() {
+    let golden_path = root().join("tests/golden/trace_sequence.txt");
+    for linked in [false, true] {
+        let exe = build("trace_sequence", linked, &[]);
+        let log = out_dir().join(format!("trace_sequence-{linked}.log"));
+        let _ = std::fs::remove_file(&log);
+        run_test_env(
+            &exe,
+            !linked,
+            1,
+            &[
+                ("KVM_S390_SHIM_LOG", "trace"),
+                ("KVM_S390_SHIM_LOG_FILE", log.to_str().expect("utf-8 path")),
+            ],
+        );
+        let got = mask_trace(&std::fs::read_to_string(&log).expect("trace file"));
+        if std::env::var_os("KVM_S390_SHIM_BLESS").is_some() {
+            std::fs::write(&golden_path, &got).expect("write golden");
+        }
+        let want = std::fs::read_to_string(&golden_path).expect("golden file");
+        assert_eq!(got, want, "trace differs from {}", golden_path.display());
+    }
+}
+
+/// The `kvm-s390-shim` command, told where the freshly built library is.
+fn shim_cmd() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kvm-s390-shim"));
+    c.env("KVM_S390_SHIM_LIB", lib_dir().join("libkvm_s390_shim.so"))
+        .env_remove("KVM_S390_SHIM_LOG")
+        .env_remove("LD_PRELOAD")
+        .env_remove("LD_LIBRARY_PATH");
+    c
+}
+
+/// Builds the demo VMM (plain libc calls, not linked against the shim) as `name`.
+fn build_demo(name: &str) -> PathBuf {
+    let exe = out_dir().join(name);
+    run(Command::new("cc")
+        .args(["-std=gnu11", "-O1", "-Wall", "-Wextra", "-Werror"])
+        .arg("-I")
+        .arg(root().join("include"))
+        .arg(root().join("examples/demo_vmm.c"))
+        .arg("-o")
+        .arg(&exe));
+    exe
+}
+
+/// `kvm-s390-shim run -- demo` runs the demo under the shim; `--trace` adds the decoded trace
+/// to its output, `--machine` reaches the shim.
+#[test]
+fn command_runs_the_demo() {
+    let demo = build_demo("demo_vmm_cli");
+    let text = run(shim_cmd().arg("run").arg("--").arg(&demo));
+    assert!(text.contains("all steps behaved as on s390 KVM"), "{text}");
+    assert!(!text.contains("TRACE"), "{text}");
+
+    let text = run(shim_cmd()
+        .args(["run", "--trace", "--machine", "z14", "--"])
+        .arg(&demo));
+    assert!(text.contains("all steps behaved as on s390 KVM"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("kvm-s390-shim TRACE [tid ")
+                && l.contains(" kvm ")
+                && l.contains(" KVM_CREATE_VM 0 = ")),
+        "{text}"
+    );
+    assert!(
+        text.contains("KVM_S390_MEM_OP {op=KVM_S390_MEMOP_"),
+        "{text}"
+    );
+    let env = run(shim_cmd()
+        .args([
+            "run",
+            "--machine",
+            "z14",
+            "--tod",
+            "frozen:1",
+            "--kernel",
+            "6.1",
+        ])
+        .args(["--trace=/dev/null", "--fail", "KVM_RUN@2", "--", "sh", "-c"])
+        .arg("env | grep KVM_S390_SHIM_ | sort"));
+    assert_eq!(
+        env,
+        "KVM_S390_SHIM_FAIL=KVM_RUN@2\nKVM_S390_SHIM_KERNEL=6.1\n\
+         KVM_S390_SHIM_LIB="
+            .to_string()
+            + lib_dir()
+                .join("libkvm_s390_shim.so")
+                .to_str()
+                .expect("utf-8")
+            + "\nKVM_S390_SHIM_LOG=warn,kvm_s390_shim::trace=trace\n\
+               KVM_S390_SHIM_LOG_FILE=/dev/null\nKVM_S390_SHIM_MACHINE=z14\n\
+               KVM_S390_SHIM_TOD=frozen:1\n"
+    );
+}
+
+/// `--fail` reaches the shim: the demo sees the injected error.
+#[test]
+fn command_injects_failures() {
+    let demo = build_demo("demo_vmm_cli_fail");
+    let out = shim_cmd()
+        .args(["run", "--fail", "KVM_CREATE_VM:EMFILE", "--"])
+        .arg(&demo)
+        .output()
+        .expect("run");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("injected failure: KVM_CREATE_VM on kvm fd ") && text.contains("EMFILE"),
+        "{text}"
+    );
+    let out = shim_cmd()
+        .args(["run", "--fail", "KVM_NOPE", "--", "true"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "kvm-s390-shim: --fail: unknown request `KVM_NOPE`\n"
+    );
+}
+
+/// An s390x program without the s390x build of the library gets a clear message.
+#[test]
+fn command_explains_missing_s390x_library() {
+    let fake = out_dir().join("fake-s390x-elf");
+    let mut h = vec![0u8; 64];
+    h[..4].copy_from_slice(b"\x7fELF");
+    h[4] = 2; // 64-bit
+    h[5] = 2; // big-endian
+    h[18..20].copy_from_slice(&22u16.to_be_bytes()); // EM_S390
+    std::fs::write(&fake, h).expect("write");
+    let out = shim_cmd()
+        .env("KVM_S390_SHIM_S390X_LIB", out_dir().join("no-such-lib.so"))
+        .args(["run", "--"])
+        .arg(&fake)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("kvm-s390-shim: this is an s390x program: it needs the s390x build"),
+        "{err}"
+    );
+}
+
+/// `kvm-s390-shim decode` turns numbers into the kernel's names.
+#[test]
+fn command_decodes() {
+    let decode = |args: &[&str]| run(shim_cmd().arg("decode").args(args));
+    assert_eq!(
+        decode(&["request", "0x4040aeb1"]),
+        "0x4040aeb1 KVM_S390_MEM_OP\n  direction _IOW (write: the kernel reads the argument)\n  \
+         size 64 bytes\n  type 0xae (KVMIO) nr 0xb1\n  _IOW(KVMIO, 0xb1, kvm_s390_mem_op)\n"
+    );
+    assert!(decode(&["request", "create_vcpu"]).starts_with("0x0000ae41 KVM_CREATE_VCPU\n"));
+    assert_eq!(
+        decode(&["attr", "1", "2"]),
+        "group 1 KVM_S390_VM_TOD\nattr 2 KVM_S390_VM_TOD_EXT\n"
+    );
+    assert_eq!(
+        decode(&["attr", "--flic", "6"]),
+        "group 6 KVM_DEV_FLIC_ADAPTER_REGISTER\n"
+    );
+    assert_eq!(decode(&["cap", "108"]), "108 KVM_CAP_S390_MEM_OP\n");
+    assert_eq!(decode(&["errno", "ENOMEM"]), "12 ENOMEM (Out of memory)\n");
+    assert_eq!(
+        decode(&["irq", "0xfffe0001"]),
+        "0xfffe0001 KVM_S390_PROGRAM_INT\n"
+    );
+    let info = run(shim_cmd().arg("info"));
+    assert!(info.starts_with("kvm-s390-shim 0.1.0\n"), "{info}");
+    assert!(info.contains("\n  KVM_CAP_S390_MEM_OP "), "{info}");
+}
+
+/// The kernel-profile test once per `KVM_S390_SHIM_KERNEL` value (`None`: unset, 6.12), in
+/// both modes.
+macro_rules! kernel_test {
+    ($name:ident, $kernel:expr) => {
+        mod $name {
+            fn env() -> Vec<(&'static str, &'static str)> {
+                let k: Option<&'static str> = $kernel;
+                k.map(|k| ("KVM_S390_SHIM_KERNEL", k)).into_iter().collect()
+            }
+            #[test]
+            fn preload() {
+                let exe = super::build_as("test_kernel_profile", stringify!($name), false, &[]);
+                super::run_test_env(&exe, true, 6, &env());
+            }
+            #[test]
+            fn linked() {
+                let exe = super::build_as("test_kernel_profile", stringify!($name), true, &[]);
+                super::run_test_env(&exe, false, 6, &env());
+            }
+        }
+    };
+}
+
+kernel_test!(test_kernel_6_1, Some("6.1"));
+kernel_test!(test_kernel_6_6, Some("6.6"));
+kernel_test!(test_kernel_6_12, Some("6.12"));
+kernel_test!(test_kernel_latest, Some("latest"));
+kernel_test!(test_kernel_default, None);
+
+/// The port of the upstream selftest `s390/keyop.c`, under the `latest` profile.
+mod selftest_keyop {
+    const ENV: &[(&str, &str)] = &[("KVM_S390_SHIM_KERNEL", "latest")];
+    #[test]
+    fn preload() {
+        super::run_test_env(&super::build("selftest_keyop", false, &[]), true, 20, ENV);
+    }
+    #[test]
+    fn linked() {
+        super::run_test_env(&super::build("selftest_keyop", true, &[]), false, 20, ENV);
+    }
+}
+
+/// `make install` into a temporary prefix (from the freshly built library), then the demo
+/// built against it with `pkg-config`, shared and static, runs cleanly.
+#[test]
+fn install_and_build_with_pkg_config() {
+    let prefix = out_dir().join("prefix");
+    let _ = std::fs::remove_dir_all(&prefix);
+    run(Command::new("make")
+        .arg("-s")
+        .arg("-C")
+        .arg(root())
+        .arg("install")
+        .arg("NO_BUILD=1")
+        .arg(format!("BUILD_DIR={}", lib_dir().display()))
+        .arg(format!("PREFIX={}", prefix.display())));
+    let lib = prefix.join("lib");
+    for f in [
+        "libkvm_s390_shim.so.0.1.0",
+        "libkvm_s390_shim.so.0",
+        "libkvm_s390_shim.so",
+        "libkvm_s390_shim.a",
+        "pkgconfig/kvm-s390-shim.pc",
+    ] {
+        assert!(lib.join(f).exists(), "{f} not installed");
+    }
+    assert!(prefix.join("include/kvm_s390_shim.h").exists());
+    let pkg = |args: &[&str]| -> Vec<String> {
+        run(Command::new("pkg-config")
+            .env("PKG_CONFIG_PATH", lib.join("pkgconfig"))
+            .args(args)
+            .arg("kvm-s390-shim"))
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+    };
+    assert_eq!(pkg(&["--modversion"]), ["0.1.0"]);
+    let cflags_libs = pkg(&["--cflags", "--libs"]);
+    assert_eq!(
+        cflags_libs,
+        [
+            format!("-I{}", prefix.join("include").display()),
+            format!("-L{}", lib.display()),
+            "-lkvm_s390_shim".to_string()
+        ]
+    );
+    let cc = |out: &Path, extra: &[String]| {
+        run(Command::new("cc")
+            .args(["-std=gnu11", "-O1", "-Wall", "-Wextra", "-Werror"])
+            .arg(root().join("examples/demo_vmm.c"))
+            .args(extra)
+            .arg("-o")
+            .arg(out));
+    };
+    let shared = out_dir().join("demo_vmm_pkgconfig");
+    cc(&shared, &cflags_libs);
+    let text = run(Command::new(&shared)
+        .env("LD_LIBRARY_PATH", &lib)
+        .env_remove("LD_PRELOAD"));
+    assert!(text.contains("all steps behaved as on s390 KVM"), "{text}");
+    // Static: the archive and its Libs.private; -rdynamic for the demo's dlsym lookups.
+    let mut extra = pkg(&["--cflags"]);
+    extra.push("-rdynamic".into());
+    extra.push(lib.join("libkvm_s390_shim.a").display().to_string());
+    extra.extend(
+        pkg(&["--static", "--libs-only-l"])
+            .into_iter()
+            .filter(|l| l != "-lkvm_s390_shim"),
+    );
+    let stat = out_dir().join("demo_vmm_static");
+    cc(&stat, &extra);
+    let text = run(Command::new(&stat)
+        .env_remove("LD_LIBRARY_PATH")
+        .env_remove("LD_PRELOAD"));
+    assert!(text.contains("all steps behaved as on s390 KVM"), "{text}");
+}
+
+/// An s390x program runs under qemu-s390x with the s390x library preloaded in the guest and
+/// the shim's variables in its environment. (A stand-in s390x library: the real s390x build is
+/// another CI stage.) Skipped when `s390x-linux-gnu-gcc` or `qemu-s390x(-static)` is missing.
+#[test]
+fn command_runs_s390x_programs_under_qemu() {
+    let have = |tool: &str| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !have("s390x-linux-gnu-gcc") || !(have("qemu-s390x") || have("qemu-s390x-static")) {
+        eprintln!("skipped: no s390x-linux-gnu-gcc or qemu-s390x");
+        return;
+    }
+    let dir = out_dir();
+    let src = dir.join("s390x_env.c");
+    std::fs::write(
+        &src,
+        "#include <stdio.h>\n#include <stdlib.h>\nint main(void) {\n\
+         \tconst char *p = getenv(\"LD_PRELOAD\"), *m = getenv(\"KVM_S390_SHIM_MACHINE\");\n\
+         \tprintf(\"LD_PRELOAD=%s MACHINE=%s\\n\", p ? p : \"-\", m ? m : \"-\");\n\
+         \treturn 0;\n}\n",
+    )
+    .expect("write");
+    let prog = dir.join("s390x_env");
+    run(Command::new("s390x-linux-gnu-gcc")
+        .arg(&src)
+        .arg("-o")
+        .arg(&prog));
+    let stub_src = dir.join("s390x_stub.c");
+    std::fs::write(&stub_src, "int kvm_s390_shim_stub;\n").expect("write");
+    let stub = dir.join("libs390x_stub.so");
+    run(Command::new("s390x-linux-gnu-gcc")
+        .args(["-shared", "-fPIC"])
+        .arg(&stub_src)
+        .arg("-o")
+        .arg(&stub));
+    let text = run(shim_cmd()
+        .env("KVM_S390_SHIM_S390X_LIB", &stub)
+        .args(["run", "--machine", "z15", "--"])
+        .arg(&prog));
+    assert_eq!(text, format!("LD_PRELOAD={} MACHINE=z15\n", stub.display()));
 }

@@ -80,6 +80,37 @@ pub unsafe extern "C" fn kvm_s390_shim_set_machine(name: *const c_char) -> c_int
     })
 }
 
+/// Selects the kernel version whose KVM/s390 behaviour the shim follows: "6.1", "6.6",
+/// "6.12" (the default) or "latest" (the environment variable `KVM_S390_SHIM_KERNEL` sets the
+/// initial choice; README, "Kernel-version profiles").
+///
+/// Must be called before the first KVM ioctl; the profile is fixed from then on.
+/// Returns 0 (also when `name` is the profile already in use), or -1 with errno EINVAL
+/// (NULL or unknown name) or EBUSY (another profile is in use).
+///
+/// # Safety
+/// `name` must be NULL or a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn kvm_s390_shim_set_kernel(name: *const c_char) -> c_int {
+    ffi_boundary!(-1, {
+        let Some(bytes) = super::path::read_path(name) else {
+            super::set_errno(libc::EINVAL);
+            return -1;
+        };
+        match std::str::from_utf8(&bytes).map(crate::host::kernel::select) {
+            Ok(Ok(())) => 0,
+            Ok(Err(crate::host::kernel::SelectKernelError::InUse)) => {
+                super::set_errno(libc::EBUSY);
+                -1
+            }
+            _ => {
+                super::set_errno(libc::EINVAL);
+                -1
+            }
+        }
+    })
+}
+
 /// The name of the modelled host machine ("z16", ...), a static string.
 #[no_mangle]
 pub extern "C" fn kvm_s390_shim_machine() -> *const c_char {

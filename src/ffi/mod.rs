@@ -27,6 +27,16 @@ pub mod preload;
 pub(crate) mod real;
 mod real_signal;
 
+/// Reads the logging and fault-injection environment (`KVM_S390_SHIM_LOG`,
+/// `KVM_S390_SHIM_LOG_FILE`, `KVM_S390_SHIM_FAIL`) when the library is loaded.
+extern "C" fn init_hooks_at_load() {
+    let _ = std::panic::catch_unwind(crate::ioctl::hook::init_from_env);
+}
+
+#[used]
+#[link_section = ".init_array"]
+static INIT_HOOKS_AT_LOAD: extern "C" fn() = init_hooks_at_load;
+
 /// Sets the calling thread's errno.
 pub(crate) fn set_errno(e: c_int) {
     // SAFETY: __errno_location returns the valid, thread-local errno slot.

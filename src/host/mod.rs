@@ -6,6 +6,7 @@
 //! the CPU-model work; this is the part the VM plumbing needs.
 
 pub mod clock;
+pub mod kernel;
 pub mod profiles;
 
 use std::sync::{Arc, Mutex};

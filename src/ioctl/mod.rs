@@ -4,6 +4,9 @@
 //! One table per fd kind lists every request that has a handler; [`implemented`] reads the
 //! same tables, so capability answers (crate::caps) can never advertise a missing handler.
 
+pub mod describe;
+pub mod hook;
+pub mod names;
 pub mod user;
 
 use std::os::fd::RawFd;
@@ -58,6 +61,8 @@ pub struct Ioctl<H> {
     pub dir: Dir,
     /// The handler, wrapped in the argument copies.
     pub handler: H,
+    /// Writes the argument out for the trace.
+    pub decode: describe::ArgDecoder,
 }
 
 /// `_IOC_SIZE` and `_IOC_DIR` of `request` equal `size` and `dir`.
@@ -76,14 +81,17 @@ const fn encodes(request: u32, dir: u32, size: usize) -> bool {
 macro_rules! ioctl {
     ($req:ident, none, |$($o:tt),+| $body:expr) => {
         Ioctl { request: $req, name: stringify!($req), dir: Dir::None,
+                decode: describe::no_arg,
                 handler: |$($o),+, _arg: u64| $body }
     };
     ($req:ident, value, |$($o:tt),+; $a:ident| $body:expr) => {
         Ioctl { request: $req, name: stringify!($req), dir: Dir::Value,
+                decode: describe::value_arg,
                 handler: |$($o),+, $a: u64| $body }
     };
     ($req:ident, in $t:ty, |$($o:tt),+; $a:ident| $body:expr) => {
         Ioctl { request: $req, name: stringify!($req), dir: Dir::In,
+                decode: describe::struct_arg::<$t>,
                 handler: |$($o),+, arg: u64| {
                     const { assert!(encodes($req, IOC_WRITE, std::mem::size_of::<$t>())) };
                     let $a: $t = user::copy_in(arg)?;
@@ -92,6 +100,7 @@ macro_rules! ioctl {
     };
     ($req:ident, in $t:ty, |$($o:tt),+; $a:ident @ $addr:ident| $body:expr) => {
         Ioctl { request: $req, name: stringify!($req), dir: Dir::In,
+                decode: describe::struct_arg::<$t>,
                 handler: |$($o),+, $addr: u64| {
                     const { assert!(encodes($req, IOC_WRITE, std::mem::size_of::<$t>())) };
                     let $a: $t = user::copy_in($addr)?;
@@ -100,6 +109,7 @@ macro_rules! ioctl {
     };
     ($req:ident, out $t:ty, |$($o:tt),+| $body:expr) => {
         Ioctl { request: $req, name: stringify!($req), dir: Dir::Out,
+                decode: describe::struct_arg::<$t>,
                 handler: |$($o),+, arg: u64| {
                     const { assert!(encodes($req, IOC_READ, std::mem::size_of::<$t>())) };
                     let v: $t = Result::<$t>::from($body)?;
@@ -109,6 +119,7 @@ macro_rules! ioctl {
     };
     ($req:ident, inout $t:ty, |$($o:tt),+; $a:ident| $body:expr) => {
         Ioctl { request: $req, name: stringify!($req), dir: Dir::InOut,
+                decode: describe::struct_arg::<$t>,
                 handler: |$($o),+, arg: u64| {
                     const {
                         assert!(encodes($req, IOC_READ | IOC_WRITE, std::mem::size_of::<$t>()))
@@ -181,6 +192,7 @@ pub static VM_IOCTLS: &[Ioctl<VmHandler>] = &[
         Ok(0)
     }),
     ioctl!(KVM_S390_GET_SKEYS, in kvm_s390_skeys, |vm; a| vm.get_skeys(&a)),
+    ioctl!(KVM_S390_KEYOP, inout kvm_s390_keyop, |vm; k| vm.keyop(k)),
     ioctl!(KVM_S390_SET_SKEYS, in kvm_s390_skeys, |vm; a| vm.set_skeys(&a)),
     ioctl!(KVM_SET_DEVICE_ATTR, in kvm_device_attr, |vm; a| vm.set_attr(&a)),
     ioctl!(KVM_GET_DEVICE_ATTR, in kvm_device_attr, |vm; a| vm.get_attr(&a)),
@@ -260,6 +272,13 @@ pub static VCPU_IOCTLS: &[Ioctl<VcpuHandler>] = &[
     ioctl!(KVM_S390_STORE_STATUS, value, |vm, v; addr| v.store_status(vm, addr)),
     // The argument is a pointer the handler follows itself: NULL clears the mask.
     ioctl!(KVM_SET_SIGNAL_MASK, value, |_, v; a| v.set_signal_mask(a)),
+    // gmap_fault: the shim's guest memory is always mapped, so only the address is checked.
+    ioctl!(KVM_S390_VCPU_FAULT, value, |vm, _; gpa| {
+        vm.memslots()
+            .by_gfn(gpa / 4096)
+            .map(|_| 0)
+            .ok_or(Error::Fault)
+    }),
 ];
 
 /// vCPU requests served without the vCPU ioctl mutex (`kvm_arch_vcpu_async_ioctl` on s390):
@@ -273,13 +292,39 @@ pub static DEVICE_IOCTLS: &[Ioctl<DeviceHandler>] = &[
     ioctl!(KVM_HAS_DEVICE_ATTR, in kvm_device_attr, |vm, d; a| d.ops.has_attr(vm, &a)),
 ];
 
+/// The row of `request` in `table`, if the kernel profile has the request
+/// ([`crate::host::kernel`]): a request newer than the profile is unknown, as on that kernel.
+fn find_row<H>(table: &[Ioctl<H>], request: u32) -> Option<&Ioctl<H>> {
+    table.iter().find(|r| r.request == request).filter(|_| {
+        use crate::host::kernel::{kernel, Kernel};
+        !Kernel::gated(request) || kernel().has_request(request)
+    })
+}
+
 /// Whether `request` has a handler on fds of `kind`.
 pub fn implemented(kind: FdKind, request: u32) -> bool {
     match kind {
-        FdKind::System => SYSTEM_IOCTLS.iter().any(|r| r.request == request),
-        FdKind::Vm => VM_IOCTLS.iter().any(|r| r.request == request),
-        FdKind::Vcpu => VCPU_IOCTLS.iter().any(|r| r.request == request),
-        FdKind::Device => DEVICE_IOCTLS.iter().any(|r| r.request == request),
+        FdKind::System => find_row(SYSTEM_IOCTLS, request).is_some(),
+        FdKind::Vm => find_row(VM_IOCTLS, request).is_some(),
+        FdKind::Vcpu => find_row(VCPU_IOCTLS, request).is_some(),
+        FdKind::Device => find_row(DEVICE_IOCTLS, request).is_some(),
+    }
+}
+
+/// The name, direction and decoder of `request` on fds of `kind` (for the trace).
+pub fn row_info(kind: FdKind, request: u32) -> Option<hook::RowInfo> {
+    fn find<H>(t: &[Ioctl<H>], request: u32) -> Option<hook::RowInfo> {
+        find_row(t, request).map(|r| hook::RowInfo {
+            name: r.name,
+            dir: r.dir,
+            decode: r.decode,
+        })
+    }
+    match kind {
+        FdKind::System => find(SYSTEM_IOCTLS, request),
+        FdKind::Vm => find(VM_IOCTLS, request),
+        FdKind::Vcpu => find(VCPU_IOCTLS, request),
+        FdKind::Device => find(DEVICE_IOCTLS, request),
     }
 }
 
@@ -308,30 +353,49 @@ pub fn dispatch(fd: RawFd, request: libc::c_ulong, arg: u64) -> Option<Result<i3
     let req = request as u32;
     let outside = OUTSIDE_SECTION.contains(&req);
     match TABLE.with(fd, |obj| {
-        (!outside && !matches!(obj, Object::Vcpu(..))).then(|| serve(obj, req, arg))
+        (!outside && !matches!(obj, Object::Vcpu(..))).then(|| serve_hooked(fd, obj, req, arg))
     })? {
         Some(r) => Some(r),
         None => {
             let entry = TABLE.entry(fd)?;
-            Some(serve(entry.object(), req, arg))
+            Some(serve_hooked(fd, entry.object(), req, arg))
         }
+    }
+}
+
+/// The fd kind of `obj`.
+fn kind_of(obj: &Object) -> FdKind {
+    match obj {
+        Object::System(_) => FdKind::System,
+        Object::Vm(_) => FdKind::Vm,
+        Object::Vcpu(..) => FdKind::Vcpu,
+        Object::Device(..) => FdKind::Device,
+    }
+}
+
+/// [`serve`], through the trace and fault injection when either is on.
+#[inline(always)]
+fn serve_hooked(fd: RawFd, obj: &Object, req: u32, arg: u64) -> Result<i32> {
+    if hook::active() {
+        hook::call(fd, kind_of(obj), req, arg, || serve(obj, req, arg))
+    } else {
+        serve(obj, req, arg)
     }
 }
 
 /// Runs `req` on `obj` from the table of its fd kind.
 fn serve(obj: &Object, req: u32, arg: u64) -> Result<i32> {
     match obj {
-        Object::System(sys) => match SYSTEM_IOCTLS.iter().find(|r| r.request == req) {
+        Object::System(sys) => match find_row(SYSTEM_IOCTLS, req) {
             Some(row) => (row.handler)(sys, arg),
             None => Err(Error::UnknownSystemIoctl),
         },
-        Object::Vm(vm) => {
-            vm.check_process()
-                .and_then(|()| match VM_IOCTLS.iter().find(|r| r.request == req) {
-                    Some(row) => (row.handler)(vm, arg),
-                    None => Err(Error::UnknownIoctl),
-                })
-        }
+        Object::Vm(vm) => vm
+            .check_process()
+            .and_then(|()| match find_row(VM_IOCTLS, req) {
+                Some(row) => (row.handler)(vm, arg),
+                None => Err(Error::UnknownIoctl),
+            }),
         Object::Vcpu(vm, vcpu) => vm.check_process().and_then(|()| {
             // kvm_vcpu_ioctl: a request of another ioctl type is EINVAL, unknown KVM ones ENOTTY.
             if (req >> 8) & 0xff != KVMIO {
@@ -346,16 +410,17 @@ fn serve(obj: &Object, req: u32, arg: u64) -> Result<i32> {
             // Every other vCPU request holds the vCPU ioctl mutex for the whole call
             // (kvm_vcpu_ioctl's vcpu->mutex), so it waits for a running KVM_RUN.
             let _serial = (!async_ioctl).then(|| vcpu.serialize());
-            match VCPU_IOCTLS.iter().find(|r| r.request == req) {
+            match find_row(VCPU_IOCTLS, req) {
                 Some(row) => (row.handler)(vm, vcpu, arg),
                 None => Err(Error::UnknownIoctl),
             }
         }),
-        Object::Device(vm, dev) => vm.check_process().and_then(|()| {
-            match DEVICE_IOCTLS.iter().find(|r| r.request == req) {
-                Some(row) => (row.handler)(vm, dev, arg),
-                None => Err(Error::UnknownIoctl),
-            }
-        }),
+        Object::Device(vm, dev) => {
+            vm.check_process()
+                .and_then(|()| match find_row(DEVICE_IOCTLS, req) {
+                    Some(row) => (row.handler)(vm, dev, arg),
+                    None => Err(Error::UnknownIoctl),
+                })
+        }
     }
 }

@@ -225,6 +225,8 @@ pub const KVM_CAP_MEMORY_FAULT_INFO: u32 = 232;
 pub const KVM_CAP_MEMORY_ATTRIBUTES: u32 = 233;
 pub const KVM_CAP_GUEST_MEMFD: u32 = 234;
 pub const KVM_CAP_VM_TYPES: u32 = 235;
+pub const KVM_CAP_S390_USER_OPEREXEC: u32 = 246;
+pub const KVM_CAP_S390_KEYOP: u32 = 247;
 
 // Exit reasons (`kvm_run.exit_reason`).
 pub const KVM_EXIT_UNKNOWN: u32 = 0;

@@ -131,6 +131,8 @@ kvm_ioctls! {
     KVM_S390_UCAS_MAP = IOW(0x50, kvm_s390_ucas_mapping);
     KVM_S390_UCAS_UNMAP = IOW(0x51, kvm_s390_ucas_mapping);
     KVM_S390_VCPU_FAULT = IOW(0x52, unsigned_long);
+    /// Available with KVM_CAP_S390_KEYOP (Linux 7.0+).
+    KVM_S390_KEYOP = IOWR(0x53, kvm_s390_keyop);
 }
 
 #[cfg(test)]
@@ -187,6 +189,7 @@ mod tests {
             (KVM_S390_UCAS_MAP, 0x4018AE50),
             (KVM_S390_UCAS_UNMAP, 0x4018AE51),
             (KVM_S390_VCPU_FAULT, 0x4008AE52),
+            (KVM_S390_KEYOP, 0xC010AE53),
             (KVM_CREATE_IRQCHIP, 0x0000AE60),
             (KVM_SET_GSI_ROUTING, 0x4008AE6A),
             (KVM_IRQFD, 0x4020AE76),

@@ -228,6 +228,23 @@ pub const KVM_CREATE_DEVICE_TEST: u32 = 1;
 /// `kvm_create_device::type`: the s390 floating interrupt controller.
 pub const KVM_DEV_TYPE_FLIC: u32 = 6;
 
+// `kvm_s390_keyop.operation` (Linux 7.0+).
+pub const KVM_S390_KEYOP_ISKE: u8 = 0x01;
+pub const KVM_S390_KEYOP_RRBE: u8 = 0x02;
+pub const KVM_S390_KEYOP_SSKE: u8 = 0x03;
+
+/// Argument of `KVM_S390_KEYOP` (Linux 7.0+): one storage-key operation on a guest absolute
+/// address; the old key (or its R and C bits) comes back in `key`.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, AnyBitPattern, NoUninit)]
+pub struct kvm_s390_keyop {
+    pub guest_addr: u64,
+    pub key: u8,
+    pub operation: u8,
+    pub pad: [u8; 6],
+}
+assert_layout!(kvm_s390_keyop, size = 16, align = 8, guest_addr @ 0, key @ 8, operation @ 9, pad @ 10);
+
 /// Argument of `KVM_S390_GET_SKEYS` / `KVM_S390_SET_SKEYS`. `skeydata_addr` is a user pointer.
 #[repr(C)]
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, AnyBitPattern, NoUninit)]

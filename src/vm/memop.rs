@@ -5,6 +5,7 @@ use super::memslot::{MemSlots, PAGE_SIZE};
 use super::skeys::{key_permits, SKEY_C, SKEY_R};
 use super::Vm;
 use crate::error::{Error, MemOpRule, Result};
+use crate::host::kernel::kernel;
 use crate::ioctl::user::UserBuf;
 use crate::uaccess;
 use crate::uapi::*;
@@ -123,7 +124,10 @@ impl Vm {
     pub fn mem_op(&self, mop: &kvm_s390_mem_op) -> Result<MemOpOutcome> {
         match mop.op {
             KVM_S390_MEMOP_ABSOLUTE_READ | KVM_S390_MEMOP_ABSOLUTE_WRITE => self.mem_op_abs(mop),
-            KVM_S390_MEMOP_ABSOLUTE_CMPXCHG => self.mem_op_cmpxchg(mop),
+            // Linux 6.3 added the op; older kernels reject it like any unknown op.
+            KVM_S390_MEMOP_ABSOLUTE_CMPXCHG if kernel().has_memop_cmpxchg() => {
+                self.mem_op_cmpxchg(mop)
+            }
             _ => Err(Error::MemOp(MemOpRule::Op)),
         }
     }
@@ -134,7 +138,9 @@ impl Vm {
         let size = mop.size as usize;
         let check_only = MemOpFlags::of(mop).contains(MemOpFlags::CHECK_ONLY);
         let slots = self.memslots();
-        if slots.by_gfn(mop.gaddr / PAGE_SIZE).is_none() {
+        // [6.x] an explicit addressing check of the first byte; [newest] (the gmap rewrite)
+        // dropped it: the same 5 then comes from the page walk, after the buffer copy-in.
+        if !kernel().newest_memop() && slots.by_gfn(mop.gaddr / PAGE_SIZE).is_none() {
             return Ok(MemOpOutcome::Exception(PGM_ADDRESSING));
         }
         // Key check and access are one step with respect to SET_SKEYS.
@@ -154,8 +160,9 @@ impl Vm {
         })
     }
 
-    /// `check_gpa_range` (Linux 6.x): with access key 0 every page passes unchecked; otherwise
-    /// each page must be in a slot (5) and permit the access (4).
+    /// `check_gpa_range`: each page must be in a slot (5) and permit the access (4). [6.x]
+    /// with access key 0 every page passes unchecked; [newest] key 0 pages are still looked
+    /// up, so an unbacked page is 5.
     fn check_abs_range(
         &self,
         slots: &MemSlots,
@@ -164,7 +171,7 @@ impl Vm {
         store: bool,
         key: u8,
     ) -> MemOpOutcome {
-        if key == 0 {
+        if key == 0 && !kernel().newest_memop() {
             return MemOpOutcome::Done;
         }
         for (a, _) in fragments(ga, len) {
@@ -239,11 +246,16 @@ impl Vm {
         UserBuf::new(old_addr, size).read_into(&mut old[..size])?;
         let slots = self.memslots();
         let gfn = mop.gaddr / PAGE_SIZE;
+        let misaligned = mop.gaddr & (size as u64 - 1) != 0;
+        // [newest] the alignment check comes before the addressing check.
+        if misaligned && kernel().newest_memop() {
+            return Err(Error::MemOp(MemOpRule::CmpxchgAlignment));
+        }
         let Some(slot) = slots.by_gfn(gfn) else {
             return Ok(MemOpOutcome::Exception(PGM_ADDRESSING));
         };
         // cmpxchg_guest_abs_with_key: alignment (mask size-1), then the operand size.
-        if mop.gaddr & (size as u64 - 1) != 0 {
+        if misaligned {
             return Err(Error::MemOp(MemOpRule::CmpxchgAlignment));
         }
         if !size.is_power_of_two() {

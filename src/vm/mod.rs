@@ -4,6 +4,7 @@ pub mod attr;
 pub mod cmma;
 pub mod cpu_model;
 pub mod ioeventfd;
+pub mod keyop;
 pub mod memop;
 pub mod memslot;
 pub mod skeys;
@@ -35,6 +36,9 @@ pub struct VmState {
     pub user_stsi: bool,
     /// KVM_CAP_S390_USER_INSTR0 enabled.
     pub user_instr0: bool,
+    /// KVM_CAP_S390_USER_OPEREXEC enabled (`latest` kernel profile): operation exceptions
+    /// go to userspace as KVM_EXIT_S390_SIEIC with icptcode 0x2c.
+    pub user_operexec: bool,
     /// KVM_CAP_S390_AIS enabled.
     pub ais: bool,
     /// Async page faults enabled through the FLIC (`gmap->pfault_enabled`).
@@ -162,6 +166,7 @@ impl Vm {
             user_sigp: false,
             user_stsi: false,
             user_instr0: false,
+            user_operexec: false,
             ais: false,
             pfault_enabled: false,
             hpage_1m: false,
@@ -563,6 +568,10 @@ impl Vm {
             KVM_CAP_S390_USER_SIGP => st.user_sigp = true,
             KVM_CAP_S390_USER_STSI => st.user_stsi = true,
             KVM_CAP_S390_USER_INSTR0 => st.user_instr0 = true,
+            // Linux 7.0; like USER_INSTR0 it may be enabled with vCPUs running.
+            KVM_CAP_S390_USER_OPEREXEC if crate::host::kernel::kernel().has_user_operexec() => {
+                st.user_operexec = true
+            }
             KVM_CAP_S390_VECTOR_REGISTERS => {
                 // Vector facility 129 plus the vector-enhancement and packed-decimal facilities
                 // the host has.

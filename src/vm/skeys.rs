@@ -60,6 +60,21 @@ impl Vm {
         Ok(())
     }
 
+    /// SSKE that returns the previous key, in one step with respect to other key changes
+    /// (`KVM_S390_KEYOP_SSKE`). Err: the program-interruption code.
+    pub fn swap_storage_key_abs(&self, gpa: u64, key: u8) -> std::result::Result<u8, u16> {
+        self.uses_skeys.store(true, Ordering::Release);
+        let _exclusive = self.keys_lock.write().unwrap_or_else(|e| e.into_inner());
+        let slots = self.memslots();
+        let slot = slots.by_gfn(gpa / 4096).ok_or(0x05u16)?;
+        let idx = gpa / 4096 - slot.base_gfn;
+        let old = slot.keys.get(idx);
+        if slot.keys.set(idx, key & !SKEY_RESERVED).is_err() {
+            log::warn!("KEYOP SSKE {gpa:#x}: no memory for the storage key");
+        }
+        Ok(old)
+    }
+
     /// ISKE from a guest program (enables storage keys).
     pub fn storage_key_abs(&self, gpa: u64) -> std::result::Result<u8, u16> {
         self.uses_skeys.store(true, Ordering::Release);
