@@ -59,6 +59,13 @@ pub struct FdTable<T> {
     chunks: [AtomicPtr<Chunk<T>>; CHUNKS],
 }
 
+/// Waits for the readers that may still see a removed entry and drops it, so the object's
+/// resources (a VM's memory, a vCPU's kick pipe) go when its last fd is closed; inside a
+/// section of the calling thread it is retired instead (dropped after a later grace period).
+fn drop_after_grace_period<T: Send + 'static>(stale: rcu::Stale<T>) {
+    let _ = stale.wait();
+}
+
 fn split(fd: RawFd) -> Option<(usize, usize)> {
     let fd = usize::try_from(fd).ok()?;
     let (c, s) = (fd / CHUNK, fd % CHUNK);
@@ -141,9 +148,15 @@ impl<T: Clone + Send + Sync + 'static> FdTable<T> {
         Ok(())
     }
 
-    /// Removes the entry of `fd` (retired after a grace period); whether there was one.
+    /// Removes the entry of `fd`; whether there was one.
+    /// The entry is dropped once no section can still see it: at once, after a grace
+    /// period (as the kernel releases a file at its last close), or later when called inside
+    /// a section.
     pub fn remove(&self, fd: RawFd) -> bool {
-        self.slot(fd).and_then(|slot| slot.publish(None)).is_some()
+        self.slot(fd)
+            .and_then(|slot| slot.publish(None))
+            .map(drop_after_grace_period)
+            .is_some()
     }
 
     /// The entry of `fd`, if it is a KVM fd.
@@ -158,6 +171,7 @@ impl<T: Clone + Send + Sync + 'static> FdTable<T> {
     pub fn remove_if(&self, fd: RawFd, seen: &FdEntry<T>) -> bool {
         self.slot(fd)
             .and_then(|slot| slot.take_if(|cur| Arc::ptr_eq(cur, &seen.0)))
+            .map(drop_after_grace_period)
             .is_some()
     }
 
