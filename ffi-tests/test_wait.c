@@ -19,16 +19,21 @@
 
 static volatile sig_atomic_t usr1_count, usr2_count;
 
+/* Atomic increments and errno kept, so the handlers are clean under ThreadSanitizer too. */
 static void on_usr1(int sig)
 {
+	int e = errno;
 	(void)sig;
-	usr1_count++;
+	__atomic_fetch_add(&usr1_count, 1, __ATOMIC_SEQ_CST);
+	errno = e;
 }
 
 static void on_usr2(int sig)
 {
+	int e = errno;
 	(void)sig;
-	usr2_count++;
+	__atomic_fetch_add(&usr2_count, 1, __ATOMIC_SEQ_CST);
+	errno = e;
 }
 
 static bool install_handlers(void)
@@ -136,7 +141,7 @@ static bool test_idle_run_sleeps(void)
 	sigset_t run_mask = mask_of(SIGUSR1, 0), thread_mask = mask_of(SIGUSR1, SIGUSR2);
 	CHECK_RET(set_sigmask(c.vcpu, &run_mask), 0);
 	c.run->exit_reason = 0xff;
-	usr2_count = 0;
+	__atomic_store_n(&usr2_count, 0, __ATOMIC_SEQ_CST);
 	CHECK(runner_start(&r, &c, &thread_mask));
 	joined = false;
 	sleep_ms(950);
@@ -146,7 +151,7 @@ static bool test_idle_run_sleeps(void)
 	joined = true;
 	CHECK(r.ret == -1 && r.err == EINTR);
 	CHECK(r.exit_reason == KVM_EXIT_INTR);
-	CHECK(usr2_count == 1);
+	CHECK(__atomic_load_n(&usr2_count, __ATOMIC_SEQ_CST) == 1);
 	CHECK(r.wall >= 0.9);
 	if (r.cpu >= 0.05 * r.wall)
 		FAIL("KVM_RUN used %.3f s of CPU in %.3f s", r.cpu, r.wall);
@@ -171,17 +176,18 @@ static bool test_thread_mask_applies(void)
 	CHECK(install_handlers());
 	CHECK(cpu_open(&c, 0));
 	sigset_t thread_mask = mask_of(SIGUSR1, 0);
-	usr1_count = usr2_count = 0;
+	__atomic_store_n(&usr1_count, 0, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&usr2_count, 0, __ATOMIC_SEQ_CST);
 	CHECK(runner_start(&r, &c, &thread_mask));
 	joined = false;
 	pthread_kill(r.th, SIGUSR1);
 	sleep_ms(100);
-	CHECK(!runner_finished(&r) && usr1_count == 0);
+	CHECK(!runner_finished(&r) && __atomic_load_n(&usr1_count, __ATOMIC_SEQ_CST) == 0);
 	pthread_kill(r.th, SIGUSR2);
 	pthread_join(r.th, NULL);
 	joined = true;
 	CHECK(r.ret == -1 && r.err == EINTR && r.exit_reason == KVM_EXIT_INTR);
-	CHECK(usr2_count == 1 && usr1_count == 0);
+	CHECK(__atomic_load_n(&usr2_count, __ATOMIC_SEQ_CST) == 1 && __atomic_load_n(&usr1_count, __ATOMIC_SEQ_CST) == 0);
 	ok = true;
 done:
 	if (!joined) {
@@ -204,30 +210,32 @@ static bool test_run_mask_blocks_kick(void)
 	CHECK(cpu_open(&c, 0));
 	sigset_t run_mask = mask_of(SIGUSR1, 0), thread_mask = mask_of(0, 0);
 	CHECK_RET(set_sigmask(c.vcpu, &run_mask), 0);
-	usr1_count = usr2_count = 0;
+	__atomic_store_n(&usr1_count, 0, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&usr2_count, 0, __ATOMIC_SEQ_CST);
 	CHECK(runner_start(&r, &c, &thread_mask));
 	joined = false;
 	pthread_kill(r.th, SIGUSR1);
 	sleep_ms(100);
 	CHECK(!runner_finished(&r));
-	CHECK(usr1_count == 0);
+	CHECK(__atomic_load_n(&usr1_count, __ATOMIC_SEQ_CST) == 0);
 	pthread_kill(r.th, SIGUSR2);
 	pthread_join(r.th, NULL);
 	joined = true;
 	CHECK(r.ret == -1 && r.err == EINTR && r.exit_reason == KVM_EXIT_INTR);
-	CHECK(usr2_count == 1);
+	CHECK(__atomic_load_n(&usr2_count, __ATOMIC_SEQ_CST) == 1);
 	/* Pending through the run, handled when the thread's mask came back. */
-	CHECK(usr1_count == 1);
+	CHECK(__atomic_load_n(&usr1_count, __ATOMIC_SEQ_CST) == 1);
 
 	/* NULL clears the run mask: SIGUSR1 now ends the run. */
 	CHECK_RET(set_sigmask(c.vcpu, NULL), 0);
-	usr1_count = usr2_count = 0;
+	__atomic_store_n(&usr1_count, 0, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&usr2_count, 0, __ATOMIC_SEQ_CST);
 	CHECK(runner_start(&r, &c, &thread_mask));
 	joined = false;
 	pthread_kill(r.th, SIGUSR1);
 	pthread_join(r.th, NULL);
 	joined = true;
-	CHECK(r.ret == -1 && r.err == EINTR && usr1_count == 1);
+	CHECK(r.ret == -1 && r.err == EINTR && __atomic_load_n(&usr1_count, __ATOMIC_SEQ_CST) == 1);
 	ok = true;
 done:
 	if (!joined) {
@@ -332,7 +340,7 @@ static void *getter_main(void *arg)
 {
 	struct getter *g = arg;
 	struct kvm_regs regs;
-	g->ret = KVM_IOCTL(g->vcpu, KVM_GET_REGS, &regs);
+	__atomic_store_n(&g->ret, KVM_IOCTL(g->vcpu, KVM_GET_REGS, &regs), __ATOMIC_SEQ_CST);
 	__atomic_store_n(&g->done, 1, __ATOMIC_SEQ_CST);
 	return NULL;
 }
@@ -355,7 +363,7 @@ static bool test_vcpu_ioctls_wait_for_run(void)
 	CHECK(pthread_create(&gt, NULL, getter_main, &g) == 0);
 	getter_joined = false;
 	sleep_ms(100);
-	CHECK(!g.done);
+	CHECK(!__atomic_load_n(&g.done, __ATOMIC_SEQ_CST));
 	/* The VM is not held by the vCPU's run. */
 	CHECK_RET(KVM_IOCTL(c.g.vm, KVM_CHECK_EXTENSION, KVM_CAP_S390_PSW), 1);
 	uint8_t b[8];
@@ -367,7 +375,7 @@ static bool test_vcpu_ioctls_wait_for_run(void)
 	pthread_join(gt, NULL);
 	getter_joined = true;
 	CHECK(r.ret == -1 && r.err == EINTR);
-	CHECK(g.done && g.ret == 0);
+	CHECK(g.done && __atomic_load_n(&g.ret, __ATOMIC_SEQ_CST) == 0);
 	ok = true;
 done:
 	if (!joined) {
@@ -533,7 +541,7 @@ static bool test_guest_wait(void)
 	 * EXIT_INTR, and KVM_RUN ends with EINTR. */
 	w.psw_mask = PSW_64 | PSW_IO | PSW_EXT;
 	sigset_t thread_mask = mask_of(SIGUSR1, 0);
-	usr2_count = 0;
+	__atomic_store_n(&usr2_count, 0, __ATOMIC_SEQ_CST);
 	CHECK(runner_start(&r, &c, &thread_mask));
 	joined = false;
 	sleep_ms(450);
@@ -542,7 +550,7 @@ static bool test_guest_wait(void)
 	pthread_join(r.th, NULL);
 	joined = true;
 	CHECK(w.result == KVM_S390_SHIM_WAIT_SIGNAL);
-	CHECK(usr2_count == 1);
+	CHECK(__atomic_load_n(&usr2_count, __ATOMIC_SEQ_CST) == 1);
 	CHECK(r.ret == -1 && r.err == EINTR && r.exit_reason == KVM_EXIT_INTR);
 	CHECK(w.wall >= 0.4);
 	if (w.cpu >= 0.05 * w.wall)
