@@ -53,6 +53,17 @@ pub enum Pgm {
         /// The TEID stored with it (0 when the code has none).
         teid: u64,
     },
+    /// Not a program interruption: the instruction was not executed (the PSW still points at
+    /// it) because SIE would intercept it (instruction intercept, code 0x04) and KVM or
+    /// userspace handles it: DIAG, SIGP, SERVC, I/O instructions, STSI, storage-key
+    /// instructions before keys are enabled, ... `ipa` and `ipb` are the first two and next
+    /// four bytes of the instruction as the SIE block stores them.
+    Intercept {
+        /// Instruction bytes 0-1.
+        ipa: u16,
+        /// Instruction bytes 2-5 (zero-padded for shorter instructions).
+        ipb: u32,
+    },
 }
 
 impl Pgm {
@@ -69,6 +80,7 @@ impl Pgm {
             Pgm::FixedPointOverflow => 0x08,
             Pgm::FixedPointDivide => 0x09,
             Pgm::Other { code, .. } => *code,
+            Pgm::Intercept { .. } => 0,
         }
     }
 
