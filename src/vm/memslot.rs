@@ -10,6 +10,7 @@
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
 
+use crate::uaccess;
 use crate::uapi::{KVM_MEM_GUEST_MEMFD, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY};
 
 bitflags::bitflags! {
@@ -33,6 +34,9 @@ pub const KVM_MEM_MAX_NR_PAGES: u64 = (1 << 31) - 1;
 pub const PAGE_SIZE: u64 = 4096;
 /// Segment (1 MiB) size: s390 maps memory slots into the guest in segments.
 pub const SEGMENT_SIZE: u64 = 1 << 20;
+
+/// Words per block of the dirty-log copy's second pass (4 KiB, staged on the stack).
+const DIRTY_BLOCK: usize = 512;
 
 /// One bit per page of a slot: set when the guest (or a memop) stores to the page. Like the
 /// kernel's bitmap it has a second half, the CMMA-dirty bits used by migration mode.
@@ -116,22 +120,93 @@ impl DirtyBitmap {
         }
     }
 
-    /// A copy of the bitmap in the kernel's user layout: bit i is bit i%8 of byte i/8,
-    /// `ALIGN(npages, 64) / 8` bytes.
-    pub fn snapshot(&self) -> Vec<u64> {
+    /// `KVM_GET_DIRTY_LOG`'s copy: writes the bitmap to caller address `dst` in the kernel's
+    /// user layout (bit i is bit i%8 of byte i/8, `ALIGN(npages, 64) / 8` bytes: the
+    /// little-endian bitmap) and clears exactly the bits written, so that pages dirtied
+    /// meanwhile stay dirty. If `dst` cannot be written the bitmap is left as it was (the
+    /// kernel clears only after a successful `copy_to_user`) and what could be copied was.
+    ///
+    /// Two passes, neither with a temporary: the bitmap goes to the caller as it is (on a
+    /// little-endian host one fault-recovering copy straight from the words, which also finds
+    /// a destination fault before anything is cleared); then each 4 KiB block with a bit set
+    /// is taken word by word (a swap per non-zero word, staged on the stack) and written
+    /// again. A clean block costs one read in the second pass. Only a concurrent unmap of
+    /// `dst` can fault in the second pass; then the block that faulted gets its bits back and
+    /// the blocks before it are marked wholly dirty (a page may be reported twice, never lost).
+    pub fn copy_to_user_and_clear(&self, dst: u64) -> Result<(), uaccess::Fault> {
+        if self.words.is_empty() {
+            return Ok(());
+        }
+        self.copy_as_is(dst)?;
+        let mut block = [0u64; DIRTY_BLOCK];
+        for (b, words) in self.words.chunks(DIRTY_BLOCK).enumerate() {
+            if words
+                .iter()
+                .fold(0, |acc, w| acc | w.load(Ordering::Relaxed))
+                == 0
+            {
+                continue;
+            }
+            for (slot, w) in block.iter_mut().zip(words) {
+                let mut v = w.load(Ordering::Relaxed);
+                if v != 0 {
+                    v = w.swap(0, Ordering::AcqRel);
+                }
+                *slot = v.to_le();
+            }
+            let bytes = bytemuck::cast_slice::<u64, u8>(&block[..words.len()]);
+            let to = dst + (b * DIRTY_BLOCK * 8) as u64;
+            if uaccess::copy_to_user(to, bytes).is_err() {
+                for (w, v) in words.iter().zip(&block) {
+                    if *v != 0 {
+                        w.fetch_or(u64::from_le(*v), Ordering::AcqRel);
+                    }
+                }
+                for w in &self.words[..b * DIRTY_BLOCK] {
+                    w.fetch_or(u64::MAX, Ordering::AcqRel);
+                }
+                self.trim_last_word();
+                return Err(uaccess::Fault);
+            }
+        }
+        Ok(())
+    }
+
+    /// The bitmap as it is to `dst` in the user layout, until `dst` faults.
+    fn copy_as_is(&self, dst: u64) -> Result<(), uaccess::Fault> {
+        let len = self.words.len() * 8;
+        if cfg!(target_endian = "little") {
+            // The words' memory is the user layout. It is shim memory that other threads
+            // change with atomic operations; the fault-recovering copy reads it with plain
+            // loads, as the kernel's copy_to_user reads its bitmap while set_bit runs.
+            return uaccess::copy_user_to_user(dst, self.words.as_ptr() as u64, len);
+        }
+        let mut block = [0u64; DIRTY_BLOCK];
+        for (b, words) in self.words.chunks(DIRTY_BLOCK).enumerate() {
+            for (slot, w) in block.iter_mut().zip(words) {
+                *slot = w.load(Ordering::Relaxed).to_le();
+            }
+            let bytes = bytemuck::cast_slice::<u64, u8>(&block[..words.len()]);
+            uaccess::copy_to_user(dst + (b * DIRTY_BLOCK * 8) as u64, bytes)?;
+        }
+        Ok(())
+    }
+
+    /// Clears the bits past the last page (set by the wholesale re-marking of a failed copy).
+    fn trim_last_word(&self) {
+        let bits = self.cmma.len % 64;
+        if let (Some(last), true) = (self.words.last(), bits != 0) {
+            last.fetch_and((1u64 << bits) - 1, Ordering::AcqRel);
+        }
+    }
+
+    /// The bits as they are (tests).
+    #[cfg(test)]
+    pub fn words(&self) -> Vec<u64> {
         self.words
             .iter()
             .map(|w| w.load(Ordering::Relaxed))
             .collect()
-    }
-
-    /// Clears exactly the bits of `reported` (pages dirtied since stay dirty).
-    pub fn clear(&self, reported: &[u64]) {
-        for (w, r) in self.words.iter().zip(reported) {
-            if *r != 0 {
-                w.fetch_and(!r, Ordering::Relaxed);
-            }
-        }
     }
 }
 
@@ -469,15 +544,98 @@ mod tests {
     #[test]
     fn dirty_bitmap_get_and_clear_keeps_new_bits() {
         let b = DirtyBitmap::new(130).unwrap();
-        assert_eq!(b.snapshot().len(), 3);
         b.mark(0);
         b.mark(129);
         b.mark(500); // out of range: ignored
-        let snap = b.snapshot();
-        assert_eq!(snap, vec![1, 0, 2]);
+        let mut out = [0xffu8; 24];
+        b.copy_to_user_and_clear(out.as_mut_ptr() as u64).unwrap();
+        let mut want = [0u8; 24];
+        want[0] = 1;
+        want[16] = 2;
+        assert_eq!(out, want);
+        assert_eq!(b.words(), vec![0, 0, 0]);
         b.mark(64);
-        b.clear(&snap);
-        assert_eq!(b.snapshot(), vec![0, 1, 0]);
+        b.copy_to_user_and_clear(out.as_mut_ptr() as u64).unwrap();
+        assert_eq!(out[8], 1);
+        assert_eq!(out[0], 0);
+        assert_eq!(b.words(), vec![0, 0, 0]);
+    }
+
+    #[test]
+    #[allow(unsafe_code)]
+    fn dirty_bitmap_copy_fault_clears_nothing() {
+        // 16 KiB of bitmap (4 blocks); the destination's last page is unmapped.
+        let npages = 16 * 1024 * 8;
+        let b = DirtyBitmap::new(npages).unwrap();
+        for i in (0..npages).step_by(1000) {
+            b.mark(i);
+        }
+        let before = b.words();
+        // SAFETY: a fresh anonymous mapping; the test owns it and unmaps it below.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                16384,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        } as u64;
+        assert_ne!(base as *mut libc::c_void, libc::MAP_FAILED);
+        // SAFETY: the last page of the mapping made above.
+        unsafe { libc::munmap((base + 12288) as *mut libc::c_void, 4096) };
+        assert_eq!(b.copy_to_user_and_clear(base), Err(uaccess::Fault));
+        assert_eq!(b.words(), before);
+        // What could be copied was (the kernel's partial copy_to_user).
+        let mut first = [0u8; 8];
+        uaccess::copy_from_user(&mut first, base).unwrap();
+        assert_eq!(u64::from_le_bytes(first), before[0]);
+        // SAFETY: the first three pages of the mapping made above.
+        unsafe { libc::munmap(base as *mut libc::c_void, 12288) };
+        // A wholly invalid destination.
+        assert_eq!(b.copy_to_user_and_clear(8), Err(uaccess::Fault));
+        assert_eq!(b.words(), before);
+    }
+
+    #[test]
+    fn dirty_bitmap_concurrent_marks_are_never_lost() {
+        let b = Arc::new(DirtyBitmap::new(4096).unwrap());
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let marker = {
+            let (b, stop) = (b.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    b.mark(n % 4096);
+                    n += 1;
+                }
+                n.min(4096)
+            })
+        };
+        let mut seen = vec![false; 4096];
+        let mut out = vec![0u64; 64];
+        for _ in 0..200 {
+            b.copy_to_user_and_clear(out.as_mut_ptr() as u64).unwrap();
+            for (i, w) in out.iter().enumerate() {
+                for bit in 0..64 {
+                    if w >> bit & 1 != 0 {
+                        seen[i * 64 + bit] = true;
+                    }
+                }
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        let marked = marker.join().unwrap();
+        b.copy_to_user_and_clear(out.as_mut_ptr() as u64).unwrap();
+        for (i, w) in out.iter().enumerate() {
+            for bit in 0..64 {
+                if w >> bit & 1 != 0 {
+                    seen[i * 64 + bit] = true;
+                }
+            }
+        }
+        assert!(seen[..marked as usize].iter().all(|&s| s));
     }
 
     #[test]

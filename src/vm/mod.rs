@@ -14,7 +14,6 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use crate::error::{EnableCapRule, Error, MemslotRule, Result};
 use crate::host::HostConfig;
-use crate::ioctl::user::UserBuf;
 use crate::irq::{Adapter, Ais, FloatIrqs, MAX_S390_IO_ADAPTERS};
 use crate::rcu::{self, Rcu, RcuRef};
 use crate::uaccess;
@@ -509,10 +508,7 @@ impl Vm {
             .by_id(log.slot as u16)
             .ok_or(Error::DirtyLogNotEnabled)?;
         let bitmap = slot.dirty.as_ref().ok_or(Error::DirtyLogNotEnabled)?;
-        let snap = bitmap.snapshot();
-        let bytes: Vec<u8> = snap.iter().flat_map(|w| w.to_le_bytes()).collect();
-        UserBuf::new(log.dirty_bitmap, bytes.len()).write_from(&bytes)?;
-        bitmap.clear(&snap);
+        bitmap.copy_to_user_and_clear(log.dirty_bitmap)?;
         Ok(0)
     }
 
