@@ -308,9 +308,12 @@ static int cmma_rows(void)
 	for (size_t i = 0; i < sizeof(vals); i++)
 		vals[i] = (uint8_t)(i * 7);
 	for (uint64_t g = 0; g < pages; g += sizeof(vals)) {
-		struct kvm_s390_cmma_log s = {.start_gfn = g, .count = sizeof(vals), .mask = ~0ull, .values = (uintptr_t)vals};
-		if (ioctl(vm, KVM_S390_SET_CMMA_BITS, &s))
+		uint64_t n = pages - g < sizeof(vals) ? pages - g : sizeof(vals);
+		struct kvm_s390_cmma_log s = {.start_gfn = g, .count = (uint32_t)n, .mask = ~0ull, .values = (uintptr_t)vals};
+		if (ioctl(vm, KVM_S390_SET_CMMA_BITS, &s)) {
+			perror("KVM_S390_SET_CMMA_BITS");
 			return 1;
+		}
 	}
 	uint8_t *out = malloc(1 << 20);
 	memset(out, 0, 1 << 20);

@@ -90,6 +90,38 @@ impl BitSet {
         i < self.len && self.words[(i / 64) as usize].fetch_and(!m, Ordering::AcqRel) & m != 0
     }
 
+    /// Clears the bits [from, to) a word at a time (a word with none of them set is only
+    /// read); returns how many were set.
+    pub fn clear_range(&self, from: u64, to: u64) -> u64 {
+        let to = to.min(self.len);
+        let mut cleared = 0;
+        let mut i = from;
+        while i < to {
+            let w = i / 64;
+            let hi = (to - w * 64).min(64);
+            let mask = (u64::MAX >> (64 - (hi - i % 64))) << (i % 64);
+            let word = &self.words[w as usize];
+            if word.load(Ordering::Relaxed) & mask != 0 {
+                cleared += u64::from((word.fetch_and(!mask, Ordering::AcqRel) & mask).count_ones());
+            }
+            i = w * 64 + hi;
+        }
+        cleared
+    }
+
+    /// The first clear bit at or after `from`, or `len` if there is none.
+    pub fn next_clear(&self, from: u64) -> u64 {
+        let mut i = from;
+        while i < self.len {
+            let w = !self.words[(i / 64) as usize].load(Ordering::Acquire) >> (i % 64);
+            if w != 0 {
+                return (i + u64::from(w.trailing_zeros())).min(self.len);
+            }
+            i = (i / 64 + 1) * 64;
+        }
+        self.len
+    }
+
     /// The first set bit at or after `from`, or `len` if there is none.
     pub fn next_set(&self, from: u64) -> u64 {
         let mut i = from;
@@ -369,6 +401,28 @@ impl PageBytes {
                     b.fetch_and(!bits, Ordering::AcqRel);
                 }
             }
+        }
+    }
+
+    /// Appends the bytes of pages [from, from+n) masked with `mask` to `out` (zeros for pages
+    /// whose chunk was never written); `from + n` must not pass the end.
+    pub fn extend_masked(&self, from: u64, n: u64, mask: u8, out: &mut Vec<u8>) {
+        let end = (from + n).min(self.npages);
+        let mut i = from;
+        while i < end {
+            let c = i >> CHUNK_SHIFT;
+            let stop = ((c + 1) << CHUNK_SHIFT).min(end);
+            let (a, b) = (
+                (i & (CHUNK_PAGES - 1)) as usize,
+                (stop - (c << CHUNK_SHIFT)) as usize,
+            );
+            match self.chunks[c as usize].get() {
+                Some(chunk) => {
+                    out.extend(chunk[a..b].iter().map(|v| v.load(Ordering::Relaxed) & mask))
+                }
+                None => out.resize(out.len() + (b - a), 0),
+            }
+            i = stop;
         }
     }
 
