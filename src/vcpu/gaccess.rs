@@ -610,10 +610,8 @@ impl Vcpu {
         for (i, a) in acrs.iter_mut().enumerate() {
             *a = self.run.get(super::run_page::off::ACRS + 4 * i);
         }
-        let model = vm.state();
-        let edat1 = st.crs[0] & CR0_EDAT != 0 && model.has_facility(8);
-        let edat2 = edat1 && model.has_facility(78);
-        drop(model);
+        let edat1 = st.crs[0] & CR0_EDAT != 0 && vm.has_facility(8);
+        let edat2 = edat1 && vm.has_facility(78);
         Ctx {
             vm,
             slots,

@@ -144,6 +144,7 @@ impl super::Vm {
                     m.ibc = p.ibc.clamp(lowest, unblocked.max(lowest));
                 }
                 m.fac_list.copy_from_slice(&p.fac_list);
+                st.refresh_facilities();
                 Ok(0)
             }
             KVM_S390_VM_CPU_PROCESSOR_FEAT => {

@@ -9,7 +9,7 @@ pub mod memop;
 pub mod memslot;
 pub mod skeys;
 
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use crate::error::{EnableCapRule, Error, MemslotRule, Result};
@@ -76,6 +76,8 @@ pub struct VmState {
     pub css_support: bool,
     /// The VM switched to the extended SCA (a vCPU id of 64 or more was created).
     pub esca: bool,
+    /// The lock-free copy of the model's facilities ([`Vm::has_facility`]).
+    facilities: Arc<FacilityCache>,
 }
 
 impl VmState {
@@ -86,6 +88,40 @@ impl VmState {
 
     fn set_facility(&mut self, nr: u32) {
         self.cpu_model.set_facility(nr);
+        self.refresh_facilities();
+    }
+
+    /// Publishes the model's facilities to [`Vm::has_facility`]: called wherever the CPU
+    /// model's facility mask or list changes, with the state locked.
+    pub(crate) fn refresh_facilities(&self) {
+        self.facilities.refresh(&self.cpu_model);
+    }
+}
+
+/// The facilities below 256 (every facility defined to date) of the CPU model (`test_kvm_facility`: in
+/// both the mask and the list), readable without the VM state lock. The model only changes
+/// through [`VmState`] (and, in the kernel, only before the first vCPU exists); each change
+/// republishes the bits, so the vCPU paths that test facilities (DAT's EDAT-1 and EDAT-2)
+/// neither take the VM-wide lock nor serialise each other on it.
+#[derive(Debug, Default)]
+pub(crate) struct FacilityCache {
+    words: [AtomicU64; 4],
+}
+
+impl FacilityCache {
+    fn refresh(&self, model: &CpuModel) {
+        for (i, w) in self.words.iter().enumerate() {
+            let bits = (0..64).fold(0u64, |acc, b| {
+                acc | u64::from(model.has_facility(i as u32 * 64 + b)) << b
+            });
+            w.store(bits, Ordering::Release);
+        }
+    }
+
+    /// Facility `nr`, or None above the covered range.
+    fn test(&self, nr: u32) -> Option<bool> {
+        let w = self.words.get((nr / 64) as usize)?;
+        Some(w.load(Ordering::Acquire) >> (nr % 64) & 1 != 0)
     }
 }
 
@@ -128,6 +164,8 @@ pub struct Vm {
     pub(crate) routes: Mutex<Vec<crate::irqfd::AdapterRoute>>,
     /// The irqfds and their thread.
     pub(crate) irqfds: crate::irqfd::IrqfdSet,
+    /// The CPU model's facilities, lock-free (shared with [`VmState`], which refreshes it).
+    facilities: Arc<FacilityCache>,
 }
 
 /// The kind of memslot change (the kernel's `enum kvm_mr_change`).
@@ -160,6 +198,8 @@ impl Vm {
         let cpu_model = CpuModel::initial(&host);
         // With MSA3 (facility 76) key wrapping starts enabled, with fresh random masks.
         let msa3 = cpu_model.has_facility(76);
+        let facilities = Arc::new(FacilityCache::default());
+        facilities.refresh(&cpu_model);
         let state = VmState {
             irqchip: false,
             user_sigp: false,
@@ -186,6 +226,7 @@ impl Vm {
             asce_limit: mem_limit,
             css_support: false,
             esca: false,
+            facilities: facilities.clone(),
         };
         Ok(Arc::new(Vm {
             host,
@@ -207,6 +248,7 @@ impl Vm {
             has_flic: AtomicBool::new(false),
             routes: Mutex::new(Vec::new()),
             irqfds: Default::default(),
+            facilities,
         }))
     }
 
@@ -225,6 +267,15 @@ impl Vm {
     #[inline]
     pub fn memslots(&self) -> RcuRef<'_, MemSlots> {
         self.slots.read()
+    }
+
+    /// The kernel's `test_kvm_facility` without the state lock (for facilities from 256 on,
+    /// none of which is defined yet, it takes the lock).
+    #[inline]
+    pub fn has_facility(&self, nr: u32) -> bool {
+        self.facilities
+            .test(nr)
+            .unwrap_or_else(|| self.state().has_facility(nr))
     }
 
     /// Locks the configuration state.
