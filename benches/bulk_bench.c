@@ -184,8 +184,12 @@ static int dat_rows(long iters)
 	}
 	printf("%-58s %10s %10s %9s\n", "DAT (region-first, 5 levels)", "ns/op", "ns/op", "ratio");
 	static const uint32_t sizes[] = {4096, 65536};
+	/* BULK_BENCH_SIZE=4096 or 65536 keeps one size (instruction counts under callgrind). */
+	const char *only_size = getenv("BULK_BENCH_SIZE");
 	for (int z = 0; z < 2; z++) {
 		uint32_t size = sizes[z];
+		if (only_size && (uint32_t)atoi(only_size) != size)
+			continue;
 		long n = size > 4096 ? iters / 8 : iters;
 		abs_rd = (struct kvm_s390_mem_op){.gaddr = 0x10000, .size = size, .op = KVM_S390_MEMOP_ABSOLUTE_READ,
 						  .buf = (uintptr_t)host_buf[0]};
@@ -207,6 +211,8 @@ static int dat_rows(long iters)
 	}
 	for (int z = 0; z < 2; z++) {
 		par_size = sizes[z];
+		if (only_size)
+			continue;
 		par_va = rf_va;
 		par_iters = par_size > 4096 ? iters / 8 : iters;
 		double one = par_ns(1), two = par_ns(2);

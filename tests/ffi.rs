@@ -222,6 +222,7 @@ c_test!(test_attrs, 7);
 c_test!(test_cmma, 5);
 c_test!(test_vcpu, 9);
 c_test!(test_vcpu_memop, 6);
+c_test!(test_vcpu_memop_direct, 5);
 c_test!(test_dat, 1);
 c_test!(test_guest, 11);
 c_test!(test_wait, 10);

@@ -7,13 +7,16 @@ use super::{Vcpu, VcpuState};
 use crate::addr::{AbsAddr, LogicalAddr, RealAddr};
 use crate::error::{Error, MemOpRule, Result};
 use crate::ioctl::user::UserBuf;
+use crate::uaccess;
 use crate::uapi::*;
 use crate::vm::memop::{
-    validate_common, with_bounce, MemOpFlags, MemOpOutcome, PGM_ADDRESSING, PGM_PROTECTION,
+    validate_common, with_bounce, MemOpFlags, MemOpOutcome, MEM_OP_MAX_SIZE, PGM_ADDRESSING,
+    PGM_PROTECTION,
 };
-use crate::vm::memslot::{MemSlots, PAGE_SIZE};
-use crate::vm::skeys::{SKEY_ACC, SKEY_F};
+use crate::vm::memslot::{MemSlot, MemSlots, PAGE_SIZE};
+use crate::vm::skeys::{key_permits, SKEY_ACC, SKEY_C, SKEY_F, SKEY_R};
 use crate::vm::Vm;
+use smallvec::SmallVec;
 
 // Program-interruption codes.
 pub(crate) const PGM_SEGMENT_TRANSLATION: u16 = 0x10;
@@ -96,6 +99,7 @@ pub(crate) struct Ctx<'a> {
     acrs: [u32; 16],
     prefix: u64,
     facilities: (bool, bool),
+    uses_skeys: bool,
 }
 
 /// Builds the exception information the kernel records (`trans_exc_ending`).
@@ -138,16 +142,52 @@ fn exc(
     Fail::Pgm(pgm)
 }
 
-fn read_abs_u64(ctx: &Ctx, gpa: AbsAddr) -> std::result::Result<u64, Fail> {
-    let mut b = [0u8; 8];
-    match ctx.vm.read_abs(ctx.slots, gpa.raw(), &mut b) {
-        Ok(()) => Ok(u64::from_be_bytes(b)),
-        Err(code) if code == PGM_ADDRESSING => Err(Fail::Pgm(kvm_s390_pgm_info {
-            code,
-            ..Default::default()
-        })),
-        Err(_) => Err(Fail::Errno(Error::Fault)),
+/// Reads the 8-byte big-endian DAT-table entry at absolute `gpa` (8-byte aligned, so in one
+/// page), as the kernel's `deref_table` (`kvm_read_guest`).
+fn read_table_entry<'a>(
+    ctx: &Ctx<'a>,
+    last: &mut Option<&'a MemSlot>,
+    gpa: u64,
+) -> std::result::Result<u64, Trans> {
+    let mut e = [0u64; 1];
+    read_table_entries(ctx, last, gpa, &mut e)?;
+    Ok(e[0])
+}
+
+/// Reads `out.len()` consecutive table entries from absolute `gpa` (all in one table, so in
+/// one page): the slot (the walk's last one if it holds `gpa`), then one fault-recovering
+/// copy. Outside memory is an addressing exception, a host fault -EFAULT; the read sets the
+/// page's reference bit once the guest uses storage keys, as any read of guest memory does.
+fn read_table_entries<'a>(
+    ctx: &Ctx<'a>,
+    last: &mut Option<&'a MemSlot>,
+    gpa: u64,
+    out: &mut [u64],
+) -> std::result::Result<(), Trans> {
+    let gfn = gpa / PAGE_SIZE;
+    let slot = match *last {
+        Some(s) if s.contains(gfn) => s,
+        _ => {
+            let s = ctx
+                .slots
+                .by_gfn(gfn)
+                .ok_or(Trans::Pgm(PGM_ADDRESSING, Prot::None))?;
+            *last = Some(s);
+            s
+        }
+    };
+    uaccess::copy_from_user(
+        bytemuck::cast_slice_mut(out),
+        slot.hva(gfn) + gpa % PAGE_SIZE,
+    )
+    .map_err(|_| Trans::Errno(Error::Fault))?;
+    for e in out.iter_mut() {
+        *e = u64::from_be(*e);
     }
+    if ctx.uses_skeys {
+        slot.keys.or(gfn - slot.base_gfn, SKEY_R);
+    }
+    Ok(())
 }
 
 /// Reads guest real memory for access-register translation; failures are errors (-EFAULT).
@@ -253,22 +293,72 @@ fn get_asce(ctx: &Ctx, ga: LogicalAddr, ar: u8, mode: Mode) -> std::result::Resu
     }
 }
 
-/// The DAT walk (`guest_translate`): the absolute address of `gva`, or the exception.
-fn translate(
-    ctx: &Ctx,
+/// What a walk leaves for the next page of the same access: the tables above the page table
+/// depend on the address only through its bits from the segment index up, so while those
+/// stay the same (`key`) the walk resumes at the page table, or reuses the large frame. The
+/// cache lives for one access (one memop), as the kernel's walks inside one access would
+/// read the same entries; it holds only what a walk completed without an exception.
+#[derive(Default)]
+struct WalkCache<'a> {
+    /// The address bits the cached state is valid for (`gva >> shift`), with its kind.
+    hit: Option<(u64, Cached)>,
+    /// The slot of the last table entry read.
+    slot: Option<&'a MemSlot>,
+    /// Pages of the access from the one being translated on (set by the caller): the page
+    /// table entries of those in the same page table are read in one copy.
+    ahead: u64,
+    /// Page-table entries read ahead: the table's origin, the first index, the count.
+    block: Option<(u64, u64, usize)>,
+    ptes: [u64; PTE_BLOCK],
+}
+
+/// Page-table entries read at once: those of a maximum-size memop.
+const PTE_BLOCK: usize = INLINE_FRAGMENTS;
+
+#[derive(Clone, Copy)]
+enum Cached {
+    /// The page-table origin (key: `gva >> 20`) and the DAT protection of the levels above.
+    PageTable { pto: u64, prot: bool },
+    /// A 1 MiB frame (EDAT-1; key: `gva >> 20`) or 2 GiB frame (EDAT-2; key: `gva >> 31`):
+    /// its absolute origin, its mask and the DAT protection.
+    Frame { origin: u64, mask: u64, prot: bool },
+}
+
+impl Cached {
+    fn shift(self) -> u32 {
+        match self {
+            Cached::Frame {
+                mask: 0x7fff_ffff, ..
+            } => 31,
+            _ => 20,
+        }
+    }
+}
+
+/// The DAT walk (`guest_translate`): the absolute address of `gva` (and its slot), or the
+/// exception. Resumes from `cache` where the walk of a previous page of the access allows.
+fn translate<'a>(
+    ctx: &Ctx<'a>,
+    cache: &mut WalkCache<'a>,
     gva: LogicalAddr,
     asce: Asce,
     mode: Mode,
-) -> std::result::Result<AbsAddr, Trans> {
+) -> std::result::Result<(AbsAddr, &'a MemSlot), Trans> {
     let gva = gva.raw();
+    if asce.real() {
+        return finish(ctx, RealAddr(gva).to_abs(ctx.prefix), false, mode);
+    }
+    if let Some((key, c)) = cache.hit {
+        if gva >> c.shift() == key {
+            return match c {
+                Cached::PageTable { pto, prot } => page_step(ctx, cache, pto, gva, prot, mode),
+                Cached::Frame { origin, mask, prot } => {
+                    finish(ctx, AbsAddr(origin | (gva & mask)), prot, mode)
+                }
+            };
+        }
+    }
     let (edat1, edat2) = ctx.facilities;
-    // Table entries are read as big-endian absolute memory.
-    let table = |ptr: u64| -> std::result::Result<u64, Trans> {
-        read_abs_u64(ctx, AbsAddr(ptr)).map_err(|f| match f {
-            Fail::Pgm(p) => Trans::Pgm(p.code, Prot::None),
-            Fail::Errno(e) => Trans::Errno(e),
-        })
-    };
     let pgm = |code| Err(Trans::Pgm(code, Prot::None));
     // Per table level (0 segment, 1 region-third, 2 region-second, 3 region-first): the
     // index of `gva` into that table, its two leftmost bits (checked against table offset
@@ -286,96 +376,144 @@ fn translate(
         PGM_REGION_SECOND_TRANS,
         PGM_REGION_FIRST_TRANS,
     ];
-    let px = (gva >> 12) & 0xff;
     let mut dat_prot = false;
-    let real;
-    if asce.real() {
-        real = gva;
-    } else {
-        let dt = asce.dt() as usize;
-        // Index bits above the top table must be zero; the top index must fit its length.
-        if idx[dt + 1..].iter().any(|&i| i != 0) {
-            return pgm(PGM_ASCE_TYPE);
-        }
-        if idx2[dt] > asce.tl() {
-            return pgm(trans[dt]);
-        }
-        let mut level = Some(dt);
-        let mut ptr = asce.origin() + idx[dt] * 8;
-        loop {
-            let e = table(ptr)?;
-            let (origin, inval, tt, tf, tl, p) = (
-                e & !0xfff,
-                e & 0x20 != 0,
-                ((e >> 2) & 3) as usize,
-                (e >> 6) & 3,
-                e & 3,
-                e & 0x200 != 0,
-            );
-            let Some(l) = level else {
-                // Page-table entry.
-                if e & 0x400 != 0 {
-                    return pgm(PGM_PAGE_TRANSLATION);
-                }
-                if e & 0x800 != 0 {
-                    return pgm(PGM_TRANSLATION_SPEC);
-                }
-                dat_prot |= p;
-                real = origin | (gva & 0xfff);
-                break;
-            };
-            if inval {
-                return pgm(trans[l]);
-            }
-            if tt != l {
-                return pgm(PGM_TRANSLATION_SPEC);
-            }
-            // The private-space bit must be zero in segment entries, and in region-third
-            // entries under EDAT-2.
-            if e & 0x10 != 0 && asce.private() && (l == 0 || (l == 1 && edat2)) {
-                return pgm(PGM_TRANSLATION_SPEC);
-            }
-            if l == 0 {
-                dat_prot |= p;
-                if e & 0x400 != 0 && edat1 {
-                    // 1 MiB frame: an absolute address (no prefixing).
-                    let abs = AbsAddr((e & !0xf_ffff) | (gva & 0xf_ffff));
-                    return finish(ctx, abs, dat_prot, mode);
-                }
-                ptr = (e & !0x7ff) + px * 8;
-                level = None;
-                continue;
-            }
-            if l == 1 && e & 0x400 != 0 && edat2 {
-                // 2 GiB frame: an absolute address (no prefixing).
-                dat_prot |= p;
-                let abs = AbsAddr((e & !0x7fff_ffff) | (gva & 0x7fff_ffff));
-                return finish(ctx, abs, dat_prot, mode);
-            }
-            if idx2[l - 1] < tf || idx2[l - 1] > tl {
-                return pgm(trans[l - 1]);
-            }
-            dat_prot |= edat1 && p;
-            ptr = origin + idx[l - 1] * 8;
-            level = Some(l - 1);
-        }
+    let dt = asce.dt() as usize;
+    // Index bits above the top table must be zero; the top index must fit its length.
+    if idx[dt + 1..].iter().any(|&i| i != 0) {
+        return pgm(PGM_ASCE_TYPE);
     }
-    finish(ctx, RealAddr(real).to_abs(ctx.prefix), dat_prot, mode)
+    if idx2[dt] > asce.tl() {
+        return pgm(trans[dt]);
+    }
+    let mut l = dt;
+    let mut ptr = asce.origin() + idx[dt] * 8;
+    loop {
+        let e = read_table_entry(ctx, &mut cache.slot, ptr)?;
+        let (origin, inval, tt, tf, tl, p) = (
+            e & !0xfff,
+            e & 0x20 != 0,
+            ((e >> 2) & 3) as usize,
+            (e >> 6) & 3,
+            e & 3,
+            e & 0x200 != 0,
+        );
+        if inval {
+            return pgm(trans[l]);
+        }
+        if tt != l {
+            return pgm(PGM_TRANSLATION_SPEC);
+        }
+        // The private-space bit must be zero in segment entries, and in region-third
+        // entries under EDAT-2.
+        if e & 0x10 != 0 && asce.private() && (l == 0 || (l == 1 && edat2)) {
+            return pgm(PGM_TRANSLATION_SPEC);
+        }
+        if l == 0 {
+            dat_prot |= p;
+            if e & 0x400 != 0 && edat1 {
+                // 1 MiB frame: an absolute address (no prefixing).
+                let c = Cached::Frame {
+                    origin: e & !0xf_ffff,
+                    mask: 0xf_ffff,
+                    prot: dat_prot,
+                };
+                cache.hit = Some((gva >> 20, c));
+                return finish(
+                    ctx,
+                    AbsAddr((e & !0xf_ffff) | (gva & 0xf_ffff)),
+                    dat_prot,
+                    mode,
+                );
+            }
+            let pto = e & !0x7ff;
+            cache.hit = Some((
+                gva >> 20,
+                Cached::PageTable {
+                    pto,
+                    prot: dat_prot,
+                },
+            ));
+            return page_step(ctx, cache, pto, gva, dat_prot, mode);
+        }
+        if l == 1 && e & 0x400 != 0 && edat2 {
+            // 2 GiB frame: an absolute address (no prefixing).
+            dat_prot |= p;
+            let c = Cached::Frame {
+                origin: e & !0x7fff_ffff,
+                mask: 0x7fff_ffff,
+                prot: dat_prot,
+            };
+            cache.hit = Some((gva >> 31, c));
+            return finish(
+                ctx,
+                AbsAddr((e & !0x7fff_ffff) | (gva & 0x7fff_ffff)),
+                dat_prot,
+                mode,
+            );
+        }
+        if idx2[l - 1] < tf || idx2[l - 1] > tl {
+            return pgm(trans[l - 1]);
+        }
+        dat_prot |= edat1 && p;
+        ptr = origin + idx[l - 1] * 8;
+        l -= 1;
+    }
 }
 
-fn finish(
-    ctx: &Ctx,
+/// The page-table step of the walk: the entry for `gva` in the page table at `pto`. The
+/// entries of the access's following pages in the same table are read with it and used by
+/// their steps (the kernel reads each at its page's walk; reading them together adds no
+/// access to another page and no exception: a page table lies in one page).
+fn page_step<'a>(
+    ctx: &Ctx<'a>,
+    cache: &mut WalkCache<'a>,
+    pto: u64,
+    gva: u64,
+    prot: bool,
+    mode: Mode,
+) -> std::result::Result<(AbsAddr, &'a MemSlot), Trans> {
+    let px = (gva >> 12) & 0xff;
+    let e = match cache.block {
+        Some((origin, first, n)) if origin == pto && px >= first && px < first + n as u64 => {
+            cache.ptes[(px - first) as usize]
+        }
+        _ => {
+            let n = cache.ahead.clamp(1, 256 - px).min(PTE_BLOCK as u64) as usize;
+            let mut ptes = [0u64; PTE_BLOCK];
+            read_table_entries(ctx, &mut cache.slot, pto + px * 8, &mut ptes[..n])?;
+            cache.ptes = ptes;
+            cache.block = Some((pto, px, n));
+            ptes[0]
+        }
+    };
+    if e & 0x400 != 0 {
+        return Err(Trans::Pgm(PGM_PAGE_TRANSLATION, Prot::None));
+    }
+    if e & 0x800 != 0 {
+        return Err(Trans::Pgm(PGM_TRANSLATION_SPEC, Prot::None));
+    }
+    let real = (e & !0xfff) | (gva & 0xfff);
+    finish(
+        ctx,
+        RealAddr(real).to_abs(ctx.prefix),
+        prot || e & 0x200 != 0,
+        mode,
+    )
+}
+
+fn finish<'a>(
+    ctx: &Ctx<'a>,
     abs: AbsAddr,
     dat_prot: bool,
     mode: Mode,
-) -> std::result::Result<AbsAddr, Trans> {
+) -> std::result::Result<(AbsAddr, &'a MemSlot), Trans> {
     if mode == Mode::Store && dat_prot {
         return Err(Trans::Pgm(PGM_PROTECTION, Prot::Dat));
     }
-    if ctx.slots.by_gfn(abs.gfn().raw()).is_none() {
-        return Err(Trans::Pgm(PGM_ADDRESSING, Prot::None));
+    match ctx.slots.by_gfn(abs.gfn().raw()) {
+        Some(slot) => Ok((abs, slot)),
+        None => Err(Trans::Pgm(PGM_ADDRESSING, Prot::None)),
     }
-    Ok(abs)
 }
 
 fn lap_enabled(ctx: &Ctx, asce: Asce) -> bool {
@@ -425,19 +563,27 @@ fn check_key(
     Err(PGM_PROTECTION)
 }
 
+/// Page fragments an access of up to [`MEM_OP_MAX_SIZE`] bytes holds without allocating.
+const INLINE_FRAGMENTS: usize = (MEM_OP_MAX_SIZE as usize) / PAGE_SIZE as usize + 1;
+
+/// The absolute address of each page fragment of an access, with its slot.
+type Fragments<'a> = SmallVec<[(AbsAddr, &'a MemSlot); INLINE_FRAGMENTS]>;
+
 /// Translates every page fragment of [ga, ga+len) (`guest_range_to_gpas`), checking keys when
-/// `key` is given (CHECK_ONLY). The first failure is recorded for its fragment.
-fn range_to_gpas(
-    ctx: &Ctx,
+/// `key` is given (CHECK_ONLY). The first failure is recorded for its fragment. One full walk,
+/// then per-page lookups while the walk's tables can be reused ([`WalkCache`]).
+fn range_to_gpas<'a>(
+    ctx: &Ctx<'a>,
     ga: LogicalAddr,
     ar: u8,
     len: usize,
     asce: Asce,
     mode: Mode,
     key: Option<u8>,
-) -> std::result::Result<Vec<AbsAddr>, Fail> {
+) -> std::result::Result<Fragments<'a>, Fail> {
     let lap = lap_enabled(ctx, asce);
-    let mut gpas = Vec::with_capacity(len / PAGE_SIZE as usize + 2);
+    let mut gpas = Fragments::new();
+    let mut cache = WalkCache::default();
     let (mut ga, mut left, mut offset) = (ga, len, ga.page_offset() as usize);
     while left > 0 {
         let n = left.min(PAGE_SIZE as usize - offset);
@@ -453,8 +599,9 @@ fn range_to_gpas(
                 false,
             ));
         }
-        let gpa = if ctx.psw & PSW_DAT != 0 {
-            match translate(ctx, ga, asce, mode) {
+        let frag = if ctx.psw & PSW_DAT != 0 {
+            cache.ahead = (offset + left).div_ceil(PAGE_SIZE as usize) as u64;
+            match translate(ctx, &mut cache, ga, asce, mode) {
                 Ok(g) => g,
                 Err(Trans::Pgm(code, prot)) => {
                     return Err(exc(ctx, code, ga, ar, mode, prot, false))
@@ -464,17 +611,17 @@ fn range_to_gpas(
         } else {
             // Without DAT a logical address is a real address.
             let g = RealAddr(ga.raw()).to_abs(ctx.prefix);
-            if ctx.slots.by_gfn(g.gfn().raw()).is_none() {
-                return Err(exc(ctx, PGM_ADDRESSING, ga, ar, mode, Prot::None, false));
+            match ctx.slots.by_gfn(g.gfn().raw()) {
+                Some(slot) => (g, &**slot),
+                None => return Err(exc(ctx, PGM_ADDRESSING, ga, ar, mode, Prot::None, false)),
             }
-            g
         };
         if let Some(key) = key {
-            if let Err(code) = check_key(ctx, key, mode, asce, gpa, ga, n) {
+            if let Err(code) = check_key(ctx, key, mode, asce, frag.0, ga, n) {
                 return Err(exc(ctx, code, ga, ar, mode, Prot::KeyControlled, false));
             }
         }
-        gpas.push(gpa);
+        gpas.push(frag);
         offset = 0;
         ga = ga.wrapping_add(n as u64);
         left -= n;
@@ -500,7 +647,7 @@ fn access_with_key(
     let spo = ctx.crs[0] & CR0_STORAGE_PROT_OVERRIDE != 0;
     let store = mode == Mode::Store;
     let (mut ga, mut off) = (ga, 0usize);
-    for (idx, &gpa) in gpas.iter().enumerate() {
+    for (idx, &(gpa, _)) in gpas.iter().enumerate() {
         let n = gpa.to_page_end().min((data.len() - off) as u64) as usize;
         let chunk = &mut data[off..off + n];
         let k = if fpo && fetch_prot_override_applies(ga, n) {
@@ -526,6 +673,180 @@ fn access_with_key(
         ga = ga.wrapping_add(n as u64).effective(ctx.psw);
     }
     Ok(())
+}
+
+/// The vCPU memop's data access without a staging buffer: one fault-recovering copy per
+/// page fragment between the caller's buffer at `buf` and guest memory. It keeps what the
+/// kernel's staged access (`copy_from_user`, `access_guest_with_key`, `copy_to_user`) shows:
+/// * a store reads the caller's buffer before anything else: each of its pages is probed
+///   first, so a bad buffer is -EFAULT with no guest byte written and before any exception;
+///   a store then writes fragment by fragment, each after its key check, so a key or host
+///   fault stops it after the fragments before, as the kernel's loop does;
+/// * a fetch translates and key-checks every fragment and probes every guest page before
+///   the first byte reaches the caller, so an exception leaves the caller's buffer untouched;
+///   a fault after that is the caller's (-EFAULT, the guest pages still referenced);
+/// * a caller buffer that overlaps the guest memory accessed would see the copy's order: it
+///   takes the staged path.
+///
+/// `Ok(None)`: take the staged path (nothing was accessed); `Err`: the caller's buffer
+/// faulted.
+#[allow(clippy::too_many_arguments)]
+fn access_direct(
+    ctx: &Ctx,
+    ga: LogicalAddr,
+    ar: u8,
+    buf: u64,
+    len: usize,
+    mode: Mode,
+    key: u8,
+) -> Result<Option<std::result::Result<(), Fail>>> {
+    let store = mode == Mode::Store;
+    if !uaccess::is_user_range(buf, len as u64) {
+        return Err(Error::Fault);
+    }
+    if store {
+        // Every page of the caller's buffer, before anything else.
+        let mut probe = [0u8; 1];
+        let mut at = buf;
+        while at < buf + len as u64 {
+            uaccess::copy_from_user(&mut probe, at)?;
+            at = (at & !(PAGE_SIZE - 1)) + PAGE_SIZE;
+        }
+    }
+    let ga = ga.effective(ctx.psw);
+    let asce = match get_asce(ctx, ga, ar, mode) {
+        Ok(a) => a,
+        Err(f) => return Ok(Some(Err(f))),
+    };
+    let gpas = match range_to_gpas(ctx, ga, ar, len, asce, mode, None) {
+        Ok(g) => g,
+        Err(f) => return Ok(Some(Err(f))),
+    };
+    let fpo = fetch_prot_override_applicable(ctx, mode, asce);
+    let spo = ctx.crs[0] & CR0_STORAGE_PROT_OVERRIDE != 0;
+    // Per fragment: its guest address in the caller's address space, length, logical
+    // address and whether the key permits the access.
+    let mut plan: SmallVec<[Planned; INLINE_FRAGMENTS]> = SmallVec::new();
+    let (mut fga, mut off) = (ga, 0usize);
+    for &(gpa, slot) in &gpas {
+        let n = gpa.to_page_end().min((len - off) as u64) as usize;
+        let gfn = gpa.gfn().raw();
+        let hva = slot.hva(gfn) + gpa.page_offset();
+        if hva < buf + len as u64 && buf < hva + n as u64 {
+            return Ok(None);
+        }
+        let permitted = key == 0 || {
+            let k = if fpo && fetch_prot_override_applies(fga, n) {
+                0
+            } else {
+                key
+            };
+            let skey = slot.keys.get(gfn - slot.base_gfn);
+            key_permits(k, skey, store) || (spo && key_permits(PAGE_SPO_ACC, skey, store))
+        };
+        if !store && !permitted {
+            return Ok(None);
+        }
+        plan.push(Planned {
+            hva,
+            off,
+            n,
+            ga: fga,
+            permitted,
+        });
+        off += n;
+        fga = fga.wrapping_add(n as u64).effective(ctx.psw);
+    }
+    if !store {
+        let mut probe = [0u8; 1];
+        if plan
+            .iter()
+            .any(|p| uaccess::copy_from_user(&mut probe, p.hva).is_err())
+        {
+            return Ok(None);
+        }
+    }
+    let copy = |hva: u64, off: usize, n: usize| {
+        if store {
+            uaccess::copy_user_to_user(hva, buf + off as u64, n)
+        } else {
+            uaccess::copy_user_to_user(buf + off as u64, hva, n)
+        }
+    };
+    let bits = if store { SKEY_R | SKEY_C } else { SKEY_R };
+    let accessed = |range: std::ops::Range<usize>| {
+        for &(gpa, slot) in &gpas[range] {
+            let idx = gpa.gfn().raw() - slot.base_gfn;
+            if ctx.uses_skeys {
+                slot.keys.or(idx, bits);
+            }
+            if store {
+                if let Some(d) = &slot.dirty {
+                    d.mark(idx);
+                }
+            }
+        }
+    };
+    // Runs of fragments contiguous in the caller's address space go in one copy; a run that
+    // faults is redone fragment by fragment to find the fragment (stores are idempotent).
+    let mut caller_fault = false;
+    let mut i = 0;
+    while i < plan.len() {
+        let mut j = i;
+        while j < plan.len()
+            && plan[j].permitted
+            && (j == i || plan[j].hva == plan[j - 1].hva + plan[j - 1].n as u64)
+        {
+            j += 1;
+        }
+        let run = plan[i..j].iter().map(|p| p.n).sum();
+        if j > i && (caller_fault || copy(plan[i].hva, plan[i].off, run).is_err()) {
+            if store {
+                for k in i..j {
+                    if copy(plan[k].hva, plan[k].off, plan[k].n).is_err() {
+                        // An unmapped guest page (the caller's buffer was probed).
+                        accessed(i..k);
+                        return Ok(Some(Err(store_refused(ctx, &plan[k], ar, k))));
+                    }
+                }
+            } else {
+                // The caller's buffer: the guest read goes on, the ioctl fails.
+                caller_fault = true;
+            }
+        }
+        accessed(i..j);
+        if j < plan.len() && !plan[j].permitted {
+            return Ok(Some(Err(store_refused(ctx, &plan[j], ar, j))));
+        }
+        i = j;
+    }
+    if caller_fault {
+        return Err(Error::Fault);
+    }
+    Ok(Some(Ok(())))
+}
+
+/// One page fragment of a direct access.
+struct Planned {
+    hva: u64,
+    off: usize,
+    n: usize,
+    ga: LogicalAddr,
+    permitted: bool,
+}
+
+/// The exception of a store refused at fragment `idx` (key-controlled protection; the
+/// kernel reports a host fault the same way), terminating once a fragment was stored.
+fn store_refused(ctx: &Ctx, p: &Planned, ar: u8, idx: usize) -> Fail {
+    exc(
+        ctx,
+        PGM_PROTECTION,
+        p.ga,
+        ar,
+        Mode::Store,
+        Prot::KeyControlled,
+        idx > 0,
+    )
 }
 
 /// CHECK_ONLY (`check_gva_range`).
@@ -577,7 +898,7 @@ pub(crate) fn guest_translate_checked(
     let ga = ga.effective(ctx.psw);
     let asce = get_asce(&ctx, ga, ar, mode)?;
     let gpas = range_to_gpas(&ctx, ga, ar, len, asce, mode, Some(key))?;
-    gpas.first().copied().ok_or(Fail::Errno(Error::Fault))
+    gpas.first().map(|f| f.0).ok_or(Fail::Errno(Error::Fault))
 }
 
 impl Vcpu {
@@ -620,6 +941,7 @@ impl Vcpu {
             acrs,
             prefix: st.prefix,
             facilities: (edat1, edat2),
+            uses_skeys: vm.uses_skeys(),
         }
     }
 
@@ -645,6 +967,10 @@ impl Vcpu {
         let flags = MemOpFlags::of(mop);
         let result = if flags.contains(MemOpFlags::CHECK_ONLY) {
             check_range(&ctx, LogicalAddr(mop.gaddr), ar, size, mode, key)
+        } else if let Some(r) =
+            access_direct(&ctx, LogicalAddr(mop.gaddr), ar, mop.buf, size, mode, key)?
+        {
+            r
         } else {
             with_bounce(size, |data| {
                 if mode == Mode::Store {
