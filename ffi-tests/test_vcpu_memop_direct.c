@@ -68,7 +68,7 @@ static bool test_across_boundaries(void)
 		{0x208010, 65536},  /* into the invalid page: 0x11 */
 		{0x20f000, 12288},  /* the invalid page, then the protected one */
 		{0x211000, 4096},   /* protected: fetch fine, store 0x04 */
-		{0x2ff000, 8192},   /* into an unmapped segment: 0x10 */
+		{0x2ff000, 8192},   /* into an unmapped segment: 0x11, then 0x10 */
 		{0x4000, 1},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -115,6 +115,10 @@ static bool test_store_with_bad_buffer(void)
 	/* EFAULT comes before the translation exception the store would raise. */
 	CHECK_ERR(LWRITE(&c, 0x20f000, 8192, two, NO_KEY, 0), EFAULT);
 	CHECK_ERR(LWRITE(&c, 0x20000, 8192, two + 4096, NO_KEY, 0), EFAULT);
+	/* A fetch reads the guest first: its exception comes before the buffer's EFAULT. */
+	CHECK_RET(LREAD(&c, 0x300000, 8192, NULL, NO_KEY, 0), 0x10);
+	CHECK_RET(LREAD(&c, 0x20f000, 8192, two + 4096, NO_KEY, 0), 0x11);
+	CHECK_ERR(LREAD(&c, 0x20000, 8192, NULL, NO_KEY, 0), EFAULT);
 	/* A fetch into it: the guest read happens, the copy-out faults. */
 	CHECK_ERR(LREAD(&c, 0x20000, 8192, two, NO_KEY, 0), EFAULT);
 	CHECK(memcmp(two, c.g.mem + 0x20000, 4096) == 0);

@@ -702,7 +702,9 @@ fn access_direct(
 ) -> Result<Option<std::result::Result<(), Fail>>> {
     let store = mode == Mode::Store;
     if !uaccess::is_user_range(buf, len as u64) {
-        return Err(Error::Fault);
+        // A store fails at its copy-in; a fetch only after the guest access (whose exception
+        // comes first): the staged path has that order.
+        return if store { Err(Error::Fault) } else { Ok(None) };
     }
     if store {
         // Every page of the caller's buffer, before anything else.
