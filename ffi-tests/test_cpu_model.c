@@ -115,7 +115,7 @@ static bool test_processor(void)
 	/* cpuid and the facility list are stored verbatim (not filtered by the mask). */
 	p.cpuid = 0x1122334455667788ull;
 	p.fac_list[100] = 0xa5a5;
-	p.fac_list[0] |= 1ull << 63;
+	fac_set(p.fac_list, 0);
 	memset(p.pad, 0x55, sizeof(p.pad));
 	CHECK_RET(SET_ATTR(vm, KVM_S390_VM_CPU_MODEL, KVM_S390_VM_CPU_PROCESSOR, &p), 0);
 	memset(&r, 0xee, sizeof(r));
@@ -141,16 +141,18 @@ static bool test_features_and_subfunctions(void)
 	bool ok = false;
 	struct kvm_s390_vm_cpu_feat mf, f;
 	CHECK_RET(GET_ATTR(vm, KVM_S390_VM_CPU_MODEL, KVM_S390_VM_CPU_MACHINE_FEAT, &mf), 0);
-	/* ESOP only (the others need nested=1). */
-	CHECK(mf.feat[0] == 1ull << 63);
-	for (int i = 1; i < 16; i++)
-		CHECK(mf.feat[i] == 0);
+	/* ESOP only (the others need nested=1): feature 0, the top bit of byte 0. */
+	const uint8_t *mfb = (const uint8_t *)mf.feat;
+	CHECK(mfb[0] == 0x80);
+	for (size_t i = 1; i < sizeof(mf.feat); i++)
+		CHECK(mfb[i] == 0);
 	CHECK_RET(GET_ATTR(vm, KVM_S390_VM_CPU_MODEL, KVM_S390_VM_CPU_PROCESSOR_FEAT, &f), 0);
 	CHECK(f.feat[0] == 0);
 	CHECK_RET(SET_ATTR(vm, KVM_S390_VM_CPU_MODEL, KVM_S390_VM_CPU_PROCESSOR_FEAT, &mf), 0);
 	CHECK_RET(GET_ATTR(vm, KVM_S390_VM_CPU_MODEL, KVM_S390_VM_CPU_PROCESSOR_FEAT, &f), 0);
 	CHECK(memcmp(&f, &mf, sizeof(f)) == 0);
-	f.feat[0] = 1ull << (63 - KVM_S390_VM_CPU_FEAT_SIEF2);
+	memset(&f, 0, sizeof(f));
+	fac_set(f.feat, KVM_S390_VM_CPU_FEAT_SIEF2);
 	CHECK_ERR(SET_ATTR(vm, KVM_S390_VM_CPU_MODEL, KVM_S390_VM_CPU_PROCESSOR_FEAT, &f), EINVAL);
 	CHECK_ERR(SET_ATTR(vm, KVM_S390_VM_CPU_MODEL, KVM_S390_VM_CPU_MACHINE_FEAT, &mf), ENXIO);
 
