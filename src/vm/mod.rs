@@ -166,6 +166,8 @@ pub struct Vm {
     pub(crate) irqfds: crate::irqfd::IrqfdSet,
     /// The CPU model's facilities, lock-free (shared with [`VmState`], which refreshes it).
     facilities: Arc<FacilityCache>,
+    /// The VM's counters and stats file (`KVM_GET_STATS_FD`).
+    pub stats: crate::stats::Stats,
 }
 
 /// The kind of memslot change (the kernel's `enum kvm_mr_change`).
@@ -249,6 +251,7 @@ impl Vm {
             routes: Mutex::new(Vec::new()),
             irqfds: Default::default(),
             facilities,
+            stats: crate::stats::Stats::for_vm(),
         }))
     }
 
