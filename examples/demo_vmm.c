@@ -50,6 +50,16 @@ static int step(const char *what, int ret, int want_errno)
 	return ret;
 }
 
+/*
+ * Facility lists and CPU-feature arrays are MSB-0 bitmaps in the s390 memory image, on every
+ * host: bit n is 0x80 >> (n % 8) of byte n / 8 (the uapi header's __u64 arrays are read as
+ * bytes, as QEMU does).
+ */
+static int be_bit(const void *map, unsigned n)
+{
+	return (((const uint8_t *)map)[n / 8] >> (7 - n % 8)) & 1;
+}
+
 static int set_region(int vm, uint32_t slot, uint32_t flags, uint64_t gpa, uint64_t size, void *uaddr)
 {
 	struct kvm_userspace_memory_region r = {
@@ -341,12 +351,25 @@ int main(void)
 			    {155, "MSA extension 9"}, {196, "processor activity instrumentation"}};
 		for (size_t i = 0; i < sizeof(facs) / sizeof(facs[0]); i++)
 			printf("    facility %3u %-36s %s\n", facs[i].nr, facs[i].name,
-			       (mach.fac_list[facs[i].nr / 64] >> (63 - facs[i].nr % 64)) & 1 ? "yes" : "no");
+			       be_bit(mach.fac_list, facs[i].nr) ? "yes" : "no");
+		/* The byte image: facilities 0-4, 6 and 7 are byte 0 = 0xfb on every profile. */
+		const uint8_t *list = (const uint8_t *)mach.fac_list;
+		printf("    facility list bytes 0..2: %02x %02x %02x (facility n is 0x80 >> n%%8 of byte n/8)\n",
+		       list[0], list[1], list[2]);
+		if (list[0] != 0xfb || !be_bit(mach.fac_mask, 76)) {
+			printf("    UNEXPECTED: facility list not in the s390 byte order\n");
+			failures++;
+		}
 		struct kvm_s390_vm_cpu_feat feat;
 		a.attr = KVM_S390_VM_CPU_MACHINE_FEAT;
 		a.addr = (uintptr_t)&feat;
 		step("GET MACHINE_FEAT", ioctl(vm, KVM_GET_DEVICE_ATTR, &a), 0);
-		printf("    CPU features: ESOP %s\n", feat.feat[0] >> 63 ? "yes" : "no");
+		printf("    CPU features: ESOP %s (byte 0: %02x)\n", be_bit(feat.feat, KVM_S390_VM_CPU_FEAT_ESOP) ? "yes" : "no",
+		       ((const uint8_t *)feat.feat)[0]);
+		if (((const uint8_t *)feat.feat)[0] != 0x80) {
+			printf("    UNEXPECTED: ESOP is not the top bit of byte 0\n");
+			failures++;
+		}
 		static struct kvm_s390_vm_cpu_subfunc sub;
 		a.attr = KVM_S390_VM_CPU_MACHINE_SUBFUNC;
 		a.addr = (uintptr_t)&sub;

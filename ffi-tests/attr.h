@@ -19,14 +19,4 @@ static inline int enable_cap(int vm, uint32_t cap)
 	return KVM_IOCTL(vm, KVM_ENABLE_CAP, &c);
 }
 
-static inline bool fac_test(const uint64_t *list, unsigned nr)
-{
-	return (list[nr / 64] >> (63 - nr % 64)) & 1;
-}
-
-static inline void fac_clear(uint64_t *list, unsigned nr)
-{
-	list[nr / 64] &= ~(1ull << (63 - nr % 64));
-}
-
 #endif

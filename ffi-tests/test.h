@@ -150,4 +150,24 @@ static inline int set_region(int vm, uint32_t slot, uint32_t flags, uint64_t gpa
 
 #define MiB (1024ull * 1024)
 
+/*
+ * MSB-0 bitmaps (facility lists, CPU-feature arrays, subfunction blocks) hold the s390 memory
+ * image on every host: bit n is 0x80 >> (n % 8) of byte n / 8, whatever C type the uapi
+ * header gives the array (__u64 fac_list[256]). These read and write the bytes.
+ */
+static inline bool fac_test(const void *list, unsigned nr)
+{
+	return ((const uint8_t *)list)[nr / 8] & (0x80u >> (nr % 8));
+}
+
+static inline void fac_set(void *list, unsigned nr)
+{
+	((uint8_t *)list)[nr / 8] |= (uint8_t)(0x80u >> (nr % 8));
+}
+
+static inline void fac_clear(void *list, unsigned nr)
+{
+	((uint8_t *)list)[nr / 8] &= (uint8_t)~(0x80u >> (nr % 8));
+}
+
 #endif

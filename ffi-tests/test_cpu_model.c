@@ -5,6 +5,8 @@
  */
 #include "attr.h"
 
+#include <stddef.h>
+
 struct cpu_def {
 	uint16_t type;
 	uint8_t gen, ec_ga;
@@ -115,7 +117,7 @@ static bool test_processor(void)
 	/* cpuid and the facility list are stored verbatim (not filtered by the mask). */
 	p.cpuid = 0x1122334455667788ull;
 	p.fac_list[100] = 0xa5a5;
-	p.fac_list[0] |= 1ull << 63;
+	fac_set(p.fac_list, 0);
 	memset(p.pad, 0x55, sizeof(p.pad));
 	CHECK_RET(SET_ATTR(vm, KVM_S390_VM_CPU_MODEL, KVM_S390_VM_CPU_PROCESSOR, &p), 0);
 	memset(&r, 0xee, sizeof(r));
@@ -141,16 +143,18 @@ static bool test_features_and_subfunctions(void)
 	bool ok = false;
 	struct kvm_s390_vm_cpu_feat mf, f;
 	CHECK_RET(GET_ATTR(vm, KVM_S390_VM_CPU_MODEL, KVM_S390_VM_CPU_MACHINE_FEAT, &mf), 0);
-	/* ESOP only (the others need nested=1). */
-	CHECK(mf.feat[0] == 1ull << 63);
-	for (int i = 1; i < 16; i++)
-		CHECK(mf.feat[i] == 0);
+	/* ESOP only (the others need nested=1): feature 0, the top bit of byte 0. */
+	const uint8_t *mfb = (const uint8_t *)mf.feat;
+	CHECK(mfb[0] == 0x80);
+	for (size_t i = 1; i < sizeof(mf.feat); i++)
+		CHECK(mfb[i] == 0);
 	CHECK_RET(GET_ATTR(vm, KVM_S390_VM_CPU_MODEL, KVM_S390_VM_CPU_PROCESSOR_FEAT, &f), 0);
 	CHECK(f.feat[0] == 0);
 	CHECK_RET(SET_ATTR(vm, KVM_S390_VM_CPU_MODEL, KVM_S390_VM_CPU_PROCESSOR_FEAT, &mf), 0);
 	CHECK_RET(GET_ATTR(vm, KVM_S390_VM_CPU_MODEL, KVM_S390_VM_CPU_PROCESSOR_FEAT, &f), 0);
 	CHECK(memcmp(&f, &mf, sizeof(f)) == 0);
-	f.feat[0] = 1ull << (63 - KVM_S390_VM_CPU_FEAT_SIEF2);
+	memset(&f, 0, sizeof(f));
+	fac_set(f.feat, KVM_S390_VM_CPU_FEAT_SIEF2);
 	CHECK_ERR(SET_ATTR(vm, KVM_S390_VM_CPU_MODEL, KVM_S390_VM_CPU_PROCESSOR_FEAT, &f), EINVAL);
 	CHECK_ERR(SET_ATTR(vm, KVM_S390_VM_CPU_MODEL, KVM_S390_VM_CPU_MACHINE_FEAT, &mf), ENXIO);
 
@@ -188,6 +192,61 @@ done:
 	return ok;
 }
 
+/*
+ * The byte-image convention, read from the raw bytes of the structs: facility n is
+ * 0x80 >> (n % 8) of byte n / 8 of fac_mask/fac_list, ESOP (feature 0) is 0x80 of byte 0 of
+ * feat, exactly as s390 KVM leaves them in the buffer (what QEMU's s390_fill_feat_block and
+ * test_be_bit expect). Endian-clean: only bytes are compared.
+ */
+static bool test_byte_image(void)
+{
+	bool ok = false;
+	static struct kvm_s390_vm_cpu_machine m;
+	static struct kvm_s390_vm_cpu_processor p, r;
+	struct kvm_s390_vm_cpu_feat mf;
+	const uint8_t *raw = (const uint8_t *)&m;
+	const uint8_t *list = raw + offsetof(struct kvm_s390_vm_cpu_machine, fac_list);
+	const uint8_t *mask = raw + offsetof(struct kvm_s390_vm_cpu_machine, fac_mask);
+	CHECK_RET(GET_ATTR(vm, KVM_S390_VM_CPU_MODEL, KVM_S390_VM_CPU_MACHINE, &m), 0);
+	/* Byte 0 is facilities 0-7: every profile has 0-4, 6 and 7, none has 5. */
+	CHECK(list[0] == 0xfb);
+	for (int i = 0; i < 6; i++) {
+		unsigned n = want->has[i];
+		if (!(list[n / 8] & (0x80 >> (n % 8))))
+			FAIL("facility %u not at byte %u mask %#x", n, n / 8, 0x80 >> (n % 8));
+	}
+	for (int i = 0; i < 3; i++) {
+		unsigned n = want->lacks[i];
+		CHECK(!(list[n / 8] & (0x80 >> (n % 8))));
+	}
+	/* MSA3 (76, byte 9 0x08) and z/Architecture mode (138, byte 17 0x20) are in the mask. */
+	CHECK(mask[9] & 0x08);
+	CHECK(mask[17] & 0x20);
+	/* The PROCESSOR list of a new VM: MSA3 there too; vector (129, byte 16 0x40) not yet. */
+	CHECK_RET(GET_ATTR(vm, KVM_S390_VM_CPU_MODEL, KVM_S390_VM_CPU_PROCESSOR, &p), 0);
+	const uint8_t *pl = (const uint8_t *)p.fac_list;
+	CHECK(pl[9] & 0x08);
+	/* A facility written as bytes reads back at the same byte, and is the one KVM tests:
+	 * facility 77 (MSA4) set alone in byte 9 leaves 76 out. */
+	uint8_t *wl = (uint8_t *)p.fac_list;
+	wl[9] = (uint8_t)((wl[9] & ~0x08) | 0x04);
+	CHECK_RET(SET_ATTR(vm, KVM_S390_VM_CPU_MODEL, KVM_S390_VM_CPU_PROCESSOR, &p), 0);
+	CHECK_RET(GET_ATTR(vm, KVM_S390_VM_CPU_MODEL, KVM_S390_VM_CPU_PROCESSOR, &r), 0);
+	CHECK(((const uint8_t *)r.fac_list)[9] == wl[9]);
+	CHECK(!fac_test(r.fac_list, 76) && fac_test(r.fac_list, 77));
+	/* Key wrapping needs MSA3 in the model: refused now, accepted once byte 9 has 0x08. */
+	CHECK_ERR(SET_ATTR(vm, KVM_S390_VM_CRYPTO, KVM_S390_VM_CRYPTO_ENABLE_AES_KW, NULL), EINVAL);
+	wl[9] |= 0x08;
+	CHECK_RET(SET_ATTR(vm, KVM_S390_VM_CPU_MODEL, KVM_S390_VM_CPU_PROCESSOR, &p), 0);
+	CHECK_RET(SET_ATTR(vm, KVM_S390_VM_CRYPTO, KVM_S390_VM_CRYPTO_ENABLE_AES_KW, NULL), 0);
+	/* ESOP: feature 0 is the top bit of byte 0 of feat. */
+	CHECK_RET(GET_ATTR(vm, KVM_S390_VM_CPU_MODEL, KVM_S390_VM_CPU_MACHINE_FEAT, &mf), 0);
+	CHECK(((const uint8_t *)mf.feat)[0] == 0x80);
+	ok = true;
+done:
+	return ok;
+}
+
 static bool test_machine_selection(void)
 {
 	bool ok = false;
@@ -216,6 +275,7 @@ int main(void)
 	RUN(test_machine_identity);
 	RUN(test_processor);
 	RUN(test_features_and_subfunctions);
+	RUN(test_byte_image);
 	RUN(test_machine_selection);
 	DONE();
 }

@@ -222,10 +222,61 @@ static bool test_dat_cases(void)
 	return ok;
 }
 
+/*
+ * EDAT follows the VM's CPU model: the same tables and CR0 with facility 8 (EDAT-1) or 78
+ * (EDAT-2) removed from the PROCESSOR list, written as the byte the s390 image puts it in
+ * (facility n is 0x80 >> n % 8 of byte n / 8).
+ */
+static bool reopen_without(unsigned nr)
+{
+	bool ok = false;
+	static struct kvm_s390_vm_cpu_processor proc;
+	cpu_close(&c);
+	memset(&c, 0, sizeof(c));
+	c.vcpu = -1;
+	CHECK(guest_open(&c.g, 0));
+	struct kvm_device_attr a = {.group = KVM_S390_VM_CPU_MODEL, .attr = KVM_S390_VM_CPU_PROCESSOR,
+				    .addr = (uintptr_t)&proc};
+	CHECK_RET(KVM_IOCTL(c.g.vm, KVM_GET_DEVICE_ATTR, &a), 0);
+	uint8_t *bytes = (uint8_t *)proc.fac_list;
+	CHECK(bytes[nr / 8] & (0x80 >> (nr % 8)));
+	bytes[nr / 8] &= (uint8_t)~(0x80 >> (nr % 8));
+	CHECK_RET(KVM_IOCTL(c.g.vm, KVM_SET_DEVICE_ATTR, &a), 0);
+	c.vcpu = KVM_IOCTL(c.g.vm, KVM_CREATE_VCPU, 0);
+	CHECK(c.vcpu >= 0);
+	c.run = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, c.vcpu, 0);
+	CHECK(c.run != MAP_FAILED);
+	ok = true;
+done:
+	return ok;
+}
+
+static bool test_edat_follows_the_cpu_model(void)
+{
+	bool ok = false;
+	/* Without facility 8, CR0's EDAT bit does nothing: the region-third P bit is ignored. */
+	static const struct dat_case no_edat1 = {"region-third: P ignored without facility 8", 1, 3, 0, CR0_EDAT, 0, 0,
+						 0x80005000, W, T_RT_P, NONE, 0x12000, 0, 0};
+	/* With 8 but without 78, a region-third entry's FC bit is ignored: its origin (0) is
+	 * taken as a segment table, whose zero entries lead to page 0. */
+	static const struct dat_case no_edat2 = {"region-third: FC ignored without facility 78", 1, 3, 0, CR0_EDAT, 0, 0,
+						 0x80005000, W, T_RT_LARGE, NONE, 0, 0, 0};
+	CHECK(reopen_without(8));
+	CHECK(run_case(&no_edat1));
+	CHECK(reopen_without(78));
+	memset(c.g.mem, 0, 0x1000);
+	CHECK(run_case(&no_edat2));
+	CHECK(load_be64(c.g.mem + 0x5000) == 0);
+	ok = true;
+done:
+	return ok;
+}
+
 int main(void)
 {
 	if (!cpu_open(&c, 0))
 		return 1;
 	RUN(test_dat_cases);
+	RUN(test_edat_follows_the_cpu_model);
 	DONE();
 }

@@ -498,8 +498,8 @@ static bool essa_env(struct env *e, bool cmma, bool without_147)
 		struct kvm_device_attr a = {.group = KVM_S390_VM_CPU_MODEL, .attr = KVM_S390_VM_CPU_PROCESSOR,
 					    .addr = (uintptr_t)&proc};
 		CHECK_RET(KVM_IOCTL(e->c.g.vm, KVM_GET_DEVICE_ATTR, &a), 0);
-		CHECK(proc.fac_list[147 / 64] & (1ull << (63 - 147 % 64))); /* KVM offers it on a z16 */
-		proc.fac_list[147 / 64] &= ~(1ull << (63 - 147 % 64));
+		CHECK(fac_test(proc.fac_list, 147)); /* KVM offers it on a z16 */
+		fac_clear(proc.fac_list, 147);
 		CHECK_RET(KVM_IOCTL(e->c.g.vm, KVM_SET_DEVICE_ATTR, &a), 0);
 	}
 	e->c.vcpu = KVM_IOCTL(e->c.g.vm, KVM_CREATE_VCPU, 0);

@@ -1420,7 +1420,9 @@ struct kvm_pv_cmd {
 };
 
 /*
- Payload of the CPU_MODEL PROCESSOR attribute.
+ Payload of the CPU_MODEL PROCESSOR attribute. `fac_list` holds the s390 memory image of
+ the facility list (facility n is `0x80 >> (n % 8)` of byte `n / 8` on every host): read
+ and write it as bytes, not as 64-bit numbers.
  */
 struct kvm_s390_vm_cpu_processor {
   uint64_t cpuid;
@@ -1430,7 +1432,8 @@ struct kvm_s390_vm_cpu_processor {
 };
 
 /*
- Payload of the CPU_MODEL MACHINE attribute.
+ Payload of the CPU_MODEL MACHINE attribute. `fac_mask` and `fac_list` hold s390 memory
+ images, as in `kvm_s390_vm_cpu_processor`.
  */
 struct kvm_s390_vm_cpu_machine {
   uint64_t cpuid;
@@ -1441,7 +1444,8 @@ struct kvm_s390_vm_cpu_machine {
 };
 
 /*
- Payload of the CPU_MODEL PROCESSOR_FEAT / MACHINE_FEAT attributes (MSB-0 bitmap).
+ Payload of the CPU_MODEL PROCESSOR_FEAT / MACHINE_FEAT attributes: the s390 memory image
+ of an MSB-0 bitmap (ESOP, feature 0, is `0x80` of byte 0 on every host).
  */
 struct kvm_s390_vm_cpu_feat {
   uint64_t feat[16];

@@ -14,6 +14,7 @@
 //! * [`cpu`]: the z/Architecture CPU (decoder, executor, instruction cache; not yet behind
 //!   `KVM_RUN`).
 //! * [`host`]: the modelled IBM Z host.
+//! * [`msb0`]: MSB-0 bitmaps (facility lists, CPU features) as the s390 memory image.
 //! * [`caps`]: `KVM_CHECK_EXTENSION` answers.
 //! * [`ioctl`]: the request dispatcher.
 //! * [`ffi`]: the exported C API and the LD_PRELOAD interposers.
@@ -31,6 +32,7 @@ pub mod host;
 pub mod ioctl;
 pub mod irq;
 pub mod irqfd;
+pub mod msb0;
 pub mod object;
 pub mod os;
 pub mod rcu;

@@ -222,7 +222,7 @@ c_test!(test_attrs, 7);
 c_test!(test_cmma, 5);
 c_test!(test_vcpu, 9);
 c_test!(test_vcpu_memop, 6);
-c_test!(test_dat, 1);
+c_test!(test_dat, 2);
 c_test!(test_guest, 11);
 c_test!(test_wait, 10);
 c_test!(test_ioeventfd, 4);
@@ -289,9 +289,9 @@ macro_rules! profile_test {
     };
 }
 
-profile_test!(test_cpu_model_z14, "z14", 4);
-profile_test!(test_cpu_model_z15, "z15", 4);
-profile_test!(test_cpu_model_z16, "z16", 4);
+profile_test!(test_cpu_model_z14, "z14", 5);
+profile_test!(test_cpu_model_z15, "z15", 5);
+profile_test!(test_cpu_model_z16, "z16", 5);
 
 /// The bundled demo VMM builds with warnings as errors and runs cleanly under LD_PRELOAD.
 #[test]

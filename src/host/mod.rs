@@ -11,6 +11,8 @@ pub mod profiles;
 
 use std::sync::{Arc, Mutex};
 
+use crate::msb0::Msb0Bitmap;
+
 /// An IBM Z machine generation the shim can pretend to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MachineProfile {
@@ -39,8 +41,9 @@ pub struct MachineProfile {
 pub struct HostConfig {
     /// The machine generation.
     pub profile: MachineProfile,
-    /// Host STFLE facility list, 16 words, MSB-0 (facility n = bit 63-(n%64) of word n/64).
-    pub facilities: [u64; 16],
+    /// Host STFLE facility list, 16 doublewords as the s390 memory image (facility n is
+    /// `0x80 >> (n % 8)` of byte `n / 8`).
+    pub facilities: Msb0Bitmap<128>,
     /// Enhanced suppression on protection (KVM_CAP_S390_COW, CPU feature ESOP).
     pub has_esop: bool,
     /// Extended SCA plus 64-bit SCA origin: 248 vCPUs instead of 64.
@@ -51,7 +54,8 @@ pub struct HostConfig {
     pub has_ap: bool,
     /// Adapter-interruption virtualisation (facility 65 in the VM's mask).
     pub has_aiv: bool,
-    /// Host ultravisor feature indications (0 without an ultravisor).
+    /// Host ultravisor feature indications (0 without an ultravisor), in the layout the C
+    /// bit-fields of `struct kvm_s390_vm_cpu_uv_feat` have on this host.
     pub uv_features: u64,
     /// `sclp.hmfai`: which facilities the hypervisor manages (2 bits per facility word);
     /// facilities it does not manage pass through to guests.
@@ -80,13 +84,9 @@ pub const TASK_SIZE_MAX: u64 = 0u64.wrapping_sub(4096);
 impl HostConfig {
     /// An LPAR of the given machine: ESCA, CMMA, AP, no huge pages, no PV, no ucontrol.
     pub fn from_profile(profile: &MachineProfile) -> Self {
-        let mut facilities = [0u64; 16];
-        for &f in profile.facilities {
-            facilities[usize::from(f / 64)] |= 1u64 << (63 - (f % 64));
-        }
         HostConfig {
             profile: *profile,
-            facilities,
+            facilities: Msb0Bitmap::from_bits(profile.facilities),
             has_esop: true,
             has_esca: true,
             has_cmma: true,
@@ -110,12 +110,12 @@ impl HostConfig {
 
     /// Whether the host has facility `nr`.
     pub fn has_facility(&self, nr: u32) -> bool {
-        let word = (nr / 64) as usize;
-        word < self.facilities.len() && self.facilities[word] & (1u64 << (63 - nr % 64)) != 0
+        self.facilities.test(nr)
     }
 
-    /// The kernel's `nonhyp_mask(i)`: the bits of facility word `i` that are not managed by
-    /// the hypervisor, and so pass through to guests when the host has them.
+    /// The kernel's `nonhyp_mask(i)`: the bits of facility doubleword `i` (its s390 value,
+    /// see [`Msb0Bitmap::word`]) that are not managed by the hypervisor, and so pass through
+    /// to guests when the host has them.
     pub fn nonhyp_mask(&self, i: usize) -> u64 {
         let shifted = if i < 16 {
             self.hmfai.wrapping_shl(2 * i as u32)
@@ -218,12 +218,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn facility_bits_are_msb0() {
+    fn facility_bits_are_the_s390_image() {
         let h = HostConfig::z16();
         assert!(h.has_facility(0));
-        assert_eq!(h.facilities[0] >> 63, 1);
+        assert_eq!(h.facilities.0[0] & 0x80, 0x80);
+        assert_eq!(h.facilities.word(0) >> 63, 1);
         assert!(h.has_facility(129));
-        assert_eq!(h.facilities[2] & (1 << 62), 1 << 62);
+        assert_eq!(h.facilities.0[16] & 0x40, 0x40);
+        assert_eq!(h.facilities.word(2) & (1 << 62), 1 << 62);
         assert!(!h.has_facility(5000));
     }
 

@@ -35,7 +35,8 @@ pub const KVM_S390_VM_CPU_PROCESSOR_UV_FEAT_GUEST: u64 = 6;
 /// Linux 6.7+.
 pub const KVM_S390_VM_CPU_MACHINE_UV_FEAT_GUEST: u64 = 7;
 
-// CPU features (bit numbers in kvm_s390_vm_cpu_feat, MSB-0 within each u64).
+// CPU features: bit numbers in kvm_s390_vm_cpu_feat, MSB-0 over the s390 memory image
+// (feature n is 0x80 >> (n % 8) of byte n / 8; see crate::msb0).
 pub const KVM_S390_VM_CPU_FEAT_NR_BITS: u32 = 1024;
 pub const KVM_S390_VM_CPU_FEAT_ESOP: u32 = 0;
 pub const KVM_S390_VM_CPU_FEAT_SIEF2: u32 = 1;
@@ -119,7 +120,9 @@ pub struct kvm_s390_vm_tod_clock {
 }
 assert_layout!(kvm_s390_vm_tod_clock, size = 16, align = 8, epoch_idx @ 0, pad @ 1, tod @ 8);
 
-/// Payload of the CPU_MODEL PROCESSOR attribute.
+/// Payload of the CPU_MODEL PROCESSOR attribute. `fac_list` holds the s390 memory image of
+/// the facility list (facility n is `0x80 >> (n % 8)` of byte `n / 8` on every host): read
+/// and write it as bytes, not as 64-bit numbers.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, AnyBitPattern, NoUninit)]
 pub struct kvm_s390_vm_cpu_processor {
@@ -130,7 +133,8 @@ pub struct kvm_s390_vm_cpu_processor {
 }
 assert_layout!(kvm_s390_vm_cpu_processor, size = 2064, align = 8, cpuid @ 0, ibc @ 8, pad @ 10, fac_list @ 16);
 
-/// Payload of the CPU_MODEL MACHINE attribute.
+/// Payload of the CPU_MODEL MACHINE attribute. `fac_mask` and `fac_list` hold s390 memory
+/// images, as in `kvm_s390_vm_cpu_processor`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, AnyBitPattern, NoUninit)]
 pub struct kvm_s390_vm_cpu_machine {
@@ -143,7 +147,8 @@ pub struct kvm_s390_vm_cpu_machine {
 assert_layout!(kvm_s390_vm_cpu_machine, size = 4112, align = 8,
     cpuid @ 0, ibc @ 8, pad @ 12, fac_mask @ 16, fac_list @ 2064);
 
-/// Payload of the CPU_MODEL PROCESSOR_FEAT / MACHINE_FEAT attributes (MSB-0 bitmap).
+/// Payload of the CPU_MODEL PROCESSOR_FEAT / MACHINE_FEAT attributes: the s390 memory image
+/// of an MSB-0 bitmap (ESOP, feature 0, is `0x80` of byte 0 on every host).
 #[repr(C)]
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, AnyBitPattern, NoUninit)]
 pub struct kvm_s390_vm_cpu_feat {
@@ -182,7 +187,9 @@ assert_layout!(kvm_s390_vm_cpu_subfunc, size = 2048, align = 1,
     sortl @ 256, dfltcc @ 288, pfcr @ 320, reserved @ 336);
 
 /// Payload of the CPU_MODEL *_UV_FEAT_GUEST attributes (Linux 6.7+). In C it is a union of
-/// `feat` with bit-fields; the shim works on the `feat` word.
+/// `feat` with the bit-fields `ap` (bit 4) and `ap_intr` (bit 5); the shim works on the `feat`
+/// word in the layout those bit-fields have when the header is compiled for this host (on
+/// s390x `ap` is 1 << 59, on a little-endian host 1 << 4), so `.ap` reads its s390 value.
 #[repr(C)]
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, AnyBitPattern, NoUninit)]
 pub struct kvm_s390_vm_cpu_uv_feat {

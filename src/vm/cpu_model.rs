@@ -3,39 +3,44 @@
 use crate::error::{AttrRule, Error, Result};
 use crate::host::{profiles, HostConfig};
 use crate::ioctl::user::{UserBuf, UserPtr};
+use crate::msb0::Msb0Bitmap;
 use crate::uaccess::FromBytes;
 use crate::uapi::*;
 
-/// Words of a facility list as the kernel keeps it (2048 bytes).
-pub(crate) const FAC_LIST_WORDS: usize = 256;
+/// Bytes of a facility list as the kernel keeps it (256 doublewords).
+pub(crate) const FAC_LIST_BYTES: usize = 2048;
+/// Bytes of a CPU-feature array (`KVM_S390_VM_CPU_FEAT_NR_BITS`).
+pub(crate) const CPU_FEAT_BYTES: usize = KVM_S390_VM_CPU_FEAT_NR_BITS as usize / 8;
+
+/// A facility list (`fac_mask`, `fac_list`) as the s390 memory image.
+pub type FacilityList = Msb0Bitmap<FAC_LIST_BYTES>;
+/// A CPU-feature array (`feat[]`) as the s390 memory image.
+pub type CpuFeatures = Msb0Bitmap<CPU_FEAT_BYTES>;
 
 /// The ultravisor feature bits a guest may be given (`ap` and `ap_intr`), in the layout the C
-/// bit-fields of `struct kvm_s390_vm_cpu_uv_feat` have on this host.
+/// bit-fields of `struct kvm_s390_vm_cpu_uv_feat` have on this host: a client that sets
+/// `.ap = 1` sends this value, and reads `.ap` back from it.
 #[cfg(target_endian = "little")]
 pub(crate) const UV_FEAT_GUEST_MASK: u64 = 0x10 | 0x20;
 #[cfg(target_endian = "big")]
 pub(crate) const UV_FEAT_GUEST_MASK: u64 = 0x0800_0000_0000_0000 | 0x0400_0000_0000_0000;
 
-fn bit(nr: u32) -> (usize, u64) {
-    ((nr / 64) as usize, 1u64 << (63 - nr % 64))
-}
-
-/// The VM's CPU model.
+/// The VM's CPU model. The bitmaps are s390 memory images ([`crate::msb0`]).
 #[derive(Clone)]
 pub struct CpuModel {
     /// CPU id given to the guest.
     pub cpuid: u64,
     /// Instruction-blocking control level.
     pub ibc: u16,
-    /// Facilities KVM may offer the guest (MSB-0 words).
-    pub fac_mask: Box<[u64; FAC_LIST_WORDS]>,
-    /// Facilities the guest sees (MSB-0 words).
-    pub fac_list: Box<[u64; FAC_LIST_WORDS]>,
-    /// Processor CPU features (MSB-0 bitmap, `KVM_S390_VM_CPU_FEAT_*`).
-    pub cpu_feat: [u64; 16],
+    /// Facilities KVM may offer the guest.
+    pub fac_mask: Box<FacilityList>,
+    /// Facilities the guest sees.
+    pub fac_list: Box<FacilityList>,
+    /// Processor CPU features (`KVM_S390_VM_CPU_FEAT_*`).
+    pub cpu_feat: CpuFeatures,
     /// Processor subfunction query blocks.
     pub subfuncs: kvm_s390_vm_cpu_subfunc,
-    /// Ultravisor features given to the guest.
+    /// Ultravisor features given to the guest (host bit-field layout).
     pub uv_feat_guest: u64,
 }
 
@@ -46,44 +51,36 @@ pub fn machine_subfuncs(host: &HostConfig) -> kvm_s390_vm_cpu_subfunc {
 
 /// The CPU features KVM offers (MACHINE_FEAT): ESOP when the host has it. The features that
 /// need the `nested=1` module parameter (SIEF2 … KSS) are not offered.
-pub fn machine_feat(host: &HostConfig) -> kvm_s390_vm_cpu_feat {
-    let mut f = kvm_s390_vm_cpu_feat::default();
+pub fn machine_feat(host: &HostConfig) -> CpuFeatures {
+    let mut f = CpuFeatures::new();
     if host.has_esop {
-        let (w, b) = bit(KVM_S390_VM_CPU_FEAT_ESOP);
-        f.feat[w] |= b;
+        f.set(KVM_S390_VM_CPU_FEAT_ESOP);
     }
     f
-}
-
-fn facility_words(list: &[u16]) -> [u64; 16] {
-    let mut w = [0u64; 16];
-    for &f in list {
-        let (i, b) = bit(u32::from(f));
-        w[i] |= b;
-    }
-    w
 }
 
 impl CpuModel {
     /// The model of a new VM (`kvm_arch_init_vm`).
     pub fn initial(host: &HostConfig) -> Self {
-        let kvm = facility_words(profiles::FACILITIES_KVM);
-        let cpumodel = facility_words(profiles::FACILITIES_KVM_CPUMODEL);
+        let kvm = Msb0Bitmap::<128>::from_bits(profiles::FACILITIES_KVM);
+        let cpumodel = Msb0Bitmap::<128>::from_bits(profiles::FACILITIES_KVM_CPUMODEL);
         let mut m = CpuModel {
             cpuid: host.profile.cpuid | (0xFF << 56),
             ibc: (host.profile.ibc & 0xFFF) as u16,
-            fac_mask: Box::new([0; FAC_LIST_WORDS]),
-            fac_list: Box::new([0; FAC_LIST_WORDS]),
-            cpu_feat: [0; 16],
+            fac_mask: Box::new(FacilityList::new()),
+            fac_list: Box::new(FacilityList::new()),
+            cpu_feat: CpuFeatures::new(),
             subfuncs: machine_subfuncs(host),
             uv_feat_guest: 0,
         };
         for i in 0..16 {
             // kvm_s390_fac_base: FACILITIES_KVM plus the facilities the hypervisor does not
-            // manage (kvm_s390_init); kvm_s390_fac_ext: FACILITIES_KVM_CPUMODEL.
-            let base = kvm[i] | (host.facilities[i] & host.nonhyp_mask(i));
-            m.fac_mask[i] = host.facilities[i] & (base | cpumodel[i]);
-            m.fac_list[i] = host.facilities[i] & base;
+            // manage (kvm_s390_init); kvm_s390_fac_ext: FACILITIES_KVM_CPUMODEL. The kernel
+            // works on doublewords; so does this, with their s390 values.
+            let hw = host.facilities.word(i);
+            let base = kvm.word(i) | (hw & host.nonhyp_mask(i));
+            m.fac_mask.set_word(i, hw & (base | cpumodel.word(i)));
+            m.fac_list.set_word(i, hw & base);
         }
         // Facilities KVM provides itself (kvm_arch_init_vm): 74 (store-hypervisor-information)
         // and 138 (configuration-z/Architecture-architectural-mode); 65 (interlocked access to
@@ -96,25 +93,20 @@ impl CpuModel {
             m.set_facility(147);
         }
         if host.has_aiv {
-            let (w, b) = bit(65);
-            m.fac_mask[w] |= b;
+            m.fac_mask.set(65);
         }
         m
     }
 
     /// The kernel's `test_kvm_facility`: in both the mask and the list.
     pub fn has_facility(&self, nr: u32) -> bool {
-        let (w, b) = bit(nr);
-        w < FAC_LIST_WORDS && self.fac_mask[w] & self.fac_list[w] & b != 0
+        self.fac_mask.test(nr) && self.fac_list.test(nr)
     }
 
     /// Sets facility `nr` in both the mask and the list.
     pub fn set_facility(&mut self, nr: u32) {
-        let (w, b) = bit(nr);
-        if w < FAC_LIST_WORDS {
-            self.fac_mask[w] |= b;
-            self.fac_list[w] |= b;
-        }
+        self.fac_mask.set(nr);
+        self.fac_list.set(nr);
     }
 }
 
@@ -143,23 +135,20 @@ impl super::Vm {
                 if lowest != 0 && p.ibc != 0 {
                     m.ibc = p.ibc.clamp(lowest, unblocked.max(lowest));
                 }
-                m.fac_list.copy_from_slice(&p.fac_list);
+                // Stored verbatim: the bytes are the s390 image of the list.
+                *m.fac_list = FacilityList::from_u64_array(&p.fac_list);
                 Ok(0)
             }
             KVM_S390_VM_CPU_PROCESSOR_FEAT => {
                 let f: kvm_s390_vm_cpu_feat = payload(attr.addr)?;
-                let avail = machine_feat(&self.host);
-                if f.feat
-                    .iter()
-                    .zip(avail.feat.iter())
-                    .any(|(r, a)| r & !a != 0)
-                {
+                let f = CpuFeatures::from_u64_array(&f.feat);
+                if !f.is_subset_of(&machine_feat(&self.host)) {
                     return Err(Error::Attr(AttrRule::Invalid));
                 }
                 if busy() {
                     return Err(Error::Attr(AttrRule::Busy));
                 }
-                self.state().cpu_model.cpu_feat = f.feat;
+                self.state().cpu_model.cpu_feat = f;
                 Ok(0)
             }
             KVM_S390_VM_CPU_PROCESSOR_SUBFUNC => {
@@ -210,27 +199,31 @@ impl super::Vm {
                     cpuid: m.cpuid,
                     ibc: m.ibc,
                     pad: [0; 6],
-                    fac_list: *m.fac_list,
+                    fac_list: m.fac_list.to_u64_array(),
                 };
                 UserPtr::new(attr.addr).write(&p)?;
             }
             KVM_S390_VM_CPU_MACHINE => {
-                let mut fac_list = [0u64; FAC_LIST_WORDS];
-                fac_list[..16].copy_from_slice(&self.host.facilities);
+                // The host list fills the first 16 doublewords (S390_ARCH_FAC_LIST_SIZE_U64
+                // of STFLE), the rest stays zero.
+                let mut fac_list = FacilityList::new();
+                fac_list.0[..self.host.facilities.0.len()].copy_from_slice(&self.host.facilities.0);
                 let p = kvm_s390_vm_cpu_machine {
                     cpuid: self.host.profile.cpuid,
                     ibc: self.host.profile.ibc,
                     pad: [0; 4],
-                    fac_mask: *m.fac_mask,
-                    fac_list,
+                    fac_mask: m.fac_mask.to_u64_array(),
+                    fac_list: fac_list.to_u64_array(),
                 };
                 UserPtr::new(attr.addr).write(&p)?;
             }
             KVM_S390_VM_CPU_PROCESSOR_FEAT => {
-                UserPtr::new(attr.addr).write(&kvm_s390_vm_cpu_feat { feat: m.cpu_feat })?;
+                let feat = m.cpu_feat.to_u64_array();
+                UserPtr::new(attr.addr).write(&kvm_s390_vm_cpu_feat { feat })?;
             }
             KVM_S390_VM_CPU_MACHINE_FEAT => {
-                UserPtr::new(attr.addr).write(&machine_feat(&self.host))?
+                let feat = machine_feat(&self.host).to_u64_array();
+                UserPtr::new(attr.addr).write(&kvm_s390_vm_cpu_feat { feat })?
             }
             KVM_S390_VM_CPU_PROCESSOR_SUBFUNC => UserPtr::new(attr.addr).write(&m.subfuncs)?,
             KVM_S390_VM_CPU_MACHINE_SUBFUNC => {
@@ -263,8 +256,8 @@ mod tests {
         // Vector (129) sits in the hypervisor-managed part of word 2: only
         // KVM_CAP_S390_VECTOR_REGISTERS turns it on.
         assert!(!m.has_facility(129));
-        // Facility 65 is in the mask only.
-        assert_eq!(m.fac_mask[1] >> (63 - 1) & 1, 1);
+        // Facility 65 is in the mask only: byte 8, 0x40.
+        assert_eq!(m.fac_mask.0[8] & 0x40, 0x40);
         assert!(!m.has_facility(65));
         assert_eq!(m.cpuid >> 56, 0xFF);
         assert_eq!(
