@@ -63,7 +63,15 @@ upstream=${version#*:}
 upstream=${upstream%%-*}
 upstream_plain=${upstream%%+*}
 
-key=$( { echo "$version"; cat "$here/build.sh"; cat "$here"/patches/*.patch; } | sha256sum | cut -c1-12)
+# The configuration: KVM only (no TCG), one target, none of the optional libraries; the default
+# devices stay (virtio-ccw, the generic loader). The s390-ccw BIOS is not built (Debian's image
+# is used).
+configure_flags=(--target-list=s390x-softmmu --enable-kvm --disable-tcg --disable-download
+    --without-default-features --disable-docs --disable-werror --disable-install-blobs
+    --disable-debug-info)
+# The cache key: what decides the binary (source version, patches, configuration).
+key=$( { echo "$version"; echo "${configure_flags[*]}"; cat "$here"/patches/*.patch; } |
+    sha256sum | cut -c1-12)
 out="$cache_root/qemu-$upstream_plain-$key"
 if [ -x "$out/build/qemu-system-s390x" ] && [ -f "$out/firmware/s390-ccw.img" ] && [ -f "$out/.complete" ]; then
     say "reusing $out"
@@ -131,11 +139,7 @@ set +e
 
     mkdir build
     cd build
-    # KVM only (no TCG), one target, none of the optional libraries; the default devices stay
-    # (virtio-ccw, the generic loader). The s390-ccw BIOS is not built (Debian's image is used).
-    ../src/configure --target-list=s390x-softmmu --enable-kvm --disable-tcg \
-        --python="$venv/bin/python3" --disable-download --without-default-features \
-        --disable-docs --disable-werror --disable-install-blobs --disable-debug-info
+    ../src/configure --python="$venv/bin/python3" "${configure_flags[@]}"
     nice -n 19 ninja qemu-system-s390x
     ./qemu-system-s390x --version
 ) > "$log" 2>&1
@@ -150,5 +154,9 @@ end=$(date +%s)
 rm -rf "$out/dl"
 echo "built in $((end - start)) s" >> "$log"
 touch "$out/.complete"
+# Builds of other keys (older patches or versions) go: each holds a ~1 GB build tree.
+for old in "$cache_root"/qemu-[0-9]*-*; do
+    [ "$old" = "$out" ] || rm -rf "$old"
+done
 say "built in $((end - start)) s"
 echo "$out"
