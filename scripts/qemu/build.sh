@@ -35,7 +35,7 @@ say() { echo "qemu/build.sh: $*" >&2; }
 
 # The source package's version in the suite, from the deb-src index (the line is added once).
 source_version() {
-    apt-cache showsrc "qemu" 2>/dev/null | awk -v want="$1" '
+    { apt-cache showsrc qemu 2>/dev/null || true; } | awk -v want="$1" '
         /^Package: /  { pkg = $2 }
         /^Version: /  { if (pkg == "qemu" && index($2, want) > 0) print $2 }' | sort -V | tail -n1
 }
@@ -47,7 +47,6 @@ esac
 version=$(source_version "$version_pattern")
 if [ -z "$version" ]; then
     say "adding a deb-src line for $suite"
-    . /etc/os-release
     $SUDO tee /etc/apt/sources.list.d/kvm-s390-shim-qemu-src.sources >/dev/null <<EOF
 Types: deb deb-src
 URIs: http://deb.debian.org/debian
