@@ -628,6 +628,24 @@ def sc_trace(r, machine):
     return "%d KVM calls" % calls
 
 
+def sc_cpu_hotplug(r, machine):
+    """Hot-plug of a vCPU into a running guest (-smp 1,maxcpus=4): KVM_CREATE_VCPU at run time,
+    the new CPU stopped until the guest starts it."""
+    args = wait_args(r)
+    args[args.index("-smp") + 1] = "1,maxcpus=4"
+    q = r.qemu("cpu-hotplug-%s" % machine, args, machine).connect()
+    q.cmd("cont")
+    slots = q.cmd("query-hotpluggable-cpus")
+    check(len(slots) == 4, "%d hot-pluggable slots" % len(slots))
+    q.cmd("device_add", driver="host-s390x-cpu", id="cpu2", **{"core-id": 2})
+    cpus = q.cmd("query-cpus-fast")
+    got = [(c["cpu-index"], c["props"]["core-id"], c.get("cpu-state")) for c in cpus]
+    check(got == [(0, 0, "operating"), (2, 2, "stopped")], "CPUs %s" % got)
+    check(q.status() == "running", "status %s" % q.status())
+    q.quit()
+    no_warnings(q)
+
+
 def write_file(r, name, data):
     path = os.path.join(r.workdir, name)
     with open(path, "wb") as f:
@@ -779,6 +797,7 @@ def main():
     r.run("cont with the BIOS, no boot device (%s)" % last, sc_bios, r, last)
     r.run("lifecycle (%s)" % last, sc_lifecycle, r, last)
     r.run("hot-plug virtio-ccw (%s)" % last, sc_hotplug, r, last)
+    r.run("hot-plug a CPU (%s)" % last, sc_cpu_hotplug, r, last)
     r.run("KVM calls fail only as on the kernel (%s)" % last, sc_trace, r, last)
     r.run("migrate to a file (%s)" % last, sc_migrate, r, last, "file")
     r.run("migrate into -incoming (%s)" % last, sc_migrate, r, last, "socket")
