@@ -176,6 +176,16 @@ struct kvm_run {
 		char padding[2048];
 	} s;
 };
+
+/* A binary-stats descriptor (KVM_GET_STATS_FD); `name` is header.name_size bytes long. */
+struct kvm_stats_desc {
+	uint32_t flags;
+	int16_t exponent;
+	uint16_t size;
+	uint32_t offset;
+	uint32_t bucket_size;
+	char name[];
+};
 #endif /* KVM_S390_SHIM_NO_UAPI */
 
 
@@ -950,6 +960,48 @@ struct kvm_run {
  */
 #define KVM_IOEVENTFD_VALID_FLAG_MASK ((1 << 5) - 1)
 
+#define KVM_STATS_TYPE_SHIFT 0
+
+#define KVM_STATS_TYPE_MASK (15 << KVM_STATS_TYPE_SHIFT)
+
+#define KVM_STATS_TYPE_CUMULATIVE (0 << KVM_STATS_TYPE_SHIFT)
+
+#define KVM_STATS_TYPE_INSTANT (1 << KVM_STATS_TYPE_SHIFT)
+
+#define KVM_STATS_TYPE_PEAK (2 << KVM_STATS_TYPE_SHIFT)
+
+#define KVM_STATS_TYPE_LINEAR_HIST (3 << KVM_STATS_TYPE_SHIFT)
+
+#define KVM_STATS_TYPE_LOG_HIST (4 << KVM_STATS_TYPE_SHIFT)
+
+#define KVM_STATS_TYPE_MAX KVM_STATS_TYPE_LOG_HIST
+
+#define KVM_STATS_UNIT_SHIFT 4
+
+#define KVM_STATS_UNIT_MASK (15 << KVM_STATS_UNIT_SHIFT)
+
+#define KVM_STATS_UNIT_NONE (0 << KVM_STATS_UNIT_SHIFT)
+
+#define KVM_STATS_UNIT_BYTES (1 << KVM_STATS_UNIT_SHIFT)
+
+#define KVM_STATS_UNIT_SECONDS (2 << KVM_STATS_UNIT_SHIFT)
+
+#define KVM_STATS_UNIT_CYCLES (3 << KVM_STATS_UNIT_SHIFT)
+
+#define KVM_STATS_UNIT_BOOLEAN (4 << KVM_STATS_UNIT_SHIFT)
+
+#define KVM_STATS_UNIT_MAX KVM_STATS_UNIT_BOOLEAN
+
+#define KVM_STATS_BASE_SHIFT 8
+
+#define KVM_STATS_BASE_MASK (15 << KVM_STATS_BASE_SHIFT)
+
+#define KVM_STATS_BASE_POW10 (0 << KVM_STATS_BASE_SHIFT)
+
+#define KVM_STATS_BASE_POW2 (1 << KVM_STATS_BASE_SHIFT)
+
+#define KVM_STATS_BASE_MAX KVM_STATS_BASE_POW2
+
 #define KVM_S390_VM_MEM_CTRL 0
 
 #define KVM_S390_VM_TOD 1
@@ -1634,6 +1686,18 @@ struct kvm_irq_routing_entry {
   uint32_t flags;
   uint32_t pad;
   union kvm_irq_routing_entry_u u;
+};
+
+/*
+ The header at offset 0 of a binary stats file (`KVM_GET_STATS_FD`).
+ */
+struct kvm_stats_header {
+  uint32_t flags;
+  uint32_t name_size;
+  uint32_t num_desc;
+  uint32_t id_offset;
+  uint32_t desc_offset;
+  uint32_t data_offset;
 };
 
 #ifdef __cplusplus

@@ -327,7 +327,7 @@ pub static CAPS: &[CapDef] = &[
     },
     CapDef {
         cap: KVM_CAP_BINARY_STATS_FD,
-        needs: &[(VmFd, KVM_GET_STATS_FD)],
+        needs: &[(VmFd, KVM_GET_STATS_FD), (Vcpu, KVM_GET_STATS_FD)],
         value: one,
     },
     CapDef {
@@ -438,7 +438,11 @@ mod tests {
         (KVM_CAP_ENABLE_CAP_VM, 1, &[(VmFd, KVM_ENABLE_CAP)]),
         (KVM_CAP_HALT_POLL, 1, &[(VmFd, KVM_ENABLE_CAP)]),
         (KVM_CAP_IRQ_ROUTING, 4096, &[(VmFd, KVM_SET_GSI_ROUTING)]),
-        (KVM_CAP_BINARY_STATS_FD, 1, &[(VmFd, KVM_GET_STATS_FD)]),
+        (
+            KVM_CAP_BINARY_STATS_FD,
+            1,
+            &[(VmFd, KVM_GET_STATS_FD), (Vcpu, KVM_GET_STATS_FD)],
+        ),
         // Any device type; on s390 the FLIC is the one.
         (KVM_CAP_DEVICE_CTRL, 1, &[FLIC]),
         // s390 (kvm-s390.c), the constant ones.

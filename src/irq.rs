@@ -17,6 +17,7 @@ use std::collections::VecDeque;
 
 use crate::addr::RealAddr;
 use crate::error::{Error, Result};
+use crate::stats;
 use crate::uapi::*;
 use crate::vcpu::{Vcpu, VcpuState};
 use crate::vm::Vm;
@@ -872,6 +873,7 @@ impl Vcpu {
         // is an async ioctl): a snapshot kept beside the local interrupts.
         let (stopped, ilen) = self.irq_context();
         let exists = |id: u16| vm.vcpu_by_id(u32::from(id)).is_some();
+        self.count_inject(irq.type_);
         let what = self.irqs().inject(irq, stopped, ilen, &exists)?;
         if what == Inject::StoreStatus {
             self.store_status(vm, KVM_S390_STORE_STATUS_NOADDR)?;
@@ -891,9 +893,32 @@ impl Vcpu {
             return Err(Error::IrqBusy);
         }
         for r in records {
+            self.count_inject(r.type_);
             li.inject(r, stopped, ilen, &exists)?;
         }
         Ok(0)
+    }
+
+    /// The kernel's `__inject_*` count every attempt of a known type on entry, before their
+    /// checks (`vcpu->stat.inject_*`).
+    fn count_inject(&self, type_: u64) {
+        let Ok(t) = u32::try_from(type_) else {
+            return;
+        };
+        let c = match t {
+            KVM_S390_PROGRAM_INT => stats::vcpu::INJECT_PROGRAM,
+            KVM_S390_SIGP_SET_PREFIX => stats::vcpu::INJECT_SET_PREFIX,
+            KVM_S390_SIGP_STOP => stats::vcpu::INJECT_STOP_SIGNAL,
+            KVM_S390_RESTART => stats::vcpu::INJECT_RESTART,
+            KVM_S390_INT_CLOCK_COMP => stats::vcpu::INJECT_CKC,
+            KVM_S390_INT_CPU_TIMER => stats::vcpu::INJECT_CPUTM,
+            KVM_S390_INT_EXTERNAL_CALL => stats::vcpu::INJECT_EXTERNAL_CALL,
+            KVM_S390_INT_EMERGENCY => stats::vcpu::INJECT_EMERGENCY_SIGNAL,
+            KVM_S390_MCHK => stats::vcpu::INJECT_MCHK,
+            KVM_S390_INT_PFAULT_INIT => stats::vcpu::INJECT_PFAULT_INIT,
+            _ => return,
+        };
+        self.stats.inc(c);
     }
 
     /// `kvm_s390_deliver_pending_interrupts`: delivers every deliverable interrupt, highest
@@ -948,6 +973,24 @@ impl Vcpu {
             lc.put16(lc::EXT_CPU_ADDR, cpu);
             st.psw = lc.swap_psw(lc::EXT_OLD_PSW, lc::EXT_NEW_PSW, st.psw);
         };
+        // The kernel's __deliver_* count on entry; I/O, machine checks and virtio only when
+        // something was there to deliver (below).
+        let counter = match t {
+            IRQ_PEND_EXT_EMERGENCY => Some(stats::vcpu::DELIVER_EMERGENCY_SIGNAL),
+            IRQ_PEND_EXT_EXTERNAL => Some(stats::vcpu::DELIVER_EXTERNAL_CALL),
+            IRQ_PEND_EXT_CLOCK_COMP => Some(stats::vcpu::DELIVER_CKC),
+            IRQ_PEND_EXT_CPU_TIMER => Some(stats::vcpu::DELIVER_CPUTM),
+            IRQ_PEND_RESTART => Some(stats::vcpu::DELIVER_RESTART_SIGNAL),
+            IRQ_PEND_SET_PREFIX => Some(stats::vcpu::DELIVER_PREFIX_SIGNAL),
+            IRQ_PEND_EXT_SERVICE | IRQ_PEND_EXT_SERVICE_EV => {
+                Some(stats::vcpu::DELIVER_SERVICE_SIGNAL)
+            }
+            IRQ_PEND_PROG => Some(stats::vcpu::DELIVER_PROGRAM),
+            _ => None,
+        };
+        if let Some(c) = counter {
+            self.stats.inc(c);
+        }
         match t {
             IRQ_PEND_IO_ISC_7..=IRQ_PEND_IO_ISC_0 => {
                 let isc = (IRQ_PEND_IO_ISC_0 - t) as usize;
@@ -963,6 +1006,7 @@ impl Vcpu {
                     inti
                 };
                 if let Some(i) = inti {
+                    self.stats.inc(stats::vcpu::DELIVER_IO);
                     lc.put16(lc::SUBCHANNEL_ID, i.io.subchannel_id);
                     lc.put16(lc::SUBCHANNEL_NR, i.io.subchannel_nr);
                     lc.put32(lc::IO_INT_PARM, i.io.io_int_parm);
@@ -991,6 +1035,7 @@ impl Vcpu {
                     }
                 }
                 if deliver {
+                    self.stats.inc(stats::vcpu::DELIVER_MACHINE_CHECK);
                     self.write_machine_check(st, &mchk, lc);
                 }
             }
@@ -1097,6 +1142,9 @@ impl Vcpu {
                     i
                 };
                 if let Some(i) = inti {
+                    if t == IRQ_PEND_VIRTIO {
+                        self.stats.inc(stats::vcpu::DELIVER_VIRTIO);
+                    }
                     ext(lc, st, EXT_IRQ_CP_SERVICE, cpu);
                     if t == IRQ_PEND_VIRTIO {
                         lc.put32(lc::EXT_PARAMS, i.ext.ext_params);
@@ -1228,6 +1276,18 @@ impl Vcpu {
 impl Vm {
     /// `kvm_s390_inject_vm` / `__inject_vm`: queues a floating interrupt and kicks a vCPU.
     pub fn inject_floating(&self, inti: Inti) -> Result<()> {
+        // The kernel's __inject_* count every attempt of a known type on entry.
+        let counter = match inti.type_ {
+            KVM_S390_MCHK => Some(stats::vm::INJECT_FLOAT_MCHK),
+            KVM_S390_INT_VIRTIO => Some(stats::vm::INJECT_VIRTIO),
+            KVM_S390_INT_SERVICE => Some(stats::vm::INJECT_SERVICE_SIGNAL),
+            KVM_S390_INT_PFAULT_DONE => Some(stats::vm::INJECT_PFAULT_DONE),
+            t if is_io(t) => Some(stats::vm::INJECT_IO),
+            _ => None,
+        };
+        if let Some(c) = counter {
+            self.stats.inc(c);
+        }
         let target = {
             let mut fi = self.float_irqs();
             fi.inject(inti)?;

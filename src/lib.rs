@@ -16,6 +16,7 @@
 //! * [`host`]: the modelled IBM Z host.
 //! * [`msb0`]: MSB-0 bitmaps (facility lists, CPU features) as the s390 memory image.
 //! * [`caps`]: `KVM_CHECK_EXTENSION` answers.
+//! * [`stats`]: the binary statistics files (`KVM_GET_STATS_FD`).
 //! * [`ioctl`]: the request dispatcher.
 //! * [`ffi`]: the exported C API and the LD_PRELOAD interposers.
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -36,6 +37,7 @@ pub mod msb0;
 pub mod object;
 pub mod os;
 pub mod rcu;
+pub mod stats;
 pub mod system;
 pub mod uaccess;
 pub mod uapi;

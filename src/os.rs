@@ -254,6 +254,73 @@ pub fn memfd_page(name: &CStr, len: NonZeroUsize) -> Result<MemfdPage> {
     })
 }
 
+/// Creates a memfd holding `bytes`, maps it shared and writable into the shim, then seals it
+/// at its size and against writes through any other fd or mapping (`F_SEAL_FUTURE_WRITE`, where
+/// the kernel has it): a binary-statistics file whose values the shim updates in place.
+pub fn memfd_with(name: &CStr, bytes: &[u8]) -> Result<MemfdPage> {
+    let len = NonZeroUsize::new(bytes.len()).ok_or(Error::Os(libc::EINVAL))?;
+    let fd = memfd_create(
+        name,
+        MemFdCreateFlag::MFD_CLOEXEC | MemFdCreateFlag::MFD_ALLOW_SEALING,
+    )
+    .map_err(os_err)?;
+    let size = libc::off_t::try_from(len.get()).map_err(|_| Error::OutOfMemory)?;
+    nix::unistd::ftruncate(&fd, size).map_err(os_err)?;
+    let id = file_id(fd.as_raw_fd()).ok_or(Error::Os(libc::EBADF))?;
+    // SAFETY: a fresh shared mapping of our own memfd, at an address the kernel chooses.
+    let base = unsafe {
+        mmap(
+            None,
+            len,
+            ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+            MapFlags::MAP_SHARED,
+            &fd,
+            0,
+        )
+    }
+    .map_err(os_err)?;
+    // SAFETY: the mapping is `len` bytes long and nothing else refers to it yet.
+    unsafe { ptr::copy_nonoverlapping(bytes.as_ptr(), base.as_ptr().cast::<u8>(), len.get()) };
+    let seals = SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW;
+    // F_SEAL_FUTURE_WRITE (Linux 5.1) leaves this writable mapping usable; without it the
+    // callers' fds are read-only anyway.
+    let _ = fcntl(
+        fd.as_raw_fd(),
+        FcntlArg::F_ADD_SEALS(seals | SealFlag::F_SEAL_FUTURE_WRITE),
+    );
+    fcntl(
+        fd.as_raw_fd(),
+        FcntlArg::F_ADD_SEALS(seals | SealFlag::F_SEAL_SEAL),
+    )
+    .map_err(os_err)?;
+    Ok(MemfdPage {
+        base: base.cast(),
+        fd: fd.into_raw_fd(),
+        id,
+    })
+}
+
+/// A new read-only open file description of the file at `fd` (close-on-exec), through
+/// `/proc/self/fd` with the raw system call: its own file position, and `write` fails with
+/// EBADF, as on the kernel's anon-inode files.
+pub fn reopen_read_only(fd: RawFd) -> Result<RawFd> {
+    let path = std::ffi::CString::new(format!("/proc/self/fd/{fd}"))
+        .map_err(|_| Error::Os(libc::EINVAL))?;
+    // SAFETY: openat with a NUL-terminated path; the raw syscall bypasses the interposers.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_openat,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        )
+    };
+    if r < 0 {
+        return Err(Error::Os(Errno::last() as i32));
+    }
+    RawFd::try_from(r).map_err(|_| Error::Os(libc::EMFILE))
+}
+
 /// Unmaps a mapping made by [`memfd_page`].
 ///
 /// # Safety

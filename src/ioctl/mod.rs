@@ -210,6 +210,8 @@ pub static VM_IOCTLS: &[Ioctl<VmHandler>] = &[
         Ok(0)
     }),
     ioctl!(KVM_IOEVENTFD, in kvm_ioeventfd, |vm; a| vm.ioeventfds.ioctl(&a)),
+    // The argument is ignored, as in the kernel.
+    ioctl!(KVM_GET_STATS_FD, none, |vm| vm.stats.open_fd()),
     ioctl!(KVM_CREATE_VCPU, value, |vm; id| {
         let (vcpu, fd) = vm.create_vcpu(id)?;
         crate::object::install(fd, Object::Vcpu(vm.clone(), vcpu))
@@ -270,6 +272,7 @@ pub static VCPU_IOCTLS: &[Ioctl<VcpuHandler>] = &[
         v.set_irq_state(vm, &records)
     }),
     ioctl!(KVM_S390_STORE_STATUS, value, |vm, v; addr| v.store_status(vm, addr)),
+    ioctl!(KVM_GET_STATS_FD, none, |_, v| v.stats.open_fd()),
     // The argument is a pointer the handler follows itself: NULL clears the mask.
     ioctl!(KVM_SET_SIGNAL_MASK, value, |_, v; a| v.set_signal_mask(a)),
     // gmap_fault: the shim's guest memory is always mapped, so only the address is checked.

@@ -156,3 +156,13 @@ struct kvm_run {
 		char padding[2048];
 	} s;
 };
+
+/* A binary-stats descriptor (KVM_GET_STATS_FD); `name` is header.name_size bytes long. */
+struct kvm_stats_desc {
+	uint32_t flags;
+	int16_t exponent;
+	uint16_t size;
+	uint32_t offset;
+	uint32_t bucket_size;
+	char name[];
+};

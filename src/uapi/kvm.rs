@@ -670,3 +670,53 @@ pub struct kvm_irq_routing {
     pub entries: [u64; 0],
 }
 assert_layout!(kvm_irq_routing, size = 8, align = 8, nr @ 0, flags @ 4, entries @ 8);
+
+pub const KVM_STATS_TYPE_SHIFT: u32 = 0;
+pub const KVM_STATS_TYPE_MASK: u32 = 0xF << KVM_STATS_TYPE_SHIFT;
+pub const KVM_STATS_TYPE_CUMULATIVE: u32 = 0x0 << KVM_STATS_TYPE_SHIFT;
+pub const KVM_STATS_TYPE_INSTANT: u32 = 0x1 << KVM_STATS_TYPE_SHIFT;
+pub const KVM_STATS_TYPE_PEAK: u32 = 0x2 << KVM_STATS_TYPE_SHIFT;
+pub const KVM_STATS_TYPE_LINEAR_HIST: u32 = 0x3 << KVM_STATS_TYPE_SHIFT;
+pub const KVM_STATS_TYPE_LOG_HIST: u32 = 0x4 << KVM_STATS_TYPE_SHIFT;
+pub const KVM_STATS_TYPE_MAX: u32 = KVM_STATS_TYPE_LOG_HIST;
+pub const KVM_STATS_UNIT_SHIFT: u32 = 4;
+pub const KVM_STATS_UNIT_MASK: u32 = 0xF << KVM_STATS_UNIT_SHIFT;
+pub const KVM_STATS_UNIT_NONE: u32 = 0x0 << KVM_STATS_UNIT_SHIFT;
+pub const KVM_STATS_UNIT_BYTES: u32 = 0x1 << KVM_STATS_UNIT_SHIFT;
+pub const KVM_STATS_UNIT_SECONDS: u32 = 0x2 << KVM_STATS_UNIT_SHIFT;
+pub const KVM_STATS_UNIT_CYCLES: u32 = 0x3 << KVM_STATS_UNIT_SHIFT;
+pub const KVM_STATS_UNIT_BOOLEAN: u32 = 0x4 << KVM_STATS_UNIT_SHIFT;
+pub const KVM_STATS_UNIT_MAX: u32 = KVM_STATS_UNIT_BOOLEAN;
+pub const KVM_STATS_BASE_SHIFT: u32 = 8;
+pub const KVM_STATS_BASE_MASK: u32 = 0xF << KVM_STATS_BASE_SHIFT;
+pub const KVM_STATS_BASE_POW10: u32 = 0x0 << KVM_STATS_BASE_SHIFT;
+pub const KVM_STATS_BASE_POW2: u32 = 0x1 << KVM_STATS_BASE_SHIFT;
+pub const KVM_STATS_BASE_MAX: u32 = KVM_STATS_BASE_POW2;
+
+/// The header at offset 0 of a binary stats file (`KVM_GET_STATS_FD`).
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, AnyBitPattern, NoUninit)]
+pub struct kvm_stats_header {
+    pub flags: u32,
+    pub name_size: u32,
+    pub num_desc: u32,
+    pub id_offset: u32,
+    pub desc_offset: u32,
+    pub data_offset: u32,
+}
+assert_layout!(kvm_stats_header, size = 24, align = 4, flags @ 0, name_size @ 4, num_desc @ 8,
+    id_offset @ 12, desc_offset @ 16, data_offset @ 20);
+
+/// A stats descriptor without its name: in the file each is followed by `name_size` bytes of
+/// NUL-terminated name (the uapi's flexible `name[]`).
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, AnyBitPattern, NoUninit)]
+pub struct kvm_stats_desc {
+    pub flags: u32,
+    pub exponent: i16,
+    pub size: u16,
+    pub offset: u32,
+    pub bucket_size: u32,
+}
+assert_layout!(kvm_stats_desc, size = 16, align = 4, flags @ 0, exponent @ 4, size @ 6,
+    offset @ 8, bucket_size @ 12);

@@ -12,6 +12,7 @@ use std::sync::{Mutex, MutexGuard};
 use crate::error::{Error, Result};
 use crate::ioctl::user::{UserBuf, UserPtr};
 use crate::irq::LocalIrqs;
+use crate::stats;
 use crate::uapi::*;
 use crate::vm::Vm;
 use run_page::{off, RunPage, BPBC_BIT};
@@ -94,6 +95,25 @@ pub struct Vcpu {
     icpt_ilen: AtomicU8,
     /// Pending local interrupts (the kernel's `li->lock` domain).
     irqs: Mutex<LocalIrqs>,
+    /// The vCPU's counters and stats file (`KVM_GET_STATS_FD`).
+    pub stats: crate::stats::Stats,
+}
+
+/// The counter the kernel's intercept handler bumps for `icptcode` (`kvm_handle_sie_intercept`).
+fn intercept_counter(icptcode: u8) -> Option<usize> {
+    use stats::vcpu::*;
+    Some(match icptcode {
+        0x04 => EXIT_INSTRUCTION,
+        0x08 => EXIT_PROGRAM_INTERRUPTION,
+        0x0c => EXIT_INSTR_AND_PROGRAM,
+        0x14 => EXIT_EXTERNAL_INTERRUPT,
+        0x1c => EXIT_WAIT_STATE,
+        0x20 => EXIT_VALIDITY,
+        0x28 => EXIT_STOP_REQUEST,
+        0x2c => EXIT_OPERATION_EXCEPTION,
+        0x38 => EXIT_PEI,
+        _ => return None,
+    })
 }
 
 impl Vcpu {
@@ -157,6 +177,7 @@ impl Vcpu {
                 stopped: AtomicBool::new(true),
                 icpt_ilen: AtomicU8::new(0),
                 irqs: Mutex::new(LocalIrqs::default()),
+                stats: crate::stats::Stats::for_vcpu(id),
             },
             fd,
         ))
@@ -485,8 +506,11 @@ impl Vcpu {
         }
         self.sync_regs_in(vm, &mut st, dirty);
         self.wait.reset();
+        // From here every return counts as an exit to userspace (`exit_userspace`, counted by
+        // the kernel after __vcpu_run whatever its result).
         if let Err(e) = self.deliver_interrupts(vm, &mut st) {
             self.sync_regs_out(&st);
+            self.stats.inc(stats::vcpu::EXIT_USERSPACE);
             return Err(e);
         }
         let exit = if let Some(stop) = self.stop_intercept(vm, &mut st) {
@@ -499,6 +523,7 @@ impl Vcpu {
                     Ok(exit) => exit,
                     Err(e) => {
                         self.sync_regs_out(&st);
+                        self.stats.inc(stats::vcpu::EXIT_USERSPACE);
                         return Err(e);
                     }
                 },
@@ -506,6 +531,9 @@ impl Vcpu {
         };
         let result = match exit {
             guest::Exit::Intercept { icptcode, ipa, ipb } => {
+                if let Some(c) = intercept_counter(icptcode) {
+                    self.stats.inc(c);
+                }
                 self.set_icpt(&mut st, Some((icptcode, ipa)));
                 self.run.set(off::EXIT_REASON, KVM_EXIT_S390_SIEIC);
                 self.run.set(off::EXIT, icptcode);
@@ -523,6 +551,7 @@ impl Vcpu {
             }
         };
         self.sync_regs_out(&st);
+        self.stats.inc(stats::vcpu::EXIT_USERSPACE);
         result
     }
 
@@ -542,8 +571,18 @@ impl Vcpu {
             // ckc hrtimer does (`__calculate_sltime`); its interrupt is then delivered like a
             // kicked one.
             let deadline = crate::irq::ckc_sleep_time(st, || vm.guest_tod().tod);
-            match parking_lot::MutexGuard::unlocked(st, || self.wait.sleep(deadline)) {
+            // An enabled wait: the kernel's kvm_s390_handle_wait, then kvm_vcpu_halt.
+            self.stats.inc(stats::vcpu::EXIT_WAIT_STATE);
+            self.stats.set(stats::vcpu::BLOCKING, 1);
+            let start = std::time::Instant::now();
+            let woke = parking_lot::MutexGuard::unlocked(st, || self.wait.sleep(deadline));
+            let waited = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            self.stats.set(stats::vcpu::BLOCKING, 0);
+            self.stats.add(stats::vcpu::HALT_WAIT_NS, waited);
+            self.stats.log_hist(stats::vcpu::HALT_WAIT_HIST, waited);
+            match woke {
                 Ok(wait::Wake::Kicked) => {
+                    self.stats.inc(stats::vcpu::HALT_WAKEUP);
                     self.wait.reset();
                     self.deliver_interrupts(vm, st)?;
                     if let Some(stop) = self.stop_intercept(vm, st) {

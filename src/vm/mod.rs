@@ -129,6 +129,8 @@ pub struct Vm {
     pub(crate) routes: Mutex<Vec<crate::irqfd::AdapterRoute>>,
     /// The irqfds and their thread.
     pub(crate) irqfds: crate::irqfd::IrqfdSet,
+    /// The VM's counters and stats file (`KVM_GET_STATS_FD`).
+    pub stats: crate::stats::Stats,
 }
 
 /// The kind of memslot change (the kernel's `enum kvm_mr_change`).
@@ -208,6 +210,7 @@ impl Vm {
             has_flic: AtomicBool::new(false),
             routes: Mutex::new(Vec::new()),
             irqfds: Default::default(),
+            stats: crate::stats::Stats::for_vm(),
         }))
     }
 
