@@ -96,10 +96,9 @@ KEY_PAGES = {0x200000: 0x30, 0x201000: 0x50}
 CMMA_PAGES = 0x300000
 
 # The KVM calls that may fail while QEMU runs: a vCPU kicked out of KVM_RUN (EINTR, as on the
-# kernel) and KVM_GET_STATS_FD while the shim has no binary stats (ENOTTY; QEMU then does without
-# them). Any other failure is a defect of the shim or of QEMU (the unpatched x86_64 build's FLIC
-# probe passes its attribute by value: EFAULT, on the kernel too; patch 0004).
-EXPECTED_FAILURES = {("KVM_RUN", "EINTR"), ("KVM_GET_STATS_FD", "ENOTTY")}
+# kernel). Any other failure is a defect of the shim or of QEMU (the unpatched x86_64 build's
+# FLIC probe passes its attribute by value: EFAULT, on the kernel too; patch 0004).
+EXPECTED_FAILURES = {("KVM_RUN", "EINTR")}
 TRACE_LINE = re.compile(r"\] (\w+) (\d+) (KVM_\w+).* = -1 (E\w+)")
 
 
@@ -646,6 +645,31 @@ def sc_cpu_hotplug(r, machine):
     no_warnings(q)
 
 
+def sc_stats(r, machine):
+    """query-stats reads the binary stats files (KVM_GET_STATS_FD): after inject-nmi a vCPU
+    counts the restart injected and delivered."""
+    q = r.qemu("stats-%s" % machine, wait_args(r, smp=2), machine).connect()
+    q.cmd("cont")
+    q.cmd("inject-nmi")
+    deadline = time.monotonic() + 5
+    while True:
+        vcpus = q.cmd("query-stats", target="vcpu")
+        vals = [{s["name"]: s["value"] for s in v["stats"]} for v in vcpus]
+        if any(v.get("deliver_restart_signal", 0) >= 1 for v in vals) or \
+                time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    check(len(vals) == 2, "stats of %d vCPUs" % len(vals))
+    check(any(v.get("inject_restart", 0) >= 1 and v.get("deliver_restart_signal", 0) >= 1
+              for v in vals), "no vCPU counts the restart: %s"
+          % [{k: v.get(k) for k in ("inject_restart", "deliver_restart_signal")} for v in vals])
+    vm = q.cmd("query-stats", target="vm")
+    check(vm and vm[0]["provider"] == "kvm" and len(vm[0]["stats"]) > 10, "VM stats %s" % vm)
+    q.quit()
+    no_warnings(q)
+    return "%d vCPU and %d VM stats" % (len(vcpus[0]["stats"]), len(vm[0]["stats"]))
+
+
 def write_file(r, name, data):
     path = os.path.join(r.workdir, name)
     with open(path, "wb") as f:
@@ -798,6 +822,7 @@ def main():
     r.run("lifecycle (%s)" % last, sc_lifecycle, r, last)
     r.run("hot-plug virtio-ccw (%s)" % last, sc_hotplug, r, last)
     r.run("hot-plug a CPU (%s)" % last, sc_cpu_hotplug, r, last)
+    r.run("query-stats (%s)" % last, sc_stats, r, last)
     r.run("KVM calls fail only as on the kernel (%s)" % last, sc_trace, r, last)
     r.run("migrate to a file (%s)" % last, sc_migrate, r, last, "file")
     r.run("migrate into -incoming (%s)" % last, sc_migrate, r, last, "socket")
