@@ -5,19 +5,22 @@ scenarios are process choreography — start QEMU, talk JSON over a socket, comp
 no crate and no compiled harness).
 
     scripts/qemu/scenarios.py --qemu BUILD/qemu-system-s390x --firmware DIR --shim LIB.so
-    scripts/qemu/scenarios.py ... --qemu-user qemu-s390x-static --sysroot SYSROOT   # s390x QEMU
+    scripts/qemu/scenarios.py ... --qemu-user DIR/qemu-s390x --sysroot DIR/sysroot   # s390x QEMU
 
 Each scenario prints `ok`, `FAIL` or `skip` with its name; the last line is
-`N passed, N failed, N skipped`, and the exit status is 1 when one failed.
+`N passed, N failed, N skipped`, and the exit status is 1 when one failed. Every QEMU runs with
+the shim's trace, and every scenario also checks that QEMU printed nothing on stderr and that no
+KVM call failed beyond EXPECTED_FAILURES.
 
 Guest code: until the shim runs z/Architecture instructions in KVM_RUN, `cont` leaves the vCPUs
-waiting for interrupts (the shim delivers pending interrupts into the lowcore and sleeps). Once
-it does, the s390-ccw BIOS runs and, with no boot device, ends in a disabled wait, which QEMU
-(`-action panic=pause`, set explicitly) reports as GUEST_PANICKED and pauses. The migration
-scenario loads a small guest program (SSKE, ESSA, a counter, a disabled wait) that a restart
-interrupt enters; it detects whether the program ran and is strict about storage keys and CMMA
-states when it did (before that, it checks what QEMU and the shim already move: guest memory,
-the pending restart interrupt, and that keys/CMMA are reported alike on both sides).
+waiting for interrupts (the shim delivers pending interrupts into the lowcore and sleeps). The
+guests are raw IPL images (-kernel), so most scenarios hold either way: an enabled wait idles
+with or without a CPU. A probe runs PROGRAM (SSKE, ESSA, a counter, an enabled wait) and
+records whether guest code runs; the BIOS scenario then expects `running` (no guest code) or the
+BIOS's disabled wait with no boot device (GUEST_PANICKED, paused: `-action panic=pause`, set
+explicitly), and the migration scenarios are strict about storage keys, CMMA states and the
+counter when it does (before that they check what QEMU and the shim already move: guest memory,
+a pending restart interrupt, and keys/CMMA reported alike on both sides).
 """
 
 import argparse
@@ -278,7 +281,6 @@ class Runner:
         self.workdir = tempfile.mkdtemp(prefix="kvm-s390-shim-qemu-")
         self.results = []
         self.started = []
-        self.notes = []
         self.guest_code = None  # set by the probe scenario
         emulated = args.qemu_user is not None
         self.start_timeout = 120 if emulated else 30
@@ -300,7 +302,7 @@ class Runner:
         env.update(extra)
         return env
 
-    def qemu(self, name, args, machine, **kw):
+    def qemu(self, name, args, machine):
         q = Qemu(self, name, args, {"KVM_S390_SHIM_MACHINE": machine})
         self.started.append(q)
         return q
