@@ -79,7 +79,8 @@ if [ -x "$out/build/qemu-system-s390x" ] && [ -f "$out/firmware/s390-ccw.img" ] 
 fi
 
 # Build dependencies for a minimal KVM-only s390x-softmmu build.
-deps=(ninja-build libglib2.0-dev flex bison python3-venv dpkg-dev xz-utils patch gcc make pkg-config)
+deps=(ninja-build libglib2.0-dev zlib1g-dev flex bison python3-venv dpkg-dev xz-utils patch gcc make
+    pkg-config)
 missing=()
 for p in "${deps[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
