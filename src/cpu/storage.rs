@@ -2,9 +2,11 @@
 //!
 //! Every access goes through [`Storage`] with a logical address already wrapped to the
 //! addressing mode; the implementation translates (DAT, prefixing), checks protection and
-//! copies. The vCPU binding will implement it over `vcpu::gaccess` (its translation path and
-//! fault-recovering host copies); [`VecStorage`] implements it over a flat byte vector
-//! (logical = absolute) for the unit and differential tests.
+//! copies. The vCPU binding (`vcpu::cpu_run::VcpuStorage`) implements it over `vcpu::gaccess`
+//! (the vCPU's DAT, prefixing, key and low-address protection, storage-key R/C bits and the
+//! fault-recovering host copies; a host fault ends `KVM_RUN` with EFAULT as in the kernel);
+//! [`VecStorage`] implements it over a flat byte vector (logical = absolute) for the unit and
+//! differential tests.
 
 use super::Pgm;
 
@@ -26,30 +28,31 @@ pub trait Storage {
     /// key of the instruction cache).
     fn fetch_absolute(&mut self, addr: u64) -> Result<u64, Pgm>;
 
-    /// Read instruction bytes at an absolute address returned by `fetch_absolute`.
+    /// Read instruction bytes at an absolute address returned by `fetch_absolute`. The
+    /// instruction cache calls it on every hit to compare the cached instruction's bytes
+    /// with memory, so it must be cheap (one copy, no translation).
     fn read_absolute(&mut self, abs: u64, buf: &mut [u8]) -> Result<(), Pgm>;
 
-    /// The write generation of the 4 KiB absolute page `abs >> 12`: any store into the page
-    /// by anyone (this CPU, other CPUs, memops, the VMM) changes it.
-    fn page_generation(&self, abs: u64) -> u64;
+    /// A write generation of the absolute page `abs >> 12`. The instruction cache no longer
+    /// uses it (it compares instruction bytes, see `icache`); kept so that existing
+    /// implementations forwarding it still build. Always 0 unless overridden.
+    fn page_generation(&self, _abs: u64) -> u64 {
+        0
+    }
 }
 
 /// Storage over a flat byte vector: logical address = absolute address, no protection;
-/// beyond the end is an addressing exception. Tracks one write generation per page.
+/// beyond the end is an addressing exception.
 #[derive(Debug, Clone)]
 pub struct VecStorage {
     /// The bytes.
     pub mem: Vec<u8>,
-    gens: Vec<u64>,
 }
 
 impl VecStorage {
     /// `size` bytes of zeros.
     pub fn new(size: usize) -> Self {
-        VecStorage {
-            mem: vec![0; size],
-            gens: vec![0; size.div_ceil(4096)],
-        }
+        VecStorage { mem: vec![0; size] }
     }
 
     fn range(&self, addr: u64, len: usize) -> Result<std::ops::Range<usize>, Pgm> {
@@ -61,18 +64,9 @@ impl VecStorage {
         Ok(start..end)
     }
 
-    /// Store from outside the CPU (a VMM or memop write): bumps the page generations.
+    /// Store from outside the CPU (a VMM or memop write).
     pub fn store(&mut self, addr: u64, buf: &[u8]) -> Result<(), Pgm> {
         self.write(addr, buf)
-    }
-
-    fn bump(&mut self, r: &std::ops::Range<usize>) {
-        if r.is_empty() {
-            return;
-        }
-        for p in r.start / 4096..=(r.end - 1) / 4096 {
-            self.gens[p] = self.gens[p].wrapping_add(1);
-        }
     }
 }
 
@@ -85,16 +79,14 @@ impl Storage for VecStorage {
 
     fn write(&mut self, addr: u64, buf: &[u8]) -> Result<(), Pgm> {
         let r = self.range(addr, buf.len())?;
-        self.mem[r.clone()].copy_from_slice(buf);
-        self.bump(&r);
+        self.mem[r].copy_from_slice(buf);
         Ok(())
     }
 
     fn cas(&mut self, addr: u64, old: &mut [u8], new: &[u8]) -> Result<bool, Pgm> {
         let r = self.range(addr, new.len())?;
         if self.mem[r.clone()] == *old {
-            self.mem[r.clone()].copy_from_slice(new);
-            self.bump(&r);
+            self.mem[r].copy_from_slice(new);
             Ok(true)
         } else {
             old.copy_from_slice(&self.mem[r]);
@@ -109,13 +101,5 @@ impl Storage for VecStorage {
 
     fn read_absolute(&mut self, abs: u64, buf: &mut [u8]) -> Result<(), Pgm> {
         self.read(abs, buf)
-    }
-
-    fn page_generation(&self, abs: u64) -> u64 {
-        usize::try_from(abs >> 12)
-            .ok()
-            .and_then(|p| self.gens.get(p))
-            .copied()
-            .unwrap_or(0)
     }
 }
