@@ -1159,14 +1159,6 @@ struct kvm_run {
 #define KVM_S390_SHIM_DIAG500_EXIT 1
 
 /*
- A program interruption recognised while executing an instruction.
-
- The interruption code is [`Pgm::code`]; `Data` carries the data-exception code that the
- CPU also stores in the FPC (byte 2) when the AFP-register control allows it.
- */
-struct Pgm;
-
-/*
  The CPU a guest function acts as. Valid only during the call that received it.
  */
 struct kvm_s390_shim_guest;
@@ -1639,8 +1631,6 @@ struct kvm_irq_routing_entry {
   uint32_t pad;
   union kvm_irq_routing_entry_u u;
 };
-
-
 
 #ifdef __cplusplus
 extern "C" {

@@ -198,8 +198,10 @@ pub trait Storage {
     }
 }
 
-/// The "not here" answer of a machine method (see [`Storage`]).
-pub const INTERCEPT: Pgm = Pgm::Intercept { ipa: 0, ipb: 0 };
+/// The "not here" answer of a machine method (see [`Storage`]): an intercept with zero
+/// `ipa` (no instruction has opcode 0x00), which the executor completes with the bytes of
+/// the instruction that asked.
+pub(crate) const INTERCEPT: Pgm = Pgm::Intercept { ipa: 0, ipb: 0 };
 
 /// What LOAD REAL ADDRESS found (SA22-7832 "Load Real Address").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
