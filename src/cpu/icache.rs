@@ -8,7 +8,7 @@
 //! the vCPU binding); the cache never holds translations.
 
 use super::exec::{decode_checked, raw_of};
-use super::insn::{insn_len, Insn};
+use super::insn::{insn_len, Insn, INSNS};
 use super::{Cpu, Pgm, Storage};
 
 const ENTRIES: usize = 4096;
@@ -22,9 +22,12 @@ struct Entry {
     insn: Insn,
 }
 
+/// No absolute address is odd: the tag of an empty slot.
+const EMPTY: u64 = 1;
+
 /// The cache of one CPU (not shared: lookups take no lock).
 pub struct InsnCache {
-    slots: Vec<Option<Entry>>,
+    slots: Vec<Entry>,
     /// Hits and misses since creation (for the benchmark and tests).
     pub hits: u64,
     /// Decodes.
@@ -40,8 +43,14 @@ impl Default for InsnCache {
 impl InsnCache {
     /// An empty cache.
     pub fn new() -> Self {
+        let empty = Entry {
+            abs: EMPTY,
+            gen: 0,
+            gen2: 0,
+            insn: Insn::blank(&INSNS[0]),
+        };
         InsnCache {
-            slots: vec![None; ENTRIES],
+            slots: vec![empty; ENTRIES],
             hits: 0,
             misses: 0,
         }
@@ -49,25 +58,31 @@ impl InsnCache {
 
     /// Drop every entry (e.g. when the memory map changes under the CPU).
     pub fn flush(&mut self) {
-        self.slots.iter_mut().for_each(|s| *s = None);
+        self.slots.iter_mut().for_each(|s| s.abs = EMPTY);
     }
 
     /// The decoded instruction at logical `addr`, from the cache when its page generation(s)
-    /// still match, otherwise fetched and decoded.
-    pub fn lookup(&mut self, cpu: &mut Cpu, mem: &mut dyn Storage, addr: u64) -> Result<Insn, Pgm> {
+    /// still match, otherwise fetched and decoded. Returned by reference: the hot path
+    /// copies nothing.
+    #[inline]
+    pub fn lookup(
+        &mut self,
+        cpu: &mut Cpu,
+        mem: &mut dyn Storage,
+        addr: u64,
+    ) -> Result<&Insn, Pgm> {
         if addr & 1 != 0 {
             cpu.ilc = 0;
             return Err(Pgm::Specification);
         }
         let abs = mem.fetch_absolute(addr)?;
         let slot = (abs as usize >> 1) & (ENTRIES - 1);
-        if let Some(e) = &self.slots[slot] {
-            if e.abs == abs && e.gen == mem.page_generation(abs) {
-                let crosses = (abs & 0xfff) + u64::from(e.insn.len) > 0x1000;
-                if !crosses || e.gen2 == mem.page_generation(abs + 0x1000) {
-                    self.hits += 1;
-                    return Ok(e.insn);
-                }
+        let e = &self.slots[slot];
+        if e.abs == abs && e.gen == mem.page_generation(abs) {
+            let crosses = (abs & 0xfff) + u64::from(e.insn.len) > 0x1000;
+            if !crosses || e.gen2 == mem.page_generation(abs + 0x1000) {
+                self.hits += 1;
+                return Ok(&self.slots[slot].insn);
             }
         }
         self.misses += 1;
@@ -86,13 +101,13 @@ impl InsnCache {
             mem.read_absolute(abs2, &mut b[2..usize::from(len)])?;
         }
         let insn = decode_checked(cpu, raw_of(&b))?;
-        self.slots[slot] = Some(Entry {
+        self.slots[slot] = Entry {
             abs,
             gen,
             gen2,
             insn,
-        });
-        Ok(insn)
+        };
+        Ok(&self.slots[slot].insn)
     }
 }
 

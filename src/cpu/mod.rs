@@ -359,7 +359,7 @@ impl Cpu {
     ) -> Result<(), Pgm> {
         let addr = self.psw_addr;
         let insn = cache.lookup(self, mem, addr)?;
-        exec::execute(self, mem, &insn, addr)
+        exec::execute(self, mem, insn, addr)
     }
 }
 
