@@ -483,6 +483,19 @@ const CLASSES: &[(&str, &[&str])] = &[
             "LOC", "LOCG", "STOC", "STOCG", "AR", "CR",
         ],
     ),
+    (
+        // In the problem state every one is a privileged-operation exception before any
+        // operand is touched.
+        "privileged",
+        &[
+            "LPSW", "LPSWE", "SSM", "STNSM", "STOSM", "LCTL", "LCTLG", "STCTL", "STCTG", "SPX",
+            "STPX", "STAP", "STIDP", "SCK", "SCKPF", "SCKC", "SPT", "STCKC", "STPT", "LRA", "LRAY",
+            "LRAG", "TPROT", "PTLB", "IPTE", "IDTE", "CSP", "CSPG", "SSKE", "ISKE", "RRBE", "PFMF",
+            "TB", "STFL", "SIGP", "DIAG", "STSI", "SERVC", "ESSA", "SIE", "CSCH", "HSCH", "MSCH",
+            "SSCH", "STSCH", "TSCH", "TPI", "SAL", "RSCH", "STCRW", "STCPS", "RCHP", "SCHM",
+            "CHSC", "SIGA", "XSCH", "AR",
+        ],
+    ),
 ];
 
 const EX_TARGETS: &[&str] = &[
@@ -688,7 +701,7 @@ fn run_shim(c: &Case) -> Outcome {
         }
         if let Err(p) = r {
             status = match p {
-                Pgm::Operation => 4 << 16 | 1,
+                Pgm::Operation | Pgm::PrivilegedOperation => 4 << 16 | 1,
                 Pgm::Specification | Pgm::Execute => 4 << 16 | 2,
                 // Linux (and qemu-user) deliver a DXC that is not an IEEE code as SIGFPE with
                 // si_code 0.
@@ -879,8 +892,15 @@ fn every_row_is_in_a_differential_class_or_listed() {
         "BCTG", "BXH", "BXLE", "BXHG", "BXLEG", "CRB", "CGRB", "CLRB", "CLGRB", "CIB", "CGIB",
         "CLIB", "CLGIB", "PFDRL",
     ];
+    // Supervisor instructions that do not raise a privileged-operation exception in every
+    // problem-state case (semiprivileged, or problem-state instructions reading the
+    // machine's clock): unit-tested in src/cpu/tests.rs.
+    let supervisor = [
+        "SVC", "SPKA", "IPK", "SAC", "SACF", "EPSW", "STCK", "STCKF", "STCKE", "IVSK",
+    ];
     for d in INSNS {
-        let listed = CLASSES.iter().any(|(_, m)| m.contains(&d.mnemonic));
+        let listed = CLASSES.iter().any(|(_, m)| m.contains(&d.mnemonic))
+            || supervisor.contains(&d.mnemonic);
         assert!(
             listed || skipped.contains(&d.mnemonic),
             "{} in no class",
@@ -958,7 +978,10 @@ fn table_matches_binutils() {
                 && g.starts_with(&e[..e.len() - 1]))
             || (e.starts_with("loc") && g.starts_with("loc"))
             || (e.starts_with("stoc") && g.starts_with("stoc"))
-            || (e == "bc" && g.starts_with('b'));
+            || (e == "bc" && g.starts_with('b'))
+            // binutils 2.40 has no opcode-table rows for these (IBM documents SERVC and
+            // CHSC outside the Principles of Operation; ESSA is missing).
+            || (matches!(e.as_str(), "servc" | "chsc" | "essa") && g == ".long");
         if !ok {
             bad.push(format!("{e} disassembles as {g}"));
         }

@@ -5,15 +5,14 @@
 //! instruction's raw bytes; a hit reads the bytes at that absolute address again (one copy of
 //! at most six bytes, no translation) and compares them with the entry. A store into cached
 //! code by anyone — this CPU, another vCPU, a memop, the VMM's own plain stores into guest
-//! memory, a DMA-like write by a device thread — is therefore seen at the next fetch, without
-//! any write-side bookkeeping (a generation counter would miss the VMM's plain stores, and
-//! write-protecting code pages would need signals on the VMM's own accesses). What the cache
-//! saves is the decode and the table lookup, not the fetch. The translation of the fetch
-//! address is the storage's business (an instruction TLB in the vCPU binding); the cache never
-//! holds translations.
+//! memory, a device thread — is therefore seen at the next fetch, without any write-side
+//! bookkeeping (a generation counter misses the VMM's plain stores; write-protecting code
+//! pages would need signals on the VMM's own accesses). What the cache saves is the decode
+//! and the table lookup, not the fetch. The translation of the fetch address is the storage's
+//! business (an instruction TLB in the vCPU binding); the cache never holds translations.
 
 use super::exec::{decode_checked, raw_of};
-use super::insn::{insn_len, Insn};
+use super::insn::{insn_len, Insn, INSNS};
 use super::{Cpu, Pgm, Storage};
 
 const ENTRIES: usize = 4096;
@@ -21,14 +20,17 @@ const ENTRIES: usize = 4096;
 #[derive(Clone, Copy)]
 struct Entry {
     abs: u64,
-    /// The instruction's bytes, as [`raw_of`] packs them (zero-padded to six bytes).
+    /// The instruction's bytes as [`raw_of`] packs them (zero-padded to six bytes).
     raw: u64,
     insn: Insn,
 }
 
+/// No absolute address is odd: the tag of an empty slot.
+const EMPTY: u64 = 1;
+
 /// The cache of one CPU (not shared: lookups take no lock).
 pub struct InsnCache {
-    slots: Vec<Option<Entry>>,
+    slots: Vec<Entry>,
     /// Hits and misses since creation (for the benchmark and tests).
     pub hits: u64,
     /// Decodes.
@@ -44,8 +46,13 @@ impl Default for InsnCache {
 impl InsnCache {
     /// An empty cache.
     pub fn new() -> Self {
+        let empty = Entry {
+            abs: EMPTY,
+            raw: 0,
+            insn: Insn::blank(&INSNS[0]),
+        };
         InsnCache {
-            slots: vec![None; ENTRIES],
+            slots: vec![empty; ENTRIES],
             hits: 0,
             misses: 0,
         }
@@ -53,33 +60,39 @@ impl InsnCache {
 
     /// Drop every entry.
     pub fn flush(&mut self) {
-        self.slots.iter_mut().for_each(|s| *s = None);
+        self.slots.iter_mut().for_each(|s| s.abs = EMPTY);
     }
 
     /// The decoded instruction at logical `addr`: from the cache when the bytes in memory
-    /// still equal the cached ones, otherwise fetched and decoded.
-    pub fn lookup(&mut self, cpu: &mut Cpu, mem: &mut dyn Storage, addr: u64) -> Result<Insn, Pgm> {
+    /// still equal the cached ones, otherwise fetched and decoded. Returned by reference:
+    /// the hot path copies nothing but the instruction bytes it compares.
+    #[inline]
+    pub fn lookup(
+        &mut self,
+        cpu: &mut Cpu,
+        mem: &mut dyn Storage,
+        addr: u64,
+    ) -> Result<&Insn, Pgm> {
         if addr & 1 != 0 {
             cpu.ilc = 0;
             return Err(Pgm::Specification);
         }
         let abs = mem.fetch_absolute(addr)?;
         let slot = (abs as usize >> 1) & (ENTRIES - 1);
-        let mut b = [0u8; 6];
-        if let Some(e) = &self.slots[slot] {
-            let len = usize::from(e.insn.len);
-            // An instruction crossing into the next page takes the slow path: its second
-            // part may translate elsewhere now.
-            if e.abs == abs && (abs & 0xfff) as usize + len <= 0x1000 {
-                mem.read_absolute(abs, &mut b[..len])?;
-                if raw_of(&b) == e.raw {
-                    self.hits += 1;
-                    return Ok(e.insn);
-                }
-                b = [0; 6];
+        let e = &self.slots[slot];
+        let len = usize::from(e.insn.len);
+        // An instruction crossing into the next page takes the slow path: its second part
+        // may translate elsewhere now.
+        if e.abs == abs && (abs & 0xfff) as usize + len <= 0x1000 {
+            let mut b = [0u8; 6];
+            mem.read_absolute(abs, &mut b[..len])?;
+            if raw_of(&b) == self.slots[slot].raw {
+                self.hits += 1;
+                return Ok(&self.slots[slot].insn);
             }
         }
         self.misses += 1;
+        let mut b = [0u8; 6];
         mem.read_absolute(abs, &mut b[..2])?;
         let len = usize::from(insn_len(b[0]));
         // The bytes left in the first page (the address is even, so at least two).
@@ -93,8 +106,8 @@ impl InsnCache {
         }
         let raw = raw_of(&b);
         let insn = decode_checked(cpu, raw)?;
-        self.slots[slot] = Some(Entry { abs, raw, insn });
-        Ok(insn)
+        self.slots[slot] = Entry { abs, raw, insn };
+        Ok(&self.slots[slot].insn)
     }
 }
 

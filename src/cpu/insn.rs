@@ -797,6 +797,77 @@ table! {
     0xb371 RRE  "LNDFR"  FpSupportSign fp_sign Nil 1;
     0xb373 RRE  "LCDFR"  FpSupportSign fp_sign Nil 2;
     0xb372 RRFb "CPSDR"  FpSupportSign fp_sign Nil 3;
+    // ---- supervisor (src/cpu/supervisor.rs): PSW, control registers, prefix
+    0x0a   I    "SVC"    Base svc   Nil 0;
+    0x82   S    "LPSW"   Base lpsw  Nil 0;
+    0xb2b2 S    "LPSWE"  Base lpswe Nil 0;
+    0x80   S    "SSM"    Base ssm   Nil 0;
+    0xac   SI   "STNSM"  Base stxsm Nil 0;
+    0xad   SI   "STOSM"  Base stxsm Nil 1;
+    0xb20a S    "SPKA"   Base spka  Nil 0;
+    0xb20b S    "IPK"    Base ipk   Nil 0;
+    0xb219 S    "SAC"    Base sac   Nil 0;
+    0xb279 S    "SACF"   Base sac   Nil 1;
+    0xb98d RRE  "EPSW"   Base epsw  Nil 0;
+    0xb7   RSa  "LCTL"   Base lctl  Nil 4;
+    0xeb2f RSYa "LCTLG"  Base lctl  Nil 8;
+    0xb6   RSa  "STCTL"  Base stctl Nil 4;
+    0xeb25 RSYa "STCTG"  Base stctl Nil 8;
+    0xb210 S    "SPX"    Base spx   Nil 0;
+    0xb211 S    "STPX"   Base stpx  Nil 0;
+    0xb212 S    "STAP"   Base stap  Nil 0;
+    0xb202 S    "STIDP"  Base stidp Nil 0;
+    // clocks and timers (the machine's)
+    0xb205 S    "STCK"   Base stck  Nil 0;
+    0xb27c S    "STCKF"  Base stck  Nil 1;
+    0xb278 S    "STCKE"  Base stcke Nil 0;
+    0xb204 S    "SCK"    Base sck   Nil 0;
+    0x0107 E    "SCKPF"  Base sckpf Nil 0;
+    0xb206 S    "SCKC"   Base set_timer Nil 0;
+    0xb208 S    "SPT"    Base set_timer Nil 1;
+    0xb207 S    "STCKC"  Base store_timer Nil 0;
+    0xb209 S    "STPT"   Base store_timer Nil 1;
+    // DAT and TLB (walks through the machine, table entries at absolute addresses)
+    0xb1   RXa  "LRA"    Base lra   Nil 0;
+    0xe313 RXYa "LRAY"   LongDisplacement lra Nil 0;
+    0xe303 RXYa "LRAG"   Base lra   Nil 1;
+    0xe501 SSE  "TPROT"  Base tprot Nil 0;
+    0xb20d S    "PTLB"   Base ptlb  Nil 0;
+    0xb221 RRFa "IPTE"   Base ipte  Nil 0;
+    0xb98e RRFb "IDTE"   Base idte  Nil 0;
+    0xb250 RRE  "CSP"    Base csp   Nil 4;
+    0xb98a RRE  "CSPG"   Base csp   Nil 8;
+    // storage keys (the machine's) and frames
+    0xb22b RRFc "SSKE"   Base sske  Nil 0;
+    0xb229 RRE  "ISKE"   Base iske  Nil 0;
+    0xb22a RRE  "RRBE"   Base rrbe  Nil 0;
+    0xb223 RRE  "IVSK"   Base ivsk  Nil 0;
+    0xb9af RRE  "PFMF"   Base pfmf  Nil 0;
+    0xb22c RRE  "TB"     Base tb    Nil 0;
+    0xb2b1 S    "STFL"   Base stfl  Nil 0;
+    // intercepted to KVM or userspace
+    0xae   RSa  "SIGP"   Base intercept Nil 0;
+    0x83   RSa  "DIAG"   Base intercept Nil 0;
+    0xb27d S    "STSI"   Base intercept Nil 0;
+    0xb220 RRE  "SERVC"  Base intercept Nil 0;
+    0xb9ab RRFc "ESSA"   Base intercept Nil 0;
+    0xb214 S    "SIE"    Base intercept Nil 0;
+    0xb230 S    "CSCH"   Base intercept Nil 0;
+    0xb231 S    "HSCH"   Base intercept Nil 0;
+    0xb232 S    "MSCH"   Base intercept Nil 0;
+    0xb233 S    "SSCH"   Base intercept Nil 0;
+    0xb234 S    "STSCH"  Base intercept Nil 0;
+    0xb235 S    "TSCH"   Base intercept Nil 0;
+    0xb236 S    "TPI"    Base intercept Nil 0;
+    0xb237 S    "SAL"    Base intercept Nil 0;
+    0xb238 S    "RSCH"   Base intercept Nil 0;
+    0xb239 S    "STCRW"  Base intercept Nil 0;
+    0xb23a S    "STCPS"  Base intercept Nil 0;
+    0xb23b S    "RCHP"   Base intercept Nil 0;
+    0xb23c S    "SCHM"   Base intercept Nil 0;
+    0xb25f RRE  "CHSC"   Base intercept Nil 0;
+    0xb274 S    "SIGA"   Base intercept Nil 0;
+    0xb276 S    "XSCH"   Base intercept Nil 0;
 }
 
 /// Encode the fields of `i` with the opcode of `i.def` (the inverse of [`decode`]): the

@@ -36,7 +36,7 @@ use super::run_page::off;
 use super::{Vcpu, VcpuState};
 use crate::addr::LogicalAddr;
 use crate::cpu::icache::InsnCache;
-use crate::cpu::{Cpu, Facilities, Pgm, Storage};
+use crate::cpu::{Cpu, Facilities, LraResult, Pgm, Storage};
 use crate::error::{Error, Result};
 use crate::uapi::*;
 use crate::vm::memslot::PAGE_SIZE;
@@ -66,6 +66,7 @@ pub struct Engine {
     cpu: Cpu,
     icache: InsnCache,
     itlb: Itlb,
+    facs: Facilities,
 }
 
 /// The `VcpuState` slot of the engine (created at the first `KVM_RUN` without a guest
@@ -91,15 +92,30 @@ impl Clone for EngineSlot {
 /// architecture lets a TLB entry live until a purge; the flushes are a superset of those).
 #[derive(Default, Clone, Copy)]
 struct Itlb {
-    entry: Option<(u64, u64)>,
+    /// (logical page, absolute page, [`TLB_EPOCH`] when made).
+    entry: Option<(u64, u64, u64)>,
+}
+
+/// Bumped by every purge of all CPUs' TLBs (IPTE/IDTE/CSP broadcast, storage-key changes):
+/// an instruction-TLB entry made before is not used again by any vCPU.
+static TLB_EPOCH: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn tlb_epoch() -> u64 {
+    TLB_EPOCH.load(std::sync::atomic::Ordering::Acquire)
+}
+
+fn purge_all_tlbs() {
+    TLB_EPOCH.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
 }
 
 /// The executor's storage: the vCPU's logical-access path.
 pub struct VcpuStorage<'a> {
     vm: &'a Vm,
     vcpu: &'a Vcpu,
-    st: &'a VcpuState,
+    st: &'a mut VcpuState,
     itlb: &'a mut Itlb,
+    /// The CPU model's facility list (STFL, STFLE).
+    facs: &'a Facilities,
     /// A host-side failure (a guest page whose host mapping faults outside the copy, an
     /// errno of the translation path): `KVM_RUN` ends with it.
     errno: Option<Error>,
@@ -233,11 +249,12 @@ impl Storage for VcpuStorage<'_> {
 
     fn fetch_absolute(&mut self, addr: u64) -> std::result::Result<u64, Pgm> {
         let page = addr & !(PAGE_SIZE - 1);
-        if let Some((lp, ap)) = self.itlb.entry {
-            if lp == page {
+        if let Some((lp, ap, epoch)) = self.itlb.entry {
+            if lp == page && epoch == tlb_epoch() {
                 return Ok(ap | (addr & (PAGE_SIZE - 1)));
             }
         }
+        let epoch = tlb_epoch();
         let key = self.key();
         let abs = gaccess::guest_translate_checked(
             self.vm,
@@ -251,15 +268,216 @@ impl Storage for VcpuStorage<'_> {
         )
         .map_err(|f| self.fail(f))?
         .raw();
-        self.itlb.entry = Some((page, abs & !(PAGE_SIZE - 1)));
+        self.itlb.entry = Some((page, abs & !(PAGE_SIZE - 1), epoch));
         Ok(abs)
     }
 
     fn read_absolute(&mut self, abs: u64, buf: &mut [u8]) -> std::result::Result<(), Pgm> {
         let slots = self.vm.memslots();
+        self.vm.read_abs(&slots, abs, buf).map_err(pgm_of_code)
+    }
+
+    fn write_absolute(&mut self, abs: u64, buf: &[u8]) -> std::result::Result<(), Pgm> {
+        let slots = self.vm.memslots();
+        self.vm.write_abs(&slots, abs, buf).map_err(pgm_of_code)
+    }
+
+    fn cas_absolute(
+        &mut self,
+        abs: u64,
+        old: &mut [u8],
+        new: &[u8],
+    ) -> std::result::Result<bool, Pgm> {
+        let size = new.len();
+        let slots = self.vm.memslots();
+        let Some(slot) = slots.by_gfn(abs / PAGE_SIZE) else {
+            return Err(Pgm::Addressing);
+        };
+        let mut o = [0u8; 16];
+        let mut n = [0u8; 16];
+        o[..size].copy_from_slice(old);
+        n[..size].copy_from_slice(new);
+        let hva = slot.hva(abs / PAGE_SIZE) + abs % PAGE_SIZE;
+        match crate::uaccess::compare_exchange(hva, size, &mut o, &n) {
+            Ok(swapped) => {
+                if !swapped {
+                    old.copy_from_slice(&o[..size]);
+                }
+                Ok(swapped)
+            }
+            Err(_) => {
+                self.errno = Some(Error::Fault);
+                Err(Pgm::Addressing)
+            }
+        }
+    }
+
+    fn control_changed(&mut self, cpu: &Cpu) {
+        self.st.psw = (cpu.psw_mask, cpu.psw_addr);
+        self.st.crs = cpu.cr;
+        self.st.prefix = u64::from(cpu.prefix);
+        self.itlb.entry = None;
+    }
+
+    fn purge_tlb(&mut self, all_cpus: bool) {
+        self.itlb.entry = None;
+        if all_cpus {
+            purge_all_tlbs();
+        }
+    }
+
+    fn translate(&mut self, addr: u64) -> std::result::Result<u64, Pgm> {
+        gaccess::guest_translate_checked(
+            self.vm,
+            self.vcpu,
+            self.st,
+            LogicalAddr(addr),
+            0,
+            1,
+            Mode::Fetch,
+            0,
+        )
+        .map(|a| a.raw())
+        .map_err(|f| self.fail(f))
+    }
+
+    fn lra(&mut self, addr: u64, _alet: u32) -> std::result::Result<LraResult, Pgm> {
+        // DAT on regardless of the PSW; the address space the PSW selects.
+        let mut st = self.st.clone();
+        st.psw.0 |= 1 << 58;
+        match gaccess::guest_translate_checked(
+            self.vm,
+            self.vcpu,
+            &st,
+            LogicalAddr(addr),
+            0,
+            1,
+            Mode::Fetch,
+            0,
+        ) {
+            Ok(abs) => Ok(LraResult::Real(absolute_to_real(abs.raw(), st.prefix))),
+            // The walk does not report the invalid entry's address.
+            Err(Fail::Pgm(p)) if p.code == gaccess::PGM_PAGE_TRANSLATION => {
+                Ok(LraResult::InvalidPage(0))
+            }
+            Err(Fail::Pgm(p)) if p.code == 0x05 || p.code == gaccess::PGM_TRANSLATION_SPEC => {
+                Err(pgm_of_code(p.code))
+            }
+            Err(Fail::Pgm(p)) => Ok(LraResult::Exception(p.code)),
+            Err(f) => Err(self.fail(f)),
+        }
+    }
+
+    fn test_protection(&mut self, addr: u64, key: u8) -> std::result::Result<u8, Pgm> {
+        let _keys = (key != 0).then(|| self.vm.keys_read_lock());
+        let check = |this: &mut Self, mode| {
+            gaccess::guest_translate_checked(
+                this.vm,
+                this.vcpu,
+                this.st,
+                LogicalAddr(addr),
+                0,
+                1,
+                mode,
+                key,
+            )
+        };
+        // handle_tprot: a store check, on protection a fetch check; translation exceptions
+        // are "not available" (cc 3), addressing and translation specification interrupt.
+        let r = match check(self, Mode::Store) {
+            Err(Fail::Pgm(p)) if p.code == 0x04 => match check(self, Mode::Fetch) {
+                Ok(_) => return Ok(1),
+                Err(Fail::Pgm(p)) if p.code == 0x04 => return Ok(2),
+                r => r,
+            },
+            r => r,
+        };
+        match r {
+            Ok(_) => Ok(0),
+            Err(Fail::Pgm(p)) if p.code == 0x05 || p.code == gaccess::PGM_TRANSLATION_SPEC => {
+                Err(pgm_of_code(p.code))
+            }
+            Err(Fail::Pgm(_)) => Ok(3),
+            Err(f) => Err(self.fail(f)),
+        }
+    }
+
+    fn storage_key(&mut self, abs: u64) -> std::result::Result<u8, Pgm> {
+        self.vm.storage_key_abs(abs).map_err(pgm_of_code)
+    }
+
+    fn set_storage_key(&mut self, abs: u64, key: u8, _nq: bool) -> std::result::Result<(), Pgm> {
         self.vm
-            .read_abs(&slots, abs, buf)
-            .map_err(|code| Pgm::Other { code, teid: 0 })
+            .set_storage_key_abs(abs, key & 0xfe)
+            .map_err(pgm_of_code)?;
+        // Fetch-protection decisions cached in any vCPU's instruction TLB are stale.
+        purge_all_tlbs();
+        Ok(())
+    }
+
+    fn tod_clock(&mut self) -> std::result::Result<(u8, u64), Pgm> {
+        let host = crate::host::clock::host_tod();
+        let (epoch, epdx) = self.vcpu.epoch();
+        let tod = host.tod.wrapping_add(epoch);
+        let idx = if self.facs.has_bit(139) {
+            host.epoch_idx
+                .wrapping_add(epdx)
+                .wrapping_add(u8::from(tod < host.tod))
+        } else {
+            0
+        };
+        Ok((idx, tod))
+    }
+
+    fn set_tod_clock(&mut self, tod: u64) -> std::result::Result<(), Pgm> {
+        self.vm
+            .set_tod(crate::host::clock::HostTod { epoch_idx: 0, tod });
+        Ok(())
+    }
+
+    fn cpu_timer(&mut self) -> std::result::Result<u64, Pgm> {
+        Ok(self.st.cputm)
+    }
+
+    fn set_cpu_timer(&mut self, v: u64) -> std::result::Result<(), Pgm> {
+        self.st.cputm = v;
+        Ok(())
+    }
+
+    fn clock_comparator(&mut self) -> std::result::Result<u64, Pgm> {
+        Ok(self.st.ckc)
+    }
+
+    fn set_clock_comparator(&mut self, v: u64) -> std::result::Result<(), Pgm> {
+        self.st.ckc = v;
+        Ok(())
+    }
+
+    fn facility_list(&self) -> Option<&[u64]> {
+        Some(&self.facs.0)
+    }
+}
+
+/// A program-interruption code from the absolute-access helpers as the executor's [`Pgm`].
+fn pgm_of_code(code: u16) -> Pgm {
+    match code {
+        0x01 => Pgm::Operation,
+        0x02 => Pgm::PrivilegedOperation,
+        0x04 => Pgm::Protection,
+        0x05 => Pgm::Addressing,
+        0x06 => Pgm::Specification,
+        code => Pgm::Other { code, teid: 0 },
+    }
+}
+
+/// The real address of absolute `abs` under `prefix` (prefixing is its own inverse).
+fn absolute_to_real(abs: u64, prefix: u64) -> u64 {
+    if abs < 0x2000 {
+        abs + prefix
+    } else if abs >= prefix && abs < prefix + 0x2000 {
+        abs - prefix
+    } else {
+        abs
     }
 }
 
@@ -396,9 +614,11 @@ impl Vcpu {
                 cpu: Cpu::new(Facilities::z10()),
                 icache: InsnCache::new(),
                 itlb: Itlb::default(),
+                facs: Facilities::z10(),
             }),
         };
-        engine.cpu.facilities = facilities_of(vm);
+        engine.facs = facilities_of(vm);
+        engine.cpu.facilities = engine.facs;
         engine.itlb = Itlb::default();
         self.load_cpu(st, &mut engine.cpu);
         // The run mask applies while guest code runs; everything else is blocked and
@@ -477,6 +697,7 @@ impl Vcpu {
                 vcpu: self,
                 st,
                 itlb: &mut e.itlb,
+                facs: &e.facs,
                 errno: None,
             };
             let r = e.cpu.step_cached(&mut mem, &mut e.icache);
@@ -546,6 +767,7 @@ impl Vcpu {
                 vcpu: self,
                 st,
                 itlb: &mut e.itlb,
+                facs: &e.facs,
                 errno: None,
             };
             let fetched = mem
