@@ -49,9 +49,6 @@ const PSW_MASK_KEY: u64 = 0xf << 52;
 const PSW_MASK_MCHECK: u64 = 1 << 50;
 const PSW_MASK_WAIT: u64 = 1 << 49;
 const PSW_MASK_PSTATE: u64 = 1 << 48;
-/// The PSW bits that change what an access or a delivery does (everything but the condition
-/// code and the program mask).
-const PSW_MASK_STATE: u64 = !(0xfu64 << 40 | 3 << 44);
 
 /// Interception codes.
 const ICPT_INST: u8 = 0x04;
@@ -90,10 +87,30 @@ impl Clone for EngineSlot {
 /// valid for the PSW bits it was made with. Flushed at every `KVM_RUN` entry, interruption,
 /// intercept, and change of the control registers, prefix or PSW state bits (the
 /// architecture lets a TLB entry live until a purge; the flushes are a superset of those).
-#[derive(Default, Clone, Copy)]
+#[derive(Clone, Copy)]
 struct Itlb {
     /// (logical page, absolute page, [`TLB_EPOCH`] when made).
     entry: Option<(u64, u64, u64)>,
+    /// The absolute page of `entry` and its host address: instruction bytes are read from
+    /// there without a memory-slot lookup (the reference bit was set when it was made).
+    code: Option<(u64, u64)>,
+    /// The data TLB: direct-mapped by logical page, one array per access kind (a store
+    /// entry means DAT protection allowed the store). Key-controlled protection is checked
+    /// on every access; entries for logical pages 0 and 1 are never made (low-address
+    /// protection depends on the offset).
+    data: [[Option<(u64, u64, u64)>; DTLB_ENTRIES]; 2],
+}
+
+const DTLB_ENTRIES: usize = 64;
+
+impl Default for Itlb {
+    fn default() -> Self {
+        Itlb {
+            entry: None,
+            code: None,
+            data: [[None; DTLB_ENTRIES]; 2],
+        }
+    }
 }
 
 /// Bumped by every purge of all CPUs' TLBs (IPTE/IDTE/CSP broadcast, storage-key changes):
@@ -119,6 +136,9 @@ pub struct VcpuStorage<'a> {
     /// A host-side failure (a guest page whose host mapping faults outside the copy, an
     /// errno of the translation path): `KVM_RUN` ends with it.
     errno: Option<Error>,
+    /// The executor reported a PSW, control-register or prefix change
+    /// ([`Storage::control_changed`]).
+    changed: bool,
 }
 
 impl VcpuStorage<'_> {
@@ -139,7 +159,58 @@ impl VcpuStorage<'_> {
         }
     }
 
+    /// The data-TLB path: an access inside one page whose translation is cached, or made
+    /// now; `false` when the slow path must run (which reproduces any exception exactly).
+    fn access_fast(&mut self, addr: u64, data: &mut [u8], mode: Mode) -> bool {
+        let page = addr & !(PAGE_SIZE - 1);
+        if (addr & (PAGE_SIZE - 1)) + data.len() as u64 > PAGE_SIZE || page < 2 * PAGE_SIZE {
+            return false;
+        }
+        let kind = usize::from(mode == Mode::Store);
+        let idx = ((page >> 12) as usize) & (DTLB_ENTRIES - 1);
+        let epoch = tlb_epoch();
+        let abs_page = match self.itlb.data[kind][idx] {
+            Some((lp, ap, e)) if lp == page && e == epoch => ap,
+            _ => {
+                let Ok(abs) = gaccess::guest_translate_checked(
+                    self.vm,
+                    self.vcpu,
+                    self.st,
+                    LogicalAddr(addr),
+                    0,
+                    1,
+                    mode,
+                    0,
+                ) else {
+                    return false;
+                };
+                let ap = abs.raw() & !(PAGE_SIZE - 1);
+                self.itlb.data[kind][idx] = Some((page, ap, epoch));
+                ap
+            }
+        };
+        let abs = abs_page | (addr & (PAGE_SIZE - 1));
+        let key = self.key();
+        let cr0 = self.st.crs[0];
+        // The fetch-protection override (CR0 bit 38) below 2048 takes the slow path.
+        if mode == Mode::Fetch && cr0 & (1 << 25) != 0 && addr < 2048 {
+            return false;
+        }
+        let store = mode == Mode::Store;
+        let slots = self.vm.memslots();
+        let _keys = (key != 0).then(|| self.vm.keys_read_lock());
+        let mut r = self.vm.access_abs(&slots, abs, data, store, key);
+        // The storage-protection override (CR0 bit 39): key 9 frames.
+        if r == crate::vm::memop::MemOpOutcome::Exception(0x04) && cr0 & (1 << 24) != 0 {
+            r = self.vm.access_abs(&slots, abs, data, store, 9);
+        }
+        r == crate::vm::memop::MemOpOutcome::Done
+    }
+
     fn access(&mut self, addr: u64, data: &mut [u8], mode: Mode) -> std::result::Result<(), Pgm> {
+        if self.access_fast(addr, data, mode) {
+            return Ok(());
+        }
         let key = self.key();
         gaccess::guest_access(
             self.vm,
@@ -268,11 +339,29 @@ impl Storage for VcpuStorage<'_> {
         )
         .map_err(|f| self.fail(f))?
         .raw();
-        self.itlb.entry = Some((page, abs & !(PAGE_SIZE - 1), epoch));
+        let ap = abs & !(PAGE_SIZE - 1);
+        self.itlb.entry = Some((page, ap, epoch));
+        self.itlb.code = None;
+        let slots = self.vm.memslots();
+        if let Some(slot) = slots.by_gfn(ap / PAGE_SIZE) {
+            let idx = ap / PAGE_SIZE - slot.base_gfn;
+            if self.vm.uses_skeys() {
+                slot.keys.or(idx, crate::vm::skeys::SKEY_R);
+            }
+            self.itlb.code = Some((ap, slot.hva(ap / PAGE_SIZE)));
+        }
         Ok(abs)
     }
 
     fn read_absolute(&mut self, abs: u64, buf: &mut [u8]) -> std::result::Result<(), Pgm> {
+        if let Some((ap, hva)) = self.itlb.code {
+            let off = abs.wrapping_sub(ap);
+            if off + (buf.len() as u64) <= PAGE_SIZE
+                && crate::uaccess::copy_from_user(buf, hva + off).is_ok()
+            {
+                return Ok(());
+            }
+        }
         let slots = self.vm.memslots();
         self.vm.read_abs(&slots, abs, buf).map_err(pgm_of_code)
     }
@@ -313,14 +402,15 @@ impl Storage for VcpuStorage<'_> {
     }
 
     fn control_changed(&mut self, cpu: &Cpu) {
+        self.changed = true;
         self.st.psw = (cpu.psw_mask, cpu.psw_addr);
         self.st.crs = cpu.cr;
         self.st.prefix = u64::from(cpu.prefix);
-        self.itlb.entry = None;
+        *self.itlb = Itlb::default();
     }
 
     fn purge_tlb(&mut self, all_cpus: bool) {
-        self.itlb.entry = None;
+        *self.itlb = Itlb::default();
         if all_cpus {
             purge_all_tlbs();
         }
@@ -562,7 +652,38 @@ fn facilities_of(vm: &Vm) -> Facilities {
     f
 }
 
+/// `KVM_GUESTDBG_EXIT_PENDING` on s390.
+const KVM_GUESTDBG_EXIT_PENDING: u32 = 0x1000_0000;
+/// `VALID_GUESTDBG_FLAGS` of the s390 KVM.
+const VALID_GUESTDBG_FLAGS: u32 = KVM_GUESTDBG_SINGLESTEP
+    | KVM_GUESTDBG_USE_HW_BP
+    | KVM_GUESTDBG_ENABLE
+    | KVM_GUESTDBG_EXIT_PENDING;
+
 impl Vcpu {
+    /// `KVM_SET_GUEST_DEBUG` (`kvm_arch_vcpu_ioctl_set_guest_debug`): EINVAL for flags
+    /// outside `VALID_GUESTDBG_FLAGS`; with `KVM_GUESTDBG_ENABLE` the flags are taken
+    /// (single-stepping is done by the executor); without it debugging is off. Hardware
+    /// breakpoints (`KVM_GUESTDBG_USE_HW_BP` with a non-empty list) are refused with EINVAL
+    /// and leave debugging off, as the kernel's failure path does.
+    pub fn set_guest_debug(&self, d: &kvm_guest_debug) -> Result<i32> {
+        let mut st = self.lock();
+        if d.control & !VALID_GUESTDBG_FLAGS != 0 {
+            return Err(Error::GuestDebug);
+        }
+        if d.control & KVM_GUESTDBG_ENABLE == 0 {
+            st.guest_debug = 0;
+            st.sstep_user = false;
+            return Ok(0);
+        }
+        if d.control & KVM_GUESTDBG_USE_HW_BP != 0 && d.arch.nr_hw_bp > 0 && d.arch.hw_bp != 0 {
+            st.guest_debug = 0;
+            return Err(Error::GuestDebug);
+        }
+        st.guest_debug = d.control;
+        Ok(0)
+    }
+
     /// Loads the executor's CPU from the vCPU's registers.
     fn load_cpu(&self, st: &VcpuState, cpu: &mut Cpu) {
         let r = &self.run;
@@ -639,6 +760,15 @@ impl Vcpu {
         e: &mut Engine,
         (thread_mask, run_mask): (u64, u64),
     ) -> Result<Exit> {
+        let stepping = st.guest_debug & (KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP)
+            == KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP;
+        if stepping && std::mem::take(&mut st.sstep_user) {
+            // The instruction userspace emulated completes the step (its interrupt, if
+            // userspace injected one, was delivered on entry).
+            return Ok(Exit::Debug {
+                addr: e.cpu.psw_addr,
+            });
+        }
         let mut countdown = 0u32;
         let mut last_tick = Instant::now();
         let mut ran = false;
@@ -691,7 +821,6 @@ impl Vcpu {
             }
             countdown -= 1;
             let addr = e.cpu.psw_addr;
-            let before = (e.cpu.psw_mask & PSW_MASK_STATE, e.cpu.cr, e.cpu.prefix);
             let mut mem = VcpuStorage {
                 vm,
                 vcpu: self,
@@ -699,12 +828,13 @@ impl Vcpu {
                 itlb: &mut e.itlb,
                 facs: &e.facs,
                 errno: None,
+                changed: false,
             };
             let r = e.cpu.step_cached(&mut mem, &mut e.icache);
             if let Some(err) = mem.errno {
                 return Err(err);
             }
-            if (e.cpu.psw_mask & PSW_MASK_STATE, e.cpu.cr, e.cpu.prefix) != before {
+            if mem.changed {
                 // New address space, key, interrupt masks or wait: translate afresh and look
                 // at interrupts before the next instruction.
                 e.itlb = Itlb::default();
@@ -723,15 +853,27 @@ impl Vcpu {
                     Self::sync_state(st, &e.cpu);
                     match self.intercept(vm, st, &mut e.cpu, ipa, ipb)? {
                         Next::Continue => {}
-                        Next::Exit(x) => return Ok(x),
+                        Next::Exit(x) => {
+                            st.sstep_user = stepping;
+                            return Ok(x);
+                        }
                     }
                 }
                 Err(pgm) => {
                     if let Some(x) = self.program_exception(vm, st, e, addr, pgm)? {
+                        st.sstep_user = stepping;
                         return Ok(x);
                     }
                     countdown = 0;
                 }
+            }
+            if stepping {
+                // One instruction (with the interruption it caused) per step: the PER
+                // instruction-fetch event of the next one ends the run.
+                Self::sync_state(st, &e.cpu);
+                return Ok(Exit::Debug {
+                    addr: e.cpu.psw_addr,
+                });
             }
         }
     }
@@ -757,6 +899,17 @@ impl Vcpu {
     ) -> Result<Option<Exit>> {
         let cpu = &mut e.cpu;
         e.itlb = Itlb::default();
+        if let Pgm::SupervisorCall { number } = pgm {
+            self.supervisor_call(vm, st, cpu, number)?;
+            return Ok(None);
+        }
+        log::debug!(
+            "vCPU {}: program interruption {:#x} at {:#x} ({:?})",
+            self.id,
+            pgm.code(),
+            addr,
+            pgm
+        );
         // An instruction-fetch exception leaves the PSW at the instruction: nothing to rewind.
         let fetch = cpu.psw_addr == addr && pgm != Pgm::Specification;
         if pgm == Pgm::Operation {
@@ -769,6 +922,7 @@ impl Vcpu {
                 itlb: &mut e.itlb,
                 facs: &e.facs,
                 errno: None,
+                changed: false,
             };
             let fetched = mem
                 .fetch_absolute(addr)
@@ -821,6 +975,36 @@ impl Vcpu {
         }
         self.present(vm, st, cpu, info)?;
         Ok(None)
+    }
+
+    /// The supervisor-call interruption (SIE delivers it to the guest without KVM): the
+    /// interruption code and ILC at 0x8a/0x88, the old PSW (after the SVC) at 0x140, the
+    /// new PSW from 0x1c0. EFAULT when the lowcore lies outside guest memory.
+    fn supervisor_call(
+        &self,
+        vm: &Vm,
+        st: &mut MutexGuard<'_, VcpuState>,
+        cpu: &mut Cpu,
+        number: u8,
+    ) -> Result<()> {
+        let slots = vm.memslots();
+        let p = u64::from(cpu.prefix);
+        let mut old = [0u8; 16];
+        old[..8].copy_from_slice(&cpu.psw_mask.to_be_bytes());
+        old[8..].copy_from_slice(&cpu.psw_addr.to_be_bytes());
+        let mut new = [0u8; 16];
+        let ok = vm
+            .write_abs(&slots, p + 0x88, &u16::from(cpu.ilc * 2).to_be_bytes())
+            .and_then(|()| vm.write_abs(&slots, p + 0x8a, &u16::from(number).to_be_bytes()))
+            .and_then(|()| vm.write_abs(&slots, p + 0x140, &old))
+            .and_then(|()| vm.read_abs(&slots, p + 0x1c0, &mut new));
+        if ok.is_err() {
+            return Err(Error::Fault);
+        }
+        cpu.psw_mask = u64::from_be_bytes(new[..8].try_into().unwrap_or([0; 8]));
+        cpu.psw_addr = u64::from_be_bytes(new[8..].try_into().unwrap_or([0; 8]));
+        Self::sync_state(st, cpu);
+        Ok(())
     }
 
     /// Injects and delivers a program interruption with the CPU's current PSW.

@@ -82,6 +82,10 @@ pub enum Exit {
     Reset {
         flags: u64,
     },
+    /// `KVM_EXIT_DEBUG` after a single step: the PER address and `KVM_SINGLESTEP`.
+    Debug {
+        addr: u64,
+    },
 }
 
 /// A guest function running on this thread: its vCPU and handle.

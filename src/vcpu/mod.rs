@@ -68,6 +68,12 @@ pub struct VcpuState {
     pub guest: Option<guest::GuestProgram>,
     /// The instruction executor that runs guest code when no guest program is registered.
     pub engine: cpu_run::EngineSlot,
+    /// `KVM_SET_GUEST_DEBUG` control flags (`vcpu->guest_debug`).
+    pub guest_debug: u32,
+    /// Single-stepping left `KVM_RUN` for userspace to emulate an instruction: the next
+    /// `KVM_RUN` completes the step (after delivering what userspace injected) with
+    /// `KVM_EXIT_DEBUG`, as the kernel's "single-stepping userspace-emulated instructions".
+    pub sstep_user: bool,
 }
 
 /// A virtual CPU.
@@ -147,6 +153,8 @@ impl Vcpu {
             icpt: None,
             guest: None,
             engine: Default::default(),
+            guest_debug: 0,
+            sstep_user: false,
         };
         let epoch = (st.epoch, st.epdx);
         drop(st);
@@ -528,6 +536,13 @@ impl Vcpu {
             guest::Exit::Reset { flags } => {
                 self.run.set(off::EXIT_REASON, KVM_EXIT_S390_RESET);
                 self.run.set(off::EXIT, flags);
+                Ok(0)
+            }
+            guest::Exit::Debug { addr } => {
+                // kvm_run.debug.arch: the PER address and the event type.
+                self.run.set(off::EXIT_REASON, KVM_EXIT_DEBUG);
+                self.run.set(off::EXIT, addr);
+                self.run.set(off::EXIT + 8, KVM_SINGLESTEP as u8);
                 Ok(0)
             }
         };
