@@ -9,8 +9,9 @@
  * runs inside KVM_RUN as the guest. The guest-program functions are looked up with dlsym, so
  * the demo needs no link-time dependency on the shim.
  *
- * A vCPU without a guest program behaves like a guest that runs without exiting: KVM_RUN
- * sleeps until the VMM kicks it with a signal, as QEMU kicks its vCPU threads (SIG_IPI).
+ * A vCPU without a guest program executes the s390x guest code at its PSW; a vCPU in an
+ * enabled wait (PSW bit 14) sleeps in KVM_RUN until an interrupt or until the VMM kicks it with
+ * a signal, as QEMU kicks its vCPU threads (SIG_IPI).
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -451,8 +452,9 @@ int main(void)
 		ioctl(cpu, KVM_GET_SREGS, &sregs);
 		sregs.crs[1] = st | 3; /* primary ASCE: segment table, length 3 */
 		step("KVM_SET_SREGS (CR1 = segment-table ASCE)", ioctl(cpu, KVM_SET_SREGS, &sregs), 0);
-		struct kvm_s390_psw psw = {.mask = (1ull << 58) | (3ull << 31), .addr = 0x2000}; /* DAT on, 64-bit */
-		step("KVM_S390_SET_INITIAL_PSW (DAT on, 64-bit)", ioctl(cpu, KVM_S390_SET_INITIAL_PSW, &psw), 0);
+		/* DAT on, 64-bit, external interruptions enabled, wait: the vCPU idles until kicked. */
+		struct kvm_s390_psw psw = {.mask = (1ull << 58) | (3ull << 31) | (1ull << 56) | (1ull << 49), .addr = 0x2000};
+		step("KVM_S390_SET_INITIAL_PSW (DAT on, 64-bit, enabled wait)", ioctl(cpu, KVM_S390_SET_INITIAL_PSW, &psw), 0);
 		/* The vCPU runs on its own thread, SIG_IPI blocked outside KVM_RUN, unblocked inside. */
 		block_sig_ipi();
 		step("KVM_SET_SIGNAL_MASK (SIG_IPI unblocked during KVM_RUN)", unblock_sig_ipi_in_run(cpu), 0);
@@ -585,7 +587,8 @@ int main(void)
 			perror("mmap vcpu");
 			return 1;
 		}
-		const uint64_t wait_psw = (3ull << 31) | (1ull << 57) | (1ull << 56); /* 64-bit, I/O, ext */
+		/* 64-bit, I/O, external, wait */
+		const uint64_t wait_psw = (3ull << 31) | (1ull << 57) | (1ull << 56) | (1ull << 49);
 		uint64_t ext_new[2] = {htobe64(wait_psw), htobe64(0x6000)}, io_new[2] = {htobe64(wait_psw), htobe64(0x7000)};
 		memcpy(mem + 0x1b0, ext_new, 16);
 		memcpy(mem + 0x1f0, io_new, 16);

@@ -29,12 +29,18 @@ pub trait Storage {
     /// Read bytes at an absolute address: instruction bytes at an address `fetch_absolute`
     /// returned, and (supervisor instructions) any absolute address, e.g. SPX probing the
     /// new prefix area or IPTE reading a table entry. `Err(Pgm::Addressing)` outside the
-    /// configuration; no protection applies.
+    /// configuration; no protection applies. The instruction cache calls it on every hit to
+    /// compare the cached instruction's bytes with memory, so it must be cheap.
     fn read_absolute(&mut self, abs: u64, buf: &mut [u8]) -> Result<(), Pgm>;
 
-    /// The write generation of the 4 KiB absolute page `abs >> 12`: any store into the page
-    /// by anyone (this CPU, other CPUs, memops, the VMM) changes it.
-    fn page_generation(&self, abs: u64) -> u64;
+    /// A write generation of the absolute page `abs >> 12`. The instruction cache does not
+    /// use it (it compares the instruction's bytes on every hit, see `icache`: that also
+    /// sees the VMM's plain stores, which no counter does); kept for implementations that
+    /// track one. Default: 0.
+    fn page_generation(&self, abs: u64) -> u64 {
+        let _ = abs;
+        0
+    }
 
     // ---- The machine behind the storage: what the supervisor instructions need beyond
     // logical operand accesses. Every method has a default so an implementation compiles

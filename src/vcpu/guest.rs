@@ -78,6 +78,10 @@ pub enum Exit {
     Interrupted,
     /// The guest function returned an unknown exit kind: KVM_RUN fails with EINVAL.
     Invalid,
+    /// `KVM_EXIT_S390_RESET` with its `s390_reset_flags` (DIAGNOSE 0x308 load).
+    Reset {
+        flags: u64,
+    },
 }
 
 /// A guest function running on this thread: its vCPU and handle.
