@@ -4,6 +4,7 @@
 use super::insn::{decode, Format, Insn, Src};
 use super::{Cpu, Pgm, Storage};
 
+pub use super::bfp::*;
 pub use super::supervisor::*;
 
 /// A handler runs one decoded instruction. The PSW address already points to the next

@@ -12,6 +12,7 @@
 //! The CPU state ([`Cpu`]) is independent of the vCPU model for now; binding it to `KVM_RUN`
 //! (the vCPU's translation path, interrupts, intercepts) is later work (issue 14).
 
+pub mod bfp;
 pub mod exec;
 pub mod icache;
 pub mod insn;
