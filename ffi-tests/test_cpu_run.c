@@ -169,9 +169,48 @@ done:
 	return ok;
 }
 
+/* KVM_SET_GUEST_DEBUG: unknown control flags are EINVAL; single-stepping runs one instruction
+ * per KVM_RUN and exits with KVM_EXIT_DEBUG (KVM_SINGLESTEP, the next instruction's address). */
+static bool test_single_step(void)
+{
+	bool ok = false;
+	struct cpu c = {.vcpu = -1};
+	CHECK(cpu_open(&c, 0));
+	static const uint8_t prog[] = {
+		0xa7, 0x19, 0x00, 0x05, /* lghi %r1,5 */
+		0xa7, 0x1a, 0x00, 0x01, /* ahi %r1,1 */
+		0x83, 0x00, 0x05, 0x01, /* diag 0,0,0x501 */
+	};
+	code(&c, 0x1000, prog, sizeof(prog));
+	struct kvm_guest_debug dbg = {.control = KVM_GUESTDBG_ENABLE | 0x100};
+	CHECK_ERR(KVM_IOCTL(c.vcpu, KVM_SET_GUEST_DEBUG, &dbg), EINVAL);
+	dbg.control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP;
+	CHECK_RET(KVM_IOCTL(c.vcpu, KVM_SET_GUEST_DEBUG, &dbg), 0);
+	c.run->psw_mask = PSW_64;
+	c.run->psw_addr = 0x1000;
+	CHECK_RET(KVM_IOCTL(c.vcpu, KVM_RUN, 0), 0);
+	/* kvm_run.debug.arch (struct kvm_debug_exit_arch: addr, type) starts the exit union. */
+	const uint8_t *dbg_exit = (const uint8_t *)&c.run->s390_sieic;
+	uint64_t per_addr;
+	memcpy(&per_addr, dbg_exit, 8);
+	CHECK(c.run->exit_reason == KVM_EXIT_DEBUG && dbg_exit[8] == KVM_SINGLESTEP);
+	CHECK(c.run->psw_addr == 0x1004 && per_addr == 0x1004 && c.run->s.regs.gprs[1] == 5);
+	CHECK_RET(KVM_IOCTL(c.vcpu, KVM_RUN, 0), 0);
+	CHECK(c.run->exit_reason == KVM_EXIT_DEBUG && c.run->psw_addr == 0x1008 && c.run->s.regs.gprs[1] == 6);
+	/* Debugging off: the guest runs to its DIAG. */
+	dbg.control = 0;
+	CHECK_RET(KVM_IOCTL(c.vcpu, KVM_SET_GUEST_DEBUG, &dbg), 0);
+	CHECK(run_to_exit(&c) && c.run->s390_sieic.ipa == 0x8300 && c.run->psw_addr == 0x100c);
+	ok = true;
+done:
+	cpu_close(&c);
+	return ok;
+}
+
 int main(void)
 {
 	alarm(120);
+	RUN(test_single_step);
 	RUN(test_diag_501_exits);
 	RUN(test_program_interruptions);
 	RUN(test_cs_is_atomic_with_the_host);
