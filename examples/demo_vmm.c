@@ -9,8 +9,9 @@
  * runs inside KVM_RUN as the guest. The guest-program functions are looked up with dlsym, so
  * the demo needs no link-time dependency on the shim.
  *
- * A vCPU without a guest program behaves like a guest that runs without exiting: KVM_RUN
- * sleeps until the VMM kicks it with a signal, as QEMU kicks its vCPU threads (SIG_IPI).
+ * A vCPU without a guest program executes the s390x guest code at its PSW; a vCPU in an
+ * enabled wait (PSW bit 14) sleeps in KVM_RUN until an interrupt or until the VMM kicks it with
+ * a signal, as QEMU kicks its vCPU threads (SIG_IPI).
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -474,8 +475,9 @@ int main(void)
 		ioctl(cpu, KVM_GET_SREGS, &sregs);
 		sregs.crs[1] = st | 3; /* primary ASCE: segment table, length 3 */
 		step("KVM_SET_SREGS (CR1 = segment-table ASCE)", ioctl(cpu, KVM_SET_SREGS, &sregs), 0);
-		struct kvm_s390_psw psw = {.mask = (1ull << 58) | (3ull << 31), .addr = 0x2000}; /* DAT on, 64-bit */
-		step("KVM_S390_SET_INITIAL_PSW (DAT on, 64-bit)", ioctl(cpu, KVM_S390_SET_INITIAL_PSW, &psw), 0);
+		/* DAT on, 64-bit, external interruptions enabled, wait: the vCPU idles until kicked. */
+		struct kvm_s390_psw psw = {.mask = (1ull << 58) | (3ull << 31) | (1ull << 56) | (1ull << 49), .addr = 0x2000};
+		step("KVM_S390_SET_INITIAL_PSW (DAT on, 64-bit, enabled wait)", ioctl(cpu, KVM_S390_SET_INITIAL_PSW, &psw), 0);
 		/* The vCPU runs on its own thread, SIG_IPI blocked outside KVM_RUN, unblocked inside. */
 		block_sig_ipi();
 		step("KVM_SET_SIGNAL_MASK (SIG_IPI unblocked during KVM_RUN)", unblock_sig_ipi_in_run(cpu), 0);
@@ -598,6 +600,86 @@ int main(void)
 		}
 	}
 
+	printf("\n11b. s390x guest code on the shim's CPU: keys, a copy, a page fault it handles, DIAG 0x501\n");
+	{
+		/*
+		 * The guest (assembled with s390x-linux-gnu-as; main at 0x20000, handler at 0x20100):
+		 *   main:    lgfi %r1,0x60000; lghi %r2,0x30; sske %r2,%r1; aghi %r1,4096; sske %r2,%r1
+		 *            spka 0x30                        PSW key 3 (matches the new keys)
+		 *            lgfi %r2,0x60000; lgfi %r3,8192; lgfi %r4,0x40000; lgfi %r5,8192
+		 *            mvcl %r2,%r4                     copy 8 KiB with key 3
+		 *            spka 0; lgfi %r6,0xf0000
+		 *            mvi 0(%r6),0x5a                  virtual page 0xf0 is invalid: page fault
+		 *            diag %r0,%r0,0x501               exit to the VMM
+		 *   handler: lg %r7,0xa8                      the TEID: the faulting page
+		 *            nill %r7,0xf000; srlg %r8,%r7,12; nill %r8,0xff; sllg %r8,%r8,3
+		 *            lgfi %r9,0xe0000; lgfi %r10,0x8c000
+		 *            stg %r9,0(%r8,%r10)              page-table entry -> frame 0xe0000
+		 *            asi 0x300,1                      count the fault
+		 *            lpswe 0x150                      retry the store (program old PSW)
+		 */
+		static const uint8_t guest_main[] = {
+			0xc0, 0x11, 0x00, 0x06, 0x00, 0x00, 0xa7, 0x29, 0x00, 0x30, 0xb2, 0x2b, 0x00, 0x21, 0xa7, 0x1b,
+			0x10, 0x00, 0xb2, 0x2b, 0x00, 0x21, 0xb2, 0x0a, 0x00, 0x30, 0xc0, 0x21, 0x00, 0x06, 0x00, 0x00,
+			0xc0, 0x31, 0x00, 0x00, 0x20, 0x00, 0xc0, 0x41, 0x00, 0x04, 0x00, 0x00, 0xc0, 0x51, 0x00, 0x00,
+			0x20, 0x00, 0x0e, 0x24, 0xb2, 0x0a, 0x00, 0x00, 0xc0, 0x61, 0x00, 0x0f, 0x00, 0x00, 0x92, 0x5a,
+			0x60, 0x00, 0x83, 0x00, 0x05, 0x01};
+		static const uint8_t guest_handler[] = {
+			0xe3, 0x70, 0x00, 0xa8, 0x00, 0x04, 0xa5, 0x77, 0xf0, 0x00, 0xeb, 0x87, 0x00, 0x0c, 0x00, 0x0c,
+			0xa5, 0x87, 0x00, 0xff, 0xeb, 0x88, 0x00, 0x03, 0x00, 0x0d, 0xc0, 0x91, 0x00, 0x0e, 0x00, 0x00,
+			0xc0, 0xa1, 0x00, 0x08, 0xc0, 0x00, 0xe3, 0x98, 0xa0, 0x00, 0x00, 0x24, 0xeb, 0x01, 0x03, 0x00,
+			0x00, 0x6a, 0xb2, 0xb2, 0x01, 0x50};
+		const uint64_t seg = 0x88000, pt = 0x8c000, dat64 = (1ull << 58) | (3ull << 31);
+		memcpy(mem + 0x20000, guest_main, sizeof(guest_main));
+		memcpy(mem + 0x20100, guest_handler, sizeof(guest_handler));
+		for (int i = 0; i < 8192; i++)
+			mem[0x40000 + i] = (uint8_t)(i * 7 + 3);
+		memset(mem + 0x60000, 0, 8192);
+		mem[0xe0000] = 0;
+		memset(mem + 0x300, 0, 4);
+		/* Virtual 0..1 MiB -> absolute 0..1 MiB, except page 0xf0 (invalid). */
+		for (int i = 0; i < 2048; i++)
+			*(uint64_t *)(mem + seg + 8 * i) = htobe64(i == 0 ? pt : 0x20);
+		for (int i = 0; i < 256; i++)
+			*(uint64_t *)(mem + pt + 8 * i) = htobe64(i == 0xf0 ? 0x400 : 4096ull * i);
+		uint64_t pgm_new[2] = {htobe64(dat64), htobe64(0x20100)};
+		memcpy(mem + 0x1d0, pgm_new, 16);
+		int cpu = step("KVM_CREATE_VCPU(3)", ioctl(vm, KVM_CREATE_VCPU, 3), 0);
+		struct kvm_run *run = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, cpu, 0);
+		if (run == MAP_FAILED) {
+			perror("mmap vcpu");
+			return 1;
+		}
+		struct kvm_sregs sregs;
+		ioctl(cpu, KVM_GET_SREGS, &sregs);
+		sregs.crs[1] = seg | 3;
+		step("KVM_SET_SREGS (CR1: segment table at 0x88000)", ioctl(cpu, KVM_SET_SREGS, &sregs), 0);
+		run->psw_mask = dat64;
+		run->psw_addr = 0x20000;
+		step("KVM_RUN (DAT on, 64-bit, at 0x20000)", ioctl(cpu, KVM_RUN, 0), 0);
+		int diag = run->exit_reason == KVM_EXIT_S390_SIEIC && run->s390_sieic.icptcode == 4 &&
+			   run->s390_sieic.ipa == 0x8300 && run->s390_sieic.ipb == 0x05010000;
+		printf("    -> %s (exit_reason %u, ipa %#x, ipb %#x), PSW %016llx %016llx\n", diag ? "DIAG 0x501" : "other",
+		       run->exit_reason, run->s390_sieic.ipa, run->s390_sieic.ipb, (unsigned long long)run->psw_mask,
+		       (unsigned long long)run->psw_addr);
+		uint8_t keys[2] = {0};
+		struct kvm_s390_skeys sk = {.start_gfn = 0x60, .count = 2, .skeydata_addr = (uintptr_t)keys};
+		ioctl(vm, KVM_S390_GET_SKEYS, &sk);
+		uint32_t faults;
+		memcpy(&faults, mem + 0x300, 4);
+		int copied = !memcmp(mem + 0x60000, mem + 0x40000, 8192);
+		printf("    storage keys of 0x60000/0x61000: %#x %#x (key 3, referenced, changed)\n", keys[0], keys[1]);
+		printf("    copy %s; page faults handled by the guest: %u; byte at absolute 0xe0000: %#x\n",
+		       copied ? "matches" : "DIFFERS", be32toh(faults), mem[0xe0000]);
+		if (!diag || run->psw_addr != 0x20046 || keys[0] != 0x36 || keys[1] != 0x36 || !copied ||
+		    be32toh(faults) != 1 || mem[0xe0000] != 0x5a) {
+			printf("    UNEXPECTED guest results\n");
+			failures++;
+		}
+		munmap(run, 4096);
+		close(cpu);
+	}
+
 	printf("\n12. Interrupts into a waiting vCPU\n");
 	{
 		/* vCPU 2 in an enabled wait: external and I/O interrupts enabled in the PSW, emergency
@@ -608,7 +690,8 @@ int main(void)
 			perror("mmap vcpu");
 			return 1;
 		}
-		const uint64_t wait_psw = (3ull << 31) | (1ull << 57) | (1ull << 56); /* 64-bit, I/O, ext */
+		/* 64-bit, I/O, external, wait */
+		const uint64_t wait_psw = (3ull << 31) | (1ull << 57) | (1ull << 56) | (1ull << 49);
 		uint64_t ext_new[2] = {htobe64(wait_psw), htobe64(0x6000)}, io_new[2] = {htobe64(wait_psw), htobe64(0x7000)};
 		memcpy(mem + 0x1b0, ext_new, 16);
 		memcpy(mem + 0x1f0, io_new, 16);

@@ -16,6 +16,11 @@
 /* PSW bits 6 and 7: I/O and external interruptions enabled. */
 #define PSW_IO (1ull << 57)
 #define PSW_EXT (1ull << 56)
+/* PSW bit 14: the wait state (without it, KVM_RUN executes the guest code at the PSW). */
+#define PSW_WAIT (1ull << 49)
+
+/* An enabled wait (I/O interruptions enabled, none pending): KVM_RUN sleeps until a signal. */
+#define IDLE(c) ((c).run->psw_mask = PSW_64 | PSW_IO | PSW_WAIT)
 
 static volatile sig_atomic_t usr1_count, usr2_count;
 
@@ -138,6 +143,7 @@ static bool test_idle_run_sleeps(void)
 	struct runner r;
 	CHECK(install_handlers());
 	CHECK(cpu_open(&c, 0));
+	IDLE(c);
 	sigset_t run_mask = mask_of(SIGUSR1, 0), thread_mask = mask_of(SIGUSR1, SIGUSR2);
 	CHECK_RET(set_sigmask(c.vcpu, &run_mask), 0);
 	c.run->exit_reason = 0xff;
@@ -175,6 +181,7 @@ static bool test_thread_mask_applies(void)
 	struct runner r;
 	CHECK(install_handlers());
 	CHECK(cpu_open(&c, 0));
+	IDLE(c);
 	sigset_t thread_mask = mask_of(SIGUSR1, 0);
 	__atomic_store_n(&usr1_count, 0, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&usr2_count, 0, __ATOMIC_SEQ_CST);
@@ -208,6 +215,7 @@ static bool test_run_mask_blocks_kick(void)
 	struct runner r;
 	CHECK(install_handlers());
 	CHECK(cpu_open(&c, 0));
+	IDLE(c);
 	sigset_t run_mask = mask_of(SIGUSR1, 0), thread_mask = mask_of(0, 0);
 	CHECK_RET(set_sigmask(c.vcpu, &run_mask), 0);
 	__atomic_store_n(&usr1_count, 0, __ATOMIC_SEQ_CST);
@@ -274,6 +282,7 @@ static bool test_immediate_exit(void)
 	bool ok = false;
 	struct cpu c = {.vcpu = -1};
 	CHECK(cpu_open(&c, 0));
+	IDLE(c);
 	c.run->immediate_exit = 1;
 	c.run->exit_reason = 0x77;
 	double w0 = now(CLOCK_MONOTONIC);
@@ -295,6 +304,7 @@ static bool test_signal_mask_rules(void)
 	struct cpu c = {.vcpu = -1};
 	uint8_t *pages = MAP_FAILED;
 	CHECK(cpu_open(&c, 0));
+	IDLE(c);
 	/* len must be the kernel's sizeof(sigset_t), 8. */
 	struct kvm_sigmask8 m = {.len = 8};
 	CHECK_RET(KVM_IOCTL(c.vcpu, KVM_SET_SIGNAL_MASK, &m), 0);
@@ -356,6 +366,7 @@ static bool test_vcpu_ioctls_wait_for_run(void)
 	pthread_t gt;
 	CHECK(install_handlers());
 	CHECK(cpu_open(&c, 0));
+	IDLE(c);
 	sigset_t thread_mask = mask_of(SIGUSR1, 0);
 	CHECK(runner_start(&r, &c, &thread_mask));
 	joined = false;
@@ -402,12 +413,12 @@ static int inject_emergency(int vcpu, uint16_t from)
 }
 
 /* Sets up an enabled wait: CR0 enables emergency signals, the PSW external interrupts, and the
- * external new PSW (0x1b0) stays enabled at 0x5000. */
+ * external new PSW (0x1b0) is an enabled wait at 0x5000. */
 static bool enable_emergency(struct cpu *c)
 {
-	put64(c, 0x1b0, PSW_64 | PSW_EXT);
+	put64(c, 0x1b0, PSW_64 | PSW_EXT | PSW_WAIT);
 	put64(c, 0x1b8, 0x5000);
-	c->run->psw_mask = PSW_64 | PSW_EXT;
+	c->run->psw_mask = PSW_64 | PSW_EXT | PSW_WAIT;
 	c->run->psw_addr = 0x1000;
 	return set_cr(c, 0, CR0_EMERG);
 }
@@ -431,7 +442,7 @@ static bool test_injection_wakes_run(void)
 	sleep_ms(100);
 	CHECK(!runner_finished(&r));
 	CHECK(load_be32(c.g.mem + 0x84) == 0x00001201); /* CPU address 0, code 0x1201 */
-	CHECK(get64(&c, 0x130) == (PSW_64 | PSW_EXT) && get64(&c, 0x138) == 0x1000);
+	CHECK(get64(&c, 0x130) == (PSW_64 | PSW_EXT | PSW_WAIT) && get64(&c, 0x138) == 0x1000);
 	/* Again: the old PSW is now the new PSW the first delivery loaded. */
 	put64(&c, 0x138, 0);
 	CHECK_RET(inject_emergency(c.vcpu, 0), 0);
@@ -442,7 +453,7 @@ static bool test_injection_wakes_run(void)
 	pthread_join(r.th, NULL);
 	joined = true;
 	CHECK(r.ret == -1 && r.err == EINTR && r.exit_reason == KVM_EXIT_INTR);
-	CHECK(c.run->psw_mask == (PSW_64 | PSW_EXT) && c.run->psw_addr == 0x5000);
+	CHECK(c.run->psw_mask == (PSW_64 | PSW_EXT | PSW_WAIT) && c.run->psw_addr == 0x5000);
 	if (r.cpu >= 0.05 * r.wall)
 		FAIL("KVM_RUN used %.3f s of CPU in %.3f s", r.cpu, r.wall);
 	ok = true;
@@ -464,9 +475,10 @@ static bool test_clock_comparator_wakes_run(void)
 	struct runner r;
 	CHECK(install_handlers());
 	CHECK(cpu_open(&c, 0));
-	put64(&c, 0x1b0, PSW_64); /* external new PSW: disabled, at 0x6000 */
+	/* external new PSW: a wait with external interruptions disabled (I/O enabled), at 0x6000 */
+	put64(&c, 0x1b0, PSW_64 | PSW_IO | PSW_WAIT);
 	put64(&c, 0x1b8, 0x6000);
-	c.run->psw_mask = PSW_64 | PSW_EXT;
+	c.run->psw_mask = PSW_64 | PSW_EXT | PSW_WAIT;
 	c.run->psw_addr = 0x1000;
 	CHECK(set_cr(&c, 0, 1ull << (63 - 52))); /* clock-comparator subclass */
 	uint64_t tod;
@@ -484,7 +496,7 @@ static bool test_clock_comparator_wakes_run(void)
 	sleep_ms(700);
 	CHECK(!runner_finished(&r));
 	CHECK(load_be32(c.g.mem + 0x84) == 0x00001004); /* CPU address 0, code 0x1004 */
-	CHECK(get64(&c, 0x130) == (PSW_64 | PSW_EXT) && get64(&c, 0x138) == 0x1000);
+	CHECK(get64(&c, 0x130) == (PSW_64 | PSW_EXT | PSW_WAIT) && get64(&c, 0x138) == 0x1000);
 	pthread_kill(r.th, SIGUSR2);
 	pthread_join(r.th, NULL);
 	joined = true;
@@ -581,7 +593,7 @@ static bool test_guest_wait(void)
 	pthread_join(r.th, NULL);
 	joined = true;
 	CHECK(w.result == KVM_S390_SHIM_WAIT_INTERRUPT);
-	CHECK(w.psw_after == (PSW_64 | PSW_EXT));
+	CHECK(w.psw_after == (PSW_64 | PSW_EXT | PSW_WAIT)); /* enable_emergency's new PSW */
 	CHECK(r.ret == 0 && exit_was_hypercall(c.run));
 	CHECK(c.run->psw_addr == 0x5000);
 	CHECK(load_be32(c.g.mem + 0x84) == 0x00001201);

@@ -187,6 +187,9 @@ pub enum Error {
     Interrupted,
     /// A guest function returned an unknown exit kind, or named an unknown register kind.
     GuestMisuse,
+    /// `KVM_SET_GUEST_DEBUG` with a control flag outside `VALID_GUESTDBG_FLAGS`, or hardware
+    /// breakpoints (not supported here).
+    GuestDebug,
     /// An ioctl on a vCPU from inside that vCPU's own guest function (it would wait for
     /// itself: the vCPU is held by the running `KVM_RUN`).
     GuestReentry,
@@ -352,6 +355,8 @@ impl Error {
             // KVM_RUN with immediate_exit, or leaving with KVM_EXIT_INTR.
             Error::Interrupted => libc::EINTR,
             Error::GuestMisuse => libc::EINVAL,
+            // kvm_arch_vcpu_ioctl_set_guest_debug: unknown control flags.
+            Error::GuestDebug => libc::EINVAL,
             Error::GuestReentry => libc::EDEADLK,
             // kvm_s390_keyop: an operation other than ISKE, RRBE, SSKE.
             Error::KeyOp => libc::EINVAL,
@@ -474,6 +479,7 @@ mod tests {
             (Error::RunInvalid, libc::EINVAL),
             (Error::Interrupted, libc::EINTR),
             (Error::GuestMisuse, libc::EINVAL),
+            (Error::GuestDebug, libc::EINVAL),
             (Error::GuestReentry, libc::EDEADLK),
             (Error::Injected(libc::ENOMEM), libc::ENOMEM),
             (Error::KeyOp, libc::EINVAL),

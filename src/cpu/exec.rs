@@ -4,6 +4,9 @@
 use super::insn::{decode, Format, Insn, Src};
 use super::{Cpu, Pgm, Storage};
 
+pub use super::bfp::*;
+pub use super::supervisor::*;
+
 /// A handler runs one decoded instruction. The PSW address already points to the next
 /// sequential instruction; branches replace it.
 pub type Handler = fn(&mut Ctx) -> Result<(), Pgm>;
@@ -57,11 +60,25 @@ pub fn decode_checked(cpu: &mut Cpu, raw: u64) -> Result<Insn, Pgm> {
 }
 
 /// Execute a decoded instruction found at `addr`.
+#[inline]
 pub fn execute(cpu: &mut Cpu, mem: &mut dyn Storage, i: &Insn, addr: u64) -> Result<(), Pgm> {
     cpu.ilc = i.len / 2;
     cpu.psw_addr = cpu.wrap(addr.wrapping_add(u64::from(i.len)));
     let mut ctx = Ctx { cpu, mem, i, addr };
-    (i.def.handler)(&mut ctx)
+    match (i.def.handler)(&mut ctx) {
+        // Not executed: the PSW stays at the instruction (EX's under EXECUTE, whose
+        // handler already named the target).
+        Err(Pgm::Intercept { ipa: 0, .. }) => {
+            let p = super::supervisor::intercept_of(&ctx);
+            ctx.cpu.psw_addr = addr;
+            Err(p)
+        }
+        Err(p @ Pgm::Intercept { .. }) => {
+            ctx.cpu.psw_addr = addr;
+            Err(p)
+        }
+        r => r,
+    }
 }
 
 fn be(b: &[u8]) -> u64 {
@@ -1535,7 +1552,10 @@ pub fn ex(c: &mut Ctx) -> Result<(), Pgm> {
         i: &ti,
         addr: t,
     };
-    (ti.def.handler)(&mut tc)
+    match (ti.def.handler)(&mut tc) {
+        Err(Pgm::Intercept { ipa: 0, .. }) => Err(super::supervisor::intercept_of(&tc)),
+        r => r,
+    }
 }
 
 /// Compare and swap (aux: operand size).
@@ -1593,18 +1613,22 @@ pub fn cds(c: &mut Ctx) -> Result<(), Pgm> {
     Ok(())
 }
 
-/// Store facility list extended: as many doublewords of the installed facilities as R0's
-/// bits 56-63 + 1 allow; CC 3 and the needed count - 1 in R0 when that is too few.
+/// Store facility list extended: as many doublewords of the machine's facility list (the
+/// CPU model's, or the installed facilities) as R0's bits 56-63 + 1 allow; CC 3 and the needed count - 1 in R0 when that is too few.
 pub fn stfle(c: &mut Ctx) -> Result<(), Pgm> {
     let a = c.ea2();
     if a & 7 != 0 {
         return Err(Pgm::Specification);
     }
-    let list = c.cpu.facilities.0;
-    let needed = list.iter().rposition(|&w| w != 0).map_or(1, |p| p + 1);
+    let mut list = [0u64; 32];
+    let len = facility_words(c, &mut list);
+    let needed = list[..len]
+        .iter()
+        .rposition(|&w| w != 0)
+        .map_or(1, |p| p + 1);
     let room = usize::from(c.cpu.r64(0) as u8) + 1;
     let n = needed.min(room);
-    let mut b = [0u8; 32];
+    let mut b = [0u8; 256];
     for (k, w) in list[..n].iter().enumerate() {
         b[8 * k..8 * k + 8].copy_from_slice(&w.to_be_bytes());
     }

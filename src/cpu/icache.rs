@@ -1,14 +1,18 @@
 //! Pre-decoded instruction cache.
 //!
 //! Direct-mapped, keyed by the absolute address of the instruction (so two logical views of
-//! one page share entries and a prefix or ASCE change needs no flush). Each entry remembers
-//! the write generation of the page(s) its bytes came from; [`Storage::page_generation`]
-//! changes on every store into a page by anyone, so a stale entry is detected on lookup and
-//! decoded again. The translation of the fetch address is the storage's business (a TLB in
-//! the vCPU binding); the cache never holds translations.
+//! one page share entries and a prefix or ASCE change needs no flush). Each entry keeps the
+//! instruction's raw bytes; a hit reads the bytes at that absolute address again (one copy of
+//! at most six bytes, no translation) and compares them with the entry. A store into cached
+//! code by anyone — this CPU, another vCPU, a memop, the VMM's own plain stores into guest
+//! memory, a device thread — is therefore seen at the next fetch, without any write-side
+//! bookkeeping (a generation counter misses the VMM's plain stores; write-protecting code
+//! pages would need signals on the VMM's own accesses). What the cache saves is the decode
+//! and the table lookup, not the fetch. The translation of the fetch address is the storage's
+//! business (an instruction TLB in the vCPU binding); the cache never holds translations.
 
 use super::exec::{decode_checked, raw_of};
-use super::insn::{insn_len, Insn};
+use super::insn::{insn_len, Insn, INSNS};
 use super::{Cpu, Pgm, Storage};
 
 const ENTRIES: usize = 4096;
@@ -16,15 +20,17 @@ const ENTRIES: usize = 4096;
 #[derive(Clone, Copy)]
 struct Entry {
     abs: u64,
-    gen: u64,
-    /// Generation of the following page when the instruction crosses into it.
-    gen2: u64,
+    /// The instruction's bytes as [`raw_of`] packs them (zero-padded to six bytes).
+    raw: u64,
     insn: Insn,
 }
 
+/// No absolute address is odd: the tag of an empty slot.
+const EMPTY: u64 = 1;
+
 /// The cache of one CPU (not shared: lookups take no lock).
 pub struct InsnCache {
-    slots: Vec<Option<Entry>>,
+    slots: Vec<Entry>,
     /// Hits and misses since creation (for the benchmark and tests).
     pub hits: u64,
     /// Decodes.
@@ -40,59 +46,68 @@ impl Default for InsnCache {
 impl InsnCache {
     /// An empty cache.
     pub fn new() -> Self {
+        let empty = Entry {
+            abs: EMPTY,
+            raw: 0,
+            insn: Insn::blank(&INSNS[0]),
+        };
         InsnCache {
-            slots: vec![None; ENTRIES],
+            slots: vec![empty; ENTRIES],
             hits: 0,
             misses: 0,
         }
     }
 
-    /// Drop every entry (e.g. when the memory map changes under the CPU).
+    /// Drop every entry.
     pub fn flush(&mut self) {
-        self.slots.iter_mut().for_each(|s| *s = None);
+        self.slots.iter_mut().for_each(|s| s.abs = EMPTY);
     }
 
-    /// The decoded instruction at logical `addr`, from the cache when its page generation(s)
-    /// still match, otherwise fetched and decoded.
-    pub fn lookup(&mut self, cpu: &mut Cpu, mem: &mut dyn Storage, addr: u64) -> Result<Insn, Pgm> {
+    /// The decoded instruction at logical `addr`: from the cache when the bytes in memory
+    /// still equal the cached ones, otherwise fetched and decoded. Returned by reference:
+    /// the hot path copies nothing but the instruction bytes it compares.
+    #[inline]
+    pub fn lookup(
+        &mut self,
+        cpu: &mut Cpu,
+        mem: &mut dyn Storage,
+        addr: u64,
+    ) -> Result<&Insn, Pgm> {
         if addr & 1 != 0 {
             cpu.ilc = 0;
             return Err(Pgm::Specification);
         }
         let abs = mem.fetch_absolute(addr)?;
         let slot = (abs as usize >> 1) & (ENTRIES - 1);
-        if let Some(e) = &self.slots[slot] {
-            if e.abs == abs && e.gen == mem.page_generation(abs) {
-                let crosses = (abs & 0xfff) + u64::from(e.insn.len) > 0x1000;
-                if !crosses || e.gen2 == mem.page_generation(abs + 0x1000) {
-                    self.hits += 1;
-                    return Ok(e.insn);
-                }
+        let e = &self.slots[slot];
+        let len = usize::from(e.insn.len);
+        // An instruction crossing into the next page takes the slow path: its second part
+        // may translate elsewhere now.
+        if e.abs == abs && (abs & 0xfff) as usize + len <= 0x1000 {
+            let mut b = [0u8; 6];
+            mem.read_absolute(abs, &mut b[..len])?;
+            if raw_of(&b) == self.slots[slot].raw {
+                self.hits += 1;
+                return Ok(&self.slots[slot].insn);
             }
         }
         self.misses += 1;
-        // Generations are read before the bytes: a store racing with the fetch leaves a
-        // generation newer than the recorded one, so the entry is refetched next time.
-        let gen = mem.page_generation(abs);
         let mut b = [0u8; 6];
         mem.read_absolute(abs, &mut b[..2])?;
-        let len = insn_len(b[0]);
-        let mut gen2 = 0;
-        if len > 2 {
-            let abs2 = mem.fetch_absolute(cpu.wrap(addr.wrapping_add(2)))?;
-            if abs2 >> 12 != abs >> 12 {
-                gen2 = mem.page_generation(abs2);
-            }
-            mem.read_absolute(abs2, &mut b[2..usize::from(len)])?;
+        let len = usize::from(insn_len(b[0]));
+        // The bytes left in the first page (the address is even, so at least two).
+        let first = 0x1000 - (abs & 0xfff) as usize;
+        if len <= first {
+            mem.read_absolute(abs + 2, &mut b[2..len])?;
+        } else {
+            mem.read_absolute(abs + 2, &mut b[2..first])?;
+            let abs2 = mem.fetch_absolute(cpu.wrap(addr.wrapping_add(first as u64)))?;
+            mem.read_absolute(abs2, &mut b[first..len])?;
         }
-        let insn = decode_checked(cpu, raw_of(&b))?;
-        self.slots[slot] = Some(Entry {
-            abs,
-            gen,
-            gen2,
-            insn,
-        });
-        Ok(insn)
+        let raw = raw_of(&b);
+        let insn = decode_checked(cpu, raw)?;
+        self.slots[slot] = Entry { abs, raw, insn };
+        Ok(&self.slots[slot].insn)
     }
 }
 

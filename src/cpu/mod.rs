@@ -6,17 +6,21 @@
 //! * [`storage`]: the [`Storage`] trait every operand access goes through, and
 //!   [`storage::VecStorage`], a flat byte vector for tests.
 //! * [`icache`]: the pre-decoded instruction cache and its per-page generation counters.
+//! * [`supervisor`]: the control instructions, and which of them the executor runs, asks
+//!   the machine (the [`Storage`] machine methods) about, or returns as intercepts.
 //!
 //! The CPU state ([`Cpu`]) is independent of the vCPU model for now; binding it to `KVM_RUN`
 //! (the vCPU's translation path, interrupts, intercepts) is later work (issue 14).
 
+pub mod bfp;
 pub mod exec;
 pub mod icache;
 pub mod insn;
 pub mod storage;
+pub mod supervisor;
 
 pub use insn::{decode, Format, Insn, InsnDef, INSNS};
-pub use storage::{Storage, VecStorage};
+pub use storage::{LraResult, Storage, VecStorage};
 
 /// A program interruption recognised while executing an instruction.
 ///
@@ -58,11 +62,23 @@ pub enum Pgm {
     /// userspace handles it: DIAG, SIGP, SERVC, I/O instructions, STSI, storage-key
     /// instructions before keys are enabled, ... `ipa` and `ipb` are the first two and next
     /// four bytes of the instruction as the SIE block stores them.
+    ///
+    /// `Cpu::ilc` holds the length (in halfwords) of the instruction at the PSW: under
+    /// EXECUTE that is the EX/EXRL instruction while `ipa`/`ipb` are the target's bytes
+    /// (with R1's byte ORed in), as SIE presents an executed instruction.
     Intercept {
         /// Instruction bytes 0-1.
         ipa: u16,
         /// Instruction bytes 2-5 (zero-padded for shorter instructions).
         ipb: u32,
+    },
+    /// Not a program interruption: SUPERVISOR CALL, a supervisor-call interruption with
+    /// interruption code `number` (the I field, or R1's byte under EXECUTE). The PSW points
+    /// after the SVC (the old PSW), `Cpu::ilc` is its length code (1, or 2-3 under EXECUTE
+    /// per the EX/EXRL length).
+    SupervisorCall {
+        /// The SVC number.
+        number: u8,
     },
 }
 
@@ -81,13 +97,15 @@ impl Pgm {
             Pgm::FixedPointDivide => 0x09,
             Pgm::Other { code, .. } => *code,
             Pgm::Intercept { .. } => 0,
+            Pgm::SupervisorCall { number } => u16::from(*number),
         }
     }
 
     /// Whether the instruction completes (its results stay) before the interruption:
-    /// fixed-point overflow is the completing case among ours.
+    /// fixed-point overflow is the completing case among ours (and SVC, which is not a
+    /// program interruption).
     pub fn completes(&self) -> bool {
-        matches!(self, Pgm::FixedPointOverflow)
+        matches!(self, Pgm::FixedPointOverflow | Pgm::SupervisorCall { .. })
     }
 }
 
@@ -117,7 +135,9 @@ impl Facilities {
     /// The facilities of a z10 for the instructions this executor implements.
     pub fn z10() -> Self {
         let mut f = Facilities([0; 4]);
-        for b in [0u8, 18, 21, 34, 42] {
+        // 8: EDAT-1 (PFMF, SSKE multiple-block), 10: conditional SSKE, 14: non-quiescing
+        // key setting.
+        for b in [0u8, 8, 10, 14, 18, 21, 34, 42] {
             f.set(b);
         }
         f
@@ -137,8 +157,17 @@ impl Facilities {
 
     /// Whether facility `f` is installed.
     pub fn has(&self, f: Facility) -> bool {
-        let bit = f as u8;
+        self.has_bit(f as u8)
+    }
+
+    /// Whether facility `bit` (STFLE numbering) is installed.
+    pub fn has_bit(&self, bit: u8) -> bool {
         self.0[usize::from(bit / 64)] & (1u64 << (63 - bit % 64)) != 0
+    }
+
+    /// The list as STFLE stores it.
+    pub fn words(&self) -> &[u64; 4] {
+        &self.0
     }
 }
 
@@ -158,6 +187,23 @@ pub(crate) mod psw {
     pub(crate) const BA: u64 = 1 << 31;
     /// CR0 bit 45: AFP-register control (FPRs other than 0, 2, 4, 6 usable).
     pub(crate) const CR0_AFP: u64 = 1 << 18;
+    /// Bit 5: DAT mode.
+    pub(crate) const DAT: u64 = 1 << 58;
+    /// Bits 8-11: PSW key.
+    pub(crate) const KEY_SHIFT: u32 = 52;
+    /// Bits 16-17: address-space control.
+    pub(crate) const AS_SHIFT: u32 = 46;
+    /// Bits that must be zero in a valid PSW (bits 0, 2-4, 12, 24-30, 33-63 of the mask;
+    /// the kernel's `PSW_MASK_UNASSIGNED`).
+    pub(crate) const UNASSIGNED: u64 = 0xb808_00fe_7fff_ffff;
+    /// CR0 bit 33: SSM suppression.
+    pub(crate) const CR0_SSM_SUPPRESS: u64 = 1 << 30;
+    /// CR0 bit 35: low-address protection.
+    pub(crate) const CR0_LAP: u64 = 1 << 28;
+    /// CR0 bit 36: extraction authority (IPK, IVSK in the problem state).
+    pub(crate) const CR0_EXTRACT: u64 = 1 << 27;
+    /// CR0 bit 37: secondary-space control.
+    pub(crate) const CR0_SECONDARY: u64 = 1 << 26;
 }
 
 /// Addressing mode from PSW bits 31-32.
@@ -194,6 +240,12 @@ pub struct Cpu {
     pub facilities: Facilities,
     /// Instruction-length code of the last instruction executed (for the interruption).
     pub ilc: u8,
+    /// CPU address (STAP; the vCPU id).
+    pub cpu_addr: u16,
+    /// CPU identification (STIDP; the VM's CPU model `cpuid`).
+    pub cpuid: u64,
+    /// TOD programmable register (bits 16-31 stored by STCKE; set by SCKPF).
+    pub todpr: u16,
 }
 
 impl Cpu {
@@ -212,6 +264,11 @@ impl Cpu {
             psw_addr: 0,
             facilities,
             ilc: 0,
+            cpu_addr: 0,
+            // Version 0xff (a virtual CPU), a z196's machine type, format 0 (KVM's default
+            // model reports the host's type with version 0xff).
+            cpuid: 0xff00_0000_2817_0000,
+            todpr: 0,
         }
     }
 
@@ -303,9 +360,12 @@ impl Cpu {
     ) -> Result<(), Pgm> {
         let addr = self.psw_addr;
         let insn = cache.lookup(self, mem, addr)?;
-        exec::execute(self, mem, &insn, addr)
+        exec::execute(self, mem, insn, addr)
     }
 }
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod tests_supervisor;

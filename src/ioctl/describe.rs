@@ -256,6 +256,15 @@ impl Describe for kvm_ioeventfd {
     }
 }
 
+impl Describe for kvm_guest_debug {
+    fn describe(&self, _: FdKind) -> String {
+        format!(
+            "{{control={:#x}, nr_hw_bp={}, hw_bp={:#x}}}",
+            self.control, self.arch.nr_hw_bp, self.arch.hw_bp
+        )
+    }
+}
+
 impl Describe for kvm_mp_state {
     fn describe(&self, _: FdKind) -> String {
         format!(

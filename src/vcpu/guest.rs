@@ -78,6 +78,14 @@ pub enum Exit {
     Interrupted,
     /// The guest function returned an unknown exit kind: KVM_RUN fails with EINVAL.
     Invalid,
+    /// `KVM_EXIT_S390_RESET` with its `s390_reset_flags` (DIAGNOSE 0x308 load).
+    Reset {
+        flags: u64,
+    },
+    /// `KVM_EXIT_DEBUG` after a single step: the PER address and `KVM_SINGLESTEP`.
+    Debug {
+        addr: u64,
+    },
 }
 
 /// A guest function running on this thread: its vCPU and handle.

@@ -1,6 +1,7 @@
 //! vCPUs: the `kvm_run` page, register state, resets, `KVM_RUN`, pending program interrupts
 //! and the logical memop (spec vm.md D.5–D.7, memop.md 3–5).
 
+pub mod cpu_run;
 pub mod gaccess;
 pub mod guest;
 pub mod run_page;
@@ -66,6 +67,14 @@ pub struct VcpuState {
     pub icpt: Option<(u8, u16)>,
     /// The guest program run by KVM_RUN, if one is registered.
     pub guest: Option<guest::GuestProgram>,
+    /// The instruction executor that runs guest code when no guest program is registered.
+    pub engine: cpu_run::EngineSlot,
+    /// `KVM_SET_GUEST_DEBUG` control flags (`vcpu->guest_debug`).
+    pub guest_debug: u32,
+    /// Single-stepping left `KVM_RUN` for userspace to emulate an instruction: the next
+    /// `KVM_RUN` completes the step (after delivering what userspace injected) with
+    /// `KVM_EXIT_DEBUG`, as the kernel's "single-stepping userspace-emulated instructions".
+    pub sstep_user: bool,
 }
 
 /// A virtual CPU.
@@ -163,6 +172,9 @@ impl Vcpu {
             bpbc: false,
             icpt: None,
             guest: None,
+            engine: Default::default(),
+            guest_debug: 0,
+            sstep_user: false,
         };
         let epoch = (st.epoch, st.epdx);
         drop(st);
@@ -483,8 +495,8 @@ impl Vcpu {
     }
 
     /// `KVM_RUN`: syncs registers in, delivers pending interrupts, then runs the guest: its
-    /// guest function if one is registered, else [`Vcpu::idle`] (a guest that never exits by
-    /// itself). Syncs the registers out on the way back. `immediate_exit` returns -1/EINTR
+    /// guest function if one is registered, else its guest code on the instruction executor
+    /// (`cpu_run`; a vCPU in an enabled wait sleeps there until an interrupt or a signal). Syncs the registers out on the way back. `immediate_exit` returns -1/EINTR
     /// before anything else, as `kvm_arch_vcpu_ioctl_run` does without `wants_to_run`.
     pub fn run(&self, vm: &Vm, arg: u64) -> Result<i32> {
         if arg != 0 {
@@ -519,7 +531,7 @@ impl Vcpu {
             self.set_icpt(&mut st, None);
             match st.guest {
                 Some(program) => guest::run_program(vm, self, &mut st, program),
-                None => match self.idle(vm, &mut st) {
+                None => match self.run_cpu(vm, &mut st) {
                     Ok(exit) => exit,
                     Err(e) => {
                         self.sync_regs_out(&st);
@@ -549,53 +561,22 @@ impl Vcpu {
                 self.run.set(off::EXIT_REASON, KVM_EXIT_UNKNOWN);
                 Err(Error::GuestMisuse)
             }
+            guest::Exit::Reset { flags } => {
+                self.run.set(off::EXIT_REASON, KVM_EXIT_S390_RESET);
+                self.run.set(off::EXIT, flags);
+                Ok(0)
+            }
+            guest::Exit::Debug { addr } => {
+                // kvm_run.debug.arch: the PER address and the event type.
+                self.run.set(off::EXIT_REASON, KVM_EXIT_DEBUG);
+                self.run.set(off::EXIT, addr);
+                self.run.set(off::EXIT + 8, KVM_SINGLESTEP as u8);
+                Ok(0)
+            }
         };
         self.sync_regs_out(&st);
         self.stats.inc(stats::vcpu::EXIT_USERSPACE);
         result
-    }
-
-    /// The guest of a vCPU without a guest function: it runs without exiting, as a guest
-    /// looping or in an enabled wait on real KVM. Sleeps with the state lock released until a
-    /// signal unblocked by the run mask arrives (KVM_EXIT_INTR) or a kick; after a kick it
-    /// delivers what became pending and sleeps again.
-    /// A SIGP STOP delivered while waiting ends the run with the stop intercept, as on KVM;
-    /// a lowcore outside guest memory ends it with EFAULT.
-    fn idle(
-        &self,
-        vm: &Vm,
-        st: &mut parking_lot::MutexGuard<'_, VcpuState>,
-    ) -> Result<guest::Exit> {
-        loop {
-            // An enabled clock comparator in the future bounds the sleep, as the kernel's
-            // ckc hrtimer does (`__calculate_sltime`); its interrupt is then delivered like a
-            // kicked one.
-            let deadline = crate::irq::ckc_sleep_time(st, || vm.guest_tod().tod);
-            // An enabled wait: the kernel's kvm_s390_handle_wait, then kvm_vcpu_halt.
-            self.stats.inc(stats::vcpu::EXIT_WAIT_STATE);
-            self.stats.set(stats::vcpu::BLOCKING, 1);
-            let start = std::time::Instant::now();
-            let woke = parking_lot::MutexGuard::unlocked(st, || self.wait.sleep(deadline));
-            let waited = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
-            self.stats.set(stats::vcpu::BLOCKING, 0);
-            self.stats.add(stats::vcpu::HALT_WAIT_NS, waited);
-            self.stats.log_hist(stats::vcpu::HALT_WAIT_HIST, waited);
-            match woke {
-                Ok(wait::Wake::Kicked) => {
-                    self.stats.inc(stats::vcpu::HALT_WAKEUP);
-                    self.wait.reset();
-                    self.deliver_interrupts(vm, st)?;
-                    if let Some(stop) = self.stop_intercept(vm, st) {
-                        return Ok(stop);
-                    }
-                }
-                Ok(wait::Wake::Signal) => return Ok(guest::Exit::Interrupted),
-                Err(e) => {
-                    log::warn!("vCPU {}: KVM_RUN cannot sleep: {e}", self.id);
-                    return Ok(guest::Exit::Interrupted);
-                }
-            }
-        }
     }
 
     /// Whether an interrupt is deliverable now (pending and enabled by the PSW and CRs).

@@ -201,7 +201,7 @@ impl Vm {
 
     /// Sets the guest TOD: the epoch (and, with facility 139, the epoch index) relative to a
     /// fresh host sample.
-    fn set_tod(&self, guest: HostTod) {
+    pub(crate) fn set_tod(&self, guest: HostTod) {
         let host = host_tod();
         let (epoch, epdx) = {
             let mut st = self.state();

@@ -1,0 +1,219 @@
+/*
+ * KVM_RUN executes s390x guest code when no guest function is registered: the registers
+ * travel through kvm_run and the register ioctls, DIAG 0x501 leaves with the instruction
+ * intercept, program interruptions go through the lowcore as on KVM, and COMPARE AND SWAP is
+ * atomic with respect to the host's atomics on the same word.
+ */
+#include "test.h"
+#include "vcpu.h"
+
+#define PSW_WAIT (1ull << 49)
+#define CR0_LAP (1ull << 28)
+
+static uint16_t load_be16(const void *p)
+{
+	uint16_t v;
+	memcpy(&v, p, 2);
+	return be16toh(v);
+}
+
+static void code(struct cpu *c, uint64_t gpa, const uint8_t *bytes, size_t n)
+{
+	memcpy(c->g.mem + gpa, bytes, n);
+}
+
+static bool run_to_exit(struct cpu *c)
+{
+	return KVM_IOCTL(c->vcpu, KVM_RUN, 0) == 0 && c->run->exit_reason == KVM_EXIT_S390_SIEIC;
+}
+
+/* Two DIAG 0x501 exits: the intercept contents, the registers at each exit, and the PSW after
+ * the DIAG (the next KVM_RUN continues there). */
+static bool test_diag_501_exits(void)
+{
+	bool ok = false;
+	struct cpu c = {.vcpu = -1};
+	CHECK(cpu_open(&c, 0));
+	static const uint8_t prog[] = {
+		0xa7, 0x19, 0x00, 0x05, /* lghi %r1,5 */
+		0xa7, 0x1a, 0x00, 0x01, /* ahi %r1,1 */
+		0x83, 0x01, 0x05, 0x01, /* diag %r0,%r1,0x501 */
+		0xa7, 0x1a, 0x00, 0x01, /* ahi %r1,1 */
+		0x83, 0x01, 0x05, 0x01, /* diag %r0,%r1,0x501 */
+	};
+	code(&c, 0x1000, prog, sizeof(prog));
+	c.run->psw_mask = PSW_64;
+	c.run->psw_addr = 0x1000;
+	CHECK(run_to_exit(&c));
+	CHECK(c.run->s390_sieic.icptcode == 4 && c.run->s390_sieic.ipa == 0x8301 &&
+	      c.run->s390_sieic.ipb == 0x05010000);
+	CHECK(c.run->s.regs.gprs[1] == 6 && c.run->psw_addr == 0x100c);
+	struct kvm_regs r;
+	CHECK_RET(KVM_IOCTL(c.vcpu, KVM_GET_REGS, &r), 0);
+	CHECK(r.gprs[1] == 6);
+	/* A register set between two runs reaches the guest. */
+	r.gprs[1] = 100;
+	CHECK_RET(KVM_IOCTL(c.vcpu, KVM_SET_REGS, &r), 0);
+	CHECK(run_to_exit(&c));
+	CHECK(c.run->s.regs.gprs[1] == 101 && c.run->psw_addr == 0x1014);
+	ok = true;
+done:
+	cpu_close(&c);
+	return ok;
+}
+
+/* An operation exception and a low-address-protection exception: code, ILC, old PSW (after the
+ * instruction) and TEID in the lowcore, then the program new PSW runs. */
+static bool test_program_interruptions(void)
+{
+	bool ok = false;
+	struct cpu c = {.vcpu = -1};
+	CHECK(cpu_open(&c, 0));
+	static const uint8_t handler[] = {0x83, 0x00, 0x05, 0x01}; /* diag 0,0,0x501 */
+	code(&c, 0x3000, handler, sizeof(handler));
+	put64(&c, 0x1d0, PSW_64);
+	put64(&c, 0x1d8, 0x3000);
+	static const uint8_t bad[] = {0x00, 0x00};
+	code(&c, 0x1000, bad, sizeof(bad));
+	c.run->psw_mask = PSW_64;
+	c.run->psw_addr = 0x1000;
+	CHECK(run_to_exit(&c) && c.run->psw_addr == 0x3004);
+	CHECK(load_be16(c.g.mem + 0x8e) == 0x01 && load_be16(c.g.mem + 0x8c) == 2);
+	CHECK(get64(&c, 0x150) == PSW_64 && get64(&c, 0x158) == 0x1002);
+
+	/* mvi 0x100,1 with low-address protection on: suppressed, PSW after the instruction. */
+	static const uint8_t store_low[] = {0x92, 0x01, 0x01, 0x00};
+	code(&c, 0x1000, store_low, sizeof(store_low));
+	struct kvm_sregs s;
+	CHECK_RET(KVM_IOCTL(c.vcpu, KVM_GET_SREGS, &s), 0);
+	s.crs[0] |= CR0_LAP;
+	CHECK_RET(KVM_IOCTL(c.vcpu, KVM_SET_SREGS, &s), 0);
+	c.run->psw_addr = 0x1000;
+	c.g.mem[0x100] = 0;
+	CHECK(run_to_exit(&c) && c.run->psw_addr == 0x3004);
+	CHECK(load_be16(c.g.mem + 0x8e) == 0x04 && load_be16(c.g.mem + 0x8c) == 4);
+	CHECK(get64(&c, 0x158) == 0x1004 && c.g.mem[0x100] == 0);
+	/* TEID: a store (bit 52), low-address protection (bit 56). */
+	CHECK(get64(&c, 0xa8) == 0x480);
+	ok = true;
+done:
+	cpu_close(&c);
+	return ok;
+}
+
+struct host_adder {
+	uint32_t *word;
+	int n;
+};
+
+/* Big-endian increments with the host's compare-and-exchange. */
+static void *host_adds(void *arg)
+{
+	struct host_adder *h = arg;
+	for (int i = 0; i < h->n; i++) {
+		uint32_t old = __atomic_load_n(h->word, __ATOMIC_SEQ_CST), new;
+		do
+			new = htobe32(be32toh(old) + 1);
+		while (!__atomic_compare_exchange_n(h->word, &old, new, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST));
+	}
+	return NULL;
+}
+
+/* The guest increments a word 20000 times with CS while a host thread does the same with its
+ * own atomics: no increment is lost. */
+static bool test_cs_is_atomic_with_the_host(void)
+{
+	bool ok = false;
+	struct cpu c = {.vcpu = -1};
+	CHECK(cpu_open(&c, 0));
+	static const uint8_t prog[] = {
+		0xa7, 0x39, 0x20, 0x00, /* 1000: lghi %r3,0x2000 */
+		0xa7, 0x48, 0x4e, 0x20, /* 1004: lhi %r4,20000 */
+		0x58, 0x20, 0x30, 0x00, /* 1008: l %r2,0(%r3) */
+		0x18, 0x52,             /* 100c: lr %r5,%r2 */
+		0xa7, 0x5a, 0x00, 0x01, /* 100e: ahi %r5,1 */
+		0xba, 0x25, 0x30, 0x00, /* 1012: cs %r2,%r5,0(%r3) */
+		0xa7, 0x44, 0xff, 0xfb, /* 1016: jl 100c */
+		0xa7, 0x46, 0xff, 0xf7, /* 101a: brct %r4,1008 */
+		0x83, 0x00, 0x05, 0x01, /* 101e: diag 0,0,0x501 */
+	};
+	code(&c, 0x1000, prog, sizeof(prog));
+	memset(c.g.mem + 0x2000, 0, 4);
+	c.run->psw_mask = PSW_64;
+	c.run->psw_addr = 0x1000;
+	struct host_adder h = {(uint32_t *)(c.g.mem + 0x2000), 20000};
+	pthread_t th;
+	CHECK(pthread_create(&th, NULL, host_adds, &h) == 0);
+	bool exited = run_to_exit(&c);
+	pthread_join(th, NULL);
+	CHECK(exited && c.run->psw_addr == 0x1022);
+	CHECK(load_be32(c.g.mem + 0x2000) == 40000);
+	ok = true;
+done:
+	cpu_close(&c);
+	return ok;
+}
+
+/* A disabled wait PSW leaves KVM_RUN with the wait intercept (0x1c). */
+static bool test_disabled_wait_exits(void)
+{
+	bool ok = false;
+	struct cpu c = {.vcpu = -1};
+	CHECK(cpu_open(&c, 0));
+	c.run->psw_mask = PSW_64 | PSW_WAIT;
+	c.run->psw_addr = 0x1000;
+	CHECK(run_to_exit(&c) && c.run->s390_sieic.icptcode == 0x1c);
+	ok = true;
+done:
+	cpu_close(&c);
+	return ok;
+}
+
+/* KVM_SET_GUEST_DEBUG: unknown control flags are EINVAL; single-stepping runs one instruction
+ * per KVM_RUN and exits with KVM_EXIT_DEBUG (KVM_SINGLESTEP, the next instruction's address). */
+static bool test_single_step(void)
+{
+	bool ok = false;
+	struct cpu c = {.vcpu = -1};
+	CHECK(cpu_open(&c, 0));
+	static const uint8_t prog[] = {
+		0xa7, 0x19, 0x00, 0x05, /* lghi %r1,5 */
+		0xa7, 0x1a, 0x00, 0x01, /* ahi %r1,1 */
+		0x83, 0x00, 0x05, 0x01, /* diag 0,0,0x501 */
+	};
+	code(&c, 0x1000, prog, sizeof(prog));
+	struct kvm_guest_debug dbg = {.control = KVM_GUESTDBG_ENABLE | 0x100};
+	CHECK_ERR(KVM_IOCTL(c.vcpu, KVM_SET_GUEST_DEBUG, &dbg), EINVAL);
+	dbg.control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP;
+	CHECK_RET(KVM_IOCTL(c.vcpu, KVM_SET_GUEST_DEBUG, &dbg), 0);
+	c.run->psw_mask = PSW_64;
+	c.run->psw_addr = 0x1000;
+	CHECK_RET(KVM_IOCTL(c.vcpu, KVM_RUN, 0), 0);
+	/* kvm_run.debug.arch (struct kvm_debug_exit_arch: addr, type) starts the exit union. */
+	const uint8_t *dbg_exit = (const uint8_t *)&c.run->s390_sieic;
+	uint64_t per_addr;
+	memcpy(&per_addr, dbg_exit, 8);
+	CHECK(c.run->exit_reason == KVM_EXIT_DEBUG && dbg_exit[8] == KVM_SINGLESTEP);
+	CHECK(c.run->psw_addr == 0x1004 && per_addr == 0x1004 && c.run->s.regs.gprs[1] == 5);
+	CHECK_RET(KVM_IOCTL(c.vcpu, KVM_RUN, 0), 0);
+	CHECK(c.run->exit_reason == KVM_EXIT_DEBUG && c.run->psw_addr == 0x1008 && c.run->s.regs.gprs[1] == 6);
+	/* Debugging off: the guest runs to its DIAG. */
+	dbg.control = 0;
+	CHECK_RET(KVM_IOCTL(c.vcpu, KVM_SET_GUEST_DEBUG, &dbg), 0);
+	CHECK(run_to_exit(&c) && c.run->s390_sieic.ipa == 0x8300 && c.run->psw_addr == 0x100c);
+	ok = true;
+done:
+	cpu_close(&c);
+	return ok;
+}
+
+int main(void)
+{
+	alarm(120);
+	RUN(test_single_step);
+	RUN(test_diag_501_exits);
+	RUN(test_program_interruptions);
+	RUN(test_cs_is_atomic_with_the_host);
+	RUN(test_disabled_wait_exits);
+	DONE();
+}
