@@ -8,9 +8,12 @@
 //! as they were at the faulting instruction, so it can report the fault and return.
 
 // kvm_s390_shim_uaccess_copy(dst = r2, src = r3, len = r4) -> bytes not copied.
-// Whole 256-byte blocks with one MVC each, then single bytes. r4 counts the bytes not yet
-// copied; a fault inside a block leaves r4 at the block's start, which is what the recovery
-// point returns (never 0 after a fault, the only property the callers rely on).
+// Whole 256-byte blocks with one MVC each, then the rest (1 to 255 bytes) with one MVC whose
+// length comes from r1 through EXRL (the small-copy path: a copy below 256 bytes is one
+// instruction). r4 counts the bytes not yet copied; a fault inside a block or the rest leaves
+// r4 at its start, which is what the recovery point returns (never 0 after a fault, the only
+// property the callers rely on). The EXRL target lies inside the routine, so a fault reported
+// at either the EXRL or its target is recognised.
 core::arch::global_asm!(
     ".pushsection .text.kvm_s390_shim_uaccess,\"ax\",@progbits",
     ".p2align 4",
@@ -18,6 +21,10 @@ core::arch::global_asm!(
     ".hidden kvm_s390_shim_uaccess_copy",
     ".type kvm_s390_shim_uaccess_copy,@function",
     "kvm_s390_shim_uaccess_copy:",
+    // No wide moves that resume byte by byte here: every fault returns the count left.
+    ".globl kvm_s390_shim_uaccess_bytes",
+    ".hidden kvm_s390_shim_uaccess_bytes",
+    "kvm_s390_shim_uaccess_bytes:",
     "    clgfi %r4, 256",
     "    jl 2f",
     "1:  mvc 0(256,%r2), 0(%r3)",
@@ -27,13 +34,12 @@ core::arch::global_asm!(
     "    clgfi %r4, 256",
     "    jhe 1b",
     "2:  cgije %r4, 0, 4f",
-    "3:  mvc 0(1,%r2), 0(%r3)",
-    "    la %r2, 1(%r2)",
-    "    la %r3, 1(%r3)",
-    "    aghi %r4, -1",
-    "    cgijne %r4, 0, 3b",
+    "    lgr %r1, %r4",
+    "    aghi %r1, -1",
+    "    exrl %r1, 5f",
     "4:  lghi %r2, 0",
     "    br %r14",
+    "5:  mvc 0(1,%r2), 0(%r3)",
     ".globl kvm_s390_shim_uaccess_fixup",
     ".hidden kvm_s390_shim_uaccess_fixup",
     "kvm_s390_shim_uaccess_fixup:",
