@@ -596,6 +596,34 @@ mod tests {
     }
 
     #[test]
+    fn small_copies_stop_at_the_exact_faulting_byte() {
+        // The small-copy path moves 16 and 8 bytes at a time; a wide move that straddles into
+        // the hole must still deliver every byte before it (its fault resumes byte by byte).
+        both_methods(|| {
+            let base = map_then_hole();
+            let src: Vec<u8> = (0..=255u8).collect();
+            for len in 1..160usize {
+                for before in [1usize, 7, 8, 9, 15, 16, 17, 31, 63] {
+                    if before >= len {
+                        continue;
+                    }
+                    let at = base + 4096 - before as u64;
+                    copy_to_user(base + 4096 - 256, &[0u8; 256]).unwrap();
+                    assert_eq!(copy_to_user(at, &src[..len]), Err(Fault));
+                    let mut got = vec![0u8; before];
+                    copy_from_user(&mut got, at).unwrap();
+                    assert_eq!(got, src[..before], "write len {len} before {before}");
+                    let mut buf = vec![0xEEu8; len];
+                    assert_eq!(copy_from_user(&mut buf, at), Err(Fault));
+                    assert_eq!(buf[..before], src[..before], "read len {len} before {before}");
+                    assert!(buf[before..].iter().all(|&b| b == 0xEE));
+                }
+            }
+            unmap_two(base);
+        });
+    }
+
+    #[test]
     fn compare_exchange_faults_without_a_handler_in_syscall_mode() {
         both_methods(|| {
             let ro = map(libc::PROT_READ);
