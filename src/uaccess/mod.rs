@@ -185,7 +185,7 @@ fn copy_to_user_slow(dst: u64, src: &[u8]) -> Result<(), Fault> {
 /// better to stage themselves.
 #[inline]
 pub fn direct_copies() -> bool {
-    path() == Path::Fault
+    fast_path() || path() == Path::Fault
 }
 
 /// Whether every page of `[addr, addr + len)` can be read now: one byte of each page is read
@@ -210,6 +210,7 @@ pub fn probe_read(addr: u64, len: usize) -> Result<(), Fault> {
 
 /// Copies `len` bytes between two caller addresses (both may fault), e.g. from a memory slot
 /// to another. Goes through a bounce buffer when the system calls are used.
+#[inline]
 pub fn copy_user_to_user(dst: u64, src: u64, len: usize) -> Result<(), Fault> {
     if !is_user_range(src, len as u64) || !is_user_range(dst, len as u64) {
         return Err(Fault);
