@@ -427,6 +427,29 @@ impl CapAnswers {
 mod tests {
     use super::*;
 
+    /// The per-VM answer table gives, for every capability number and beyond the table, what
+    /// the table walk gives (a VM with ucontrol too, whose HPAGE answer differs).
+    #[test]
+    fn cached_answers_match_the_table() {
+        use crate::host::HostConfig;
+        for ucontrol in [false, true] {
+            let mut host = HostConfig::z16();
+            host.ucontrol = ucontrol;
+            host.hpage = true;
+            let Ok(vm) = Vm::create(std::sync::Arc::new(host), u64::from(ucontrol)) else {
+                continue;
+            };
+            for cap in (0..CAP_LIMIT as u64 + 3).chain([u64::from(u32::MAX), u64::MAX]) {
+                assert_eq!(
+                    vm.caps.answer(&vm, cap),
+                    answer(&vm.host, Some(&vm), cap),
+                    "cap {cap}"
+                );
+            }
+            assert_eq!(vm.caps.answer(&vm, KVM_CAP_USER_MEMORY.into()), 1);
+        }
+    }
+
     #[test]
     fn caps_are_unique() {
         for (i, a) in CAPS.iter().enumerate() {

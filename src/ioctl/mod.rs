@@ -465,3 +465,39 @@ fn serve(obj: &Object, req: u32, arg: u64) -> Result<i32> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The direct index finds every row, and only by its full request number: the same number
+    /// byte with another size, direction or ioctl type is unknown.
+    #[test]
+    fn indexed_lookup_finds_rows_by_full_request() {
+        fn check<H>(t: &IoctlTable<H>) {
+            for row in t.rows() {
+                use crate::host::kernel::{kernel, Kernel};
+                let present = !Kernel::gated(row.request) || kernel().has_request(row.request);
+                assert_eq!(t.find(row.request).is_some(), present);
+                for other in [
+                    row.request ^ (1 << 16),
+                    row.request ^ (1 << 30),
+                    (row.request & !0xff00) | (0x54 << 8),
+                ] {
+                    assert!(t.find(other).map_or(true, |r| r.request == other));
+                }
+            }
+            assert!(t.find(0).is_none());
+        }
+        check(&SYSTEM_IOCTLS);
+        check(&VM_IOCTLS);
+        check(&VCPU_IOCTLS);
+        check(&DEVICE_IOCTLS);
+        assert_eq!(
+            VM_IOCTLS.find(KVM_S390_MEM_OP).map(|r| r.name),
+            Some("KVM_S390_MEM_OP")
+        );
+        // KVM_CREATE_VCPU's number byte with a struct size encoded is not KVM_CREATE_VCPU.
+        assert!(VM_IOCTLS.find(KVM_CREATE_VCPU | (8 << 16)).is_none());
+    }
+}

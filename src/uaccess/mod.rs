@@ -616,7 +616,11 @@ mod tests {
                     assert_eq!(got, src[..before], "write len {len} before {before}");
                     let mut buf = vec![0xEEu8; len];
                     assert_eq!(copy_from_user(&mut buf, at), Err(Fault));
-                    assert_eq!(buf[..before], src[..before], "read len {len} before {before}");
+                    assert_eq!(
+                        buf[..before],
+                        src[..before],
+                        "read len {len} before {before}"
+                    );
                     assert!(buf[before..].iter().all(|&b| b == 0xEE));
                 }
             }
