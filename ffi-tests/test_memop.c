@@ -309,6 +309,86 @@ done:
 	return ok;
 }
 
+/* Caller memory: HOLE bytes readable and writable, then a PROT_NONE page. */
+#define HOLE (4 * PAGE)
+static uint8_t *holed_pages(void)
+{
+	uint8_t *p = mmap(NULL, HOLE + PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	if (mprotect(p + HOLE, PAGE, PROT_NONE)) {
+		munmap(p, HOLE + PAGE);
+		return NULL;
+	}
+	return p;
+}
+
+static bool guest_bytes_are(const uint8_t *m, size_t n, uint8_t v)
+{
+	for (size_t i = 0; i < n; i++)
+		if (m[i] != v)
+			return false;
+	return true;
+}
+
+/* The one-copy memop keeps what the kernel's bounce buffer makes observable: a write whose
+ * source faults writes no guest byte (small staged writes, in-page probed writes, multi-page
+ * writes); a read that raises an exception leaves the caller's buffer untouched; a write
+ * whose guest memory faults on a later page has stored the earlier pages. */
+static bool test_one_copy_rules(void)
+{
+	bool ok = false;
+	struct guest g;
+	uint8_t *src = holed_pages();
+	CHECK(src);
+	CHECK(guest_open(&g, 0));
+	memset(src, 0x11, HOLE);
+	/* Sources ending 8 bytes into the hole, for a staged, an in-page and a multi-page write. */
+	static const uint32_t sizes[] = {40, 3000, 3 * PAGE};
+	for (unsigned i = 0; i < 3; i++) {
+		uint64_t ga = i == 2 ? MEM1 : MEM1 + 512;
+		memset(g.mem + MEM1, 0x5a, 4 * PAGE);
+		CHECK_ERR(abs_write(g.vm, ga, sizes[i], src + HOLE + 8 - sizes[i], NO_KEY, 0), EFAULT);
+		if (!guest_bytes_are(g.mem + MEM1, 4 * PAGE, 0x5a))
+			FAIL("write of %u bytes with a faulting source wrote guest bytes", sizes[i]);
+	}
+	/* A read of three pages whose last page's backing is gone: 4, the buffer untouched. */
+	CHECK(mprotect(g.mem + MEM1 + 2 * PAGE, PAGE, PROT_NONE) == 0);
+	memset(rbuf, 0xee, 3 * PAGE);
+	CHECK_RET(abs_read(g.vm, MEM1, 3 * PAGE, rbuf, NO_KEY, 0), 4);
+	CHECK(guest_bytes_are(rbuf, 3 * PAGE, 0xee));
+	/* In one page: the same, and the readable page still reads. */
+	CHECK_RET(abs_read(g.vm, MEM1 + 2 * PAGE + 8, 300, rbuf, NO_KEY, 0), 4);
+	CHECK(guest_bytes_are(rbuf, 300, 0xee));
+	/* A write over a readable, then a read-only page: 4, the first page stored. */
+	CHECK(mprotect(g.mem + MEM1 + 2 * PAGE, PAGE, PROT_READ) == 0);
+	fill(wbuf, 2 * PAGE, 3);
+	memset(g.mem + MEM1 + PAGE, 0, PAGE);
+	CHECK_RET(abs_write(g.vm, MEM1 + PAGE, 2 * PAGE, wbuf, NO_KEY, 0), 4);
+	CHECK(memcmp(g.mem + MEM1 + PAGE, wbuf, PAGE) == 0);
+	CHECK(mprotect(g.mem + MEM1 + 2 * PAGE, PAGE, PROT_READ | PROT_WRITE) == 0);
+	/* A read into a caller buffer that runs into the hole: EFAULT (the caller's side). */
+	fill(g.mem + MEM1, 2 * PAGE, 5);
+	CHECK_ERR(abs_read(g.vm, MEM1, 40, src + HOLE - 13, NO_KEY, 0), EFAULT);
+	CHECK(memcmp(src + HOLE - 13, g.mem + MEM1, 13) == 0);
+	CHECK_ERR(abs_read(g.vm, MEM1, 2 * PAGE, src + HOLE - 100, NO_KEY, 0), EFAULT);
+	/* Reads and writes of every size up to 300 bytes around a page boundary round-trip. */
+	for (uint32_t n = 1; n <= 300; n++) {
+		fill(wbuf, n, n);
+		CHECK_RET(abs_write(g.vm, MEM1 + PAGE - n / 2, n, wbuf, NO_KEY, 0), 0);
+		CHECK(memcmp(g.mem + MEM1 + PAGE - n / 2, wbuf, n) == 0);
+		memset(rbuf, 0, n);
+		CHECK_RET(abs_read(g.vm, MEM1 + PAGE - n / 2, n, rbuf, NO_KEY, 0), 0);
+		CHECK(memcmp(rbuf, wbuf, n) == 0);
+	}
+	ok = true;
+done:
+	KVM_CLOSE(g.vm);
+	if (src)
+		munmap(src, HOLE + PAGE);
+	return ok;
+}
+
 static bool test_capabilities(void)
 {
 	bool ok = false;
@@ -333,6 +413,7 @@ int main(void)
 	RUN(test_cmpxchg_with_keys);
 	RUN(test_cmpxchg_key_protected);
 	RUN(test_dirty_bits);
+	RUN(test_one_copy_rules);
 	RUN(test_capabilities);
 	DONE();
 }

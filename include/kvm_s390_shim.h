@@ -1957,6 +1957,8 @@ int kvm_s390_shim_guest_diag500(struct kvm_s390_shim_guest *g);
 
 extern uintptr_t kvm_s390_shim_uaccess_copy(uint8_t *dst, const uint8_t *src, uintptr_t len);
 
+extern void kvm_s390_shim_uaccess_bytes(void);
+
 extern void kvm_s390_shim_uaccess_fixup(void);
 
 extern uint32_t kvm_s390_shim_uaccess_cas(uint8_t *addr,

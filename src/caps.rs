@@ -34,7 +34,9 @@ fn facility(h: &HostConfig, nr: u32) -> i32 {
 }
 
 /// The capability table (Linux 6.12, s390).
-pub static CAPS: &[CapDef] = &[
+pub static CAPS: &[CapDef] = CAP_DEFS;
+
+const CAP_DEFS: &[CapDef] = &[
     CapDef {
         cap: KVM_CAP_USER_MEMORY,
         needs: &[(VmFd, KVM_SET_USER_MEMORY_REGION)],
@@ -347,20 +349,106 @@ pub static CAPS: &[CapDef] = &[
     },
 ];
 
-/// The answer to `KVM_CHECK_EXTENSION(cap)`, on /dev/kvm (`vm` None) or a VM fd.
+/// One past the highest capability number in [`CAPS`]: the length of the answer tables.
+const CAP_LIMIT: usize = {
+    let mut max = 0;
+    let mut i = 0;
+    while i < CAP_DEFS.len() {
+        if CAP_DEFS[i].cap as usize > max {
+            max = CAP_DEFS[i].cap as usize;
+        }
+        i += 1;
+    }
+    max + 1
+};
+
+/// `CAP_POS[cap]`: 1 + the position of `cap` in [`CAPS`], or 0 (computed at compile time,
+/// which also rejects a capability listed twice).
+static CAP_POS: [u8; CAP_LIMIT] = {
+    let mut pos = [0u8; CAP_LIMIT];
+    let mut i = 0;
+    assert!(
+        CAP_DEFS.len() < 256,
+        "capability table too long for a u8 index"
+    );
+    while i < CAP_DEFS.len() {
+        let c = CAP_DEFS[i].cap as usize;
+        assert!(pos[c] == 0, "a capability listed twice");
+        pos[c] = (i + 1) as u8;
+        i += 1;
+    }
+    pos
+};
+
+/// The answer to `KVM_CHECK_EXTENSION(cap)`, on /dev/kvm (`vm` None) or a VM fd: found by
+/// capability number, 0 unless every request the capability names has a handler.
 pub fn answer(host: &HostConfig, vm: Option<&Vm>, cap: u64) -> i32 {
-    let Ok(cap) = u32::try_from(cap) else {
+    let Some(&pos) = usize::try_from(cap).ok().and_then(|c| CAP_POS.get(c)) else {
         return 0;
     };
-    match CAPS.iter().find(|d| d.cap == cap) {
+    match CAPS.get(usize::from(pos).wrapping_sub(1)) {
         Some(d) if d.needs.iter().all(|&(kind, req)| implemented(kind, req)) => (d.value)(host, vm),
         _ => 0,
+    }
+}
+
+/// A VM's capability answers, indexed by capability number, computed on the VM's first
+/// `KVM_CHECK_EXTENSION`: every input of an answer is fixed for a VM's life (its host, its
+/// creation flags, the kernel profile, which is fixed once in use, and the handler tables),
+/// so a later check is one indexed load.
+#[derive(Debug, Default)]
+pub struct CapAnswers(std::sync::OnceLock<Box<[i32; CAP_LIMIT]>>);
+
+impl CapAnswers {
+    /// No answers yet.
+    pub const fn new() -> Self {
+        CapAnswers(std::sync::OnceLock::new())
+    }
+
+    /// The answer to `KVM_CHECK_EXTENSION(cap)` on the VM fd of `vm` (which owns `self`).
+    #[inline]
+    pub fn answer(&self, vm: &Vm, cap: u64) -> i32 {
+        let table = self.0.get_or_init(|| {
+            let mut t = Box::new([0i32; CAP_LIMIT]);
+            for (c, a) in t.iter_mut().enumerate() {
+                *a = answer(&vm.host, Some(vm), c as u64);
+            }
+            t
+        });
+        usize::try_from(cap)
+            .ok()
+            .and_then(|c| table.get(c))
+            .copied()
+            .unwrap_or(0)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The per-VM answer table gives, for every capability number and beyond the table, what
+    /// the table walk gives (a VM with ucontrol too, whose HPAGE answer differs).
+    #[test]
+    fn cached_answers_match_the_table() {
+        use crate::host::HostConfig;
+        for ucontrol in [false, true] {
+            let mut host = HostConfig::z16();
+            host.ucontrol = ucontrol;
+            host.hpage = true;
+            let Ok(vm) = Vm::create(std::sync::Arc::new(host), u64::from(ucontrol)) else {
+                continue;
+            };
+            for cap in (0..CAP_LIMIT as u64 + 3).chain([u64::from(u32::MAX), u64::MAX]) {
+                assert_eq!(
+                    vm.caps.answer(&vm, cap),
+                    answer(&vm.host, Some(&vm), cap),
+                    "cap {cap}"
+                );
+            }
+            assert_eq!(vm.caps.answer(&vm, KVM_CAP_USER_MEMORY.into()), 1);
+        }
+    }
 
     #[test]
     fn caps_are_unique() {

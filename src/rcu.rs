@@ -32,7 +32,6 @@
 // Raw pointers to published values and the membarrier system call.
 #![allow(unsafe_code)]
 
-use std::cell::Cell;
 use std::marker::PhantomData;
 use std::ops::Deref;
 use std::ptr;
@@ -84,17 +83,86 @@ static OWNER_PID: AtomicI32 = AtomicI32::new(0);
 static INIT: Once = Once::new();
 
 thread_local! {
-    /// The calling thread's record, once registered.
-    static READER: Cell<Option<&'static Reader>> = const { Cell::new(None) };
     /// Releases the record at thread exit (first touched at registration).
     static RELEASE: ReleaseOnExit = const { ReleaseOnExit };
+}
+
+/// The calling thread's record, once registered.
+///
+/// On x86_64 a pointer in static TLS read with the initial-exec model (one `fs`-relative
+/// load, as `uaccess`'s fault-signal byte): `thread_local!` in a shared library goes through
+/// a `__tls_get_addr` call, about a tenth of a whole ioctl. Elsewhere a `thread_local!`.
+#[cfg(target_arch = "x86_64")]
+mod current {
+    use super::Reader;
+
+    core::arch::global_asm!(
+        ".pushsection .tbss,\"awT\",@nobits",
+        ".p2align 3",
+        ".globl kvm_s390_shim_rcu_reader",
+        ".hidden kvm_s390_shim_rcu_reader",
+        ".type kvm_s390_shim_rcu_reader,@object",
+        ".size kvm_s390_shim_rcu_reader, 8",
+        "kvm_s390_shim_rcu_reader:",
+        ".zero 8",
+        ".popsection",
+    );
+
+    #[inline(always)]
+    fn slot() -> *mut *const Reader {
+        let p: *mut *const Reader;
+        // SAFETY: reads the thread pointer (`fs:0` holds the TCB's own address in the x86_64
+        // TLS ABI) and adds the variable's offset from the GOT, filled by the dynamic linker
+        // (initial-exec model); touches no other state.
+        unsafe {
+            core::arch::asm!(
+                "mov {p}, qword ptr fs:0",
+                "add {p}, qword ptr [rip + kvm_s390_shim_rcu_reader@GOTTPOFF]",
+                p = out(reg) p,
+                options(nostack, readonly, preserves_flags),
+            );
+        }
+        p
+    }
+
+    #[inline(always)]
+    pub(super) fn get() -> Option<&'static Reader> {
+        // SAFETY: the slot is this thread's own, 8-byte aligned and live while the thread
+        // runs; it holds null or a leaked (never freed) record.
+        unsafe { slot().read().as_ref() }
+    }
+
+    pub(super) fn set(r: Option<&'static Reader>) {
+        // SAFETY: as for `get`.
+        unsafe { slot().write(r.map_or(std::ptr::null(), |r| r as *const Reader)) }
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+mod current {
+    use super::Reader;
+    use std::cell::Cell;
+
+    thread_local! {
+        static READER: Cell<Option<&'static Reader>> = const { Cell::new(None) };
+    }
+
+    #[inline(always)]
+    pub(super) fn get() -> Option<&'static Reader> {
+        READER.try_with(Cell::get).ok().flatten()
+    }
+
+    pub(super) fn set(r: Option<&'static Reader>) {
+        let _ = READER.try_with(|c| c.set(r));
+    }
 }
 
 struct ReleaseOnExit;
 
 impl Drop for ReleaseOnExit {
     fn drop(&mut self) {
-        if let Some(r) = READER.with(|c| c.replace(None)) {
+        if let Some(r) = current::get() {
+            current::set(None);
             // The thread can no longer be inside a section; keep the section number so a
             // writer's sample of this record never matches a later owner's section.
             r.state.store(
@@ -149,9 +217,7 @@ extern "C" fn after_fork_in_child() {
 /// After a fork: only the calling thread (and threads registered since in this process,
 /// when `pid` is given) own records; release the rest.
 fn release_foreign_records(pid: Option<i32>) {
-    let mine = READER
-        .with(Cell::get)
-        .map_or(ptr::null(), |r| r as *const Reader);
+    let mine = current::get().map_or(ptr::null(), |r| r as *const Reader);
     let now = getpid();
     for r in readers() {
         if ptr::eq(r, mine) || pid.is_some_and(|p| r.pid.load(Ordering::Relaxed) == p) {
@@ -163,7 +229,7 @@ fn release_foreign_records(pid: Option<i32>) {
         );
         r.claimed.store(false, Ordering::Release);
     }
-    if let Some(r) = READER.with(Cell::get) {
+    if let Some(r) = current::get() {
         r.pid.store(now, Ordering::Relaxed);
     }
     OWNER_PID.store(now, Ordering::SeqCst);
@@ -206,7 +272,7 @@ fn register() -> &'static Reader {
         }
     };
     r.pid.store(pid, Ordering::Relaxed);
-    READER.with(|c| c.set(Some(r)));
+    current::set(Some(r));
     // Arms the exit hook. During thread teardown this fails and the record stays claimed
     // (depth 0, so writers never wait for it).
     let _ = RELEASE.try_with(|_| ());
@@ -221,6 +287,14 @@ fn light_barrier() {
     } else {
         compiler_fence(Ordering::SeqCst);
     }
+}
+
+/// A full memory barrier on every running thread of the process (the writer side's barrier,
+/// also for other test-before-update schemes such as the dirty bitmap's): every store a
+/// thread made before the barrier is visible to the caller when this returns.
+pub fn barrier_all_threads() {
+    init();
+    heavy_barrier();
 }
 
 /// The writer side's barrier: a full barrier on every thread of the process.
@@ -255,7 +329,7 @@ pub struct Section {
 /// Enters a read-side section.
 #[inline]
 pub fn enter() -> Section {
-    let reader = match READER.with(Cell::get) {
+    let reader = match current::get() {
         Some(r) => r,
         None => register(),
     };
@@ -291,9 +365,7 @@ impl Drop for Section {
 
 /// Whether the calling thread is inside a read-side section.
 pub fn in_section() -> bool {
-    READER
-        .with(Cell::get)
-        .is_some_and(|r| r.state.load(Ordering::Relaxed) & DEPTH_MASK != 0)
+    current::get().is_some_and(|r| r.state.load(Ordering::Relaxed) & DEPTH_MASK != 0)
 }
 
 /// [`synchronize`] was called inside a read-side section of the calling thread, where

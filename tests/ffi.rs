@@ -215,7 +215,7 @@ c_test!(test_fds, 5);
 c_test!(test_fd_lifetime, 11);
 c_test!(test_efault, 2);
 c_test!(test_threads, 1);
-c_test!(test_memop, 10);
+c_test!(test_memop, 11);
 c_test!(test_skeys, 3);
 c_test!(test_concurrency, 1);
 c_test!(test_attrs, 7);

@@ -66,6 +66,7 @@ fn drop_after_grace_period<T: Send + 'static>(stale: rcu::Stale<T>) {
     let _ = stale.wait();
 }
 
+#[inline(always)]
 fn split(fd: RawFd) -> Option<(usize, usize)> {
     let fd = usize::try_from(fd).ok()?;
     let (c, s) = (fd / CHUNK, fd % CHUNK);
@@ -86,6 +87,7 @@ impl<T: Clone + Send + Sync + 'static> FdTable<T> {
         }
     }
 
+    #[inline(always)]
     fn chunk(&self, c: usize) -> Option<&Chunk<T>> {
         let p = self.chunks[c].load(Ordering::Acquire);
         // SAFETY: chunks are allocated once, published with Release, and never freed.
@@ -116,6 +118,7 @@ impl<T: Clone + Send + Sync + 'static> FdTable<T> {
         }
     }
 
+    #[inline(always)]
     fn slot(&self, fd: RawFd) -> Option<&RcuOption<Arc<T>>> {
         let (c, s) = split(fd)?;
         Some(&self.chunk(c)?.slots[s])
@@ -130,6 +133,7 @@ impl<T: Clone + Send + Sync + 'static> FdTable<T> {
 
     /// Runs `f` on the object behind `fd` inside a read-side section, without taking a
     /// reference count. `f` must not sleep or wait for a grace period (use [`FdTable::get`]).
+    #[inline(always)]
     pub fn with<R>(&self, fd: RawFd, f: impl FnOnce(&T) -> R) -> Option<R> {
         let slot = self.slot(fd)?;
         let section = rcu::enter();

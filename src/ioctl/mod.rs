@@ -132,24 +132,74 @@ macro_rules! ioctl {
     };
 }
 
+/// A request table and its direct index: the request's number byte (`_IOC_NR`) selects the
+/// row, whose full request number must then match (so another size, direction or ioctl type
+/// with the same number byte is not found). Built at compile time, which also checks that
+/// every row is a `KVMIO` request and that no two rows of a table share a number byte.
+pub struct IoctlTable<H: 'static> {
+    rows: &'static [Ioctl<H>],
+    /// `index[nr]`: 1 + the row of number byte `nr`, or 0.
+    index: [u8; 256],
+}
+
+impl<H> IoctlTable<H> {
+    /// Indexes `rows` (a compile-time error if two rows share a number byte).
+    pub const fn new(rows: &'static [Ioctl<H>]) -> Self {
+        let mut index = [0u8; 256];
+        let mut i = 0;
+        assert!(rows.len() < 256, "request table too long for a u8 index");
+        while i < rows.len() {
+            let req = rows[i].request;
+            assert!(
+                (req >> 8) & 0xff == KVMIO,
+                "a row that is not a KVMIO request"
+            );
+            let nr = (req & 0xff) as usize;
+            assert!(index[nr] == 0, "two rows share a request number byte");
+            index[nr] = (i + 1) as u8;
+            i += 1;
+        }
+        IoctlTable { rows, index }
+    }
+
+    /// The rows.
+    pub fn rows(&self) -> &'static [Ioctl<H>] {
+        self.rows
+    }
+
+    /// The row of `request`, if the kernel profile has the request
+    /// ([`crate::host::kernel`]): a request newer than the profile is unknown, as on that
+    /// kernel. One indexed load and one compare; the profile is asked only for the requests
+    /// it gates.
+    #[inline(always)]
+    pub fn find(&self, request: u32) -> Option<&'static Ioctl<H>> {
+        use crate::host::kernel::{kernel, Kernel};
+        let i = self.index[(request & 0xff) as usize] as usize;
+        // i == 0 (no row) wraps to usize::MAX: no row.
+        let row = self.rows.get(i.wrapping_sub(1))?;
+        (row.request == request && (!Kernel::gated(request) || kernel().has_request(request)))
+            .then_some(row)
+    }
+}
+
 type SystemHandler = fn(&System, u64) -> Result<i32>;
 type VmHandler = fn(&Arc<Vm>, u64) -> Result<i32>;
 type VcpuHandler = fn(&Vm, &Vcpu, u64) -> Result<i32>;
 type DeviceHandler = fn(&Vm, &Device, u64) -> Result<i32>;
 
 /// Requests served on /dev/kvm (`kvm_dev_ioctl`).
-pub static SYSTEM_IOCTLS: &[Ioctl<SystemHandler>] = &[
+pub static SYSTEM_IOCTLS: IoctlTable<SystemHandler> = IoctlTable::new(&[
     ioctl!(KVM_GET_API_VERSION, value, |s; a| s.api_version(a)),
     ioctl!(KVM_CREATE_VM, value, |s; a| install_new(Object::Vm(s.create_vm(a)?), true)),
     ioctl!(KVM_CHECK_EXTENSION, value, |s; a| s.check_extension(a)),
     ioctl!(KVM_GET_VCPU_MMAP_SIZE, value, |s; a| s.vcpu_mmap_size(a)),
     ioctl!(KVM_S390_ENABLE_SIE, none, |s| s.enable_sie()),
-];
+]);
 
 /// Requests served on a VM fd (`kvm_vm_ioctl`, `kvm_arch_vm_ioctl`).
-pub static VM_IOCTLS: &[Ioctl<VmHandler>] = &[
+pub static VM_IOCTLS: IoctlTable<VmHandler> = IoctlTable::new(&[
     ioctl!(KVM_CHECK_EXTENSION, value, |vm; cap| {
-        Ok(crate::caps::answer(&vm.host, Some(vm), cap))
+        Ok(vm.caps.answer(vm, cap))
     }),
     ioctl!(
         KVM_SET_USER_MEMORY_REGION,
@@ -216,10 +266,10 @@ pub static VM_IOCTLS: &[Ioctl<VmHandler>] = &[
         let (vcpu, fd) = vm.create_vcpu(id)?;
         crate::object::install(fd, Object::Vcpu(vm.clone(), vcpu))
     }),
-];
+]);
 
 /// Requests served on a vCPU fd (`kvm_vcpu_ioctl`, `kvm_arch_vcpu_ioctl`).
-pub static VCPU_IOCTLS: &[Ioctl<VcpuHandler>] = &[
+pub static VCPU_IOCTLS: IoctlTable<VcpuHandler> = IoctlTable::new(&[
     ioctl!(KVM_RUN, value, |vm, v; a| v.run(vm, a)),
     ioctl!(KVM_GET_REGS, out kvm_regs, |_, v| Ok(v.get_regs())),
     ioctl!(KVM_SET_REGS, in kvm_regs, |_, v; r| v.set_regs(&r)),
@@ -283,52 +333,43 @@ pub static VCPU_IOCTLS: &[Ioctl<VcpuHandler>] = &[
             .map(|_| 0)
             .ok_or(Error::Fault)
     }),
-];
+]);
 
 /// vCPU requests served without the vCPU ioctl mutex (`kvm_arch_vcpu_async_ioctl` on s390):
 /// interrupt injection reaches a vCPU while its `KVM_RUN` runs or sleeps.
 pub const VCPU_ASYNC_IOCTLS: [u32; 2] = [KVM_S390_IRQ, KVM_S390_INTERRUPT];
 
 /// Requests served on a device fd (`kvm_device_ioctl`).
-pub static DEVICE_IOCTLS: &[Ioctl<DeviceHandler>] = &[
+pub static DEVICE_IOCTLS: IoctlTable<DeviceHandler> = IoctlTable::new(&[
     ioctl!(KVM_SET_DEVICE_ATTR, in kvm_device_attr, |vm, d; a| d.ops.set_attr(vm, &a)),
     ioctl!(KVM_GET_DEVICE_ATTR, in kvm_device_attr, |vm, d; a| d.ops.get_attr(vm, &a)),
     ioctl!(KVM_HAS_DEVICE_ATTR, in kvm_device_attr, |vm, d; a| d.ops.has_attr(vm, &a)),
-];
-
-/// The row of `request` in `table`, if the kernel profile has the request
-/// ([`crate::host::kernel`]): a request newer than the profile is unknown, as on that kernel.
-fn find_row<H>(table: &[Ioctl<H>], request: u32) -> Option<&Ioctl<H>> {
-    table.iter().find(|r| r.request == request).filter(|_| {
-        use crate::host::kernel::{kernel, Kernel};
-        !Kernel::gated(request) || kernel().has_request(request)
-    })
-}
+]);
 
 /// Whether `request` has a handler on fds of `kind`.
 pub fn implemented(kind: FdKind, request: u32) -> bool {
     match kind {
-        FdKind::System => find_row(SYSTEM_IOCTLS, request).is_some(),
-        FdKind::Vm => find_row(VM_IOCTLS, request).is_some(),
-        FdKind::Vcpu => find_row(VCPU_IOCTLS, request).is_some(),
-        FdKind::Device => find_row(DEVICE_IOCTLS, request).is_some(),
+        FdKind::System => SYSTEM_IOCTLS.find(request).is_some(),
+        FdKind::Vm => VM_IOCTLS.find(request).is_some(),
+        FdKind::Vcpu => VCPU_IOCTLS.find(request).is_some(),
+        FdKind::Device => DEVICE_IOCTLS.find(request).is_some(),
     }
 }
 
 /// The name, direction and decoder of `request` on fds of `kind` (for the trace).
 pub fn row_info(kind: FdKind, request: u32) -> Option<hook::RowInfo> {
-    fn find<H>(t: &[Ioctl<H>], request: u32) -> Option<hook::RowInfo> {
-        find_row(t, request).map(|r| hook::RowInfo {
+    fn find<H>(t: &IoctlTable<H>, request: u32) -> Option<hook::RowInfo> {
+        t.find(request).map(|r| hook::RowInfo {
             name: r.name,
             dir: r.dir,
             decode: r.decode,
         })
     }
     match kind {
-        FdKind::System => find(SYSTEM_IOCTLS, request),
-        FdKind::Vm => find(VM_IOCTLS, request),
-        FdKind::Vcpu => find(VCPU_IOCTLS, request),
-        FdKind::Device => find(DEVICE_IOCTLS, request),
+        FdKind::System => find(&SYSTEM_IOCTLS, request),
+        FdKind::Vm => find(&VM_IOCTLS, request),
+        FdKind::Vcpu => find(&VCPU_IOCTLS, request),
+        FdKind::Device => find(&DEVICE_IOCTLS, request),
     }
 }
 
@@ -350,11 +391,12 @@ const OUTSIDE_SECTION: [u32; 2] = [KVM_SET_USER_MEMORY_REGION, KVM_SET_USER_MEMO
 /// for the vCPU mutex held by a `KVM_RUN` whose guest function is waiting for a grace period,
 /// and `KVM_RUN` itself sleeps.
 pub fn dispatch(fd: RawFd, request: libc::c_ulong, arg: u64) -> Option<Result<i32>> {
-    if VFS_IOCTLS.contains(&(request & 0xffff_ffff)) {
-        return None;
-    }
     // The syscall passes the request as a 32-bit unsigned int.
     let req = request as u32;
+    // The VFS requests are not of type KVMIO: a KVM request skips the search.
+    if (req >> 8) & 0xff != KVMIO && VFS_IOCTLS.contains(&(request & 0xffff_ffff)) {
+        return None;
+    }
     let outside = OUTSIDE_SECTION.contains(&req);
     match TABLE.with(fd, |obj| {
         (!outside && !matches!(obj, Object::Vcpu(..))).then(|| serve_hooked(fd, obj, req, arg))
@@ -388,18 +430,17 @@ fn serve_hooked(fd: RawFd, obj: &Object, req: u32, arg: u64) -> Result<i32> {
 }
 
 /// Runs `req` on `obj` from the table of its fd kind.
+#[inline(always)]
 fn serve(obj: &Object, req: u32, arg: u64) -> Result<i32> {
     match obj {
-        Object::System(sys) => match find_row(SYSTEM_IOCTLS, req) {
+        Object::System(sys) => match SYSTEM_IOCTLS.find(req) {
             Some(row) => (row.handler)(sys, arg),
             None => Err(Error::UnknownSystemIoctl),
         },
-        Object::Vm(vm) => vm
-            .check_process()
-            .and_then(|()| match find_row(VM_IOCTLS, req) {
-                Some(row) => (row.handler)(vm, arg),
-                None => Err(Error::UnknownIoctl),
-            }),
+        Object::Vm(vm) => vm.check_process().and_then(|()| match VM_IOCTLS.find(req) {
+            Some(row) => (row.handler)(vm, arg),
+            None => Err(Error::UnknownIoctl),
+        }),
         Object::Vcpu(vm, vcpu) => vm.check_process().and_then(|()| {
             // kvm_vcpu_ioctl: a request of another ioctl type is EINVAL, unknown KVM ones ENOTTY.
             if (req >> 8) & 0xff != KVMIO {
@@ -414,17 +455,53 @@ fn serve(obj: &Object, req: u32, arg: u64) -> Result<i32> {
             // Every other vCPU request holds the vCPU ioctl mutex for the whole call
             // (kvm_vcpu_ioctl's vcpu->mutex), so it waits for a running KVM_RUN.
             let _serial = (!async_ioctl).then(|| vcpu.serialize());
-            match find_row(VCPU_IOCTLS, req) {
+            match VCPU_IOCTLS.find(req) {
                 Some(row) => (row.handler)(vm, vcpu, arg),
                 None => Err(Error::UnknownIoctl),
             }
         }),
         Object::Device(vm, dev) => {
             vm.check_process()
-                .and_then(|()| match find_row(DEVICE_IOCTLS, req) {
+                .and_then(|()| match DEVICE_IOCTLS.find(req) {
                     Some(row) => (row.handler)(vm, dev, arg),
                     None => Err(Error::UnknownIoctl),
                 })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The direct index finds every row, and only by its full request number: the same number
+    /// byte with another size, direction or ioctl type is unknown.
+    #[test]
+    fn indexed_lookup_finds_rows_by_full_request() {
+        fn check<H>(t: &IoctlTable<H>) {
+            for row in t.rows() {
+                use crate::host::kernel::{kernel, Kernel};
+                let present = !Kernel::gated(row.request) || kernel().has_request(row.request);
+                assert_eq!(t.find(row.request).is_some(), present);
+                for other in [
+                    row.request ^ (1 << 16),
+                    row.request ^ (1 << 30),
+                    (row.request & !0xff00) | (0x54 << 8),
+                ] {
+                    assert!(t.find(other).map_or(true, |r| r.request == other));
+                }
+            }
+            assert!(t.find(0).is_none());
+        }
+        check(&SYSTEM_IOCTLS);
+        check(&VM_IOCTLS);
+        check(&VCPU_IOCTLS);
+        check(&DEVICE_IOCTLS);
+        assert_eq!(
+            VM_IOCTLS.find(KVM_S390_MEM_OP).map(|r| r.name),
+            Some("KVM_S390_MEM_OP")
+        );
+        // KVM_CREATE_VCPU's number byte with a struct size encoded is not KVM_CREATE_VCPU.
+        assert!(VM_IOCTLS.find(KVM_CREATE_VCPU | (8 << 16)).is_none());
     }
 }

@@ -8,9 +8,13 @@
 //! as they were at the faulting instruction, so it can report the fault and return.
 
 // kvm_s390_shim_uaccess_copy(dst = r2, src = r3, len = r4) -> bytes not copied.
-// Whole 256-byte blocks with one MVC each, then single bytes. r4 counts the bytes not yet
-// copied; a fault inside a block leaves r4 at the block's start, which is what the recovery
-// point returns (never 0 after a fault, the only property the callers rely on).
+// Whole 256-byte blocks with one MVC each, then the rest (1 to 255 bytes) with one MVC whose
+// length comes from r1 through EXRL (the small-copy path: a copy below 256 bytes is one
+// instruction). r4 counts the bytes not yet copied. A fault in the rest's MVC (reported at
+// the EXRL or at its template, both before `kvm_s390_shim_uaccess_bytes`) resumes in the byte
+// loop, which copies up to the exact faulting byte (an MVC that faults copies nothing here,
+// so r2, r3 and r4 are still those of the rest); a fault in a block or in the byte loop
+// returns r4, never 0 after a fault.
 core::arch::global_asm!(
     ".pushsection .text.kvm_s390_shim_uaccess,\"ax\",@progbits",
     ".p2align 4",
@@ -19,21 +23,30 @@ core::arch::global_asm!(
     ".type kvm_s390_shim_uaccess_copy,@function",
     "kvm_s390_shim_uaccess_copy:",
     "    clgfi %r4, 256",
-    "    jl 2f",
-    "1:  mvc 0(256,%r2), 0(%r3)",
+    "    jhe 7f",
+    "2:  cgije %r4, 0, 4f",
+    "    lgr %r1, %r4",
+    "    aghi %r1, -1",
+    "    exrl %r1, 5f",
+    "4:  lghi %r2, 0",
+    "    br %r14",
+    "5:  mvc 0(1,%r2), 0(%r3)",
+    ".globl kvm_s390_shim_uaccess_bytes",
+    ".hidden kvm_s390_shim_uaccess_bytes",
+    "kvm_s390_shim_uaccess_bytes:",
+    "3:  cgije %r4, 0, 4b",
+    "    mvc 0(1,%r2), 0(%r3)",
+    "    la %r2, 1(%r2)",
+    "    la %r3, 1(%r3)",
+    "    aghi %r4, -1",
+    "    j 3b",
+    "7:  mvc 0(256,%r2), 0(%r3)",
     "    la %r2, 256(%r2)",
     "    la %r3, 256(%r3)",
     "    aghi %r4, -256",
     "    clgfi %r4, 256",
-    "    jhe 1b",
-    "2:  cgije %r4, 0, 4f",
-    "3:  mvc 0(1,%r2), 0(%r3)",
-    "    la %r2, 1(%r2)",
-    "    la %r3, 1(%r3)",
-    "    aghi %r4, -1",
-    "    cgijne %r4, 0, 3b",
-    "4:  lghi %r2, 0",
-    "    br %r14",
+    "    jhe 7b",
+    "    j 2b",
     ".globl kvm_s390_shim_uaccess_fixup",
     ".hidden kvm_s390_shim_uaccess_fixup",
     "kvm_s390_shim_uaccess_fixup:",

@@ -48,30 +48,48 @@ const METHOD_SYSCALL: u8 = 2;
 static METHOD: AtomicU8 = AtomicU8::new(METHOD_UNSET);
 
 /// The method in use, chosen on first use from `KVM_S390_SHIM_UACCESS` (`fault` or `syscall`).
+/// The fault handler is installed before [`Method::FaultHandler`] is first reported, so the
+/// copy fast path need not check for it.
+#[inline]
 pub fn method() -> Method {
     match METHOD.load(Ordering::Relaxed) {
         METHOD_FAULT => Method::FaultHandler,
         METHOD_SYSCALL => Method::Syscall,
-        _ => {
-            let chosen = match std::env::var_os("KVM_S390_SHIM_UACCESS") {
-                Some(v) if v == "syscall" => METHOD_SYSCALL,
-                _ => METHOD_FAULT,
-            };
-            // First writer wins, so concurrent first calls agree.
-            let _ =
-                METHOD.compare_exchange(METHOD_UNSET, chosen, Ordering::Relaxed, Ordering::Relaxed);
-            method()
-        }
+        _ => choose_method(),
     }
+}
+
+#[cold]
+fn choose_method() -> Method {
+    let chosen = match std::env::var_os("KVM_S390_SHIM_UACCESS") {
+        Some(v) if v == "syscall" => METHOD_SYSCALL,
+        _ => METHOD_FAULT,
+    };
+    if chosen == METHOD_FAULT {
+        fault::install();
+    }
+    // First writer wins, so concurrent first calls agree.
+    let _ = METHOD.compare_exchange(METHOD_UNSET, chosen, Ordering::Relaxed, Ordering::Relaxed);
+    method()
 }
 
 /// Selects the method explicitly (tests and benchmarks).
 pub fn set_method(m: Method) {
     let v = match m {
-        Method::FaultHandler => METHOD_FAULT,
+        Method::FaultHandler => {
+            fault::install();
+            METHOD_FAULT
+        }
         Method::Syscall => METHOD_SYSCALL,
     };
     METHOD.store(v, Ordering::Relaxed);
+}
+
+/// The common case, decided with two loads: the default method (so the handler is installed)
+/// on a thread known to have the fault signals deliverable.
+#[inline(always)]
+fn fast_path() -> bool {
+    METHOD.load(Ordering::Relaxed) == METHOD_FAULT && sigmask::known_deliverable()
 }
 
 /// Lowest address treated as possibly valid: the kernel never maps page 0 for users.
@@ -86,6 +104,7 @@ const USER_ADDR_END: u64 = 1 << 57;
 const USER_ADDR_END: u64 = 0u64.wrapping_sub(4096);
 
 /// The kernel's `access_ok`: the range lies in the user half and does not wrap.
+#[inline(always)]
 pub fn is_user_range(addr: u64, len: u64) -> bool {
     match addr.checked_add(len) {
         Some(end) => len == 0 || (addr >= MIN_USER_ADDR && end <= USER_ADDR_END),
@@ -113,12 +132,21 @@ fn path() -> Path {
 }
 
 /// Copies `dst.len()` bytes from caller address `src` into `dst`.
+#[inline]
 pub fn copy_from_user(dst: &mut [u8], src: u64) -> Result<(), Fault> {
-    if dst.is_empty() {
-        return Ok(());
-    }
     if !is_user_range(src, dst.len() as u64) {
         return Err(Fault);
+    }
+    if fast_path() {
+        return fault::copy_installed(dst.as_mut_ptr() as u64, src, dst.len());
+    }
+    copy_from_user_slow(dst, src)
+}
+
+#[inline(never)]
+fn copy_from_user_slow(dst: &mut [u8], src: u64) -> Result<(), Fault> {
+    if dst.is_empty() {
+        return Ok(());
     }
     match path() {
         Path::Fault => fault::copy(dst.as_mut_ptr() as u64, src, dst.len()),
@@ -128,12 +156,21 @@ pub fn copy_from_user(dst: &mut [u8], src: u64) -> Result<(), Fault> {
 }
 
 /// Copies `src` to caller address `dst`.
+#[inline]
 pub fn copy_to_user(dst: u64, src: &[u8]) -> Result<(), Fault> {
-    if src.is_empty() {
-        return Ok(());
-    }
     if !is_user_range(dst, src.len() as u64) {
         return Err(Fault);
+    }
+    if fast_path() {
+        return fault::copy_installed(dst, src.as_ptr() as u64, src.len());
+    }
+    copy_to_user_slow(dst, src)
+}
+
+#[inline(never)]
+fn copy_to_user_slow(dst: u64, src: &[u8]) -> Result<(), Fault> {
+    if src.is_empty() {
+        return Ok(());
     }
     match path() {
         Path::Fault => fault::copy(dst, src.as_ptr() as u64, src.len()),
@@ -142,14 +179,53 @@ pub fn copy_to_user(dst: u64, src: &[u8]) -> Result<(), Fault> {
     }
 }
 
-/// Copies `len` bytes between two caller addresses (both may fault), e.g. from a memory slot
-/// to another. Goes through a bounce buffer when the system calls are used.
-pub fn copy_user_to_user(dst: u64, src: u64, len: usize) -> Result<(), Fault> {
+/// Whether [`copy_user_to_user`] is one fault-recovering copy on the calling thread (the
+/// default method with the fault signals deliverable), so that copying caller memory straight
+/// to guest memory costs one pass; otherwise it goes through a bounce buffer and callers do
+/// better to stage themselves.
+#[inline]
+pub fn direct_copies() -> bool {
+    fast_path() || path() == Path::Fault
+}
+
+/// Whether every page of `[addr, addr + len)` can be read now: one byte of each page is read
+/// through the fault-recovering copy (a source probe before a copy that must not start if it
+/// cannot finish). Only meaningful where [`direct_copies`] holds.
+pub fn probe_read(addr: u64, len: usize) -> Result<(), Fault> {
     if len == 0 {
         return Ok(());
     }
+    if !is_user_range(addr, len as u64) {
+        return Err(Fault);
+    }
+    let end = addr + len as u64;
+    let mut at = addr;
+    let mut byte = 0u8;
+    let fast = fast_path();
+    while at < end {
+        if fast {
+            // The range was checked as a whole above.
+            fault::copy_installed(std::ptr::addr_of_mut!(byte) as u64, at, 1)?;
+        } else {
+            copy_from_user(std::slice::from_mut(&mut byte), at)?;
+        }
+        at = (at | 4095) + 1;
+    }
+    Ok(())
+}
+
+/// Copies `len` bytes between two caller addresses (both may fault), e.g. from a memory slot
+/// to another. Goes through a bounce buffer when the system calls are used.
+#[inline]
+pub fn copy_user_to_user(dst: u64, src: u64, len: usize) -> Result<(), Fault> {
     if !is_user_range(src, len as u64) || !is_user_range(dst, len as u64) {
         return Err(Fault);
+    }
+    if fast_path() {
+        return fault::copy_installed(dst, src, len);
+    }
+    if len == 0 {
+        return Ok(());
     }
     match path() {
         Path::Fault => fault::copy(dst, src, len),
@@ -182,11 +258,14 @@ pub fn compare_exchange(
     old: &mut [u8; 16],
     new: &[u8; 16],
 ) -> Result<bool, Fault> {
-    if !matches!(size, 1 | 2 | 4 | 8 | 16) || addr % size as u64 != 0 {
+    if !matches!(size, 1 | 2 | 4 | 8 | 16) || addr & (size as u64 - 1) != 0 {
         return Err(Fault);
     }
     if !is_user_range(addr, size as u64) {
         return Err(Fault);
+    }
+    if fast_path() {
+        return fault::cas_unprotected(addr, size, old, new);
     }
     match path() {
         Path::Fault => fault::cas(addr, size, old, new),
@@ -519,6 +598,38 @@ mod tests {
             assert_eq!(copy_from_user(&mut buf, at), Err(Fault));
             assert_eq!(buf[..32], src[..32]);
             assert!(buf[32..].iter().all(|&b| b == 0x55));
+            unmap_two(base);
+        });
+    }
+
+    #[test]
+    fn small_copies_stop_at_the_exact_faulting_byte() {
+        // The small-copy path moves 16 and 8 bytes at a time; a wide move that straddles into
+        // the hole must still deliver every byte before it (its fault resumes byte by byte).
+        both_methods(|| {
+            let base = map_then_hole();
+            let src: Vec<u8> = (0..=255u8).collect();
+            for len in 1..160usize {
+                for before in [1usize, 7, 8, 9, 15, 16, 17, 31, 63] {
+                    if before >= len {
+                        continue;
+                    }
+                    let at = base + 4096 - before as u64;
+                    copy_to_user(base + 4096 - 256, &[0u8; 256]).unwrap();
+                    assert_eq!(copy_to_user(at, &src[..len]), Err(Fault));
+                    let mut got = vec![0u8; before];
+                    copy_from_user(&mut got, at).unwrap();
+                    assert_eq!(got, src[..before], "write len {len} before {before}");
+                    let mut buf = vec![0xEEu8; len];
+                    assert_eq!(copy_from_user(&mut buf, at), Err(Fault));
+                    assert_eq!(
+                        buf[..before],
+                        src[..before],
+                        "read len {len} before {before}"
+                    );
+                    assert!(buf[before..].iter().all(|&b| b == 0xEE));
+                }
+            }
             unmap_two(base);
         });
     }

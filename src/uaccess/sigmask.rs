@@ -38,6 +38,7 @@ mod state {
     );
 
     /// The calling thread's byte.
+    #[inline(always)]
     fn slot() -> *mut u8 {
         let p: *mut u8;
         // SAFETY: reads the thread pointer (`fs:0` holds the TCB's own address in the x86_64
@@ -54,6 +55,7 @@ mod state {
         p
     }
 
+    #[inline(always)]
     pub(super) fn get() -> u8 {
         // SAFETY: the byte is this thread's own, live while the thread runs; volatile because
         // the shim's signal handler on this thread writes it too.
@@ -114,6 +116,13 @@ fn rt_sigprocmask(how: libc::c_int, set: Option<KernelSigset>) -> KernelSigset {
         )
     };
     old
+}
+
+/// Whether the calling thread is known to have SIGSEGV and SIGBUS deliverable (one
+/// thread-local load; false also when not known yet).
+#[inline(always)]
+pub(super) fn known_deliverable() -> bool {
+    state::get() == DELIVERABLE
 }
 
 /// Whether a SIGSEGV or SIGBUS raised on this thread would reach the shim's handler (neither

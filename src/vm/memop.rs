@@ -1,7 +1,7 @@
 //! `KVM_S390_MEM_OP` on the VM fd: absolute read, write and compare-and-swap of guest memory,
 //! with storage-key protection.
 
-use super::memslot::{MemSlots, PAGE_SIZE};
+use super::memslot::{MemSlot, MemSlots, PAGE_SIZE};
 use super::skeys::{key_permits, SKEY_C, SKEY_R};
 use super::Vm;
 use crate::error::{Error, MemOpRule, Result};
@@ -9,6 +9,9 @@ use crate::host::kernel::kernel;
 use crate::ioctl::user::UserBuf;
 use crate::uaccess;
 use crate::uapi::*;
+
+/// Writes up to this size inside one page are staged on the stack rather than probed.
+const STAGE_MAX: usize = 64;
 
 /// `MEM_OP_MAX_SIZE`: the largest `size` of a memop.
 pub(crate) const MEM_OP_MAX_SIZE: u32 = 65536;
@@ -102,6 +105,24 @@ pub(crate) fn with_bounce<R>(size: usize, f: impl FnOnce(&mut [u8]) -> Result<R>
     f(&mut v)
 }
 
+/// A one-copy access of `len` bytes between guest memory at `hva` and the caller's buffer
+/// at `buf` faulted: which side? A read whose guest memory is still readable faulted on the
+/// caller's buffer (EFAULT, as the kernel's `copy_to_user`); a write whose source is still
+/// readable (it was probed before) faulted on guest memory. A guest-side fault is the
+/// kernel's protection exception (it cannot tell a key fault from a host fault).
+fn which_side_faulted(store: bool, hva: u64, buf: u64, len: usize) -> Result<MemOpOutcome> {
+    let caller_side = if store {
+        uaccess::probe_read(buf, len).is_err()
+    } else {
+        uaccess::probe_read(hva, len).is_ok()
+    };
+    if caller_side {
+        Err(Error::Fault)
+    } else {
+        Ok(MemOpOutcome::Exception(PGM_PROTECTION))
+    }
+}
+
 /// Page fragments of [ga, ga+len): (address, length) pairs split at 4 KiB boundaries. Guest
 /// absolute addresses wrap at 2^64.
 fn fragments(ga: u64, len: usize) -> impl Iterator<Item = (u64, usize)> {
@@ -138,9 +159,11 @@ impl Vm {
         let size = mop.size as usize;
         let check_only = MemOpFlags::of(mop).contains(MemOpFlags::CHECK_ONLY);
         let slots = self.memslots();
+        let gfn = mop.gaddr / PAGE_SIZE;
+        let first = slots.by_gfn(gfn);
         // [6.x] an explicit addressing check of the first byte; [newest] (the gmap rewrite)
         // dropped it: the same 5 then comes from the page walk, after the buffer copy-in.
-        if !kernel().newest_memop() && slots.by_gfn(mop.gaddr / PAGE_SIZE).is_none() {
+        if first.is_none() && !kernel().newest_memop() {
             return Ok(MemOpOutcome::Exception(PGM_ADDRESSING));
         }
         // Key check and access are one step with respect to SET_SKEYS.
@@ -148,16 +171,195 @@ impl Vm {
         if check_only {
             return Ok(self.check_abs_range(&slots, mop.gaddr, size, store, key));
         }
-        with_bounce(size, |bounce| {
-            if store {
-                UserBuf::new(mop.buf, bounce.len()).read_into(bounce)?;
+        if !uaccess::direct_copies() {
+            // Copies go through the kernel or with the fault signals unblocked: stage once.
+            return with_bounce(size, |bounce| {
+                if store {
+                    UserBuf::new(mop.buf, bounce.len()).read_into(bounce)?;
+                }
+                let r = self.access_abs(&slots, mop.gaddr, bounce, store, key);
+                if r == MemOpOutcome::Done && !store {
+                    UserBuf::new(mop.buf, bounce.len()).write_from(bounce)?;
+                }
+                Ok(r)
+            });
+        }
+        match first {
+            Some(slot) if mop.gaddr % PAGE_SIZE + size as u64 <= PAGE_SIZE => {
+                self.access_page_direct(slot, gfn, mop.gaddr, mop.buf, size, store, key)
             }
-            let r = self.access_abs(&slots, mop.gaddr, bounce, store, key);
-            if r == MemOpOutcome::Done && !store {
-                UserBuf::new(mop.buf, bounce.len()).write_from(bounce)?;
+            _ => self.access_abs_direct(&slots, mop.gaddr, mop.buf, size, store, key),
+        }
+    }
+
+    /// The one-copy access of a range inside one guest page (the common small memop): one
+    /// lookup, one key check, one copy. The guest side of the copy lies in one host page (slot
+    /// memory is page aligned), so it faults at its first byte or not at all: a read whose
+    /// guest page faults has written no caller byte, and a write whose source was probed
+    /// readable writes either all of it or, if the guest page faults, none of it.
+    #[allow(clippy::too_many_arguments)]
+    fn access_page_direct(
+        &self,
+        slot: &MemSlot,
+        gfn: u64,
+        ga: u64,
+        buf: u64,
+        len: usize,
+        store: bool,
+        key: u8,
+    ) -> Result<MemOpOutcome> {
+        let idx = gfn - slot.base_gfn;
+        let hva = slot.hva(gfn) + ga % PAGE_SIZE;
+        if store && len <= STAGE_MAX {
+            // A small write is staged (one copy in, as the kernel's bounce buffer).
+            let mut stage = [0u8; STAGE_MAX];
+            UserBuf::new(buf, len).read_into(&mut stage[..len])?;
+            if key != 0 && !key_permits(key, slot.keys.get(idx), store) {
+                return Ok(MemOpOutcome::Exception(PGM_PROTECTION));
             }
-            Ok(r)
-        })
+            if uaccess::copy_to_user(hva, &stage[..len]).is_err() {
+                return Ok(MemOpOutcome::Exception(PGM_PROTECTION));
+            }
+            self.record_access(slot, idx, idx, store);
+            return Ok(MemOpOutcome::Done);
+        }
+        if store {
+            // A larger write has its source probed instead.
+            uaccess::probe_read(buf, len).map_err(|_| Error::Fault)?;
+        }
+        if key != 0 && !key_permits(key, slot.keys.get(idx), store) {
+            return Ok(MemOpOutcome::Exception(PGM_PROTECTION));
+        }
+        let (dst, src) = if store { (hva, buf) } else { (buf, hva) };
+        if uaccess::copy_user_to_user(dst, src, len).is_err() {
+            return which_side_faulted(store, hva, buf, len);
+        }
+        self.record_access(slot, idx, idx, store);
+        Ok(MemOpOutcome::Done)
+    }
+
+    /// Sets R (and C on stores) in the storage keys of the slot's pages `first..=last` once
+    /// the VM uses storage keys (test before the locked update), and marks stored pages dirty.
+    #[inline]
+    fn record_access(&self, slot: &MemSlot, first: u64, last: u64, store: bool) {
+        if self.uses_skeys() {
+            let bits = if store { SKEY_R | SKEY_C } else { SKEY_R };
+            for idx in first..=last {
+                slot.keys.or(idx, bits);
+            }
+        }
+        if store {
+            if let Some(d) = &slot.dirty {
+                for idx in first..=last {
+                    d.mark(idx);
+                }
+            }
+        }
+    }
+
+    /// The one-copy absolute access: caller buffer and guest memory are copied into each other
+    /// directly, one fault-recovering copy per run of pages inside one slot, keeping what the
+    /// kernel's bounce buffer makes observable:
+    /// * a write reads its whole source first in the kernel, so a source that faults writes
+    ///   no guest byte: every source page is probed before the first guest byte is written
+    ///   (EFAULT), and the write then proceeds run by run, stopping at the first page in no
+    ///   slot (5) or whose key forbids the store (4), earlier pages stored, as in the kernel;
+    /// * a read copies to the caller only once the whole guest range was read, so a read
+    ///   that raises an exception leaves the caller's buffer untouched: every page is looked
+    ///   up, key-checked and probed before the first caller byte is written;
+    /// * key checks come before the copy of their page; R and C are set and stores mark
+    ///   pages dirty as in [`Vm::access_abs`].
+    ///
+    /// A fault during the copy itself is told apart by [`which_side_faulted`].
+    fn access_abs_direct(
+        &self,
+        slots: &MemSlots,
+        ga: u64,
+        buf: u64,
+        len: usize,
+        store: bool,
+        key: u8,
+    ) -> Result<MemOpOutcome> {
+        if store {
+            uaccess::probe_read(buf, len).map_err(|_| Error::Fault)?;
+        } else {
+            // Pass 1: the whole guest range must be readable before the caller sees a byte.
+            let mut unreadable = false;
+            let r = self.for_each_run(slots, ga, len, store, key, |_, hva, _, n| {
+                unreadable = uaccess::probe_read(hva, n).is_err();
+                !unreadable
+            });
+            if unreadable {
+                // The kernel cannot tell a key fault from a host fault and assumes protection.
+                return Ok(MemOpOutcome::Exception(PGM_PROTECTION));
+            }
+            if r != MemOpOutcome::Done {
+                return Ok(r);
+            }
+        }
+        let mut failed = None;
+        let outcome = self.for_each_run(slots, ga, len, store, key, |slot, hva, off, n| {
+            let user = buf.wrapping_add(off as u64);
+            let (dst, src) = if store { (hva, user) } else { (user, hva) };
+            if uaccess::copy_user_to_user(dst, src, n).is_err() {
+                failed = Some(which_side_faulted(store, hva, user, n));
+                return false;
+            }
+            let first = (hva - slot.userspace_addr) / PAGE_SIZE;
+            let last = (hva + n as u64 - 1 - slot.userspace_addr) / PAGE_SIZE;
+            self.record_access(slot, first, last, store);
+            true
+        });
+        failed.unwrap_or(Ok(outcome))
+    }
+
+    /// Walks `[ga, ga + len)` in runs of pages that lie in one slot and that the access key
+    /// permits, calling `f(slot, hva, offset, bytes)` for each; stops at the first page in no
+    /// slot (5) or that the key forbids (4), after the runs before it, or when `f` returns
+    /// false (the outcome is then `Done`; `f` records why). Guest absolute addresses wrap at
+    /// 2^64.
+    fn for_each_run(
+        &self,
+        slots: &MemSlots,
+        ga: u64,
+        len: usize,
+        store: bool,
+        key: u8,
+        mut f: impl FnMut(&MemSlot, u64, usize, usize) -> bool,
+    ) -> MemOpOutcome {
+        let mut ga = ga;
+        let mut off = 0usize;
+        while off < len {
+            let gfn = ga / PAGE_SIZE;
+            let Some(slot) = slots.by_gfn(gfn) else {
+                return MemOpOutcome::Exception(PGM_ADDRESSING);
+            };
+            let in_slot = (slot.end_gfn() - gfn) * PAGE_SIZE - ga % PAGE_SIZE;
+            let mut n = (len - off).min(usize::try_from(in_slot).unwrap_or(usize::MAX));
+            let mut denied = false;
+            if key != 0 {
+                // Cut the run at the first page the key forbids.
+                let pages = (ga % PAGE_SIZE + n as u64).div_ceil(PAGE_SIZE);
+                if let Some(p) = (0..pages)
+                    .find(|&p| !key_permits(key, slot.keys.get(gfn - slot.base_gfn + p), store))
+                {
+                    denied = true;
+                    n = n.min((p * PAGE_SIZE - ga % PAGE_SIZE) as usize);
+                    if p == 0 {
+                        n = 0;
+                    }
+                }
+            }
+            if n > 0 && !f(slot, slot.hva(gfn) + ga % PAGE_SIZE, off, n) {
+                return MemOpOutcome::Done;
+            }
+            if denied {
+                return MemOpOutcome::Exception(PGM_PROTECTION);
+            }
+            off += n;
+            ga = ga.wrapping_add(n as u64);
+        }
+        MemOpOutcome::Done
     }
 
     /// `check_gpa_range`: each page must be in a slot (5) and permit the access (4). [6.x]
@@ -179,7 +381,7 @@ impl Vm {
             let Some(slot) = slots.by_gfn(gfn) else {
                 return MemOpOutcome::Exception(PGM_ADDRESSING);
             };
-            if !key_permits(key, slot.keys.get(gfn - slot.base_gfn), store) {
+            if key != 0 && !key_permits(key, slot.keys.get(gfn - slot.base_gfn), store) {
                 return MemOpOutcome::Exception(PGM_PROTECTION);
             }
         }
@@ -205,7 +407,7 @@ impl Vm {
                 return MemOpOutcome::Exception(PGM_ADDRESSING);
             };
             let idx = gfn - slot.base_gfn;
-            if !key_permits(key, slot.keys.get(idx), store) {
+            if key != 0 && !key_permits(key, slot.keys.get(idx), store) {
                 return MemOpOutcome::Exception(PGM_PROTECTION);
             }
             let hva = slot.hva(gfn) + a % PAGE_SIZE;
@@ -267,7 +469,7 @@ impl Vm {
             let _keys =
                 (key != 0).then(|| self.keys_lock.read().unwrap_or_else(|e| e.into_inner()));
             // A store access: with a non-zero key the storage key's ACC must match.
-            if key_permits(key, slot.keys.get(idx), true) {
+            if key == 0 || key_permits(key, slot.keys.get(idx), true) {
                 uaccess::compare_exchange(hva, size, &mut old, &new)
             } else {
                 Err(uaccess::Fault)

@@ -7,7 +7,7 @@
 //! memory) has ended. Writers are serialised by the VM's slots lock. Backing memory is only
 //! ever accessed through [`crate::uaccess`], never through Rust references.
 
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use crate::uaccess;
@@ -145,10 +145,18 @@ impl DirtyBitmap {
         })
     }
 
-    /// Marks page `index` (relative to the slot base) dirty.
+    /// Marks page `index` (relative to the slot base) dirty, after the store to it. The bit
+    /// is tested before the locked update, so a page stored to again while still dirty writes
+    /// no shared cache line. That is safe because [`DirtyBitmap::copy_to_user_and_clear`] ends with a barrier
+    /// on every thread: a store whose test still saw the bit set before the clear is visible
+    /// once the clear returns, and a test after the clear sees it clear and sets it.
+    #[inline]
     pub fn mark(&self, index: u64) {
         if let Some(w) = self.words.get((index / 64) as usize) {
-            w.fetch_or(1 << (index % 64), Ordering::Relaxed);
+            let m = 1 << (index % 64);
+            if w.load(Ordering::Relaxed) & m == 0 {
+                w.fetch_or(m, Ordering::Relaxed);
+            }
         }
     }
 
@@ -171,6 +179,10 @@ impl DirtyBitmap {
         }
         self.copy_as_is(dst)?;
         let mut block = [0u64; DIRTY_BLOCK];
+        // Whether any bit was cleared: then a barrier on every thread before returning (see
+        // [`DirtyBitmap::mark`]), so a store whose mark saw the bit still set is visible to
+        // the caller that reads the page after this call.
+        let mut cleared = false;
         for (b, words) in self.words.chunks(DIRTY_BLOCK).enumerate() {
             if words
                 .iter()
@@ -183,6 +195,7 @@ impl DirtyBitmap {
                 let mut v = w.load(Ordering::Relaxed);
                 if v != 0 {
                     v = w.swap(0, Ordering::AcqRel);
+                    cleared |= v != 0;
                 }
                 *slot = v.to_le();
             }
@@ -200,6 +213,9 @@ impl DirtyBitmap {
                 self.trim_last_word();
                 return Err(uaccess::Fault);
             }
+        }
+        if cleared {
+            crate::rcu::barrier_all_threads();
         }
         Ok(())
     }
@@ -480,12 +496,31 @@ impl MemSlot {
 }
 
 /// An immutable snapshot of all slots, sorted by `base_gfn`.
+///
+/// Lookups by guest frame are plain loads: a last-hit index (the kernel's `last_used_slot`,
+/// written only when a lookup lands in another slot than the last one) and, on a miss, a
+/// binary search over a flat array of `[base, end)` frame ranges, so a search touches one
+/// contiguous array instead of following a pointer per step.
 #[derive(Debug, Default)]
 pub struct MemSlots {
     slots: Vec<Arc<MemSlot>>,
+    /// `[base_gfn, end_gfn)` of each slot, in the same order.
+    ranges: Box<[(u64, u64)]>,
+    /// The index of the slot the last lookup found.
+    last: AtomicUsize,
 }
 
 impl MemSlots {
+    /// The snapshot of `slots`, which are sorted by `base_gfn`.
+    fn from_sorted(slots: Vec<Arc<MemSlot>>) -> MemSlots {
+        let ranges = slots.iter().map(|s| (s.base_gfn, s.end_gfn())).collect();
+        MemSlots {
+            slots,
+            ranges,
+            last: AtomicUsize::new(0),
+        }
+    }
+
     /// The slots in guest-address order.
     pub fn iter(&self) -> impl Iterator<Item = &Arc<MemSlot>> {
         self.slots.iter()
@@ -501,10 +536,26 @@ impl MemSlots {
         self.slots.iter().find(|s| s.id == id)
     }
 
-    /// The slot containing `gfn`.
+    /// The slot containing `gfn`: the last slot found if it holds `gfn`, else a binary search.
+    #[inline]
     pub fn by_gfn(&self, gfn: u64) -> Option<&Arc<MemSlot>> {
-        let i = self.slots.partition_point(|s| s.end_gfn() <= gfn);
-        self.slots.get(i).filter(|s| s.contains(gfn))
+        let last = self.last.load(Ordering::Relaxed);
+        if let Some(&(base, end)) = self.ranges.get(last) {
+            if gfn >= base && gfn < end {
+                return self.slots.get(last);
+            }
+        }
+        self.search(gfn)
+    }
+
+    fn search(&self, gfn: u64) -> Option<&Arc<MemSlot>> {
+        let i = self.ranges.partition_point(|&(_, end)| end <= gfn);
+        let &(base, _) = self.ranges.get(i)?;
+        if gfn < base {
+            return None;
+        }
+        self.last.store(i, Ordering::Relaxed);
+        self.slots.get(i)
     }
 
     /// Whether [base, base+npages) overlaps any slot other than `except`.
@@ -520,17 +571,14 @@ impl MemSlots {
         self.slots.iter().map(|s| s.npages).sum()
     }
 
-    /// A new snapshot with `slot` replacing the slot of the same id (or added).
+    /// A new snapshot with `slot` replacing the slot of the same id (or added): the other
+    /// slots are shared, and the new one is inserted at its place (no sort).
     pub fn with(&self, slot: MemSlot) -> MemSlots {
-        let mut slots: Vec<_> = self
-            .slots
-            .iter()
-            .filter(|s| s.id != slot.id)
-            .cloned()
-            .collect();
-        slots.push(Arc::new(slot));
-        slots.sort_by_key(|s| s.base_gfn);
-        MemSlots { slots }
+        let mut slots = Vec::with_capacity(self.slots.len() + 1);
+        slots.extend(self.slots.iter().filter(|s| s.id != slot.id).cloned());
+        let at = slots.partition_point(|s| s.base_gfn < slot.base_gfn);
+        slots.insert(at, Arc::new(slot));
+        MemSlots::from_sorted(slots)
     }
 
     /// The slot containing `gfn`, else the first slot above it, else (above every slot) the
@@ -553,9 +601,7 @@ impl MemSlots {
 
     /// A new snapshot without the slot `id`.
     pub fn without(&self, id: u16) -> MemSlots {
-        MemSlots {
-            slots: self.slots.iter().filter(|s| s.id != id).cloned().collect(),
-        }
+        MemSlots::from_sorted(self.slots.iter().filter(|s| s.id != id).cloned().collect())
     }
 }
 

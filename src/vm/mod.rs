@@ -137,6 +137,8 @@ pub struct Vm {
     pub mem_limit: u64,
     /// The memory-slot snapshot, read inside read-side sections (the kernel's `kvm->srcu`).
     slots: Rcu<MemSlots>,
+    /// The VM fd's `KVM_CHECK_EXTENSION` answers, computed once.
+    pub caps: crate::caps::CapAnswers,
     /// Serialises memslot writers (the kernel's `slots_lock`).
     slots_lock: Mutex<()>,
     state: Mutex<VmState>,
@@ -236,6 +238,7 @@ impl Vm {
             ucontrol,
             mem_limit,
             slots: Rcu::new(MemSlots::default()),
+            caps: crate::caps::CapAnswers::new(),
             slots_lock: Mutex::new(()),
             state: Mutex::new(state),
             created_vcpus: AtomicU32::new(0),
