@@ -62,6 +62,38 @@ done:
 	return ok;
 }
 
+/* DIAG 0x501 as the target of EXECUTE RELATIVE LONG: the intercept names the target's bytes
+ * (with R1's byte ORed in) and the PSW goes past the EXRL, not past the target. */
+static bool test_intercept_under_execute(void)
+{
+	bool ok = false;
+	struct cpu c = {.vcpu = -1};
+	CHECK(cpu_open(&c, 0));
+	static const uint8_t prog[] = {
+		0xa7, 0x29, 0x00, 0x10,             /* 1000: lghi %r2,0x10 */
+		0xc6, 0x20, 0x00, 0x00, 0x00, 0x08, /* 1004: exrl %r2,1014 */
+		0xa7, 0x1a, 0x00, 0x01,             /* 100a: ahi %r1,1 */
+		0x83, 0x01, 0x05, 0x01,             /* 100e: diag %r0,%r1,0x501 */
+		0x07, 0x07,                         /* 1012: nopr */
+		0x83, 0x01, 0x05, 0x01,             /* 1014: diag %r0,%r1,0x501 (target) */
+	};
+	code(&c, 0x1000, prog, sizeof(prog));
+	c.run->psw_mask = PSW_64;
+	c.run->psw_addr = 0x1000;
+	CHECK(run_to_exit(&c));
+	CHECK(c.run->s390_sieic.icptcode == 4 && c.run->s390_sieic.ipa == 0x8311 &&
+	      c.run->s390_sieic.ipb == 0x05010000);
+	CHECK(c.run->psw_addr == 0x100a);
+	/* The next run continues after the EXRL. */
+	CHECK(run_to_exit(&c));
+	CHECK(c.run->s390_sieic.ipa == 0x8301 && c.run->psw_addr == 0x1012 &&
+	      c.run->s.regs.gprs[1] == 1);
+	ok = true;
+done:
+	cpu_close(&c);
+	return ok;
+}
+
 /* An operation exception and a low-address-protection exception: code, ILC, old PSW (after the
  * instruction) and TEID in the lowcore, then the program new PSW runs. */
 static bool test_program_interruptions(void)
@@ -212,6 +244,7 @@ int main(void)
 	alarm(120);
 	RUN(test_single_step);
 	RUN(test_diag_501_exits);
+	RUN(test_intercept_under_execute);
 	RUN(test_program_interruptions);
 	RUN(test_cs_is_atomic_with_the_host);
 	RUN(test_disabled_wait_exits);

@@ -33,10 +33,15 @@ pub fn fetch_decode(cpu: &mut Cpu, mem: &mut dyn Storage, addr: u64) -> Result<I
     let mut b = [0u8; 6];
     mem.read_absolute(abs, &mut b[..2])?;
     let len = super::insn::insn_len(b[0]);
-    if len > 2 {
-        // The rest may lie on the next page: fetch it through translation again.
-        let abs2 = mem.fetch_absolute(cpu.wrap(addr.wrapping_add(2)))?;
-        mem.read_absolute(abs2, &mut b[2..usize::from(len)])?;
+    // The rest may lie on the next page (in another frame): each piece is fetched through
+    // its own translation, split at page boundaries.
+    let (len, mut off) = (usize::from(len), 2usize);
+    while off < len {
+        let a = cpu.wrap(addr.wrapping_add(off as u64));
+        let n = (len - off).min(4096 - (a & 0xfff) as usize);
+        let abs2 = mem.fetch_absolute(a)?;
+        mem.read_absolute(abs2, &mut b[off..off + n])?;
+        off += n;
     }
     decode_checked(cpu, raw_of(&b))
 }

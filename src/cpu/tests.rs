@@ -565,3 +565,65 @@ fn twenty_four_bit_mode_wraps_and_bal_links_ilc_cc_and_mask() {
         0x4000_0000 | 0x2000_0000 | 0x0500_0000 | (CODE as u32 + 6)
     );
 }
+
+/// Storage whose logical page 1 is absolute page 3 (and page 3 unmapped): an instruction that
+/// crosses from page 0 into page 1 must take its tail from absolute page 3.
+struct Remapped(VecStorage);
+
+impl Remapped {
+    fn abs(addr: u64) -> Result<u64, Pgm> {
+        match addr >> 12 {
+            1 => Ok(addr + 0x2000),
+            3 => Err(Pgm::Other {
+                code: 0x11,
+                teid: addr & !0xfff,
+            }),
+            _ => Ok(addr),
+        }
+    }
+}
+
+impl Storage for Remapped {
+    fn read(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), Pgm> {
+        let a = Self::abs(addr)?;
+        self.0.read(a, buf)
+    }
+    fn write(&mut self, addr: u64, buf: &[u8]) -> Result<(), Pgm> {
+        let a = Self::abs(addr)?;
+        self.0.write(a, buf)
+    }
+    fn cas(&mut self, addr: u64, old: &mut [u8], new: &[u8]) -> Result<bool, Pgm> {
+        let a = Self::abs(addr)?;
+        self.0.cas(a, old, new)
+    }
+    fn fetch_absolute(&mut self, addr: u64) -> Result<u64, Pgm> {
+        Self::abs(addr)
+    }
+    fn read_absolute(&mut self, abs: u64, buf: &mut [u8]) -> Result<(), Pgm> {
+        self.0.read_absolute(abs, buf)
+    }
+}
+
+#[test]
+fn a_fetch_across_a_page_boundary_translates_each_page() {
+    // LGFI %r1,0x11223344 (6 bytes) at 0xffc: c0 11 | 11 22 33 44, the last four bytes on
+    // logical page 1 = absolute page 3; absolute page 1 holds other bytes.
+    let insn = asm("LGFI", |i| {
+        i.r1 = 1;
+        i.i2 = 0x1122_3344;
+    });
+    assert_eq!(insn.len(), 6);
+    let mut mem = VecStorage::new(0x10000);
+    mem.store(0xffc, &insn[..4]).unwrap();
+    mem.store(0x3000, &insn[4..]).unwrap();
+    mem.store(0x1000, &[0xff, 0xff]).unwrap();
+    let mut st = Remapped(mem);
+    let mut cpu = Cpu::new(Facilities::z196());
+    cpu.psw_addr = 0xffa;
+    // Pad the first two bytes with a NOPR so the LGFI starts at 0xffc.
+    st.0.store(0xffa, &[0x07, 0x07]).unwrap();
+    cpu.step(&mut st).unwrap();
+    cpu.step(&mut st).unwrap();
+    assert_eq!(cpu.gr[1], 0x1122_3344);
+    assert_eq!(cpu.psw_addr, 0x1002);
+}

@@ -847,8 +847,10 @@ impl Vcpu {
             match r {
                 Ok(()) => {}
                 Err(Pgm::Intercept { ipa, ipb }) => {
-                    let ilen = crate::cpu::insn::insn_len((ipa >> 8) as u8);
-                    e.cpu.psw_addr = e.cpu.wrap(addr.wrapping_add(u64::from(ilen)));
+                    // Past the instruction that was intercepted: under EXECUTE the EX
+                    // (its length is the ILC), not the target that `ipa` names.
+                    let ilen = u64::from(e.cpu.ilc) * 2;
+                    e.cpu.psw_addr = e.cpu.wrap(addr.wrapping_add(ilen));
                     e.itlb = Itlb::default();
                     countdown = 0;
                     Self::sync_state(st, &e.cpu);
@@ -1031,9 +1033,9 @@ impl Vcpu {
         st: &mut MutexGuard<'_, VcpuState>,
         cpu: &mut Cpu,
         code: u16,
-        ipa: u16,
     ) -> Result<Next> {
-        let ilen = crate::cpu::insn::insn_len((ipa >> 8) as u8);
+        // The ILC of the instruction intercepted (the EX's under EXECUTE).
+        let ilen = cpu.ilc * 2;
         let info = kvm_s390_pgm_info {
             code,
             flags: ilen | KVM_S390_PGM_FLAGS_ILC_VALID,
@@ -1131,7 +1133,7 @@ impl Vcpu {
             // DIAGNOSE (kvm_s390_handle_diag).
             0x83 => {
                 if problem {
-                    return self.inject_code(vm, st, cpu, 0x02, ipa);
+                    return self.inject_code(vm, st, cpu, 0x02);
                 }
                 let b2 = (ipb >> 28) as u8;
                 let d2 = u64::from((ipb >> 16) & 0xfff);
@@ -1148,7 +1150,7 @@ impl Vcpu {
                             || start >= end
                             || start < 2 * PAGE_SIZE
                         {
-                            return self.inject_code(vm, st, cpu, 0x06, ipa);
+                            return self.inject_code(vm, st, cpu, 0x06);
                         }
                         Ok(Next::Continue)
                     }
@@ -1198,7 +1200,7 @@ impl Vcpu {
                     // support, condition code 3 without.
                     0x30..=0x3c | 0x76 => {
                         if problem {
-                            return self.inject_code(vm, st, cpu, 0x02, ipa);
+                            return self.inject_code(vm, st, cpu, 0x02);
                         }
                         if vm.state().css_support {
                             Ok(to_user)
@@ -1222,7 +1224,7 @@ impl Vcpu {
                         cpu.set_r64(r1, (cpu.r64(r1) & !0xff) | u64::from(v));
                         Ok(Next::Continue)
                     }
-                    Err(code) => self.inject_code(vm, st, cpu, code, ipa),
+                    Err(code) => self.inject_code(vm, st, cpu, code),
                 }
             }
             _ => Ok(to_user),
