@@ -30,7 +30,7 @@
 
 use std::ffi::CStr;
 use std::num::NonZeroUsize;
-use std::os::fd::{AsRawFd, IntoRawFd, RawFd};
+use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU64, Ordering};
 
@@ -218,8 +218,9 @@ pub struct MemfdPage {
     pub id: FileId,
 }
 
-/// Creates, sizes, seals and maps a memfd of `len` bytes (close-on-exec).
-pub fn memfd_page(name: &CStr, len: NonZeroUsize) -> Result<MemfdPage> {
+/// Creates a close-on-exec, sealable memfd of `len` bytes and maps it shared and writable
+/// into the shim: the fd, the mapping and the file's identity.
+fn memfd_mapped(name: &CStr, len: NonZeroUsize) -> Result<(OwnedFd, NonNull<u8>, FileId)> {
     let fd = memfd_create(
         name,
         MemFdCreateFlag::MFD_CLOEXEC | MemFdCreateFlag::MFD_ALLOW_SEALING,
@@ -227,13 +228,6 @@ pub fn memfd_page(name: &CStr, len: NonZeroUsize) -> Result<MemfdPage> {
     .map_err(os_err)?;
     let size = libc::off_t::try_from(len.get()).map_err(|_| Error::OutOfMemory)?;
     nix::unistd::ftruncate(&fd, size).map_err(os_err)?;
-    fcntl(
-        fd.as_raw_fd(),
-        FcntlArg::F_ADD_SEALS(
-            SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW | SealFlag::F_SEAL_SEAL,
-        ),
-    )
-    .map_err(os_err)?;
     let id = file_id(fd.as_raw_fd()).ok_or(Error::Os(libc::EBADF))?;
     // SAFETY: a fresh shared mapping of our own memfd, at an address the kernel chooses.
     let base = unsafe {
@@ -247,8 +241,21 @@ pub fn memfd_page(name: &CStr, len: NonZeroUsize) -> Result<MemfdPage> {
         )
     }
     .map_err(os_err)?;
+    Ok((fd, base.cast(), id))
+}
+
+/// Creates, sizes, seals and maps a memfd of `len` bytes (close-on-exec).
+pub fn memfd_page(name: &CStr, len: NonZeroUsize) -> Result<MemfdPage> {
+    let (fd, base, id) = memfd_mapped(name, len)?;
+    fcntl(
+        fd.as_raw_fd(),
+        FcntlArg::F_ADD_SEALS(
+            SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW | SealFlag::F_SEAL_SEAL,
+        ),
+    )
+    .map_err(os_err)?;
     Ok(MemfdPage {
-        base: base.cast(),
+        base,
         fd: fd.into_raw_fd(),
         id,
     })
@@ -259,28 +266,9 @@ pub fn memfd_page(name: &CStr, len: NonZeroUsize) -> Result<MemfdPage> {
 /// the kernel has it): a binary-statistics file whose values the shim updates in place.
 pub fn memfd_with(name: &CStr, bytes: &[u8]) -> Result<MemfdPage> {
     let len = NonZeroUsize::new(bytes.len()).ok_or(Error::Os(libc::EINVAL))?;
-    let fd = memfd_create(
-        name,
-        MemFdCreateFlag::MFD_CLOEXEC | MemFdCreateFlag::MFD_ALLOW_SEALING,
-    )
-    .map_err(os_err)?;
-    let size = libc::off_t::try_from(len.get()).map_err(|_| Error::OutOfMemory)?;
-    nix::unistd::ftruncate(&fd, size).map_err(os_err)?;
-    let id = file_id(fd.as_raw_fd()).ok_or(Error::Os(libc::EBADF))?;
-    // SAFETY: a fresh shared mapping of our own memfd, at an address the kernel chooses.
-    let base = unsafe {
-        mmap(
-            None,
-            len,
-            ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
-            MapFlags::MAP_SHARED,
-            &fd,
-            0,
-        )
-    }
-    .map_err(os_err)?;
+    let (fd, base, id) = memfd_mapped(name, len)?;
     // SAFETY: the mapping is `len` bytes long and nothing else refers to it yet.
-    unsafe { ptr::copy_nonoverlapping(bytes.as_ptr(), base.as_ptr().cast::<u8>(), len.get()) };
+    unsafe { ptr::copy_nonoverlapping(bytes.as_ptr(), base.as_ptr(), len.get()) };
     let seals = SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW;
     // F_SEAL_FUTURE_WRITE (Linux 5.1) leaves this writable mapping usable; without it the
     // callers' fds are read-only anyway.
@@ -294,7 +282,7 @@ pub fn memfd_with(name: &CStr, bytes: &[u8]) -> Result<MemfdPage> {
     )
     .map_err(os_err)?;
     Ok(MemfdPage {
-        base: base.cast(),
+        base,
         fd: fd.into_raw_fd(),
         id,
     })
