@@ -610,6 +610,103 @@ done:
 	return ok;
 }
 
+/* ---- QEMU's kick: a handler that sets immediate_exit ------------------------------------ */
+
+/* The kvm_run of the vCPU the kick handler stops (QEMU's kvm_ipi_signal, kvm_cpu_kick). */
+static struct kvm_run *kick_target;
+
+static void on_kick(int sig)
+{
+	(void)sig;
+	__atomic_store_n(&kick_target->immediate_exit, 1, __ATOMIC_SEQ_CST);
+}
+
+struct kicked {
+	struct cpu *c;
+	pthread_t th;
+	unsigned requested, served, stop;
+	int ret, err;
+};
+
+/* QEMU's vCPU loop: KVM_RUN until EINTR; then clear immediate_exit and serve every request
+ * made so far (QEMU's work list), and run again. */
+static void *kicked_main(void *arg)
+{
+	struct kicked *k = arg;
+	sigset_t open = mask_of(SIGUSR1, 0);
+	pthread_sigmask(SIG_UNBLOCK, &open, NULL);
+	while (!__atomic_load_n(&k->stop, __ATOMIC_SEQ_CST)) {
+		errno = 0;
+		int r = KVM_IOCTL(k->c->vcpu, KVM_RUN, 0);
+		if (r != -1 || errno != EINTR) {
+			k->ret = r;
+			k->err = errno;
+			break;
+		}
+		__atomic_store_n(&k->c->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&k->served, __atomic_load_n(&k->requested, __ATOMIC_SEQ_CST),
+				 __ATOMIC_SEQ_CST);
+	}
+	return NULL;
+}
+
+/* Another thread kicks the waiting vCPU `n` times, each time waiting until the vCPU loop has
+ * served it: a signal that lands anywhere in KVM_RUN (before the sleep, in it, on the way
+ * out) must end it, or its handler's immediate_exit must end the next one. A kick that is
+ * lost leaves the vCPU asleep and fails the wait. */
+static bool kick_many(struct cpu *c, unsigned n)
+{
+	bool ok = false;
+	struct kicked k = {.c = c};
+	struct sigaction sa = {.sa_handler = on_kick};
+	sigemptyset(&sa.sa_mask);
+	CHECK_RET(sigaction(SIGUSR1, &sa, NULL), 0);
+	kick_target = c->run;
+	CHECK_RET(pthread_create(&k.th, NULL, kicked_main, &k), 0);
+	for (unsigned i = 1; i <= n; i++) {
+		__atomic_store_n(&k.requested, i, __ATOMIC_SEQ_CST);
+		pthread_kill(k.th, SIGUSR1);
+		double t0 = now(CLOCK_MONOTONIC);
+		while (__atomic_load_n(&k.served, __ATOMIC_SEQ_CST) < i && k.err == 0 &&
+		       now(CLOCK_MONOTONIC) - t0 < 5)
+			sched_yield();
+		if (__atomic_load_n(&k.served, __ATOMIC_SEQ_CST) < i) {
+			fprintf(stderr, "kick %u of %u lost (ret %d errno %d)\n", i, n, k.ret, k.err);
+			break;
+		}
+	}
+	ok = __atomic_load_n(&k.served, __ATOMIC_SEQ_CST) == n;
+done:
+	__atomic_store_n(&k.stop, 1, __ATOMIC_SEQ_CST);
+	/* Wake it (a lost kick left it asleep) until it leaves. */
+	for (int i = 0; i < 1000 && pthread_tryjoin_np(k.th, NULL) != 0; i++) {
+		pthread_kill(k.th, SIGUSR1);
+		sleep_ms(5);
+	}
+	install_handlers();
+	return ok;
+}
+
+static bool test_no_kick_is_lost(void)
+{
+	bool ok = false;
+	struct cpu c = {.vcpu = -1};
+	struct wait_env w = {0};
+	CHECK(install_handlers());
+	CHECK(cpu_open(&c, 0));
+	/* The executor in an enabled wait. */
+	IDLE(c);
+	CHECK(kick_many(&c, 3000));
+	/* A guest function waiting. */
+	w.psw_mask = PSW_64 | PSW_IO | PSW_EXT;
+	CHECK_RET(SET_GUEST(c.vcpu, guest_waits, &w), 0);
+	CHECK(kick_many(&c, 3000));
+	ok = true;
+done:
+	cpu_close(&c);
+	return ok;
+}
+
 int main(void)
 {
 	/* A hung KVM_RUN fails the test instead of hanging it. */
@@ -624,5 +721,6 @@ int main(void)
 	RUN(test_injection_wakes_run);
 	RUN(test_clock_comparator_wakes_run);
 	RUN(test_guest_wait);
+	RUN(test_no_kick_is_lost);
 	DONE();
 }

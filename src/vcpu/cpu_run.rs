@@ -18,13 +18,12 @@
 //!   ([`Pgm::Intercept`]) are handled as the kernel's intercept handlers do or leave
 //!   `KVM_RUN` with the kernel's exit.
 //!
-//! Signals: while guest code runs, the thread blocks every asynchronous signal (the
-//! synchronous ones stay open for the fault-recovering copies); at each check a signal
-//! pending and unblocked by the run mask (`KVM_SET_SIGNAL_MASK`, else the thread's mask) is
-//! let in by a one-nanosecond `ppoll` with that mask, its handler runs, and `KVM_RUN`
-//! returns EINTR with `KVM_EXIT_INTR`, as the kernel does when a signal interrupts SIE.
-// Signal-mask system calls with the kernel's 8-byte sigset (the libc wrappers take glibc's).
-#![allow(unsafe_code)]
+//! Signals: `Vcpu::run` holds every asynchronous signal off for the whole call
+//! (`wait::sig::Held`; the synchronous ones stay open for the fault-recovering copies); at
+//! each check a signal pending and unblocked by the run mask (`KVM_SET_SIGNAL_MASK`, else the
+//! thread's mask) is let in by a one-nanosecond `ppoll` with that mask, its handler runs, and
+//! `KVM_RUN` returns EINTR with `KVM_EXIT_INTR`, as the kernel does when a signal interrupts
+//! SIE. The enabled-wait sleep applies the same mask atomically.
 
 use std::time::{Duration, Instant};
 
@@ -578,69 +577,6 @@ enum Next {
     Exit(Exit),
 }
 
-/// The kernel's 8-byte signal sets.
-mod sig {
-    /// Signals left open while guest code runs: the synchronous ones (the fault-recovering
-    /// copies rely on SIGSEGV/SIGBUS) and those that cannot be blocked.
-    pub(super) const OPEN: u64 = bit(libc::SIGSEGV)
-        | bit(libc::SIGBUS)
-        | bit(libc::SIGILL)
-        | bit(libc::SIGFPE)
-        | bit(libc::SIGTRAP)
-        | bit(libc::SIGSYS)
-        | bit(libc::SIGKILL)
-        | bit(libc::SIGSTOP);
-
-    const fn bit(s: i32) -> u64 {
-        1 << (s - 1)
-    }
-
-    /// `rt_sigprocmask(how, set)`: the previous mask.
-    pub(super) fn procmask(how: i32, set: u64) -> u64 {
-        let mut old = 0u64;
-        // SAFETY: raw rt_sigprocmask with two live 8-byte sets and the kernel's sigset size.
-        unsafe {
-            libc::syscall(
-                libc::SYS_rt_sigprocmask,
-                how,
-                &set as *const u64,
-                &mut old as *mut u64,
-                8usize,
-            )
-        };
-        old
-    }
-
-    /// The signals pending for the thread or the process.
-    pub(super) fn pending() -> u64 {
-        let mut set = 0u64;
-        // SAFETY: raw rt_sigpending into a live 8-byte set.
-        unsafe { libc::syscall(libc::SYS_rt_sigpending, &mut set as *mut u64, 8usize) };
-        set
-    }
-
-    /// Lets the pending signals that `mask` does not block in: their handlers run inside a
-    /// one-nanosecond ppoll on no fd. True if one did (EINTR).
-    pub(super) fn take(mask: u64) -> bool {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 1,
-        };
-        // SAFETY: raw ppoll on zero fds (NULL array), a live timespec and a live 8-byte set.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_ppoll,
-                std::ptr::null_mut::<libc::pollfd>(),
-                0 as libc::nfds_t,
-                &mut ts as *mut libc::timespec,
-                &mask as *const u64,
-                8usize,
-            )
-        };
-        r < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
-    }
-}
-
 /// The facilities the executor may decode for this VM: the CPU model's list.
 fn facilities_of(vm: &Vm) -> Facilities {
     let model = vm.state();
@@ -743,12 +679,7 @@ impl Vcpu {
         engine.cpu.facilities = engine.facs;
         engine.itlb = Itlb::default();
         self.load_cpu(st, &mut engine.cpu);
-        // The run mask applies while guest code runs; everything else is blocked and
-        // examined at the checks.
-        let thread_mask = sig::procmask(libc::SIG_BLOCK, !sig::OPEN);
-        let run_mask = self.wait.sigmask().unwrap_or(thread_mask) & !sig::OPEN;
-        let r = self.run_loop(vm, st, &mut engine, (thread_mask, run_mask));
-        sig::procmask(libc::SIG_SETMASK, thread_mask);
+        let r = self.run_loop(vm, st, &mut engine);
         self.store_cpu(st, &engine.cpu);
         st.engine.0 = Some(engine);
         r
@@ -759,8 +690,9 @@ impl Vcpu {
         vm: &Vm,
         st: &mut MutexGuard<'_, VcpuState>,
         e: &mut Engine,
-        (thread_mask, run_mask): (u64, u64),
     ) -> Result<Exit> {
+        // Signals are held off by `Vcpu::run`; the checks take those the run mask lets in.
+        let run_mask = st.run_mask;
         let stepping = st.guest_debug & (KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP)
             == KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP;
         if stepping && std::mem::take(&mut st.sstep_user) {
@@ -786,7 +718,8 @@ impl Vcpu {
                 }
                 last_tick = now;
                 ran = true;
-                if sig::pending() & !run_mask != 0 && sig::take(run_mask) {
+                if super::wait::sig::pending() & !run_mask != 0 && super::wait::sig::take(run_mask)
+                {
                     return Ok(Exit::Interrupted);
                 }
                 // Let a thread waiting for the state in (an ioctl that reaches a running
@@ -807,7 +740,7 @@ impl Vcpu {
                     self.load_cpu_psw(st, &mut e.cpu);
                 }
                 if e.cpu.psw_mask & PSW_MASK_WAIT != 0 {
-                    match self.cpu_wait(vm, st, thread_mask)? {
+                    match self.cpu_wait(vm, st)? {
                         Some(exit) => return Ok(exit),
                         None => {
                             e.itlb = Itlb::default();
@@ -1049,12 +982,7 @@ impl Vcpu {
     /// intercept; an enabled one sleeps with the state released until an interrupt is
     /// delivered (a kick, the clock comparator or the CPU timer), a stop, or a signal.
     /// `None` once an interrupt has been delivered (the PSW is its new PSW).
-    fn cpu_wait(
-        &self,
-        vm: &Vm,
-        st: &mut MutexGuard<'_, VcpuState>,
-        thread_mask: u64,
-    ) -> Result<Option<Exit>> {
+    fn cpu_wait(&self, vm: &Vm, st: &mut MutexGuard<'_, VcpuState>) -> Result<Option<Exit>> {
         if st.psw.0 & (PSW_MASK_IO | PSW_MASK_EXT | PSW_MASK_MCHECK) == 0 {
             return Ok(Some(Exit::Intercept {
                 icptcode: ICPT_WAIT,
@@ -1086,13 +1014,10 @@ impl Vcpu {
             self.stats.inc(stats::vcpu::EXIT_WAIT_STATE);
             self.stats.set(stats::vcpu::BLOCKING, 1);
             let t0 = Instant::now();
-            // The sleep applies the run mask itself (the thread's own mask without one).
-            let woke = MutexGuard::unlocked(st, || {
-                let blocked = sig::procmask(libc::SIG_SETMASK, thread_mask);
-                let w = self.wait.sleep(deadline);
-                sig::procmask(libc::SIG_SETMASK, blocked);
-                w
-            });
+            // The sleep lets in what the run mask does not block, atomically with going to
+            // sleep: a signal that came after the last check ends it at once.
+            let run_mask = st.run_mask;
+            let woke = MutexGuard::unlocked(st, || self.wait.sleep(deadline, Some(run_mask)));
             let waited = t0.elapsed().as_nanos();
             self.stats.set(stats::vcpu::BLOCKING, 0);
             let waited_ns = u64::try_from(waited).unwrap_or(u64::MAX);

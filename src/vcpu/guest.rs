@@ -491,7 +491,8 @@ impl<'a> GuestCpu<'a> {
                 return Ok(KVM_S390_SHIM_WAIT_DISABLED);
             }
             let waiter = &self.vcpu.wait;
-            match MutexGuard::unlocked(self.st, || waiter.sleep(None))? {
+            let run_mask = self.st.run_mask;
+            match MutexGuard::unlocked(self.st, || waiter.sleep(None, Some(run_mask)))? {
                 super::wait::Wake::Kicked => {}
                 super::wait::Wake::Signal => return Ok(KVM_S390_SHIM_WAIT_SIGNAL),
             }

@@ -75,6 +75,9 @@ pub struct VcpuState {
     /// `KVM_RUN` completes the step (after delivering what userspace injected) with
     /// `KVM_EXIT_DEBUG`, as the kernel's "single-stepping userspace-emulated instructions".
     pub sstep_user: bool,
+    /// The signals blocked while this `KVM_RUN` looks for signals (a kernel sigset word):
+    /// the `KVM_SET_SIGNAL_MASK` mask, else the thread's mask at entry.
+    pub run_mask: u64,
 }
 
 /// A virtual CPU.
@@ -175,6 +178,7 @@ impl Vcpu {
             engine: Default::default(),
             guest_debug: 0,
             sstep_user: false,
+            run_mask: 0,
         };
         let epoch = (st.epoch, st.epdx);
         drop(st);
@@ -502,10 +506,22 @@ impl Vcpu {
         if arg != 0 {
             return Err(Error::RunInvalid);
         }
+        // From here to the return no signal handler runs except where the run takes its
+        // signals (under the run mask): one that arrives after the immediate_exit check ends
+        // the run instead of being handled and slept through.
+        let held = wait::sig::Held::hold();
+        let run_mask = self.wait.sigmask().unwrap_or(held.thread_mask()) & !wait::sig::OPEN;
+        let r = self.run_held(vm, run_mask);
+        drop(held);
+        r
+    }
+
+    fn run_held(&self, vm: &Vm, run_mask: u64) -> Result<i32> {
         let mut st = self.lock();
         if self.run.get::<u8>(off::IMMEDIATE_EXIT) != 0 {
             return Err(Error::Interrupted);
         }
+        st.run_mask = run_mask;
         let valid: u64 = self.run.get(off::VALID_REGS);
         let dirty: u64 = self.run.get(off::DIRTY_REGS);
         if (valid | dirty) & !KVM_SYNC_S390_VALID_FIELDS != 0 {

@@ -1,11 +1,13 @@
 //! How a vCPU with nothing to run waits: the kick pipe, the `KVM_SET_SIGNAL_MASK` mask,
 //! and the sleep itself.
 //!
-//! A vCPU without a guest function behaves like a guest that runs without exiting (on real
-//! KVM: a guest looping or in an enabled wait). `KVM_RUN` delivers what is deliverable and
-//! then sleeps in `ppoll` on the read end of the vCPU's kick pipe, with the run signal mask
-//! applied for the duration of the call, as the kernel's `kvm_sigset_activate` applies it
-//! for the run:
+//! A vCPU in an enabled wait (its guest code loaded a wait PSW, or its guest function called
+//! the wait operation) delivers what is deliverable and then sleeps in `ppoll` on the read
+//! end of the vCPU's kick pipe. `KVM_RUN` holds every asynchronous signal off from its entry
+//! ([`sig::Held`]), and the sleep applies the run mask (`KVM_SET_SIGNAL_MASK`'s, else the
+//! thread's own) atomically, as the kernel's `kvm_sigset_activate` applies it for the run, so
+//! a signal that arrives after the `immediate_exit` check is never handled and then slept
+//! through:
 //! * a signal unblocked by that mask interrupts `ppoll` (its handler runs inside the call) and
 //!   `KVM_RUN` returns -1/EINTR with `KVM_EXIT_INTR`;
 //! * [`Waiter::kick`] (an interrupt injected for this vCPU) makes the pipe readable:
@@ -19,8 +21,9 @@
 //! a number is still its own after the application closed fds behind its back (an eventfd
 //! shares the anonymous inode with every anon-inode file). The ends are raw numbers, closed
 //! with the raw system call only while they still name the shim's pipe.
-// The raw ppoll (kernel-sized sigset), pipe2/read/write/fstat/close on numbers the shim owns
-// only while their identity matches: system calls nix wraps with ownership the shim lacks.
+// The raw ppoll, rt_sigprocmask and rt_sigpending (kernel-sized sigset: the libc wrappers
+// take glibc's), pipe2/read/write/fstat/close on numbers the shim owns only while their
+// identity matches: system calls nix wraps with ownership the shim lacks.
 #![allow(unsafe_code)]
 
 use std::os::fd::RawFd;
@@ -189,17 +192,18 @@ impl Waiter {
         self.kicked.store(false, Ordering::SeqCst);
     }
 
-    /// Sleeps until a kick, a signal unblocked by the run mask (the thread's own mask when
-    /// none is set), or `timeout`. Holds no lock: the caller must have released the vCPU
-    /// state and any read-side section before calling.
-    pub fn sleep(&self, timeout: Option<Duration>) -> Result<Wake> {
+    /// Sleeps until a kick, a signal that `mask` (a kernel sigset word: the set blocked
+    /// during the sleep, applied atomically with it; `None`: the thread's own) does not
+    /// block, or `timeout`. Holds no lock: the caller must have released the vCPU state and
+    /// any read-side section before calling.
+    pub fn sleep(&self, timeout: Option<Duration>, mask: Option<u64>) -> Result<Wake> {
         self.armed.store(true, Ordering::SeqCst);
-        let r = self.poll(timeout);
+        let r = self.poll(timeout, mask);
         self.armed.store(false, Ordering::SeqCst);
         r
     }
 
-    fn poll(&self, timeout: Option<Duration>) -> Result<Wake> {
+    fn poll(&self, timeout: Option<Duration>, mask: Option<u64>) -> Result<Wake> {
         if self.kicked.swap(false, Ordering::SeqCst) {
             return Ok(Wake::Kicked);
         }
@@ -216,7 +220,6 @@ impl Waiter {
         let ts_ptr = ts
             .as_mut()
             .map_or(std::ptr::null_mut(), |t| t as *mut libc::timespec);
-        let mask = self.sigmask();
         let mask_ptr = mask.as_ref().map_or(std::ptr::null(), |m| m as *const u64);
         // If the application closed the kick pipe behind the shim's back (close_range, a
         // raw close), polling that number would spin or watch a stranger's file: sleep on no
@@ -261,6 +264,98 @@ impl Waiter {
     }
 }
 
+/// The kernel's 8-byte signal sets, and how `KVM_RUN` holds signals off.
+pub(crate) mod sig {
+    /// Signals left open while guest code runs: the synchronous ones (the fault-recovering
+    /// copies rely on SIGSEGV/SIGBUS) and those that cannot be blocked.
+    pub(crate) const OPEN: u64 = bit(libc::SIGSEGV)
+        | bit(libc::SIGBUS)
+        | bit(libc::SIGILL)
+        | bit(libc::SIGFPE)
+        | bit(libc::SIGTRAP)
+        | bit(libc::SIGSYS)
+        | bit(libc::SIGKILL)
+        | bit(libc::SIGSTOP);
+
+    const fn bit(s: i32) -> u64 {
+        1 << (s - 1)
+    }
+
+    /// Every asynchronous signal blocked on this thread for as long as it lives, as the
+    /// kernel holds them off for a whole `KVM_RUN`: they are taken only where the run looks
+    /// for them (its checks, its sleep, both under the run mask), and otherwise their
+    /// handlers run when the guard restores the thread's mask on the way out, as on the
+    /// return to userspace. Without this, a signal between the `immediate_exit` check and
+    /// the sleep would run its handler (QEMU's sets `immediate_exit`) and then sleep on.
+    pub(crate) struct Held {
+        thread_mask: u64,
+    }
+
+    impl Held {
+        pub(crate) fn hold() -> Held {
+            Held {
+                thread_mask: procmask(libc::SIG_BLOCK, !OPEN),
+            }
+        }
+
+        /// The thread's mask before the hold.
+        pub(crate) fn thread_mask(&self) -> u64 {
+            self.thread_mask
+        }
+    }
+
+    impl Drop for Held {
+        fn drop(&mut self) {
+            procmask(libc::SIG_SETMASK, self.thread_mask);
+        }
+    }
+
+    /// `rt_sigprocmask(how, set)`: the previous mask.
+    pub(crate) fn procmask(how: i32, set: u64) -> u64 {
+        let mut old = 0u64;
+        // SAFETY: raw rt_sigprocmask with two live 8-byte sets and the kernel's sigset size.
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigprocmask,
+                how,
+                &set as *const u64,
+                &mut old as *mut u64,
+                8usize,
+            )
+        };
+        old
+    }
+
+    /// The signals pending for the thread or the process.
+    pub(crate) fn pending() -> u64 {
+        let mut set = 0u64;
+        // SAFETY: raw rt_sigpending into a live 8-byte set.
+        unsafe { libc::syscall(libc::SYS_rt_sigpending, &mut set as *mut u64, 8usize) };
+        set
+    }
+
+    /// Lets the pending signals that `mask` does not block in: their handlers run inside a
+    /// one-nanosecond ppoll on no fd. True if one did (EINTR).
+    pub(crate) fn take(mask: u64) -> bool {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 1,
+        };
+        // SAFETY: raw ppoll on zero fds (NULL array), a live timespec and a live 8-byte set.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_ppoll,
+                std::ptr::null_mut::<libc::pollfd>(),
+                0 as libc::nfds_t,
+                &mut ts as *mut libc::timespec,
+                &mask as *const u64,
+                8usize,
+            )
+        };
+        r < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -272,11 +367,11 @@ mod tests {
     fn a_kick_before_the_sleep_is_not_lost() {
         let w = Waiter::new().unwrap();
         w.kick();
-        assert_eq!(w.sleep(None).unwrap(), Wake::Kicked);
+        assert_eq!(w.sleep(None, None).unwrap(), Wake::Kicked);
         // Drained: the next sleep waits for the timeout.
         let t = Instant::now();
         assert_eq!(
-            w.sleep(Some(Duration::from_millis(30))).unwrap(),
+            w.sleep(Some(Duration::from_millis(30)), None).unwrap(),
             Wake::Kicked
         );
         assert!(t.elapsed() >= Duration::from_millis(25));
@@ -292,7 +387,7 @@ mod tests {
         assert!(unsafe { libc::dup2(null.as_raw_fd(), w.rx.fd) } >= 0);
         let t = Instant::now();
         assert_eq!(
-            w.sleep(Some(Duration::from_millis(40))).unwrap(),
+            w.sleep(Some(Duration::from_millis(40)), None).unwrap(),
             Wake::Kicked
         );
         assert!(
@@ -309,7 +404,7 @@ mod tests {
         w.kick();
         w.reset();
         let t = Instant::now();
-        w.sleep(Some(Duration::from_millis(20))).unwrap();
+        w.sleep(Some(Duration::from_millis(20)), None).unwrap();
         assert!(t.elapsed() >= Duration::from_millis(15));
     }
 
@@ -317,7 +412,7 @@ mod tests {
     fn a_kick_from_another_thread_wakes_the_sleeper() {
         let w = Arc::new(Waiter::new().unwrap());
         let w2 = w.clone();
-        let h = std::thread::spawn(move || w2.sleep(None).unwrap());
+        let h = std::thread::spawn(move || w2.sleep(None, None).unwrap());
         std::thread::sleep(Duration::from_millis(20));
         w.kick();
         assert_eq!(h.join().unwrap(), Wake::Kicked);
