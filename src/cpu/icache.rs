@@ -30,7 +30,7 @@ const EMPTY: u64 = 1;
 
 /// The cache of one CPU (not shared: lookups take no lock).
 pub struct InsnCache {
-    slots: Vec<Entry>,
+    slots: Box<[Entry; ENTRIES]>,
     /// Hits and misses since creation (for the benchmark and tests).
     pub hits: u64,
     /// Decodes.
@@ -52,7 +52,11 @@ impl InsnCache {
             insn: Insn::blank(&INSNS[0]),
         };
         InsnCache {
-            slots: vec![empty; ENTRIES],
+            // Built on the heap (a 4096-entry array is too big for some threads' stacks).
+            slots: vec![empty; ENTRIES]
+                .into_boxed_slice()
+                .try_into()
+                .unwrap_or_else(|_| unreachable!("ENTRIES entries")),
             hits: 0,
             misses: 0,
         }
@@ -77,16 +81,16 @@ impl InsnCache {
             cpu.ilc = 0;
             return Err(Pgm::Specification);
         }
-        let abs = mem.fetch_absolute(addr)?;
+        let (abs, window) = mem.fetch_code(addr)?;
         let slot = (abs as usize >> 1) & (ENTRIES - 1);
         let e = &self.slots[slot];
-        let len = usize::from(e.insn.len);
-        // An instruction crossing into the next page takes the slow path: its second part
-        // may translate elsewhere now.
-        if e.abs == abs && (abs & 0xfff) as usize + len <= 0x1000 {
-            let mut b = [0u8; 6];
-            mem.read_absolute(abs, &mut b[..len])?;
-            if raw_of(&b) == self.slots[slot].raw {
+        if e.abs == abs {
+            let len = u64::from(e.insn.len);
+            // An instruction crossing into the next page takes the slow path: its second
+            // part may translate elsewhere now. Otherwise its bytes are the first `len`
+            // of the window (`len` is 2, 4 or 6 for a filled entry).
+            let mask = !0u64 << (64 - 8 * len);
+            if (abs & 0xfff) + len <= 0x1000 && window & mask == e.raw << 16 {
                 self.hits += 1;
                 return Ok(&self.slots[slot].insn);
             }

@@ -354,6 +354,46 @@ impl Storage for VcpuStorage<'_> {
         Ok(abs)
     }
 
+    #[inline]
+    fn fetch_code(&mut self, addr: u64) -> std::result::Result<(u64, u64), Pgm> {
+        // The hit path: the instruction TLB's page and its code page's host address.
+        let page = addr & !(PAGE_SIZE - 1);
+        if let (Some((lp, ap, epoch)), Some((cp, hva))) = (self.itlb.entry, self.itlb.code) {
+            if lp == page && cp == ap && epoch == tlb_epoch() {
+                let off = addr & (PAGE_SIZE - 1);
+                let mut b = [0u8; 8];
+                let n = (PAGE_SIZE - off).min(8) as usize;
+                if crate::uaccess::copy_from_user(&mut b[..n], hva + off).is_ok() {
+                    return Ok((ap | off, u64::from_be_bytes(b)));
+                }
+            }
+        }
+        let abs = self.fetch_absolute(addr)?;
+        let n = (PAGE_SIZE - (abs & (PAGE_SIZE - 1))).min(8) as usize;
+        let mut b = [0u8; 8];
+        self.read_absolute(abs, &mut b[..n])?;
+        Ok((abs, u64::from_be_bytes(b)))
+    }
+
+    #[inline]
+    fn read_be(&mut self, addr: u64, n: usize) -> std::result::Result<u64, Pgm> {
+        let mut b = [0u8; 8];
+        let n = n.clamp(1, 8);
+        self.access(addr, &mut b[8 - n..], Mode::Fetch)?;
+        Ok(u64::from_be_bytes(b))
+    }
+
+    #[inline]
+    fn write_be(&mut self, addr: u64, n: usize, v: u64) -> std::result::Result<(), Pgm> {
+        let n = n.clamp(1, 8);
+        let mut b = v.to_be_bytes();
+        if (addr & (PAGE_SIZE - 1)) + n as u64 > PAGE_SIZE {
+            // Across a page: the all-or-nothing path.
+            return self.write(addr, &b[8 - n..]);
+        }
+        self.access(addr, &mut b[8 - n..], Mode::Store)
+    }
+
     fn read_absolute(&mut self, abs: u64, buf: &mut [u8]) -> std::result::Result<(), Pgm> {
         if let Some((ap, hva)) = self.itlb.code {
             let off = abs.wrapping_sub(ap);
