@@ -65,7 +65,7 @@ pub fn decode_checked(cpu: &mut Cpu, raw: u64) -> Result<Insn, Pgm> {
 }
 
 /// Execute a decoded instruction found at `addr`.
-#[inline]
+#[inline(always)]
 pub fn execute(cpu: &mut Cpu, mem: &mut dyn Storage, i: &Insn, addr: u64) -> Result<(), Pgm> {
     cpu.ilc = i.len / 2;
     cpu.psw_addr = cpu.wrap(addr.wrapping_add(u64::from(i.len)));

@@ -20,8 +20,12 @@ const ENTRIES: usize = 4096;
 #[derive(Clone, Copy)]
 struct Entry {
     abs: u64,
-    /// The instruction's bytes as [`raw_of`] packs them (zero-padded to six bytes).
-    raw: u64,
+    /// The instruction's bytes left-aligned in a word, as the storage's 8-byte fetch
+    /// window holds them, and the mask of its length.
+    bytes: u64,
+    mask: u64,
+    /// The highest page offset at which the instruction still ends inside its page.
+    last_off: u64,
     insn: Insn,
 }
 
@@ -48,7 +52,9 @@ impl InsnCache {
     pub fn new() -> Self {
         let empty = Entry {
             abs: EMPTY,
-            raw: 0,
+            bytes: 0,
+            mask: 0,
+            last_off: 0,
             insn: Insn::blank(&INSNS[0]),
         };
         InsnCache {
@@ -70,7 +76,7 @@ impl InsnCache {
     /// The decoded instruction at logical `addr`: from the cache when the bytes in memory
     /// still equal the cached ones, otherwise fetched and decoded. Returned by reference:
     /// the hot path copies nothing but the instruction bytes it compares.
-    #[inline]
+    #[inline(always)]
     pub fn lookup(
         &mut self,
         cpu: &mut Cpu,
@@ -84,16 +90,12 @@ impl InsnCache {
         let (abs, window) = mem.fetch_code(addr)?;
         let slot = (abs as usize >> 1) & (ENTRIES - 1);
         let e = &self.slots[slot];
-        if e.abs == abs {
-            let len = u64::from(e.insn.len);
-            // An instruction crossing into the next page takes the slow path: its second
-            // part may translate elsewhere now. Otherwise its bytes are the first `len`
-            // of the window (`len` is 2, 4 or 6 for a filled entry).
-            let mask = !0u64 << (64 - 8 * len);
-            if (abs & 0xfff) + len <= 0x1000 && window & mask == e.raw << 16 {
-                self.hits += 1;
-                return Ok(&self.slots[slot].insn);
-            }
+        // An instruction crossing into the next page takes the slow path: its second part
+        // may translate elsewhere now. Otherwise its bytes are the first 2, 4 or 6 of the
+        // window.
+        if e.abs == abs && (abs & 0xfff) <= e.last_off && window & e.mask == e.bytes {
+            self.hits += 1;
+            return Ok(&self.slots[slot].insn);
         }
         self.misses += 1;
         let mut b = [0u8; 6];
@@ -110,7 +112,15 @@ impl InsnCache {
         }
         let raw = raw_of(&b);
         let insn = decode_checked(cpu, raw)?;
-        self.slots[slot] = Entry { abs, raw, insn };
+        let len = u64::from(insn.len);
+        let mask = !0u64 << (64 - 8 * len);
+        self.slots[slot] = Entry {
+            abs,
+            bytes: (raw << 16) & mask,
+            mask,
+            last_off: 0x1000 - len,
+            insn,
+        };
         Ok(&self.slots[slot].insn)
     }
 }
