@@ -2,8 +2,9 @@
 //!
 //! Direct-mapped, keyed by the absolute address of the instruction (so two logical views of
 //! one page share entries and a prefix or ASCE change needs no flush). Each entry keeps the
-//! instruction's raw bytes; a hit reads the bytes at that absolute address again (one copy of
-//! at most six bytes, no translation) and compares them with the entry. A store into cached
+//! instruction's bytes; a hit reads the eight bytes at that absolute address again
+//! ([`Storage::fetch_code`]: one call, no translation) and compares the instruction's
+//! 2, 4 or 6 of them with the entry. A store into cached
 //! code by anyone — this CPU, another vCPU, a memop, the VMM's own plain stores into guest
 //! memory, a device thread — is therefore seen at the next fetch, without any write-side
 //! bookkeeping (a generation counter misses the VMM's plain stores; write-protecting code
@@ -149,6 +150,40 @@ mod tests {
         cpu.step_cached(&mut mem, &mut cache).unwrap();
         assert_eq!(cpu.gr[1], 2);
         assert_eq!(cache.misses, 2);
+    }
+
+    #[test]
+    fn the_window_compares_only_the_instructions_bytes() {
+        let mut mem = VecStorage::new(0x2000);
+        // lhi %r1,7 at 0x1000, then other bytes inside the eight-byte window; and
+        // lhi %r2,9 in the last four bytes of storage (no full window there).
+        mem.store(0x1000, &[0xa7, 0x18, 0x00, 0x07, 0x11, 0x22, 0x33, 0x44])
+            .unwrap();
+        mem.store(0x1ffc, &[0xa7, 0x28, 0x00, 0x09]).unwrap();
+        let mut cpu = Cpu::new(Facilities::z10());
+        let mut cache = InsnCache::new();
+        for _ in 0..2 {
+            cpu.psw_addr = 0x1000;
+            cpu.step_cached(&mut mem, &mut cache).unwrap();
+            cpu.psw_addr = 0x1ffc;
+            cpu.step_cached(&mut mem, &mut cache).unwrap();
+        }
+        assert_eq!((cpu.gr[1], cpu.gr[2]), (7, 9));
+        assert_eq!((cache.hits, cache.misses), (2, 2));
+        // A store after the instruction but inside the window: still a hit.
+        mem.store(0x1004, &[0x55]).unwrap();
+        cpu.psw_addr = 0x1000;
+        cpu.step_cached(&mut mem, &mut cache).unwrap();
+        assert_eq!((cache.hits, cache.misses), (3, 2));
+        // Its last byte: decoded again.
+        mem.store(0x1003, &[0x08]).unwrap();
+        mem.store(0x1ffe, &[0x00, 0x0a]).unwrap();
+        cpu.psw_addr = 0x1000;
+        cpu.step_cached(&mut mem, &mut cache).unwrap();
+        cpu.psw_addr = 0x1ffc;
+        cpu.step_cached(&mut mem, &mut cache).unwrap();
+        assert_eq!((cpu.gr[1], cpu.gr[2]), (8, 10));
+        assert_eq!((cache.hits, cache.misses), (3, 4));
     }
 
     #[test]

@@ -29,8 +29,8 @@ pub trait Storage {
     /// Read bytes at an absolute address: instruction bytes at an address `fetch_absolute`
     /// returned, and (supervisor instructions) any absolute address, e.g. SPX probing the
     /// new prefix area or IPTE reading a table entry. `Err(Pgm::Addressing)` outside the
-    /// configuration; no protection applies. The instruction cache calls it on every hit to
-    /// compare the cached instruction's bytes with memory, so it must be cheap.
+    /// configuration; no protection applies. The instruction cache's hit path goes through
+    /// [`Storage::fetch_code`] instead.
     fn read_absolute(&mut self, abs: u64, buf: &mut [u8]) -> Result<(), Pgm>;
 
     /// An instruction fetch for the instruction cache's hit path: the absolute address of
