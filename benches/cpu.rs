@@ -52,8 +52,9 @@ fn inputs() -> (Vec<u8>, Vec<u32>) {
     (buf, arr)
 }
 
-fn shim(text: &[u8], entry: u64) -> (u64, f64, u64) {
+fn shim(text: &[u8], entry: u64, div: u64) -> (u64, f64, u64) {
     let (buf, arr) = inputs();
+    let (len, n) = (LEN / div, N / div);
     let mut mem = VecStorage::new(0x40_0000);
     mem.store(TEXT, text).unwrap();
     mem.store(BUF, &buf).unwrap();
@@ -61,9 +62,9 @@ fn shim(text: &[u8], entry: u64) -> (u64, f64, u64) {
     mem.store(ARR, &words).unwrap();
     let mut cpu = Cpu::new(Facilities::z10());
     cpu.gr[2] = BUF;
-    cpu.gr[3] = LEN;
+    cpu.gr[3] = len;
     cpu.gr[4] = ARR;
-    cpu.gr[5] = N;
+    cpu.gr[5] = n;
     cpu.gr[14] = RET;
     cpu.gr[15] = STACK - 160;
     cpu.psw_addr = entry;
@@ -161,6 +162,15 @@ fn main() {
         })
         .expect("work in the nm listing");
 
+    // `--shim-only=D`: one run of the shim's loop alone on inputs D times smaller (for
+    // instruction counting under callgrind: `--toggle-collect='*cpu::shim*'`).
+    if let Some(d) = std::env::args().find_map(|a| a.strip_prefix("--shim-only=").map(String::from))
+    {
+        let div: u64 = d.parse().expect("--shim-only=<divisor>");
+        let (n, t, r) = shim(&text, entry, div);
+        println!("cpu: shim-only {n} guest instructions in {t:.3} s, result {r:#x}");
+        return;
+    }
     let reps = if std::env::args().any(|a| a == "--quick") {
         1
     } else {
@@ -186,7 +196,7 @@ fn main() {
     let mut best_kvm = f64::MAX;
     let mut count = 0;
     for _ in 0..reps {
-        let (n, t, r) = shim(&text, entry);
+        let (n, t, r) = shim(&text, entry, 1);
         let (tq, rq) = qemu(&q, &exe);
         assert_eq!(r, rq, "the shim and qemu computed different results");
         if let (true, Some(lib)) = (have_kvm, lib.as_ref()) {

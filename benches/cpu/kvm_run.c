@@ -23,9 +23,13 @@
 #define TEXT 0x10000UL
 #define RET 0x8000UL
 #define BUF 0x100000UL
+#ifndef LEN /* smaller for instruction counting: -DLEN=... -DN=... */
 #define LEN (1UL << 20)
+#endif
 #define ARR 0x200000UL
+#ifndef N
 #define N (16L * 1024)
+#endif
 #define STACK 0x3f0000UL
 
 static void die(const char *what)

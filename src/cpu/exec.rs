@@ -65,7 +65,7 @@ pub fn decode_checked(cpu: &mut Cpu, raw: u64) -> Result<Insn, Pgm> {
 }
 
 /// Execute a decoded instruction found at `addr`.
-#[inline]
+#[inline(always)]
 pub fn execute(cpu: &mut Cpu, mem: &mut dyn Storage, i: &Insn, addr: u64) -> Result<(), Pgm> {
     cpu.ilc = i.len / 2;
     cpu.psw_addr = cpu.wrap(addr.wrapping_add(u64::from(i.len)));
@@ -123,16 +123,15 @@ impl Ctx<'_> {
     }
 
     /// Read `n` (1..=8) bytes big-endian.
+    #[inline]
     pub fn read(&mut self, a: u64, n: usize) -> Result<u64, Pgm> {
-        let mut b = [0u8; 8];
-        self.mem.read(a, &mut b[..n])?;
-        Ok(be(&b[..n]))
+        self.mem.read_be(a, n)
     }
 
-    /// Write the low `n` bytes of `v` big-endian.
+    /// Write the low `n` (1..=8) bytes of `v` big-endian.
+    #[inline]
     pub fn write(&mut self, a: u64, n: usize, v: u64) -> Result<(), Pgm> {
-        let b = v.to_be_bytes();
-        self.mem.write(a, &b[8 - n..])
+        self.mem.write_be(a, n, v)
     }
 
     fn is_reg_format(&self) -> bool {

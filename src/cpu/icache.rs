@@ -2,8 +2,9 @@
 //!
 //! Direct-mapped, keyed by the absolute address of the instruction (so two logical views of
 //! one page share entries and a prefix or ASCE change needs no flush). Each entry keeps the
-//! instruction's raw bytes; a hit reads the bytes at that absolute address again (one copy of
-//! at most six bytes, no translation) and compares them with the entry. A store into cached
+//! instruction's bytes; a hit reads the eight bytes at that absolute address again
+//! ([`Storage::fetch_code`]: one call, no translation) and compares the instruction's
+//! 2, 4 or 6 of them with the entry. A store into cached
 //! code by anyone — this CPU, another vCPU, a memop, the VMM's own plain stores into guest
 //! memory, a device thread — is therefore seen at the next fetch, without any write-side
 //! bookkeeping (a generation counter misses the VMM's plain stores; write-protecting code
@@ -20,8 +21,12 @@ const ENTRIES: usize = 4096;
 #[derive(Clone, Copy)]
 struct Entry {
     abs: u64,
-    /// The instruction's bytes as [`raw_of`] packs them (zero-padded to six bytes).
-    raw: u64,
+    /// The instruction's bytes left-aligned in a word, as the storage's 8-byte fetch
+    /// window holds them, and the mask of its length.
+    bytes: u64,
+    mask: u64,
+    /// The highest page offset at which the instruction still ends inside its page.
+    last_off: u64,
     insn: Insn,
 }
 
@@ -30,7 +35,7 @@ const EMPTY: u64 = 1;
 
 /// The cache of one CPU (not shared: lookups take no lock).
 pub struct InsnCache {
-    slots: Vec<Entry>,
+    slots: Box<[Entry; ENTRIES]>,
     /// Hits and misses since creation (for the benchmark and tests).
     pub hits: u64,
     /// Decodes.
@@ -48,11 +53,17 @@ impl InsnCache {
     pub fn new() -> Self {
         let empty = Entry {
             abs: EMPTY,
-            raw: 0,
+            bytes: 0,
+            mask: 0,
+            last_off: 0,
             insn: Insn::blank(&INSNS[0]),
         };
         InsnCache {
-            slots: vec![empty; ENTRIES],
+            // Built on the heap (a 4096-entry array is too big for some threads' stacks).
+            slots: vec![empty; ENTRIES]
+                .into_boxed_slice()
+                .try_into()
+                .unwrap_or_else(|_| unreachable!("ENTRIES entries")),
             hits: 0,
             misses: 0,
         }
@@ -66,7 +77,7 @@ impl InsnCache {
     /// The decoded instruction at logical `addr`: from the cache when the bytes in memory
     /// still equal the cached ones, otherwise fetched and decoded. Returned by reference:
     /// the hot path copies nothing but the instruction bytes it compares.
-    #[inline]
+    #[inline(always)]
     pub fn lookup(
         &mut self,
         cpu: &mut Cpu,
@@ -77,19 +88,15 @@ impl InsnCache {
             cpu.ilc = 0;
             return Err(Pgm::Specification);
         }
-        let abs = mem.fetch_absolute(addr)?;
+        let (abs, window) = mem.fetch_code(addr)?;
         let slot = (abs as usize >> 1) & (ENTRIES - 1);
         let e = &self.slots[slot];
-        let len = usize::from(e.insn.len);
         // An instruction crossing into the next page takes the slow path: its second part
-        // may translate elsewhere now.
-        if e.abs == abs && (abs & 0xfff) as usize + len <= 0x1000 {
-            let mut b = [0u8; 6];
-            mem.read_absolute(abs, &mut b[..len])?;
-            if raw_of(&b) == self.slots[slot].raw {
-                self.hits += 1;
-                return Ok(&self.slots[slot].insn);
-            }
+        // may translate elsewhere now. Otherwise its bytes are the first 2, 4 or 6 of the
+        // window.
+        if e.abs == abs && (abs & 0xfff) <= e.last_off && window & e.mask == e.bytes {
+            self.hits += 1;
+            return Ok(&self.slots[slot].insn);
         }
         self.misses += 1;
         let mut b = [0u8; 6];
@@ -106,7 +113,15 @@ impl InsnCache {
         }
         let raw = raw_of(&b);
         let insn = decode_checked(cpu, raw)?;
-        self.slots[slot] = Entry { abs, raw, insn };
+        let len = u64::from(insn.len);
+        let mask = !0u64 << (64 - 8 * len);
+        self.slots[slot] = Entry {
+            abs,
+            bytes: (raw << 16) & mask,
+            mask,
+            last_off: 0x1000 - len,
+            insn,
+        };
         Ok(&self.slots[slot].insn)
     }
 }
@@ -135,6 +150,40 @@ mod tests {
         cpu.step_cached(&mut mem, &mut cache).unwrap();
         assert_eq!(cpu.gr[1], 2);
         assert_eq!(cache.misses, 2);
+    }
+
+    #[test]
+    fn the_window_compares_only_the_instructions_bytes() {
+        let mut mem = VecStorage::new(0x2000);
+        // lhi %r1,7 at 0x1000, then other bytes inside the eight-byte window; and
+        // lhi %r2,9 in the last four bytes of storage (no full window there).
+        mem.store(0x1000, &[0xa7, 0x18, 0x00, 0x07, 0x11, 0x22, 0x33, 0x44])
+            .unwrap();
+        mem.store(0x1ffc, &[0xa7, 0x28, 0x00, 0x09]).unwrap();
+        let mut cpu = Cpu::new(Facilities::z10());
+        let mut cache = InsnCache::new();
+        for _ in 0..2 {
+            cpu.psw_addr = 0x1000;
+            cpu.step_cached(&mut mem, &mut cache).unwrap();
+            cpu.psw_addr = 0x1ffc;
+            cpu.step_cached(&mut mem, &mut cache).unwrap();
+        }
+        assert_eq!((cpu.gr[1], cpu.gr[2]), (7, 9));
+        assert_eq!((cache.hits, cache.misses), (2, 2));
+        // A store after the instruction but inside the window: still a hit.
+        mem.store(0x1004, &[0x55]).unwrap();
+        cpu.psw_addr = 0x1000;
+        cpu.step_cached(&mut mem, &mut cache).unwrap();
+        assert_eq!((cache.hits, cache.misses), (3, 2));
+        // Its last byte: decoded again.
+        mem.store(0x1003, &[0x08]).unwrap();
+        mem.store(0x1ffe, &[0x00, 0x0a]).unwrap();
+        cpu.psw_addr = 0x1000;
+        cpu.step_cached(&mut mem, &mut cache).unwrap();
+        cpu.psw_addr = 0x1ffc;
+        cpu.step_cached(&mut mem, &mut cache).unwrap();
+        assert_eq!((cpu.gr[1], cpu.gr[2]), (8, 10));
+        assert_eq!((cache.hits, cache.misses), (3, 4));
     }
 
     #[test]

@@ -29,9 +29,42 @@ pub trait Storage {
     /// Read bytes at an absolute address: instruction bytes at an address `fetch_absolute`
     /// returned, and (supervisor instructions) any absolute address, e.g. SPX probing the
     /// new prefix area or IPTE reading a table entry. `Err(Pgm::Addressing)` outside the
-    /// configuration; no protection applies. The instruction cache calls it on every hit to
-    /// compare the cached instruction's bytes with memory, so it must be cheap.
+    /// configuration; no protection applies. The instruction cache's hit path goes through
+    /// [`Storage::fetch_code`] instead.
     fn read_absolute(&mut self, abs: u64, buf: &mut [u8]) -> Result<(), Pgm>;
+
+    /// An instruction fetch for the instruction cache's hit path: the absolute address of
+    /// logical `addr` (as [`Storage::fetch_absolute`]) and the eight bytes there as one
+    /// big-endian word (byte 0 in bits 0-7); bytes beyond the end of the 4 KiB page are
+    /// unspecified (the cache never compares them). One call instead of two, and no
+    /// variable-length copy. Default: [`Storage::fetch_absolute`] and
+    /// [`Storage::read_absolute`] of the bytes up to the page end (at most eight).
+    #[inline]
+    fn fetch_code(&mut self, addr: u64) -> Result<(u64, u64), Pgm> {
+        let abs = self.fetch_absolute(addr)?;
+        let n = (0x1000 - (abs & 0xfff) as usize).min(8);
+        let mut b = [0u8; 8];
+        self.read_absolute(abs, &mut b[..n])?;
+        Ok((abs, u64::from_be_bytes(b)))
+    }
+
+    /// Read `n` (1..=8) bytes at logical `addr` as a big-endian number (the common
+    /// operand fetch). Default: [`Storage::read`].
+    #[inline]
+    fn read_be(&mut self, addr: u64, n: usize) -> Result<u64, Pgm> {
+        let mut b = [0u8; 8];
+        let n = n.clamp(1, 8);
+        self.read(addr, &mut b[8 - n..])?;
+        Ok(u64::from_be_bytes(b))
+    }
+
+    /// Store the low `n` (1..=8) bytes of `v` big-endian at logical `addr` (the common
+    /// operand store), all or nothing as [`Storage::write`]. Default: [`Storage::write`].
+    #[inline]
+    fn write_be(&mut self, addr: u64, n: usize, v: u64) -> Result<(), Pgm> {
+        let b = v.to_be_bytes();
+        self.write(addr, &b[8 - n.clamp(1, 8)..])
+    }
 
     /// A write generation of the absolute page `abs >> 12`. The instruction cache does not
     /// use it (it compares the instruction's bytes on every hit, see `icache`: that also
@@ -276,6 +309,14 @@ impl VecStorage {
         Ok(start..end)
     }
 
+    /// The eight bytes at `addr` as a big-endian word, when all of them are inside.
+    #[inline]
+    fn word(&self, addr: u64) -> Option<u64> {
+        let a = usize::try_from(addr).ok()?;
+        let b: [u8; 8] = self.mem.get(a..a.checked_add(8)?)?.try_into().ok()?;
+        Some(u64::from_be_bytes(b))
+    }
+
     /// Store from outside the CPU (a VMM or memop write): bumps the page generations.
     pub fn store(&mut self, addr: u64, buf: &[u8]) -> Result<(), Pgm> {
         self.write(addr, buf)
@@ -320,6 +361,41 @@ impl Storage for VecStorage {
     fn fetch_absolute(&mut self, addr: u64) -> Result<u64, Pgm> {
         self.range(addr, 2)?;
         Ok(addr)
+    }
+
+    #[inline]
+    fn fetch_code(&mut self, addr: u64) -> Result<(u64, u64), Pgm> {
+        if let Some(w) = self.word(addr) {
+            return Ok((addr, w));
+        }
+        let abs = self.fetch_absolute(addr)?;
+        let n = (0x1000 - (abs & 0xfff) as usize).min(8);
+        let mut b = [0u8; 8];
+        self.read_absolute(abs, &mut b[..n])?;
+        Ok((abs, u64::from_be_bytes(b)))
+    }
+
+    #[inline]
+    fn read_be(&mut self, addr: u64, n: usize) -> Result<u64, Pgm> {
+        let n = n.clamp(1, 8);
+        match self.word(addr) {
+            Some(w) => Ok(w >> (64 - 8 * n)),
+            None => {
+                let mut b = [0u8; 8];
+                self.read(addr, &mut b[8 - n..])?;
+                Ok(u64::from_be_bytes(b))
+            }
+        }
+    }
+
+    #[inline]
+    fn write_be(&mut self, addr: u64, n: usize, v: u64) -> Result<(), Pgm> {
+        let n = n.clamp(1, 8);
+        let b = v.to_be_bytes();
+        let r = self.range(addr, n)?;
+        self.mem[r.clone()].copy_from_slice(&b[8 - n..]);
+        self.bump(&r);
+        Ok(())
     }
 
     fn read_absolute(&mut self, abs: u64, buf: &mut [u8]) -> Result<(), Pgm> {

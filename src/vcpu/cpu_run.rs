@@ -39,7 +39,7 @@ use crate::cpu::{Cpu, Facilities, LraResult, Pgm, Storage};
 use crate::error::{Error, Result};
 use crate::stats;
 use crate::uapi::*;
-use crate::vm::memslot::PAGE_SIZE;
+use crate::vm::memslot::{MemSlots, PAGE_SIZE};
 use crate::vm::Vm;
 
 /// PSW bits (host masks of the MSB-0 architecture bits).
@@ -98,7 +98,38 @@ struct Itlb {
     /// entry means DAT protection allowed the store). Key-controlled protection is checked
     /// on every access; entries for logical pages 0 and 1 are never made (low-address
     /// protection depends on the offset).
-    data: [[Option<(u64, u64, u64)>; DTLB_ENTRIES]; 2],
+    data: [[Option<DataEntry>; DTLB_ENTRIES]; 2],
+    /// `entry` and `code` together for the instruction cache's hit path (one compare of
+    /// the page and the epoch); `page` is odd (never a page address) while empty.
+    hit: CodeHit,
+    /// The [`MemSlots::id`] of the snapshot the host addresses above come from: they are
+    /// used only inside a read-side section on that same snapshot (the run loop's batch),
+    /// so a deleted slot's memory is never read after the delete returned.
+    slots_id: u64,
+}
+
+/// The instruction-fetch hit: logical page, absolute page, epoch, host address.
+#[derive(Clone, Copy)]
+struct CodeHit {
+    page: u64,
+    abs: u64,
+    epoch: u64,
+    hva: u64,
+}
+
+/// A data-TLB entry.
+#[derive(Clone, Copy)]
+struct DataEntry {
+    /// The logical page.
+    page: u64,
+    /// Its absolute page.
+    abs: u64,
+    /// [`TLB_EPOCH`] when made.
+    epoch: u64,
+    /// The host address of the absolute page, 0 if it is in no slot.
+    hva: u64,
+    /// The slot logs dirty pages (a store then takes the path that marks them).
+    dirty_log: bool,
 }
 
 const DTLB_ENTRIES: usize = 64;
@@ -109,6 +140,13 @@ impl Default for Itlb {
             entry: None,
             code: None,
             data: [[None; DTLB_ENTRIES]; 2],
+            slots_id: 0,
+            hit: CodeHit {
+                page: 1,
+                abs: 0,
+                epoch: 0,
+                hva: 0,
+            },
         }
     }
 }
@@ -128,6 +166,9 @@ fn purge_all_tlbs() {
 /// The executor's storage: the vCPU's logical-access path.
 pub struct VcpuStorage<'a> {
     vm: &'a Vm,
+    /// The memory slots, read inside the run loop's section for this batch of
+    /// instructions; the TLB's host addresses belong to this snapshot.
+    slots: &'a MemSlots,
     vcpu: &'a Vcpu,
     st: &'a mut VcpuState,
     itlb: &'a mut Itlb,
@@ -169,8 +210,8 @@ impl VcpuStorage<'_> {
         let kind = usize::from(mode == Mode::Store);
         let idx = ((page >> 12) as usize) & (DTLB_ENTRIES - 1);
         let epoch = tlb_epoch();
-        let abs_page = match self.itlb.data[kind][idx] {
-            Some((lp, ap, e)) if lp == page && e == epoch => ap,
+        let entry = match self.itlb.data[kind][idx] {
+            Some(e) if e.page == page && e.epoch == epoch => e,
             _ => {
                 let Ok(abs) = gaccess::guest_translate_checked(
                     self.vm,
@@ -185,26 +226,69 @@ impl VcpuStorage<'_> {
                     return false;
                 };
                 let ap = abs.raw() & !(PAGE_SIZE - 1);
-                self.itlb.data[kind][idx] = Some((page, ap, epoch));
-                ap
+                let slot = self.slots.by_gfn(ap / PAGE_SIZE);
+                let e = DataEntry {
+                    page,
+                    abs: ap,
+                    epoch,
+                    hva: slot.map_or(0, |s| s.hva(ap / PAGE_SIZE)),
+                    dirty_log: slot.is_some_and(|s| s.dirty.is_some()),
+                };
+                self.itlb.data[kind][idx] = Some(e);
+                e
             }
         };
-        let abs = abs_page | (addr & (PAGE_SIZE - 1));
+        let off = addr & (PAGE_SIZE - 1);
+        let abs = entry.abs | off;
         let key = self.key();
+        let store = mode == Mode::Store;
+        // Key 0 without storage keys in use and no dirty log to mark: what `access_abs`
+        // does is the copy alone, straight to the host page (a host fault takes the
+        // general path, which reports it).
+        if key == 0 && entry.hva != 0 && !(store && entry.dirty_log) && !self.vm.uses_skeys() {
+            let h = entry.hva + off;
+            let r = if store {
+                crate::uaccess::copy_to_user(h, data)
+            } else {
+                crate::uaccess::copy_from_user(data, h)
+            };
+            if r.is_ok() {
+                return true;
+            }
+        }
         let cr0 = self.st.crs[0];
         // The fetch-protection override (CR0 bit 38) below 2048 takes the slow path.
         if mode == Mode::Fetch && cr0 & (1 << 25) != 0 && addr < 2048 {
             return false;
         }
-        let store = mode == Mode::Store;
-        let slots = self.vm.memslots();
+        let slots = self.slots;
         let _keys = (key != 0).then(|| self.vm.keys_read_lock());
-        let mut r = self.vm.access_abs(&slots, abs, data, store, key);
+        let mut r = self.vm.access_abs(slots, abs, data, store, key);
         // The storage-protection override (CR0 bit 39): key 9 frames.
         if r == crate::vm::memop::MemOpOutcome::Exception(0x04) && cr0 & (1 << 24) != 0 {
-            r = self.vm.access_abs(&slots, abs, data, store, 9);
+            r = self.vm.access_abs(slots, abs, data, store, 9);
         }
         r == crate::vm::memop::MemOpOutcome::Done
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn fetch_code_slow(&mut self, addr: u64) -> std::result::Result<(u64, u64), Pgm> {
+        let abs = self.fetch_absolute(addr)?;
+        if let (Some((lp, ap, epoch)), Some((cp, hva))) = (self.itlb.entry, self.itlb.code) {
+            if cp == ap {
+                self.itlb.hit = CodeHit {
+                    page: lp,
+                    abs: ap,
+                    epoch,
+                    hva,
+                };
+            }
+        }
+        let n = (PAGE_SIZE - (abs & (PAGE_SIZE - 1))).min(8) as usize;
+        let mut b = [0u8; 8];
+        self.read_absolute(abs, &mut b[..n])?;
+        Ok((abs, u64::from_be_bytes(b)))
     }
 
     fn access(&mut self, addr: u64, data: &mut [u8], mode: Mode) -> std::result::Result<(), Pgm> {
@@ -342,8 +426,7 @@ impl Storage for VcpuStorage<'_> {
         let ap = abs & !(PAGE_SIZE - 1);
         self.itlb.entry = Some((page, ap, epoch));
         self.itlb.code = None;
-        let slots = self.vm.memslots();
-        if let Some(slot) = slots.by_gfn(ap / PAGE_SIZE) {
+        if let Some(slot) = self.slots.by_gfn(ap / PAGE_SIZE) {
             let idx = ap / PAGE_SIZE - slot.base_gfn;
             if self.vm.uses_skeys() {
                 slot.keys.or(idx, crate::vm::skeys::SKEY_R);
@@ -351,6 +434,40 @@ impl Storage for VcpuStorage<'_> {
             self.itlb.code = Some((ap, slot.hva(ap / PAGE_SIZE)));
         }
         Ok(abs)
+    }
+
+    #[inline]
+    fn fetch_code(&mut self, addr: u64) -> std::result::Result<(u64, u64), Pgm> {
+        // The hit path: the instruction TLB's page and its code page's host address.
+        let page = addr & !(PAGE_SIZE - 1);
+        let off = addr & (PAGE_SIZE - 1);
+        let h = &self.itlb.hit;
+        if h.page == page && h.epoch == tlb_epoch() && off <= PAGE_SIZE - 8 {
+            let mut b = [0u8; 8];
+            if crate::uaccess::copy_from_user(&mut b, h.hva + off).is_ok() {
+                return Ok((h.abs | off, u64::from_be_bytes(b)));
+            }
+        }
+        self.fetch_code_slow(addr)
+    }
+
+    #[inline]
+    fn read_be(&mut self, addr: u64, n: usize) -> std::result::Result<u64, Pgm> {
+        let mut b = [0u8; 8];
+        let n = n.clamp(1, 8);
+        self.access(addr, &mut b[8 - n..], Mode::Fetch)?;
+        Ok(u64::from_be_bytes(b))
+    }
+
+    #[inline]
+    fn write_be(&mut self, addr: u64, n: usize, v: u64) -> std::result::Result<(), Pgm> {
+        let n = n.clamp(1, 8);
+        let mut b = v.to_be_bytes();
+        if (addr & (PAGE_SIZE - 1)) + n as u64 > PAGE_SIZE {
+            // Across a page: the all-or-nothing path.
+            return self.write(addr, &b[8 - n..]);
+        }
+        self.access(addr, &mut b[8 - n..], Mode::Store)
     }
 
     fn read_absolute(&mut self, abs: u64, buf: &mut [u8]) -> std::result::Result<(), Pgm> {
@@ -406,11 +523,17 @@ impl Storage for VcpuStorage<'_> {
         self.st.psw = (cpu.psw_mask, cpu.psw_addr);
         self.st.crs = cpu.cr;
         self.st.prefix = u64::from(cpu.prefix);
-        *self.itlb = Itlb::default();
+        *self.itlb = Itlb {
+            slots_id: self.itlb.slots_id,
+            ..Itlb::default()
+        };
     }
 
     fn purge_tlb(&mut self, all_cpus: bool) {
-        *self.itlb = Itlb::default();
+        *self.itlb = Itlb {
+            slots_id: self.itlb.slots_id,
+            ..Itlb::default()
+        };
         if all_cpus {
             purge_all_tlbs();
         }
@@ -705,8 +828,13 @@ impl Vcpu {
         let mut countdown = 0u32;
         let mut last_tick = Instant::now();
         let mut ran = false;
+        // The memory slots for a batch of instructions, read in one read-side section
+        // that ends at every check, intercept and interruption (never held across a
+        // wait, a state-lock release or an exit).
+        let mut batch = None;
         loop {
             if countdown == 0 {
+                batch = None;
                 countdown = CHECK_INTERVAL;
                 Self::sync_state(st, &e.cpu);
                 // The CPU timer runs while the CPU executes (TOD units: 4096 per
@@ -753,10 +881,15 @@ impl Vcpu {
                     }
                 }
             }
-            countdown -= 1;
-            let addr = e.cpu.psw_addr;
+            let slots: &MemSlots = batch.get_or_insert_with(|| vm.memslots());
+            if e.itlb.slots_id != slots.id() {
+                // Another snapshot: its host addresses are not the TLB's.
+                e.itlb = Itlb::default();
+                e.itlb.slots_id = slots.id();
+            }
             let mut mem = VcpuStorage {
                 vm,
+                slots,
                 vcpu: self,
                 st,
                 itlb: &mut e.itlb,
@@ -764,11 +897,23 @@ impl Vcpu {
                 errno: None,
                 changed: false,
             };
-            let r = e.cpu.step_cached(&mut mem, &mut e.icache);
-            if let Some(err) = mem.errno {
+            // Straight-line execution up to the next check: one storage binding for the
+            // whole run of instructions that neither fault, intercept, change the PSW
+            // state nor single-step.
+            let (r, addr) = loop {
+                let addr = e.cpu.psw_addr;
+                let r = e.cpu.step_cached(&mut mem, &mut e.icache);
+                countdown -= 1;
+                if r.is_err() || mem.errno.is_some() || mem.changed || countdown == 0 || stepping {
+                    break (r, addr);
+                }
+                mem.st.psw.1 = e.cpu.psw_addr;
+            };
+            let (errno, changed) = (mem.errno.take(), mem.changed);
+            if let Some(err) = errno {
                 return Err(err);
             }
-            if mem.changed {
+            if changed {
                 // New address space, key, interrupt masks or wait: translate afresh and look
                 // at interrupts before the next instruction.
                 e.itlb = Itlb::default();
@@ -786,6 +931,7 @@ impl Vcpu {
                     e.cpu.psw_addr = e.cpu.wrap(addr.wrapping_add(ilen));
                     e.itlb = Itlb::default();
                     countdown = 0;
+                    batch = None;
                     Self::sync_state(st, &e.cpu);
                     match self.intercept(vm, st, &mut e.cpu, ipa, ipb)? {
                         Next::Continue => {}
@@ -796,6 +942,7 @@ impl Vcpu {
                     }
                 }
                 Err(pgm) => {
+                    batch = None;
                     if let Some(x) = self.program_exception(vm, st, e, addr, pgm)? {
                         st.sstep_user = stepping;
                         return Ok(x);
@@ -851,8 +998,14 @@ impl Vcpu {
         if pgm == Pgm::Operation {
             let mut b = [0u8; 6];
             let ilen = usize::from(cpu.ilc) * 2;
+            let slots = vm.memslots();
+            if e.itlb.slots_id != slots.id() {
+                e.itlb = Itlb::default();
+                e.itlb.slots_id = slots.id();
+            }
             let mut mem = VcpuStorage {
                 vm,
+                slots: &slots,
                 vcpu: self,
                 st,
                 itlb: &mut e.itlb,

@@ -508,17 +508,29 @@ pub struct MemSlots {
     ranges: Box<[(u64, u64)]>,
     /// The index of the slot the last lookup found.
     last: AtomicUsize,
+    /// Unique per snapshot made from slots (0 for an empty default): the CPU's TLBs tag
+    /// the host addresses they keep with it (`vcpu::cpu_run`).
+    id: u64,
 }
 
 impl MemSlots {
     /// The snapshot of `slots`, which are sorted by `base_gfn`.
     fn from_sorted(slots: Vec<Arc<MemSlot>>) -> MemSlots {
         let ranges = slots.iter().map(|s| (s.base_gfn, s.end_gfn())).collect();
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         MemSlots {
             slots,
             ranges,
             last: AtomicUsize::new(0),
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         }
+    }
+
+    /// This snapshot's identity: two snapshots that exist at the same time have different
+    /// ids unless both are empty defaults.
+    #[inline]
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     /// The slots in guest-address order.
