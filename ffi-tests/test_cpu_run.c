@@ -239,6 +239,80 @@ done:
 	return ok;
 }
 
+struct runner_result {
+	struct cpu *c;
+	bool exited;
+	int done;
+};
+
+static void *run_thread(void *arg)
+{
+	struct runner_result *r = arg;
+	r->exited = run_to_exit(r->c);
+	__atomic_store_n(&r->done, 1, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+/* A memory slot deleted and re-created under a guest that keeps reading it: once the delete
+ * has returned the guest never reads the old memory again (the executor's TLB keeps host
+ * addresses only for the slots snapshot they came from). The guest loops while it reads 0xaa
+ * bytes (slot 1's first memory), takes the addressing exceptions of the gap back to its loop,
+ * and leaves with DIAG 0x501 when it reads anything else: the new slot's 0xbb, or the 0xcc
+ * that replaced the old memory at the same host address if a stale translation survived. */
+static bool test_slot_replaced_under_a_running_guest(void)
+{
+	bool ok = false, joined = true;
+	pthread_t th;
+	struct cpu c = {.vcpu = -1};
+	const uint64_t gpa = 0x10000000;
+	CHECK(cpu_open(&c, 0));
+	static const uint8_t prog[] = {
+		0xa5, 0x1e, 0x10, 0x00,             /* 1000: llilh %r1,0x1000 */
+		0xc0, 0x39, 0xaa, 0xaa, 0xaa, 0xaa, /* 1004: iilf %r3,0xaaaaaaaa */
+		0x58, 0x20, 0x10, 0x00,             /* 100a: l %r2,0(%r1) */
+		0x19, 0x23,                         /* 100e: cr %r2,%r3 */
+		0xa7, 0x84, 0xff, 0xfd,             /* 1010: je 100a */
+		0x83, 0x00, 0x05, 0x01,             /* 1014: diag 0,0,0x501 */
+	};
+	code(&c, 0x1000, prog, sizeof(prog));
+	/* The program new PSW: back to the load. */
+	uint64_t pgm_new[2] = {htobe64(PSW_64), htobe64(0x100a)};
+	memcpy(c.g.mem + 0x1d0, pgm_new, 16);
+	uint8_t *a = map_aligned(MiB, MiB), *b = map_aligned(MiB, MiB);
+	CHECK(a && b);
+	memset(a, 0xaa, MiB);
+	memset(b, 0xbb, MiB);
+	CHECK_RET(set_region(c.g.vm, 1, 0, gpa, MiB, a), 0);
+	c.run->psw_mask = PSW_64;
+	c.run->psw_addr = 0x1000;
+	struct runner_result r = {&c, false, 0};
+	CHECK(pthread_create(&th, NULL, run_thread, &r) == 0);
+	joined = false;
+	usleep(50000);
+	CHECK_RET(set_region(c.g.vm, 1, 0, gpa, 0, a), 0);
+	/* The old memory's host address now holds other bytes. */
+	CHECK(mmap(a, MiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == a);
+	memset(a, 0xcc, MiB);
+	/* Until the guest has met the gap (or, reading stale memory, has left). */
+	for (int i = 0; i < 5000 && load_be16(c.g.mem + 0x8e) != 5 &&
+			!__atomic_load_n(&r.done, __ATOMIC_SEQ_CST); i++)
+		usleep(1000);
+	CHECK_RET(set_region(c.g.vm, 1, 0, gpa, MiB, b), 0);
+	pthread_join(th, NULL);
+	joined = true;
+	CHECK(r.exited && c.run->s390_sieic.ipa == 0x8300);
+	if (c.run->s.regs.gprs[2] != 0xbbbbbbbb)
+		FAIL("the guest read %#llx", (unsigned long long)c.run->s.regs.gprs[2]);
+	/* The gap was an addressing exception (code 5) to the guest. */
+	CHECK(load_be16(c.g.mem + 0x8e) == 5);
+	ok = true;
+done:
+	if (!joined)
+		pthread_join(th, NULL);
+	cpu_close(&c);
+	return ok;
+}
+
 int main(void)
 {
 	alarm(120);
@@ -248,5 +322,6 @@ int main(void)
 	RUN(test_program_interruptions);
 	RUN(test_cs_is_atomic_with_the_host);
 	RUN(test_disabled_wait_exits);
+	RUN(test_slot_replaced_under_a_running_guest);
 	DONE();
 }
