@@ -8,10 +8,10 @@
 # selftest under qemu-s390x-static with the shim preloaded and a per-test timeout, and prints a
 # kselftest-style table. Fails if a test listed in scripts/selftests/expected-pass does not pass.
 #
-# Timeouts: a test in expected-pass gets KVM_S390_SHIM_SELFTEST_PASS_TIMEOUT (default 300 s:
-# these finish, emulated, in well under that; the limit only catches a regression that hangs);
-# every other test gets KVM_S390_SHIM_SELFTEST_TIMEOUT (default 30 s), since the tests that run
-# s390 guest code wait for it forever in KVM_RUN today.
+# Timeouts: a test in expected-pass gets the seconds written after its name there, else
+# KVM_S390_SHIM_SELFTEST_PASS_TIMEOUT (default 300 s: these finish, emulated, in well under that;
+# the limit only catches a regression that hangs); every other test gets
+# KVM_S390_SHIM_SELFTEST_TIMEOUT (default 30 s).
 #
 # The source, the build and the logs live in $KVM_S390_SHIM_CACHE/selftests (default
 # ~/.cache/kvm-s390-shim/selftests) and are reused when present. No kernel code enters the
@@ -63,12 +63,14 @@ fi
 mapfile -t TESTS < <(sed -n 's/^TEST_GEN_PROGS_s390x[[:space:]]*+\{0,1\}=[[:space:]]*//p' "$KVM_MAKEFILE")
 [ ${#TESTS[@]} -gt 0 ] || { echo "no s390 tests found in $KVM_MAKEFILE" >&2; exit 1; }
 
-# The tests that must pass.
-mapfile -t MUST < <(sed -e 's/#.*//' -e 's/[[:space:]]//g' -e '/^$/d' "$HERE/expected-pass")
+# The tests that must pass, each with its own timeout if one follows the name.
+declare -A MUST_LIMIT
+while read -r name secs _; do
+    [ -n "$name" ] && MUST_LIMIT[$name]=${secs:-$PASS_TIMEOUT}
+done < <(sed -e 's/#.*//' "$HERE/expected-pass")
+MUST=("${!MUST_LIMIT[@]}")
 must_pass() {
-    local m
-    for m in "${MUST[@]}"; do [ "$m" = "$1" ] && return 0; done
-    return 1
+    [ -n "${MUST_LIMIT[$1]:-}" ]
 }
 
 LOGS=$CACHE/logs
@@ -78,14 +80,14 @@ export QEMU_LD_PREFIX=/usr/s390x-linux-gnu
 declare -A RESULT
 echo "TAP version 13"
 echo "# $PKG $VERSION under qemu-s390x-static with the s390x shim preloaded"
-echo "# timeout ${PASS_TIMEOUT}s for the tests in expected-pass, ${TIMEOUT}s for the others"
+echo "# timeout ${PASS_TIMEOUT}s for the tests in expected-pass (unless it names one), ${TIMEOUT}s for the others"
 echo "1..${#TESTS[@]}"
 n=0
 for t in "${TESTS[@]}"; do
     n=$((n + 1))
     log=$LOGS/${t//\//_}.log
     limit=$TIMEOUT
-    must_pass "$t" && limit=$PASS_TIMEOUT
+    must_pass "$t" && limit=${MUST_LIMIT[$t]}
     t0=$SECONDS
     rc=0
     (cd "$BUILD" && timeout -k 5 "$limit" env LD_PRELOAD="$SO" qemu-s390x-static "./$t") \
