@@ -707,6 +707,72 @@ done:
 	return ok;
 }
 
+/* ---- a KVM_RUN nested in a guest function -------------------------------------------------- */
+
+struct nest {
+	int vcpu;
+	int ret, err;
+	uint32_t exit_reason;
+	struct kvm_run *run;
+};
+
+static struct kvm_s390_shim_exit guest_runs_another(struct kvm_s390_shim_guest *cpu, void *opaque)
+{
+	struct nest *n = opaque;
+	(void)cpu;
+	errno = 0;
+	n->ret = KVM_IOCTL(n->vcpu, KVM_RUN, 0);
+	n->err = errno;
+	n->exit_reason = n->run->exit_reason;
+	return (struct kvm_s390_shim_exit){.kind = KVM_S390_SHIM_EXIT_INTR};
+}
+
+/* A guest function runs another vCPU, which waits: a signal the thread's own mask lets in ends
+ * the inner run with EINTR (the inner run applies the thread's mask, not the all-blocked mask
+ * the outer run holds while guest code runs), then the outer one. */
+static bool test_nested_run_takes_signals(void)
+{
+	bool ok = false, joined = true;
+	struct cpu c = {.vcpu = -1};
+	struct runner r;
+	struct nest n = {.vcpu = -1};
+	CHECK(install_handlers());
+	CHECK(cpu_open(&c, 0));
+	n.vcpu = KVM_IOCTL(c.g.vm, KVM_CREATE_VCPU, 1);
+	CHECK(n.vcpu >= 0);
+	n.run = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, n.vcpu, 0);
+	CHECK(n.run != MAP_FAILED);
+	n.run->psw_mask = PSW_64 | PSW_IO | PSW_WAIT;
+	CHECK_RET(SET_GUEST(c.vcpu, guest_runs_another, &n), 0);
+	sigset_t thread_mask = mask_of(SIGUSR1, 0);
+	__atomic_store_n(&usr2_count, 0, __ATOMIC_SEQ_CST);
+	CHECK(runner_start(&r, &c, &thread_mask));
+	joined = false;
+	sleep_ms(100);
+	CHECK(!runner_finished(&r));
+	pthread_kill(r.th, SIGUSR2);
+	for (int i = 0; i < 500 && !runner_finished(&r); i++)
+		sleep_ms(10);
+	if (!runner_finished(&r))
+		FAIL("the nested KVM_RUN slept through the signal");
+	pthread_join(r.th, NULL);
+	joined = true;
+	CHECK(n.ret == -1 && n.err == EINTR && n.exit_reason == KVM_EXIT_INTR);
+	CHECK(__atomic_load_n(&usr2_count, __ATOMIC_SEQ_CST) == 1);
+	CHECK(r.ret == -1 && r.err == EINTR);
+	ok = true;
+done:
+	if (!joined) {
+		/* Left asleep: end the process through the test's alarm rather than hang here. */
+		return false;
+	}
+	if (n.run && n.run != MAP_FAILED)
+		munmap(n.run, 4096);
+	KVM_CLOSE(n.vcpu);
+	cpu_close(&c);
+	return ok;
+}
+
 int main(void)
 {
 	/* A hung KVM_RUN fails the test instead of hanging it. */
@@ -722,5 +788,6 @@ int main(void)
 	RUN(test_clock_comparator_wakes_run);
 	RUN(test_guest_wait);
 	RUN(test_no_kick_is_lost);
+	RUN(test_nested_run_takes_signals);
 	DONE();
 }

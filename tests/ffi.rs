@@ -225,7 +225,7 @@ c_test!(test_vcpu_memop, 6);
 c_test!(test_vcpu_memop_direct, 5);
 c_test!(test_dat, 2);
 c_test!(test_guest, 11);
-c_test!(test_wait, 11);
+c_test!(test_wait, 12);
 c_test!(test_stats, 5);
 c_test!(test_cpu_run, 7);
 c_test!(test_ioeventfd, 4);

@@ -289,16 +289,33 @@ pub(crate) mod sig {
     /// the sleep would run its handler (QEMU's sets `immediate_exit`) and then sleep on.
     pub(crate) struct Held {
         thread_mask: u64,
+        /// Inside another hold on this thread (a guest function running `KVM_RUN` on another
+        /// vCPU): that one restores the mask.
+        nested: bool,
+    }
+
+    std::thread_local! {
+        /// The thread's mask before its outermost hold, while one is in force.
+        static OUTER: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
     }
 
     impl Held {
         pub(crate) fn hold() -> Held {
+            if let Some(m) = OUTER.with(|o| o.get()) {
+                return Held {
+                    thread_mask: m,
+                    nested: true,
+                };
+            }
+            let thread_mask = procmask(libc::SIG_BLOCK, !OPEN);
+            OUTER.with(|o| o.set(Some(thread_mask)));
             Held {
-                thread_mask: procmask(libc::SIG_BLOCK, !OPEN),
+                thread_mask,
+                nested: false,
             }
         }
 
-        /// The thread's mask before the hold.
+        /// The thread's own mask (before its outermost hold).
         pub(crate) fn thread_mask(&self) -> u64 {
             self.thread_mask
         }
@@ -306,7 +323,10 @@ pub(crate) mod sig {
 
     impl Drop for Held {
         fn drop(&mut self) {
-            procmask(libc::SIG_SETMASK, self.thread_mask);
+            if !self.nested {
+                OUTER.with(|o| o.set(None));
+                procmask(libc::SIG_SETMASK, self.thread_mask);
+            }
         }
     }
 
