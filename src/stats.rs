@@ -277,6 +277,16 @@ pub mod vcpu {
     pub(crate) const INJECT_RESTART: usize = arch("inject_restart");
     pub(crate) const INJECT_SET_PREFIX: usize = arch("inject_set_prefix");
     pub(crate) const INJECT_STOP_SIGNAL: usize = arch("inject_stop_signal");
+    // The STSI and DIAGNOSE handlers (vcpu/stsi.rs, vcpu/diag.rs).
+    pub(crate) const INSTRUCTION_STSI: usize = arch("instruction_stsi");
+    pub(crate) const DIAGNOSE_10: usize = arch("instruction_diagnose_10");
+    pub(crate) const DIAGNOSE_44: usize = arch("instruction_diagnose_44");
+    pub(crate) const DIAGNOSE_9C: usize = arch("instruction_diagnose_9c");
+    pub(crate) const DIAGNOSE_9C_IGNORED: usize = arch("diag_9c_ignored");
+    pub(crate) const DIAGNOSE_258: usize = arch("instruction_diagnose_258");
+    pub(crate) const DIAGNOSE_308: usize = arch("instruction_diagnose_308");
+    pub(crate) const DIAGNOSE_500: usize = arch("instruction_diagnose_500");
+    pub(crate) const DIAGNOSE_OTHER: usize = arch("instruction_diagnose_other");
     /// `sizeof(struct kvm_vcpu_stat) / 8`.
     pub(crate) const WORDS: usize = ARCH + super::VCPU_ARCH_NAMES.len();
 }

@@ -51,7 +51,7 @@ const PSW_MASK_WAIT: u64 = 1 << 49;
 const PSW_MASK_PSTATE: u64 = 1 << 48;
 
 /// Interception codes.
-const ICPT_INST: u8 = 0x04;
+pub(super) const ICPT_INST: u8 = 0x04;
 const ICPT_WAIT: u8 = 0x1c;
 const ICPT_OPEREXC: u8 = 0x2c;
 
@@ -695,7 +695,7 @@ fn absolute_to_real(abs: u64, prefix: u64) -> u64 {
 }
 
 /// What the run loop does after an intercepted instruction.
-enum Next {
+pub(super) enum Next {
     Continue,
     Exit(Exit),
 }
@@ -1097,7 +1097,7 @@ impl Vcpu {
     }
 
     /// Injects and delivers a program interruption with the CPU's current PSW.
-    fn present(
+    pub(super) fn present(
         &self,
         vm: &Vm,
         st: &mut MutexGuard<'_, VcpuState>,
@@ -1113,7 +1113,7 @@ impl Vcpu {
 
     /// A program interruption with code `code` for the instruction just intercepted (the
     /// PSW points after it), as `kvm_s390_inject_program_int` from an intercept handler.
-    fn inject_code(
+    pub(super) fn inject_code(
         &self,
         vm: &Vm,
         st: &mut MutexGuard<'_, VcpuState>,
@@ -1208,72 +1208,13 @@ impl Vcpu {
         let problem = cpu.psw_mask & PSW_MASK_PSTATE != 0;
         let op = (ipa >> 8) as u8;
         match op {
-            // DIAGNOSE (kvm_s390_handle_diag).
-            0x83 => {
-                if problem {
-                    return self.inject_code(vm, st, cpu, 0x02);
-                }
-                let b2 = (ipb >> 28) as u8;
-                let d2 = u64::from((ipb >> 16) & 0xfff);
-                let base = if b2 != 0 { cpu.r64(b2) } else { 0 };
-                let code = base.wrapping_add(d2) & 0xffff;
-                let (r1, r3) = (((ipa >> 4) & 0xf) as u8, (ipa & 0xf) as u8);
-                match code {
-                    // Release pages: the range is checked, the contents may go.
-                    0x10 => {
-                        let start = cpu.r64(r1);
-                        let end = cpu.r64(r3).wrapping_add(PAGE_SIZE);
-                        if start & (PAGE_SIZE - 1) != 0
-                            || end & (PAGE_SIZE - 1) != 0
-                            || start >= end
-                            || start < 2 * PAGE_SIZE
-                        {
-                            return self.inject_code(vm, st, cpu, 0x06);
-                        }
-                        Ok(Next::Continue)
-                    }
-                    // Time-slice end and directed yield: nothing to give up here.
-                    0x44 | 0x9c => Ok(Next::Continue),
-                    // IPL functions: load clear / load normal leave with a reset exit.
-                    0x308 => {
-                        let subcode = cpu.r64(r3) & 0xffff;
-                        let flags = match subcode {
-                            3 => KVM_S390_RESET_CLEAR,
-                            4 => 0,
-                            _ => return Ok(to_user),
-                        };
-                        if !vm.user_cpu_state_ctrl() {
-                            self.set_stopped(true);
-                        }
-                        Ok(Next::Exit(Exit::Reset {
-                            flags: flags
-                                | KVM_S390_RESET_SUBSYSTEM
-                                | KVM_S390_RESET_IPL
-                                | KVM_S390_RESET_CPU_INIT,
-                        }))
-                    }
-                    // virtio-ccw notify: an ioeventfd, else userspace.
-                    0x500 => {
-                        let css = vm.state().css_support;
-                        if css && cpu.r64(1) == 3 {
-                            let schid = cpu.r64(2) as u32;
-                            if let Some(cookie) = vm.ioeventfds.virtio_ccw_notify(
-                                schid,
-                                cpu.r64(3),
-                                cpu.r64(4) as i64,
-                            ) {
-                                cpu.set_r64(2, cookie as u64);
-                                return Ok(Next::Continue);
-                            }
-                        }
-                        Ok(to_user)
-                    }
-                    _ => Ok(to_user),
-                }
-            }
+            // DIAGNOSE (kvm_s390_handle_diag): vcpu/diag.rs.
+            0x83 => self.diag(vm, st, cpu, ipa, ipb),
             0xb2 => {
                 let op2 = ipa as u8;
                 match op2 {
+                    // STORE SYSTEM INFORMATION (handle_stsi): vcpu/stsi.rs.
+                    0x7d => self.stsi(vm, st, cpu, ipb),
                     // Channel-subsystem instructions (handle_io_inst): userspace with CSS
                     // support, condition code 3 without.
                     0x30..=0x3c | 0x76 => {

@@ -86,6 +86,15 @@ pub enum Exit {
     Debug {
         addr: u64,
     },
+    /// `KVM_EXIT_S390_STSI` (`KVM_CAP_S390_USER_STSI`): the STSI's second-operand address,
+    /// its access register, function code and selectors (`kvm_run.s390_stsi`).
+    Stsi {
+        addr: u64,
+        ar: u8,
+        fc: u8,
+        sel1: u8,
+        sel2: u16,
+    },
 }
 
 /// A guest function running on this thread: its vCPU and handle.

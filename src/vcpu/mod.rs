@@ -2,9 +2,11 @@
 //! and the logical memop (spec vm.md D.5–D.7, memop.md 3–5).
 
 pub mod cpu_run;
+mod diag;
 pub mod gaccess;
 pub mod guest;
 pub mod run_page;
+mod stsi;
 pub mod wait;
 
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
@@ -580,6 +582,25 @@ impl Vcpu {
             guest::Exit::Reset { flags } => {
                 self.run.set(off::EXIT_REASON, KVM_EXIT_S390_RESET);
                 self.run.set(off::EXIT, flags);
+                Ok(0)
+            }
+            guest::Exit::Stsi {
+                addr,
+                ar,
+                fc,
+                sel1,
+                sel2,
+            } => {
+                // An instruction intercept handled by KVM, then handed on
+                // (`insert_stsi_usr_data`); the reserved byte is left as it was.
+                self.stats.inc(stats::vcpu::EXIT_INSTRUCTION);
+                self.set_icpt(&mut st, Some((0x04, 0xb27d)));
+                self.run.set(off::EXIT_REASON, KVM_EXIT_S390_STSI);
+                self.run.set(off::EXIT, addr);
+                self.run.set(off::EXIT + 8, ar);
+                self.run.set(off::EXIT + 10, fc);
+                self.run.set(off::EXIT + 11, sel1);
+                self.run.set(off::EXIT + 12, sel2);
                 Ok(0)
             }
             guest::Exit::Debug { addr } => {
