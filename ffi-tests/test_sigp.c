@@ -536,6 +536,82 @@ done:
 	return ok;
 }
 
+/* SIGP STOP to a CPU asleep in an enabled wait wakes it: its KVM_RUN ends with the stop
+ * intercept and the CPU is stopped. */
+static bool test_stop_wakes_a_waiting_target(void)
+{
+	bool ok = false, joined = true;
+	pthread_t th;
+	struct pair p = {0};
+	CHECK(pair_open(&p));
+	CHECK(b_operating(&p));
+	p.b.run->psw_mask = PSW_64 | PSW_WAIT | PSW_EXT;
+	p.b.run->psw_addr = 0x4000;
+	struct runner r = {&p.b, false};
+	CHECK(pthread_create(&th, NULL, run_thread, &r) == 0);
+	joined = false;
+	usleep(20000);
+	SIGP_CC(&p, SIGP_STOP, ID_B, 0, 0, 0, 0);
+	pthread_join(th, NULL);
+	joined = true;
+	CHECK(r.exited && p.b.run->s390_sieic.icptcode == 0x28);
+	CHECK(p.b.run->psw_mask == (PSW_64 | PSW_WAIT | PSW_EXT) && p.b.run->psw_addr == 0x4000);
+	SIGP_CC(&p, SIGP_SENSE, ID_B, 0, 0, 1, ST_STOPPED);
+	ok = true;
+done:
+	if (!joined) {
+		inject(&p.b, KVM_S390_SIGP_STOP);
+		pthread_join(th, NULL);
+	}
+	pair_close(&p);
+	return ok;
+}
+
+/* Both CPUs signal each other at once, 3000 emergency signals and senses each (the signals
+ * stay pending: external interruptions are disabled): both finish, every order counted. */
+static bool test_crossing_sigps(void)
+{
+	bool ok = false;
+	pthread_t th[2];
+	int started = 0;
+	struct pair p = {0};
+	CHECK(pair_open(&p));
+	static const uint8_t prog[] = {
+		0xa7, 0x78, 0x0b, 0xb8, /* 2000: lhi %r7,3000 */
+		0xae, 0x24, 0x50, 0x00, /* 2004: sigp %r2,%r4,0(%r5) */
+		0xae, 0x24, 0x00, 0x01, /* 2008: sigp %r2,%r4,1 */
+		0xa7, 0x76, 0xff, 0xfc, /* 200c: brct %r7,2004 */
+		0x83, 0x00, 0x05, 0x01, /* 2010: diag 0,0,0x501 */
+	};
+	memcpy(p.a.g.mem + 0x2000, prog, sizeof(prog));
+	struct cpu *cs[2] = {&p.a, &p.b};
+	const uint64_t other[2] = {ID_B, ID_A};
+	struct runner r[2];
+	for (int i = 0; i < 2; i++) {
+		cs[i]->run->s.regs.gprs[4] = other[i];
+		cs[i]->run->s.regs.gprs[5] = SIGP_EMERGENCY_SIGNAL;
+		cs[i]->run->psw_mask = PSW_64;
+		cs[i]->run->psw_addr = 0x2000;
+		r[i] = (struct runner){cs[i], false};
+	}
+	for (; started < 2; started++)
+		CHECK(pthread_create(&th[started], NULL, run_thread, &r[started]) == 0);
+	for (; started > 0; started--)
+		pthread_join(th[started - 1], NULL);
+	for (int i = 0; i < 2; i++) {
+		CHECK(r[i].exited && cs[i]->run->s390_sieic.ipa == 0x8300 && cs[i]->run->psw_addr == 0x2014);
+		CHECK(stat(cs[i]->vcpu, "instruction_sigp_emergency") == 3000);
+		CHECK(stat(cs[i]->vcpu, "instruction_sigp_sense") == 3000);
+		CHECK(stat(cs[i]->vcpu, "inject_emergency_signal") == 3000);
+	}
+	ok = true;
+done:
+	for (; started > 0; started--)
+		pthread_join(th[started - 1], NULL);
+	pair_close(&p);
+	return ok;
+}
+
 int main(void)
 {
 	alarm(120);
@@ -549,5 +625,7 @@ int main(void)
 	RUN(test_orders_for_userspace);
 	RUN(test_problem_state);
 	RUN(test_user_sigp);
+	RUN(test_stop_wakes_a_waiting_target);
+	RUN(test_crossing_sigps);
 	DONE();
 }
