@@ -231,6 +231,8 @@ static bool test_sense(void)
 	SIGP_CC(&p, 0x1234500 | SIGP_SENSE, 0xabcd0000 | ID_B, 0, 0, 1, ST_STOPPED);
 	/* Three orders reached a CPU; the one to the unknown address is not counted. */
 	CHECK(stat(p.a.vcpu, "instruction_sigp_sense") == 3);
+	/* Every instruction intercept counts once: four SIGPs and four DIAG 0x501 exits. */
+	CHECK(stat(p.a.vcpu, "exit_instruction") == 8);
 	ok = true;
 done:
 	pair_close(&p);
