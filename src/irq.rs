@@ -716,6 +716,17 @@ impl LocalIrqs {
     pub fn stop_pending(&self) -> bool {
         self.pending & bit(IRQ_PEND_SIGP_STOP) != 0
     }
+
+    /// Whether a RESTART is pending (`kvm_s390_is_restart_irq_pending`).
+    pub fn restart_pending(&self) -> bool {
+        self.pending & bit(IRQ_PEND_RESTART) != 0
+    }
+
+    /// Whether an external call is pending (`kvm_s390_ext_call_pending` without the SIGP
+    /// interpretation facility).
+    pub fn ext_call_pending(&self) -> bool {
+        self.pending & bit(IRQ_PEND_EXT_EXTERNAL) != 0
+    }
 }
 
 /// What an injection asks of the caller beyond queueing.

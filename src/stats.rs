@@ -256,6 +256,26 @@ pub mod vcpu {
     pub(crate) const EXIT_INSTR_AND_PROGRAM: usize = arch("exit_instr_and_program");
     pub(crate) const EXIT_OPERATION_EXCEPTION: usize = arch("exit_operation_exception");
     pub(crate) const EXIT_WAIT_STATE: usize = arch("exit_wait_state");
+    pub(crate) const INSTRUCTION_SIGP_SENSE: usize = arch("instruction_sigp_sense");
+    pub(crate) const INSTRUCTION_SIGP_SENSE_RUNNING: usize = arch("instruction_sigp_sense_running");
+    pub(crate) const INSTRUCTION_SIGP_EXTERNAL_CALL: usize = arch("instruction_sigp_external_call");
+    pub(crate) const INSTRUCTION_SIGP_EMERGENCY: usize = arch("instruction_sigp_emergency");
+    pub(crate) const INSTRUCTION_SIGP_COND_EMERGENCY: usize =
+        arch("instruction_sigp_cond_emergency");
+    pub(crate) const INSTRUCTION_SIGP_START: usize = arch("instruction_sigp_start");
+    pub(crate) const INSTRUCTION_SIGP_STOP: usize = arch("instruction_sigp_stop");
+    pub(crate) const INSTRUCTION_SIGP_STOP_STORE_STATUS: usize =
+        arch("instruction_sigp_stop_store_status");
+    pub(crate) const INSTRUCTION_SIGP_STORE_STATUS: usize = arch("instruction_sigp_store_status");
+    pub(crate) const INSTRUCTION_SIGP_STORE_ADTL_STATUS: usize =
+        arch("instruction_sigp_store_adtl_status");
+    pub(crate) const INSTRUCTION_SIGP_ARCH: usize = arch("instruction_sigp_arch");
+    pub(crate) const INSTRUCTION_SIGP_PREFIX: usize = arch("instruction_sigp_prefix");
+    pub(crate) const INSTRUCTION_SIGP_RESTART: usize = arch("instruction_sigp_restart");
+    pub(crate) const INSTRUCTION_SIGP_INIT_CPU_RESET: usize =
+        arch("instruction_sigp_init_cpu_reset");
+    pub(crate) const INSTRUCTION_SIGP_CPU_RESET: usize = arch("instruction_sigp_cpu_reset");
+    pub(crate) const INSTRUCTION_SIGP_UNKNOWN: usize = arch("instruction_sigp_unknown");
     pub(crate) const DELIVER_CKC: usize = arch("deliver_ckc");
     pub(crate) const DELIVER_CPUTM: usize = arch("deliver_cputm");
     pub(crate) const DELIVER_EXTERNAL_CALL: usize = arch("deliver_external_call");

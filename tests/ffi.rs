@@ -229,6 +229,7 @@ c_test!(test_wait, 12);
 c_test!(test_stats, 5);
 c_test!(test_cpu_run, 7);
 c_test!(test_stsi, 10);
+c_test!(test_sigp, 12);
 c_test!(test_ioeventfd, 4);
 c_test!(selftest_cmma, 4);
 c_test!(selftest_memop, 16);

@@ -859,15 +859,20 @@ impl Vcpu {
                 self.wait.reset();
                 let before = st.psw;
                 self.deliver_interrupts(vm, st)?;
-                if let Some(stop) = self.stop_intercept(vm, st) {
-                    self.load_cpu(st, &mut e.cpu);
-                    return Ok(stop);
-                }
                 if st.psw != before {
                     e.itlb = Itlb::default();
                     self.load_cpu_psw(st, &mut e.cpu);
                 }
+                if self.irqs().stop_pending() {
+                    // The registers a stop-and-store-status stores are the CPU's now.
+                    self.store_cpu(st, &e.cpu);
+                    if let Some(stop) = self.stop_intercept(vm, st) {
+                        return Ok(stop);
+                    }
+                }
                 if e.cpu.psw_mask & PSW_MASK_WAIT != 0 {
+                    // A stop that comes during the sleep stores these registers.
+                    self.store_cpu(st, &e.cpu);
                     match self.cpu_wait(vm, st)? {
                         Some(exit) => return Ok(exit),
                         None => {
@@ -1170,7 +1175,9 @@ impl Vcpu {
             // The sleep lets in what the run mask does not block, atomically with going to
             // sleep: a signal that came after the last check ends it at once.
             let run_mask = st.run_mask;
+            self.set_running(false);
             let woke = MutexGuard::unlocked(st, || self.wait.sleep(deadline, Some(run_mask)));
+            self.set_running(true);
             let waited = t0.elapsed().as_nanos();
             self.stats.set(stats::vcpu::BLOCKING, 0);
             let waited_ns = u64::try_from(waited).unwrap_or(u64::MAX);
@@ -1229,6 +1236,16 @@ impl Vcpu {
                         }
                     }
                     _ => Ok(to_user),
+                }
+            }
+            // SIGNAL PROCESSOR (kvm_s390_handle_sigp).
+            0xae => {
+                if problem {
+                    return self.inject_code(vm, st, cpu, 0x02);
+                }
+                match self.sigp(vm, st, cpu, ipa, ipb)? {
+                    super::sigp::Sigp::Done => Ok(Next::Continue),
+                    super::sigp::Sigp::Userspace => Ok(to_user),
                 }
             }
             // ESSA (handle_essa).

@@ -501,7 +501,10 @@ impl<'a> GuestCpu<'a> {
             }
             let waiter = &self.vcpu.wait;
             let run_mask = self.st.run_mask;
-            match MutexGuard::unlocked(self.st, || waiter.sleep(None, Some(run_mask)))? {
+            self.vcpu.set_running(false);
+            let woke = MutexGuard::unlocked(self.st, || waiter.sleep(None, Some(run_mask)));
+            self.vcpu.set_running(true);
+            match woke? {
                 super::wait::Wake::Kicked => {}
                 super::wait::Wake::Signal => return Ok(KVM_S390_SHIM_WAIT_SIGNAL),
             }

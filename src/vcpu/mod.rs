@@ -6,6 +6,7 @@ mod diag;
 pub mod gaccess;
 pub mod guest;
 pub mod run_page;
+pub mod sigp;
 mod stsi;
 pub mod wait;
 
@@ -104,6 +105,9 @@ pub struct Vcpu {
     /// Stopped (as opposed to operating): the kernel's atomic CPUSTAT_STOPPED flag, written
     /// under the vCPU mutex and read without it by interrupt injection.
     stopped: AtomicBool,
+    /// Running (the kernel's CPUSTAT_RUNNING, set while the vCPU is loaded on a host CPU):
+    /// inside `KVM_RUN` and not asleep in a wait. Read by SIGP SENSE RUNNING STATUS.
+    running: AtomicBool,
     /// The instruction length of the last intercept while it is current (see
     /// [`VcpuState::icpt`]), for injection without the vCPU mutex.
     icpt_ilen: AtomicU8,
@@ -193,6 +197,7 @@ impl Vcpu {
                 wait: waiter,
                 epoch: Mutex::new(epoch),
                 stopped: AtomicBool::new(true),
+                running: AtomicBool::new(false),
                 icpt_ilen: AtomicU8::new(0),
                 irqs: Mutex::new(LocalIrqs::default()),
                 stats: crate::stats::Stats::for_vcpu(id),
@@ -209,6 +214,17 @@ impl Vcpu {
     /// Whether the vCPU is stopped.
     pub fn is_stopped(&self) -> bool {
         self.stopped.load(Ordering::Acquire)
+    }
+
+    /// Whether the vCPU is running: in `KVM_RUN` and not asleep (`CPUSTAT_RUNNING`).
+    pub fn is_running(&self) -> bool {
+        self.running.load(Ordering::Acquire)
+    }
+
+    /// Marks the vCPU loaded (`kvm_arch_vcpu_load`) or put (`kvm_arch_vcpu_put`, as a
+    /// sleeping vCPU thread is scheduled out).
+    pub(crate) fn set_running(&self, running: bool) {
+        self.running.store(running, Ordering::Release);
     }
 
     /// `kvm_s390_vcpu_start` / `kvm_s390_vcpu_stop` (stopping also drops a pending SIGP
@@ -513,7 +529,9 @@ impl Vcpu {
         // the run instead of being handled and slept through.
         let held = wait::sig::Held::hold();
         let run_mask = self.wait.sigmask().unwrap_or(held.thread_mask()) & !wait::sig::OPEN;
+        self.set_running(true);
         let r = self.run_held(vm, run_mask);
+        self.set_running(false);
         drop(held);
         r
     }
