@@ -313,6 +313,53 @@ done:
 	return ok;
 }
 
+/* A machine check taken while guest code runs stores the registers the guest has now in the
+ * lowcore save areas (general registers at 0x1280), not those KVM_RUN started with. */
+static bool test_machine_check_saves_current_registers(void)
+{
+	bool ok = false, joined = true;
+	pthread_t th;
+	struct cpu c = {.vcpu = -1};
+	CHECK(cpu_open(&c, 0));
+	static const uint8_t prog[] = {
+		0xa7, 0x59, 0x12, 0x34, /* 1000: lghi %r5,0x1234 */
+		0xa7, 0xf4, 0x00, 0x00, /* 1004: j 1004 */
+	};
+	static const uint8_t handler[] = {
+		0x83, 0x00, 0x05, 0x01, /* 2000: diag 0,0,0x501 */
+	};
+	code(&c, 0x1000, prog, sizeof(prog));
+	code(&c, 0x2000, handler, sizeof(handler));
+	uint64_t mck_new[2] = {htobe64(PSW_64), htobe64(0x2000)};
+	memcpy(c.g.mem + 0x1e0, mck_new, 16);
+	/* Channel-report-pending machine checks enabled in CR14 and the PSW (bit 13). */
+	CHECK(set_cr(&c, 14, 1ull << 28));
+	c.run->psw_mask = PSW_64 | (1ull << 50);
+	c.run->psw_addr = 0x1000;
+	struct runner_result r = {&c, false, 0};
+	CHECK(pthread_create(&th, NULL, run_thread, &r) == 0);
+	joined = false;
+	usleep(50000);
+	struct kvm_s390_interrupt mchk = {.type = KVM_S390_MCHK, .parm = 1u << 28, .parm64 = 1ull << 56};
+	CHECK_RET(KVM_IOCTL(c.g.vm, KVM_S390_INTERRUPT, &mchk), 0);
+	pthread_join(th, NULL);
+	joined = true;
+	CHECK(r.exited && c.run->s390_sieic.ipa == 0x8300 && c.run->psw_addr == 0x2004);
+	/* The machine-check old PSW points into the loop; the save area holds r5 = 0x1234. */
+	CHECK(load_be64(c.g.mem + 0x168) == 0x1004);
+	if (load_be64(c.g.mem + 0x1280 + 5 * 8) != 0x1234)
+		FAIL("saved r5 = %#llx", (unsigned long long)load_be64(c.g.mem + 0x1280 + 5 * 8));
+	ok = true;
+done:
+	if (!joined) {
+		struct kvm_s390_interrupt mchk = {.type = KVM_S390_MCHK, .parm = 1u << 28, .parm64 = 1ull << 56};
+		KVM_IOCTL(c.g.vm, KVM_S390_INTERRUPT, &mchk);
+		pthread_join(th, NULL);
+	}
+	cpu_close(&c);
+	return ok;
+}
+
 int main(void)
 {
 	alarm(120);
@@ -323,5 +370,6 @@ int main(void)
 	RUN(test_cs_is_atomic_with_the_host);
 	RUN(test_disabled_wait_exits);
 	RUN(test_slot_replaced_under_a_running_guest);
+	RUN(test_machine_check_saves_current_registers);
 	DONE();
 }

@@ -858,6 +858,11 @@ impl Vcpu {
                 self.load_cpu_psw(st, &mut e.cpu);
                 self.wait.reset();
                 let before = st.psw;
+                if self.has_deliverable(vm, st) {
+                    // A machine check stores the registers in the lowcore save areas: the
+                    // CPU's now, not those the run started with.
+                    self.store_cpu(st, &e.cpu);
+                }
                 self.deliver_interrupts(vm, st)?;
                 if st.psw != before {
                     e.itlb = Itlb::default();
