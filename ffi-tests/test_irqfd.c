@@ -78,6 +78,20 @@ static int pending_adapter_irqs(struct fenv *f)
 	return KVM_IOCTL(f->flic, KVM_GET_DEVICE_ATTR, &a);
 }
 
+/* The irqfd thread injects after it has consumed the signal and set the bits (the kernel's
+ * irqfd inject work is asynchronous too): waits up to 5 s for `want` pending interrupts and
+ * returns the count then. */
+static int wait_pending(struct fenv *f, int want)
+{
+	int n = pending_adapter_irqs(f);
+	for (int i = 0; i < 5000 && n != want; i++) {
+		struct timespec ts = {0, 1000000};
+		nanosleep(&ts, NULL);
+		n = pending_adapter_irqs(f);
+	}
+	return n;
+}
+
 /* The irqfd thread works asynchronously, as the kernel's eventfd wake-up does: waits up to 5 s
  * for the guest byte at `gpa` to have `mask` set. */
 static bool wait_bits(struct fenv *f, uint64_t gpa, uint8_t mask)
@@ -235,7 +249,7 @@ static bool test_irqfd_sets_indicators(void)
 	CHECK(wait_bits(&f, IND + 1, 0x04));
 	CHECK(wait_bits(&f, SUM, 0x20));
 	CHECK(wait_consumed(efd));
-	CHECK_RET(pending_adapter_irqs(&f), 1);
+	CHECK_RET(wait_pending(&f, 1), 1);
 	struct kvm_s390_irq buf[4];
 	struct kvm_device_attr ga = {.group = KVM_DEV_FLIC_GET_ALL_IRQS, .attr = sizeof(buf), .addr = (uintptr_t)buf};
 	CHECK_RET(KVM_IOCTL(f.flic, KVM_GET_DEVICE_ATTR, &ga), 1);
@@ -266,6 +280,7 @@ static bool test_irqfd_sets_indicators(void)
 	CHECK(signal_fd(efd2));
 	CHECK(wait_bits(&f, SUM + 15, 0x40));
 	CHECK(wait_consumed(efd2));
+	CHECK_RET(wait_pending(&f, 2), 2);
 	CHECK_RET(KVM_IOCTL(f.flic, KVM_GET_DEVICE_ATTR, &ga), 2);
 	CHECK(buf[1].u.io.io_int_word == 0xa8000000);
 	/* After deassign, signals change nothing. */
