@@ -228,6 +228,7 @@ c_test!(test_guest, 11);
 c_test!(test_wait, 11);
 c_test!(test_stats, 5);
 c_test!(test_cpu_run, 7);
+c_test!(test_guestdbg, 6);
 c_test!(test_ioeventfd, 4);
 c_test!(selftest_cmma, 4);
 c_test!(selftest_memop, 16);

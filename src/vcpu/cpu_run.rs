@@ -31,6 +31,7 @@ use parking_lot::MutexGuard;
 
 use super::gaccess::{self, Fail, Mode};
 use super::guest::Exit;
+use super::guestdbg::PerSetup;
 use super::run_page::off;
 use super::{Vcpu, VcpuState};
 use crate::addr::LogicalAddr;
@@ -712,38 +713,7 @@ fn facilities_of(vm: &Vm) -> Facilities {
     f
 }
 
-/// `KVM_GUESTDBG_EXIT_PENDING` on s390.
-const KVM_GUESTDBG_EXIT_PENDING: u32 = 0x1000_0000;
-/// `VALID_GUESTDBG_FLAGS` of the s390 KVM.
-const VALID_GUESTDBG_FLAGS: u32 = KVM_GUESTDBG_SINGLESTEP
-    | KVM_GUESTDBG_USE_HW_BP
-    | KVM_GUESTDBG_ENABLE
-    | KVM_GUESTDBG_EXIT_PENDING;
-
 impl Vcpu {
-    /// `KVM_SET_GUEST_DEBUG` (`kvm_arch_vcpu_ioctl_set_guest_debug`): EINVAL for flags
-    /// outside `VALID_GUESTDBG_FLAGS`; with `KVM_GUESTDBG_ENABLE` the flags are taken
-    /// (single-stepping is done by the executor); without it debugging is off. Hardware
-    /// breakpoints (`KVM_GUESTDBG_USE_HW_BP` with a non-empty list) are refused with EINVAL
-    /// and leave debugging off, as the kernel's failure path does.
-    pub fn set_guest_debug(&self, d: &kvm_guest_debug) -> Result<i32> {
-        let mut st = self.lock();
-        if d.control & !VALID_GUESTDBG_FLAGS != 0 {
-            return Err(Error::GuestDebug);
-        }
-        if d.control & KVM_GUESTDBG_ENABLE == 0 {
-            st.guest_debug = 0;
-            st.sstep_user = false;
-            return Ok(0);
-        }
-        if d.control & KVM_GUESTDBG_USE_HW_BP != 0 && d.arch.nr_hw_bp > 0 && d.arch.hw_bp != 0 {
-            st.guest_debug = 0;
-            return Err(Error::GuestDebug);
-        }
-        st.guest_debug = d.control;
-        Ok(0)
-    }
-
     /// Loads the executor's CPU from the vCPU's registers.
     fn load_cpu(&self, st: &VcpuState, cpu: &mut Cpu) {
         let r = &self.run;
@@ -818,13 +788,25 @@ impl Vcpu {
         let run_mask = st.run_mask;
         let stepping = st.guest_debug & (KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP)
             == KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP;
+        if st.guest_debug & KVM_GUESTDBG_ENABLE != 0 {
+            if let Some((addr, kind)) = st.guestdbg.pending.take() {
+                // A breakpoint decided while the last run left for userspace.
+                st.sstep_user = false;
+                return Ok(Exit::Debug { addr, kind });
+            }
+        }
         if stepping && std::mem::take(&mut st.sstep_user) {
             // The instruction userspace emulated completes the step (its interrupt, if
             // userspace injected one, was delivered on entry).
             return Ok(Exit::Debug {
                 addr: e.cpu.psw_addr,
+                kind: KVM_SINGLESTEP as u8,
             });
         }
+        // Hardware breakpoints and watchpoints: the PER registers the kernel would run
+        // with, decided per batch; while set, instructions run one at a time.
+        let hw_debug = st.guest_debug & KVM_GUESTDBG_USE_HW_BP != 0 && st.guestdbg.armed();
+        let mut per: Option<PerSetup> = None;
         let mut countdown = 0u32;
         let mut last_tick = Instant::now();
         let mut ran = false;
@@ -856,6 +838,9 @@ impl Vcpu {
                 e.cpu.cr = st.crs;
                 e.cpu.prefix = st.prefix as u32;
                 self.load_cpu_psw(st, &mut e.cpu);
+                if hw_debug {
+                    per = Some(PerSetup::new(&st.guestdbg, &e.cpu.cr, stepping));
+                }
                 self.wait.reset();
                 let before = st.psw;
                 self.deliver_interrupts(vm, st)?;
@@ -900,16 +885,35 @@ impl Vcpu {
             // Straight-line execution up to the next check: one storage binding for the
             // whole run of instructions that neither fault, intercept, change the PSW
             // state nor single-step.
-            let (r, addr) = loop {
+            let (r, addr, stored) = if stepping || per.is_some() {
+                // One instruction, watching its stores while watchpoints are set.
                 let addr = e.cpu.psw_addr;
-                let r = e.cpu.step_cached(&mut mem, &mut e.icache);
                 countdown -= 1;
-                if r.is_err() || mem.errno.is_some() || mem.changed || countdown == 0 || stepping {
-                    break (r, addr);
+                match &per {
+                    Some(p) if p.watches_stores() => {
+                        let mut w = p.store_watch(&mut mem);
+                        let r = e.cpu.step_cached(&mut w, &mut e.icache);
+                        (r, addr, w.hit)
+                    }
+                    _ => (e.cpu.step_cached(&mut mem, &mut e.icache), addr, false),
                 }
-                mem.st.psw.1 = e.cpu.psw_addr;
+            } else {
+                loop {
+                    let addr = e.cpu.psw_addr;
+                    let r = e.cpu.step_cached(&mut mem, &mut e.icache);
+                    countdown -= 1;
+                    if r.is_err() || mem.errno.is_some() || mem.changed || countdown == 0 {
+                        break (r, addr, false);
+                    }
+                    mem.st.psw.1 = e.cpu.psw_addr;
+                }
             };
             let (errno, changed) = (mem.errno.take(), mem.changed);
+            // A successful branch: completed at a non-sequential address without a PSW
+            // state change (LOAD PSW is none).
+            let branched = r.is_ok()
+                && !changed
+                && e.cpu.psw_addr != e.cpu.wrap(addr.wrapping_add(u64::from(e.cpu.ilc) * 2));
             if let Some(err) = errno {
                 return Err(err);
             }
@@ -937,6 +941,12 @@ impl Vcpu {
                         Next::Continue => {}
                         Next::Exit(x) => {
                             st.sstep_user = stepping;
+                            if let Some(p) = &per {
+                                // Reported by the next KVM_RUN (KVM_GUESTDBG_EXIT_PENDING).
+                                let next = e.cpu.psw_addr;
+                                st.guestdbg.pending =
+                                    p.debug_exit(vm, st, addr, next, false, false);
+                            }
                             return Ok(x);
                         }
                     }
@@ -945,9 +955,20 @@ impl Vcpu {
                     batch = None;
                     if let Some(x) = self.program_exception(vm, st, e, addr, pgm)? {
                         st.sstep_user = stepping;
+                        if let Some(p) = &per {
+                            let next = e.cpu.psw_addr;
+                            st.guestdbg.pending = p.debug_exit(vm, st, addr, next, false, false);
+                        }
                         return Ok(x);
                     }
                     countdown = 0;
+                }
+            }
+            if let Some(p) = &per {
+                let next = e.cpu.psw_addr;
+                if let Some((addr, kind)) = p.debug_exit(vm, st, addr, next, branched, stored) {
+                    Self::sync_state(st, &e.cpu);
+                    return Ok(Exit::Debug { addr, kind });
                 }
             }
             if stepping {
@@ -956,6 +977,7 @@ impl Vcpu {
                 Self::sync_state(st, &e.cpu);
                 return Ok(Exit::Debug {
                     addr: e.cpu.psw_addr,
+                    kind: KVM_SINGLESTEP as u8,
                 });
             }
         }

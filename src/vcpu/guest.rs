@@ -82,9 +82,11 @@ pub enum Exit {
     Reset {
         flags: u64,
     },
-    /// `KVM_EXIT_DEBUG` after a single step: the PER address and `KVM_SINGLESTEP`.
+    /// `KVM_EXIT_DEBUG`: the address and the type (`KVM_SINGLESTEP`, `KVM_HW_BP`,
+    /// `KVM_HW_WP_WRITE`) of `kvm_run.debug.arch`.
     Debug {
         addr: u64,
+        kind: u8,
     },
 }
 
