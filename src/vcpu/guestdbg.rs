@@ -11,7 +11,8 @@
 //! * successful branching: the instruction completed with a PSW address other than the next
 //!   sequential one and changed no PSW state (LOAD PSW and the like set that state and are
 //!   not branches), with the target in the range unless the guest asked for all branches;
-//! * storage alteration: a logical store ([`StoreWatch`]) touched the range.
+//! * storage alteration: a logical store (the vCPU storage's `watch`, [`store_touches`])
+//!   touched the range.
 //!
 //! [`GuestDbg::exit_required`] then follows `debug_exit_required`: a watchpoint whose bytes
 //! differ from the snapshot taken at `KVM_SET_GUEST_DEBUG` ends the run (the snapshot is never
@@ -26,7 +27,6 @@
 //! one flag per batch of instructions and takes the per-instruction path only when armed.
 
 use super::{Vcpu, VcpuState};
-use crate::cpu::{LraResult, Pgm, Storage};
 use crate::error::{Error, Result};
 use crate::ioctl::user::UserBuf;
 use crate::uapi::kvm::{KVM_GUESTDBG_ENABLE, KVM_GUESTDBG_SINGLESTEP};
@@ -287,19 +287,10 @@ impl PerSetup {
         st.guestdbg.exit_required(vm, flags, perc, prev, next)
     }
 
-    /// Whether stores must be watched (storage-alteration events are on).
-    pub fn watches_stores(&self) -> bool {
-        self.cr9 & PER_EVENT_STORE != 0
-    }
-
-    /// A store watcher over `inner` for this range.
-    pub fn store_watch<'s, S: Storage + ?Sized>(&self, inner: &'s mut S) -> StoreWatch<'s, S> {
-        StoreWatch {
-            inner,
-            lo: self.lo,
-            hi: self.hi,
-            hit: false,
-        }
+    /// The range stores are watched in (`cr10..=cr11`), while storage-alteration events
+    /// are on.
+    pub fn store_range(&self) -> Option<(u64, u64)> {
+        (self.cr9 & PER_EVENT_STORE != 0).then_some((self.lo, self.hi))
     }
 
     /// The PER event code of an instruction at `prev` that left the PSW at `next`:
@@ -322,123 +313,17 @@ impl PerSetup {
     }
 }
 
-/// The executor's storage with storage-alteration detection: `hit` is set by a logical store
-/// (WRITE, an interlocked update that stored) touching the PER range. Every other access goes
-/// straight to `inner`.
-pub struct StoreWatch<'s, S: Storage + ?Sized> {
-    inner: &'s mut S,
-    lo: u64,
-    hi: u64,
-    /// A store touched the range.
-    pub hit: bool,
-}
-
-impl<S: Storage + ?Sized> StoreWatch<'_, S> {
-    fn note(&mut self, addr: u64, len: usize) {
-        if len == 0 {
-            return;
-        }
-        let last = addr.saturating_add(len as u64 - 1);
-        let touches = if self.lo <= self.hi {
-            addr <= self.hi && last >= self.lo
-        } else {
-            last >= self.lo || addr <= self.hi
-        };
-        self.hit |= touches;
+/// Whether a logical store of `len` bytes at `addr` touches the PER range `lo..=hi`
+/// (wrapping when `lo > hi`): a storage-alteration event.
+pub fn store_touches(lo: u64, hi: u64, addr: u64, len: usize) -> bool {
+    if len == 0 {
+        return false;
     }
-}
-
-impl<S: Storage + ?Sized> Storage for StoreWatch<'_, S> {
-    fn read(&mut self, addr: u64, buf: &mut [u8]) -> std::result::Result<(), Pgm> {
-        self.inner.read(addr, buf)
-    }
-    fn write(&mut self, addr: u64, buf: &[u8]) -> std::result::Result<(), Pgm> {
-        self.inner.write(addr, buf)?;
-        self.note(addr, buf.len());
-        Ok(())
-    }
-    fn cas(&mut self, addr: u64, old: &mut [u8], new: &[u8]) -> std::result::Result<bool, Pgm> {
-        let stored = self.inner.cas(addr, old, new)?;
-        if stored {
-            self.note(addr, new.len());
-        }
-        Ok(stored)
-    }
-    fn fetch_absolute(&mut self, addr: u64) -> std::result::Result<u64, Pgm> {
-        self.inner.fetch_absolute(addr)
-    }
-    fn read_absolute(&mut self, abs: u64, buf: &mut [u8]) -> std::result::Result<(), Pgm> {
-        self.inner.read_absolute(abs, buf)
-    }
-    fn fetch_code(&mut self, addr: u64) -> std::result::Result<(u64, u64), Pgm> {
-        self.inner.fetch_code(addr)
-    }
-    fn read_be(&mut self, addr: u64, n: usize) -> std::result::Result<u64, Pgm> {
-        self.inner.read_be(addr, n)
-    }
-    fn write_be(&mut self, addr: u64, n: usize, v: u64) -> std::result::Result<(), Pgm> {
-        self.inner.write_be(addr, n, v)?;
-        self.note(addr, n.clamp(1, 8));
-        Ok(())
-    }
-    fn page_generation(&self, abs: u64) -> u64 {
-        self.inner.page_generation(abs)
-    }
-    fn write_absolute(&mut self, abs: u64, buf: &[u8]) -> std::result::Result<(), Pgm> {
-        self.inner.write_absolute(abs, buf)
-    }
-    fn cas_absolute(
-        &mut self,
-        abs: u64,
-        old: &mut [u8],
-        new: &[u8],
-    ) -> std::result::Result<bool, Pgm> {
-        self.inner.cas_absolute(abs, old, new)
-    }
-    fn control_changed(&mut self, cpu: &crate::cpu::Cpu) {
-        self.inner.control_changed(cpu)
-    }
-    fn purge_tlb(&mut self, all_cpus: bool) {
-        self.inner.purge_tlb(all_cpus)
-    }
-    fn translate(&mut self, addr: u64) -> std::result::Result<u64, Pgm> {
-        self.inner.translate(addr)
-    }
-    fn lra(&mut self, addr: u64, alet: u32) -> std::result::Result<LraResult, Pgm> {
-        self.inner.lra(addr, alet)
-    }
-    fn test_protection(&mut self, addr: u64, key: u8) -> std::result::Result<u8, Pgm> {
-        self.inner.test_protection(addr, key)
-    }
-    fn storage_key(&mut self, abs: u64) -> std::result::Result<u8, Pgm> {
-        self.inner.storage_key(abs)
-    }
-    fn set_storage_key(&mut self, abs: u64, key: u8, nq: bool) -> std::result::Result<(), Pgm> {
-        self.inner.set_storage_key(abs, key, nq)
-    }
-    fn reset_reference_bit(&mut self, abs: u64) -> std::result::Result<u8, Pgm> {
-        self.inner.reset_reference_bit(abs)
-    }
-    fn tod_clock(&mut self) -> std::result::Result<(u8, u64), Pgm> {
-        self.inner.tod_clock()
-    }
-    fn set_tod_clock(&mut self, tod: u64) -> std::result::Result<(), Pgm> {
-        self.inner.set_tod_clock(tod)
-    }
-    fn cpu_timer(&mut self) -> std::result::Result<u64, Pgm> {
-        self.inner.cpu_timer()
-    }
-    fn set_cpu_timer(&mut self, v: u64) -> std::result::Result<(), Pgm> {
-        self.inner.set_cpu_timer(v)
-    }
-    fn clock_comparator(&mut self) -> std::result::Result<u64, Pgm> {
-        self.inner.clock_comparator()
-    }
-    fn set_clock_comparator(&mut self, v: u64) -> std::result::Result<(), Pgm> {
-        self.inner.set_clock_comparator(v)
-    }
-    fn facility_list(&self) -> Option<&[u64]> {
-        self.inner.facility_list()
+    let last = addr.saturating_add(len as u64 - 1);
+    if lo <= hi {
+        addr <= hi && last >= lo
+    } else {
+        last >= lo || addr <= hi
     }
 }
 
@@ -612,8 +497,7 @@ mod tests {
     }
 
     #[test]
-    fn store_watch_sees_stores_that_touch_the_range() {
-        let mut mem = crate::cpu::VecStorage::new(0x4000);
+    fn stores_touching_the_watched_range() {
         let dbg = GuestDbg {
             wps: vec![HwWp {
                 addr: 0x2000,
@@ -624,17 +508,24 @@ mod tests {
             ..GuestDbg::default()
         };
         let p = PerSetup::new(&dbg, &[0; 16], false);
-        assert!(p.watches_stores());
-        let mut w = p.store_watch(&mut mem);
-        w.write(0x1ff0, &[1; 8]).unwrap();
-        assert!(!w.hit);
-        w.write_be(0x1ffe, 4, 7).unwrap();
-        assert!(w.hit);
-        let mut w = p.store_watch(&mut mem);
-        let mut old = [9u8; 4];
-        assert!(!w.cas(0x2000, &mut old, &[1; 4]).unwrap());
-        assert!(!w.hit);
-        assert!(w.cas(0x2000, &mut old, &[1; 4]).unwrap());
-        assert!(w.hit);
+        let (lo, hi) = p.store_range().unwrap();
+        assert_eq!((lo, hi), (0x2000, 0x2003));
+        assert!(!store_touches(lo, hi, 0x1ff0, 16));
+        assert!(store_touches(lo, hi, 0x1ff0, 17));
+        assert!(store_touches(lo, hi, 0x2003, 1));
+        assert!(!store_touches(lo, hi, 0x2004, 8));
+        assert!(!store_touches(lo, hi, 0x2000, 0));
+        // A wrapping range.
+        assert!(store_touches(0xffff_0000, 0x10, 0x8, 2));
+        assert!(!store_touches(0xffff_0000, 0x10, 0x20, 2));
+        // No watchpoint, no store events (breakpoints only).
+        let bp = GuestDbg {
+            bps: vec![HwBp {
+                addr: 0x1000,
+                len: 1,
+            }],
+            ..GuestDbg::default()
+        };
+        assert_eq!(PerSetup::new(&bp, &[0; 16], false).store_range(), None);
     }
 }
