@@ -187,8 +187,8 @@ pub enum Error {
     Interrupted,
     /// A guest function returned an unknown exit kind, or named an unknown register kind.
     GuestMisuse,
-    /// `KVM_SET_GUEST_DEBUG` with a control flag outside `VALID_GUESTDBG_FLAGS`, or hardware
-    /// breakpoints (not supported here).
+    /// `KVM_SET_GUEST_DEBUG` with a control flag outside `VALID_GUESTDBG_FLAGS`, more than
+    /// `MAX_BP_COUNT` hardware breakpoints, or a watchpoint longer than `MAX_WP_SIZE`.
     GuestDebug,
     /// An ioctl on a vCPU from inside that vCPU's own guest function (it would wait for
     /// itself: the vCPU is held by the running `KVM_RUN`).
@@ -355,7 +355,8 @@ impl Error {
             // KVM_RUN with immediate_exit, or leaving with KVM_EXIT_INTR.
             Error::Interrupted => libc::EINTR,
             Error::GuestMisuse => libc::EINVAL,
-            // kvm_arch_vcpu_ioctl_set_guest_debug: unknown control flags.
+            // kvm_arch_vcpu_ioctl_set_guest_debug: unknown control flags;
+            // kvm_s390_import_bp_data: nr_hw_bp > MAX_BP_COUNT, watchpoint len out of 0..=100.
             Error::GuestDebug => libc::EINVAL,
             Error::GuestReentry => libc::EDEADLK,
             // kvm_s390_keyop: an operation other than ISKE, RRBE, SSKE.
@@ -383,7 +384,7 @@ impl Error {
             Error::BadFd => libc::EBADF,
             // eventfd_ctx_fileget: the file is not an eventfd.
             Error::NotEventfd => libc::EINVAL,
-            // allocation failure.
+            // allocation failure (also kmalloc of a watchpoint's 64-bit length).
             Error::OutOfMemory => libc::ENOMEM,
             // get_unused_fd_flags failure.
             Error::TooManyFds => libc::EMFILE,

@@ -323,7 +323,7 @@ pub static VCPU_IOCTLS: IoctlTable<VcpuHandler> = IoctlTable::new(&[
     }),
     ioctl!(KVM_S390_STORE_STATUS, value, |vm, v; addr| v.store_status(vm, addr)),
     ioctl!(KVM_GET_STATS_FD, none, |_, v| v.stats.open_fd()),
-    ioctl!(KVM_SET_GUEST_DEBUG, in kvm_guest_debug, |_, v; d| v.set_guest_debug(&d)),
+    ioctl!(KVM_SET_GUEST_DEBUG, in kvm_guest_debug, |vm, v; d| v.set_guest_debug(vm, &d)),
     // The argument is a pointer the handler follows itself: NULL clears the mask.
     ioctl!(KVM_SET_SIGNAL_MASK, value, |_, v; a| v.set_signal_mask(a)),
     // gmap_fault: the shim's guest memory is always mapped, so only the address is checked.

@@ -16,7 +16,9 @@
 //!   or control-register change, it delivers pending interrupts, advances the CPU timer,
 //!   checks a pending stop, and looks for a signal. Intercepted instructions
 //!   ([`Pgm::Intercept`]) are handled as the kernel's intercept handlers do or leave
-//!   `KVM_RUN` with the kernel's exit.
+//!   `KVM_RUN` with the kernel's exit. Under `KVM_SET_GUEST_DEBUG` single-stepping, and
+//!   while hardware breakpoints or watchpoints are set (`super::guestdbg` derives each
+//!   instruction's PER events), a batch is one instruction.
 //!
 //! Signals: `Vcpu::run` holds every asynchronous signal off for the whole call
 //! (`wait::sig::Held`; the synchronous ones stay open for the fault-recovering copies); at
@@ -31,6 +33,7 @@ use parking_lot::MutexGuard;
 
 use super::gaccess::{self, Fail, Mode};
 use super::guest::Exit;
+use super::guestdbg::PerSetup;
 use super::run_page::off;
 use super::{Vcpu, VcpuState};
 use crate::addr::LogicalAddr;
@@ -64,6 +67,9 @@ pub struct Engine {
     icache: InsnCache,
     itlb: Itlb,
     facs: Facilities,
+    /// The PER registers of guest debugging for this batch, while hardware breakpoints or
+    /// watchpoints are set.
+    per: Option<PerSetup>,
 }
 
 /// The `VcpuState` slot of the engine (created at the first `KVM_RUN` without a guest
@@ -180,6 +186,10 @@ pub struct VcpuStorage<'a> {
     /// The executor reported a PSW, control-register or prefix change
     /// ([`Storage::control_changed`]).
     changed: bool,
+    /// The PER range of guest-debug watchpoints, while they are set: a logical store
+    /// touching it sets `stored` (the storage-alteration event).
+    watch: Option<(u64, u64)>,
+    stored: bool,
 }
 
 impl VcpuStorage<'_> {
@@ -308,6 +318,14 @@ impl VcpuStorage<'_> {
         )
         .map_err(|f| self.fail(f))
     }
+
+    /// A logical store of `len` bytes at `addr` happened: note it for the watchpoints.
+    #[inline]
+    fn watch_store(&mut self, addr: u64, len: usize) {
+        if let Some((lo, hi)) = self.watch {
+            self.stored |= super::guestdbg::store_touches(lo, hi, addr, len);
+        }
+    }
 }
 
 impl Storage for VcpuStorage<'_> {
@@ -350,7 +368,9 @@ impl Storage for VcpuStorage<'_> {
             &mut big
         };
         data.copy_from_slice(buf);
-        self.access(addr, data, Mode::Store)
+        self.access(addr, data, Mode::Store)?;
+        self.watch_store(addr, buf.len());
+        Ok(())
     }
 
     fn cas(&mut self, addr: u64, old: &mut [u8], new: &[u8]) -> std::result::Result<bool, Pgm> {
@@ -390,6 +410,7 @@ impl Storage for VcpuStorage<'_> {
                     if let Some(d) = &slot.dirty {
                         d.mark(idx);
                     }
+                    self.watch_store(addr, size);
                 } else {
                     old.copy_from_slice(&o[..size]);
                 }
@@ -467,7 +488,9 @@ impl Storage for VcpuStorage<'_> {
             // Across a page: the all-or-nothing path.
             return self.write(addr, &b[8 - n..]);
         }
-        self.access(addr, &mut b[8 - n..], Mode::Store)
+        self.access(addr, &mut b[8 - n..], Mode::Store)?;
+        self.watch_store(addr, n);
+        Ok(())
     }
 
     fn read_absolute(&mut self, abs: u64, buf: &mut [u8]) -> std::result::Result<(), Pgm> {
@@ -712,38 +735,7 @@ fn facilities_of(vm: &Vm) -> Facilities {
     f
 }
 
-/// `KVM_GUESTDBG_EXIT_PENDING` on s390.
-const KVM_GUESTDBG_EXIT_PENDING: u32 = 0x1000_0000;
-/// `VALID_GUESTDBG_FLAGS` of the s390 KVM.
-const VALID_GUESTDBG_FLAGS: u32 = KVM_GUESTDBG_SINGLESTEP
-    | KVM_GUESTDBG_USE_HW_BP
-    | KVM_GUESTDBG_ENABLE
-    | KVM_GUESTDBG_EXIT_PENDING;
-
 impl Vcpu {
-    /// `KVM_SET_GUEST_DEBUG` (`kvm_arch_vcpu_ioctl_set_guest_debug`): EINVAL for flags
-    /// outside `VALID_GUESTDBG_FLAGS`; with `KVM_GUESTDBG_ENABLE` the flags are taken
-    /// (single-stepping is done by the executor); without it debugging is off. Hardware
-    /// breakpoints (`KVM_GUESTDBG_USE_HW_BP` with a non-empty list) are refused with EINVAL
-    /// and leave debugging off, as the kernel's failure path does.
-    pub fn set_guest_debug(&self, d: &kvm_guest_debug) -> Result<i32> {
-        let mut st = self.lock();
-        if d.control & !VALID_GUESTDBG_FLAGS != 0 {
-            return Err(Error::GuestDebug);
-        }
-        if d.control & KVM_GUESTDBG_ENABLE == 0 {
-            st.guest_debug = 0;
-            st.sstep_user = false;
-            return Ok(0);
-        }
-        if d.control & KVM_GUESTDBG_USE_HW_BP != 0 && d.arch.nr_hw_bp > 0 && d.arch.hw_bp != 0 {
-            st.guest_debug = 0;
-            return Err(Error::GuestDebug);
-        }
-        st.guest_debug = d.control;
-        Ok(0)
-    }
-
     /// Loads the executor's CPU from the vCPU's registers.
     fn load_cpu(&self, st: &VcpuState, cpu: &mut Cpu) {
         let r = &self.run;
@@ -796,6 +788,7 @@ impl Vcpu {
                 icache: InsnCache::new(),
                 itlb: Itlb::default(),
                 facs: Facilities::z10(),
+                per: None,
             }),
         };
         engine.facs = facilities_of(vm);
@@ -818,13 +811,25 @@ impl Vcpu {
         let run_mask = st.run_mask;
         let stepping = st.guest_debug & (KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP)
             == KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP;
+        if st.guest_debug & KVM_GUESTDBG_ENABLE != 0 {
+            if let Some((addr, kind)) = st.guestdbg.pending.take() {
+                // A breakpoint decided while the last run left for userspace.
+                st.sstep_user = false;
+                return Ok(Exit::Debug { addr, kind });
+            }
+        }
         if stepping && std::mem::take(&mut st.sstep_user) {
             // The instruction userspace emulated completes the step (its interrupt, if
             // userspace injected one, was delivered on entry).
             return Ok(Exit::Debug {
                 addr: e.cpu.psw_addr,
+                kind: KVM_SINGLESTEP as u8,
             });
         }
+        // Hardware breakpoints and watchpoints: the PER registers the kernel would run
+        // with, decided per batch; while set, instructions run one at a time.
+        let hw_debug = st.guest_debug & KVM_GUESTDBG_USE_HW_BP != 0 && st.guestdbg.armed();
+        e.per = None;
         let mut countdown = 0u32;
         let mut last_tick = Instant::now();
         let mut ran = false;
@@ -856,6 +861,9 @@ impl Vcpu {
                 e.cpu.cr = st.crs;
                 e.cpu.prefix = st.prefix as u32;
                 self.load_cpu_psw(st, &mut e.cpu);
+                if hw_debug {
+                    e.per = Some(PerSetup::new(&st.guestdbg, &e.cpu.cr, stepping));
+                }
                 self.wait.reset();
                 let before = st.psw;
                 if self.has_deliverable(vm, st) {
@@ -906,20 +914,31 @@ impl Vcpu {
                 facs: &e.facs,
                 errno: None,
                 changed: false,
+                watch: e.per.as_ref().and_then(PerSetup::store_range),
+                stored: false,
             };
             // Straight-line execution up to the next check: one storage binding for the
-            // whole run of instructions that neither fault, intercept, change the PSW
-            // state nor single-step.
+            // whole run of instructions that neither fault, intercept nor change the PSW
+            // state. Under guest debugging (single-step, hardware breakpoints) a batch is
+            // one instruction, its stores watched while watchpoints are set.
+            let single = stepping || e.per.is_some();
             let (r, addr) = loop {
                 let addr = e.cpu.psw_addr;
                 let r = e.cpu.step_cached(&mut mem, &mut e.icache);
                 countdown -= 1;
-                if r.is_err() || mem.errno.is_some() || mem.changed || countdown == 0 || stepping {
+                if r.is_err() || mem.errno.is_some() || mem.changed || countdown == 0 || single {
                     break (r, addr);
                 }
                 mem.st.psw.1 = e.cpu.psw_addr;
             };
+            let stored = mem.stored;
             let (errno, changed) = (mem.errno.take(), mem.changed);
+            // A successful branch: completed at a non-sequential address without a PSW
+            // state change (LOAD PSW is none).
+            let branched = e.per.is_some()
+                && r.is_ok()
+                && !changed
+                && e.cpu.psw_addr != e.cpu.wrap(addr.wrapping_add(u64::from(e.cpu.ilc) * 2));
             if let Some(err) = errno {
                 return Err(err);
             }
@@ -947,6 +966,12 @@ impl Vcpu {
                         Next::Continue => {}
                         Next::Exit(x) => {
                             st.sstep_user = stepping;
+                            if let Some(p) = &e.per {
+                                // Reported by the next KVM_RUN (KVM_GUESTDBG_EXIT_PENDING).
+                                let next = e.cpu.psw_addr;
+                                st.guestdbg.pending =
+                                    p.debug_exit(vm, st, addr, next, false, false);
+                            }
                             return Ok(x);
                         }
                     }
@@ -955,9 +980,20 @@ impl Vcpu {
                     batch = None;
                     if let Some(x) = self.program_exception(vm, st, e, addr, pgm)? {
                         st.sstep_user = stepping;
+                        if let Some(p) = &e.per {
+                            let next = e.cpu.psw_addr;
+                            st.guestdbg.pending = p.debug_exit(vm, st, addr, next, false, false);
+                        }
                         return Ok(x);
                     }
                     countdown = 0;
+                }
+            }
+            if let Some(p) = &e.per {
+                let next = e.cpu.psw_addr;
+                if let Some((addr, kind)) = p.debug_exit(vm, st, addr, next, branched, stored) {
+                    Self::sync_state(st, &e.cpu);
+                    return Ok(Exit::Debug { addr, kind });
                 }
             }
             if stepping {
@@ -966,6 +1002,7 @@ impl Vcpu {
                 Self::sync_state(st, &e.cpu);
                 return Ok(Exit::Debug {
                     addr: e.cpu.psw_addr,
+                    kind: KVM_SINGLESTEP as u8,
                 });
             }
         }
@@ -1022,6 +1059,8 @@ impl Vcpu {
                 facs: &e.facs,
                 errno: None,
                 changed: false,
+                watch: None,
+                stored: false,
             };
             let fetched = mem
                 .fetch_absolute(addr)

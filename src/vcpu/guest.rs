@@ -82,9 +82,11 @@ pub enum Exit {
     Reset {
         flags: u64,
     },
-    /// `KVM_EXIT_DEBUG` after a single step: the PER address and `KVM_SINGLESTEP`.
+    /// `KVM_EXIT_DEBUG`: the address and the type (`KVM_SINGLESTEP`, `KVM_HW_BP`,
+    /// `KVM_HW_WP_WRITE`) of `kvm_run.debug.arch`.
     Debug {
         addr: u64,
+        kind: u8,
     },
     /// `KVM_EXIT_S390_STSI` (`KVM_CAP_S390_USER_STSI`): the STSI's second-operand address,
     /// its access register, function code and selectors (`kvm_run.s390_stsi`).

@@ -5,6 +5,7 @@ pub mod cpu_run;
 mod diag;
 pub mod gaccess;
 pub mod guest;
+pub mod guestdbg;
 pub mod run_page;
 pub mod sigp;
 mod stsi;
@@ -78,6 +79,8 @@ pub struct VcpuState {
     /// `KVM_RUN` completes the step (after delivering what userspace injected) with
     /// `KVM_EXIT_DEBUG`, as the kernel's "single-stepping userspace-emulated instructions".
     pub sstep_user: bool,
+    /// Hardware breakpoints and watchpoints (`KVM_GUESTDBG_USE_HW_BP`).
+    pub guestdbg: guestdbg::GuestDbg,
     /// The signals blocked while this `KVM_RUN` looks for signals (a kernel sigset word):
     /// the `KVM_SET_SIGNAL_MASK` mask, else the thread's mask at entry.
     pub run_mask: u64,
@@ -184,6 +187,7 @@ impl Vcpu {
             engine: Default::default(),
             guest_debug: 0,
             sstep_user: false,
+            guestdbg: Default::default(),
             run_mask: 0,
         };
         let epoch = (st.epoch, st.epdx);
@@ -621,11 +625,11 @@ impl Vcpu {
                 self.run.set(off::EXIT + 12, sel2);
                 Ok(0)
             }
-            guest::Exit::Debug { addr } => {
+            guest::Exit::Debug { addr, kind } => {
                 // kvm_run.debug.arch: the PER address and the event type.
                 self.run.set(off::EXIT_REASON, KVM_EXIT_DEBUG);
                 self.run.set(off::EXIT, addr);
-                self.run.set(off::EXIT + 8, KVM_SINGLESTEP as u8);
+                self.run.set(off::EXIT + 8, kind);
                 Ok(0)
             }
         };
