@@ -501,6 +501,85 @@ done:
 	return ok;
 }
 
+/* Fills absolute page `gpa` with `v`. */
+static void fill_page(struct cpu *c, uint64_t gpa, uint8_t v)
+{
+	memset(c->g.mem + gpa, v, 4096);
+}
+
+/* Absolute page `gpa` holds only `v`. */
+static bool page_is(struct cpu *c, uint64_t gpa, uint8_t v)
+{
+	for (size_t i = 0; i < 4096; i++)
+		if (c->g.mem[gpa + i] != v)
+			return false;
+	return true;
+}
+
+/*
+ * DIAGNOSE 0x10 releases the real pages R1 to R3 (diag_release_pages): the guest memory is
+ * private anonymous, so released pages read as zeros afterwards, as after the kernel's zap.
+ * The two prefix pages are real pages too: a range over them releases absolute pages 0 and
+ * 1 and leaves the prefix area's absolute pages alone. Misaligned or inverted ranges and
+ * ranges in the first two pages are specification exceptions, and release nothing.
+ */
+static bool test_diag_release_pages(void)
+{
+	bool ok = false;
+	struct cpu c = {.vcpu = -1};
+	CHECK(cpu_open(&c, 0));
+	static const uint8_t prog[] = {
+		0x83, 0x12, 0x00, 0x10, /* 1000: diag %r1,%r2,0x10 */
+		0x83, 0x00, 0x05, 0x01, /* 1004: diag 0,0,0x501 */
+	};
+	load(&c, prog, sizeof(prog));
+	for (uint64_t p = 0x10000; p < 0x14000; p += 0x1000)
+		fill_page(&c, p, 0xaa);
+	/* Releases 0x11000-0x12fff. */
+	CHECK_RET(run_from(&c, PSW_64, 0, 0x11000, 0x12000), 0);
+	CHECK(diag_done(&c) && c.run->psw_addr == 0x1008);
+	CHECK(page_is(&c, 0x10000, 0xaa) && page_is(&c, 0x11000, 0) && page_is(&c, 0x12000, 0) &&
+	      page_is(&c, 0x13000, 0xaa));
+	CHECK(vcpu_stat(c.vcpu, "instruction_diagnose_10") == 1);
+
+	/* Start misaligned, start in the first two pages, end before start: nothing released. */
+	fill_page(&c, 0x11000, 0xbb);
+	static const uint64_t bad[][2] = {{0x11800, 0x11000}, {0x1000, 0x11000}, {0x12000, 0x10000}};
+	for (size_t i = 0; i < 3; i++) {
+		CHECK_RET(run_from(&c, PSW_64, 0, bad[i][0], bad[i][1]), 0);
+		CHECK(took_pgm(&c, 6));
+	}
+	CHECK(page_is(&c, 0x11000, 0xbb));
+
+	/* The prefix at 0x20000: the program and the lowcore move there. */
+	load(&c, prog, sizeof(prog));
+	memcpy(c.g.mem + 0x21000, c.g.mem + 0x1000, sizeof(prog));
+	memcpy(c.g.mem + 0x20000, c.g.mem, 0x1000);
+	c.run->s.regs.prefix = 0x20000;
+	c.run->kvm_dirty_regs = KVM_SYNC_PREFIX;
+	fill_page(&c, 0x1f000, 0xcc);
+	fill_page(&c, 0x0000, 0xdd);
+	fill_page(&c, 0x1000, 0xdd);
+	fill_page(&c, 0x22000, 0xcc);
+	/* Real 0x1f000-0x21fff: absolute 0x1f000 and 0-0x1fff go; the prefix area stays. */
+	CHECK_RET(run_from(&c, PSW_64, 0, 0x1f000, 0x21000), 0);
+	CHECK(diag_done(&c) && c.run->psw_addr == 0x1008);
+	CHECK(page_is(&c, 0x1f000, 0) && page_is(&c, 0, 0) && page_is(&c, 0x1000, 0) &&
+	      page_is(&c, 0x22000, 0xcc));
+	CHECK(memcmp(c.g.mem + 0x21000, prog, sizeof(prog)) == 0 && c.g.mem[0x201d8 + 6] == 0x30);
+	/* Real 0x21000 only (the prefix area's second page): absolute page 1, not page 0. */
+	fill_page(&c, 0x0000, 0xdd);
+	fill_page(&c, 0x1000, 0xdd);
+	CHECK_RET(run_from(&c, PSW_64, 0, 0x21000, 0x21000), 0);
+	CHECK(diag_done(&c));
+	CHECK(page_is(&c, 0, 0xdd) && page_is(&c, 0x1000, 0));
+	CHECK(vcpu_stat(c.vcpu, "instruction_diagnose_10") == 6);
+	ok = true;
+done:
+	cpu_close(&c);
+	return ok;
+}
+
 int main(void)
 {
 	alarm(120);
@@ -519,5 +598,6 @@ int main(void)
 	RUN(test_diag_258_handshake);
 	RUN(test_diag_258_errors);
 	RUN(test_diag_counters);
+	RUN(test_diag_release_pages);
 	DONE();
 }

@@ -319,6 +319,20 @@ pub unsafe fn unmap(base: NonNull<u8>, len: usize) {
     let _ = unsafe { munmap(base.cast(), len) };
 }
 
+/// Drops the process's pages in `[addr, addr + len)` as the kernel's `zap_page_range_single`
+/// does for DIAGNOSE 0x10 (`MADV_DONTNEED`): private anonymous memory reads as zeros
+/// afterwards, shared and file-backed memory as its file. A range the call refuses (not
+/// mapped, locked pages) stays as it was, as the kernel skips what it cannot zap.
+pub fn discard(addr: u64, len: u64) {
+    let (Ok(addr), Ok(len)) = (usize::try_from(addr), usize::try_from(len)) else {
+        return;
+    };
+    // SAFETY: the range is caller memory backing a memory slot, which the shim reaches only
+    // through raw, fault-recovering copies and never by reference, so no Rust object's
+    // bytes change; an unmapped or unsuitable range fails with an errno that is ignored.
+    let _ = unsafe { libc::madvise(addr as *mut libc::c_void, len, libc::MADV_DONTNEED) };
+}
+
 /// The token page (wiped in forked children), or the fallback cell.
 static TOKEN: AtomicPtr<AtomicU64> = AtomicPtr::new(ptr::null_mut());
 /// The last token handed out in this address space (copied into children, so a child's fresh

@@ -3,7 +3,7 @@
 //!
 //! | code | kernel handler | here |
 //! |---|---|---|
-//! | 0x010 | `diag_release_pages` | range checks (specification exception); the pages stay (releasing is optional for the host) |
+//! | 0x010 | `diag_release_pages` | range checks (specification exception); the backing pages of the real range dropped (`MADV_DONTNEED`, the kernel's zap), the prefix pages swapped as the kernel swaps them |
 //! | 0x044 | `__diag_time_slice_end` | yields the host CPU |
 //! | 0x09c | `__diag_time_slice_end_directed` | yields when the target vCPU is not running; the counters as the kernel keeps them |
 //! | 0x258 | `__diag_page_ref_service` | the pfault handshake: token init (subcode 0) and cancel (1) with their checks and return codes; other subcodes go to userspace |
@@ -68,6 +68,41 @@ impl PageRefParm {
     }
 }
 
+/// DIAGNOSE 0x10 on the real range `[start, end)` (checked: page-aligned, `start` past the
+/// first two pages, `start < end`): the real pages are absolute ones except the two prefix
+/// pages, which are absolute 0 and 1, so the kernel discards around them and discards
+/// absolute page 0 when the range starts at or before the prefix, page 1 when it ends past
+/// its first page.
+fn release_pages(vm: &Vm, start: u64, end: u64, prefix: u64) {
+    if end <= prefix || start >= prefix + 2 * PAGE_SIZE {
+        discard_absolute(vm, start, end);
+    } else {
+        discard_absolute(vm, start, prefix);
+        if start <= prefix {
+            discard_absolute(vm, 0, PAGE_SIZE);
+        }
+        if end > prefix + PAGE_SIZE {
+            discard_absolute(vm, PAGE_SIZE, 2 * PAGE_SIZE);
+        }
+        discard_absolute(vm, prefix + 2 * PAGE_SIZE, end);
+    }
+}
+
+/// Drops the host pages backing absolute `[from, to)` where the guest's address space maps
+/// them (`gmap_discard` walks the gmap: slots that are not segment-mapped are not in it).
+fn discard_absolute(vm: &Vm, from: u64, to: u64) {
+    let (first, last) = (from / PAGE_SIZE, to / PAGE_SIZE);
+    if first >= last {
+        return;
+    }
+    for slot in vm.memslots().iter() {
+        let (lo, hi) = (slot.base_gfn.max(first), slot.end_gfn().min(last));
+        if slot.segment_mapped && lo < hi {
+            crate::os::discard(slot.hva(lo), (hi - lo) * PAGE_SIZE);
+        }
+    }
+}
+
 impl Vcpu {
     /// DIAGNOSE intercepted (the PSW points after it).
     pub(super) fn diag(
@@ -92,7 +127,7 @@ impl Vcpu {
         }
         let (r1, r3) = (((ipa >> 4) & 0xf) as u8, (ipa & 0xf) as u8);
         match code {
-            // Release pages: the range is checked, the contents may go.
+            // Release pages: the range is checked, the contents go.
             0x10 => {
                 self.stats.inc(stats::vcpu::DIAGNOSE_10);
                 let start = cpu.r64(r1);
@@ -104,6 +139,7 @@ impl Vcpu {
                 {
                     return self.inject_code(vm, st, cpu, PGM_SPECIFICATION);
                 }
+                release_pages(vm, start, end, u64::from(cpu.prefix));
                 Ok(Next::Continue)
             }
             // Time-slice end: give the host CPU to someone else (`kvm_vcpu_on_spin`).
