@@ -495,6 +495,8 @@ static bool test_diag_counters(void)
 	CHECK(vcpu_stat(c.vcpu, "instruction_diagnose_9c") == 2);
 	CHECK(vcpu_stat(c.vcpu, "diag_9c_ignored") == 2);
 	CHECK(vcpu_stat(c.vcpu, "instruction_diagnose_other") == 1);
+	/* Every instruction intercept: the three handled in the kernel and the one for userspace. */
+	CHECK(vcpu_stat(c.vcpu, "exit_instruction") == 4);
 	ok = true;
 done:
 	cpu_close(&c);

@@ -1251,6 +1251,31 @@ impl Vcpu {
         ipa: u16,
         ipb: u32,
     ) -> Result<Next> {
+        // ESSA with CMMA in use is interpreted by SIE outside migration mode (after the
+        // first intercept has set ECB2_CMMA, and but for a full CBRL): no intercept to count.
+        let interpreted = ipa == 0xb9ab && {
+            let s = vm.state();
+            s.use_cmma && !s.migration_mode
+        };
+        let next = self.handle_instruction(vm, st, cpu, ipa, ipb)?;
+        // handle_instruction counts every instruction intercept, a program exception it
+        // injects included; those that leave KVM_RUN with the intercept or STSI exit are
+        // counted on the way out.
+        if !interpreted && !matches!(next, Next::Exit(Exit::Intercept { .. } | Exit::Stsi { .. })) {
+            self.stats.inc(crate::stats::vcpu::EXIT_INSTRUCTION);
+        }
+        Ok(next)
+    }
+
+    /// The handler for the intercepted instruction (`instruction_handlers`).
+    fn handle_instruction(
+        &self,
+        vm: &Vm,
+        st: &mut MutexGuard<'_, VcpuState>,
+        cpu: &mut Cpu,
+        ipa: u16,
+        ipb: u32,
+    ) -> Result<Next> {
         let to_user = Next::Exit(Exit::Intercept {
             icptcode: ICPT_INST,
             ipa,

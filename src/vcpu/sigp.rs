@@ -173,9 +173,6 @@ impl Vcpu {
             }
             Outcome::Userspace => return Ok(Sigp::Userspace),
         }
-        // handle_instruction counts every instruction intercept; one that leaves KVM_RUN
-        // is counted on the way out.
-        self.stats.inc(counter::EXIT_INSTRUCTION);
         Ok(Sigp::Done)
     }
 
