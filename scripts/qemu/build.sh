@@ -108,10 +108,13 @@ set +e
         echo "apt-get source left files out (checked below)"
     orig=$(ls dl/qemu_"$upstream".orig.tar.* 2>/dev/null | head -n1)
     [ -n "$orig" ] || { echo "no upstream tarball for qemu $version"; exit 1; }
+    # awk reads to the end: an early exit would end apt-cache with SIGPIPE, which pipefail
+    # and set -e turn into a failed build.
     want=$(apt-cache showsrc qemu | awk -v f="$(basename "$orig")" -v v="$version" '
         /^Package: / { p = $2 } /^Version: / { ver = $2 }
         /^Checksums-Sha256:/ { s = 1; next } /^[^ ]/ { s = 0 }
-        s && p == "qemu" && ver == v && $3 == f { print $1; exit }')
+        s && p == "qemu" && ver == v && $3 == f && sum == "" { sum = $1 }
+        END { print sum }')
     have=$(sha256sum "$orig" | cut -d' ' -f1)
     [ -n "$want" ] && [ "$want" = "$have" ] || { echo "checksum of $orig: $have, index: $want"; exit 1; }
     tar xf "$orig"

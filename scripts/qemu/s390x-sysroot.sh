@@ -36,7 +36,7 @@ if [ ! -f "$aptroot/lists/.updated" ] || [ -n "$(find "$aptroot/lists/.updated" 
     touch "$aptroot/lists/.updated"
 fi
 version=$(apt-cache "${apt_opts[@]}" madison qemu-system-s390x |
-    awk -F' *[|] *' -v s=" $suite/" 'index($3, s) > 0 { print $2; exit }')
+    awk -F' *[|] *' -v s=" $suite/" 'index($3, s) > 0 && v == "" { v = $2 } END { print v }')
 [ -n "$version" ] || { say "no qemu-system-s390x in $suite"; exit 1; }
 base="$cache/qemu-s390x-${version//[:~+]/_}"
 sysroot="$base/sysroot"
