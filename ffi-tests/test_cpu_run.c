@@ -360,6 +360,58 @@ done:
 	return ok;
 }
 
+/*
+ * COMPARE AND SWAP AND STORE checks its store operand before it swaps: with the store operand
+ * in a page whose key the PSW key does not match, a protection exception and neither operand
+ * changed; with the key matching, the swap value and the store value from the parameter list.
+ */
+static bool test_csst_checks_the_store_operand_first(void)
+{
+	bool ok = false;
+	struct cpu c = {.vcpu = -1};
+	CHECK(cpu_open(&c, 0));
+	static const uint8_t handler[] = {0x83, 0x00, 0x05, 0x01}; /* diag 0,0,0x501 */
+	code(&c, 0x3000, handler, sizeof(handler));
+	put64(&c, 0x1d0, PSW_64);
+	put64(&c, 0x1d8, 0x3000);
+	static const uint8_t prog[] = {
+		0xc8, 0x62, 0x40, 0x00, 0x50, 0x00, /* 1000: csst 0(%r4),0(%r5),%r6 */
+		0x83, 0x00, 0x05, 0x01,             /* 1006: diag 0,0,0x501 */
+	};
+	code(&c, 0x1000, prog, sizeof(prog));
+	put64(&c, 0x5000, 0x1111111111111111ull);
+	put64(&c, 0x6000, 0x2222222222222222ull);
+	put64(&c, 0x7000, 0xaaaaaaaaaaaaaaaaull);  /* the swap value */
+	put64(&c, 0x7010, 0xbbbbbbbbbbbbbbbbull);  /* the store value */
+	CHECK_RET(set_keys(c.g.vm, 5, 1, 0x60), 0);
+	CHECK_RET(set_keys(c.g.vm, 6, 1, 0x50), 0);
+	for (int matching = 0; matching < 2; matching++) {
+		c.run->psw_mask = PSW_64 | 6ull << 52; /* PSW key 6 */
+		c.run->psw_addr = 0x1000;
+		c.run->s.regs.gprs[0] = 1 | 3 << 8; /* 8-byte swap, 8-byte store */
+		c.run->s.regs.gprs[1] = 0x7000;
+		c.run->s.regs.gprs[4] = 0x5000;
+		c.run->s.regs.gprs[5] = 0x6000;
+		c.run->s.regs.gprs[6] = 0x1111111111111111ull;
+		c.run->kvm_dirty_regs = KVM_SYNC_GPRS;
+		CHECK(run_to_exit(&c));
+		if (!matching) {
+			CHECK(c.run->psw_addr == 0x3004 && load_be16(c.g.mem + 0x8e) == 0x04);
+			CHECK(get64(&c, 0x5000) == 0x1111111111111111ull);
+			CHECK(get64(&c, 0x6000) == 0x2222222222222222ull);
+			CHECK_RET(set_keys(c.g.vm, 6, 1, 0x60), 0);
+		} else {
+			CHECK(c.run->psw_addr == 0x100a && ((c.run->psw_mask >> 44) & 3) == 0);
+			CHECK(get64(&c, 0x5000) == 0xaaaaaaaaaaaaaaaaull);
+			CHECK(get64(&c, 0x6000) == 0xbbbbbbbbbbbbbbbbull);
+		}
+	}
+	ok = true;
+done:
+	cpu_close(&c);
+	return ok;
+}
+
 int main(void)
 {
 	alarm(120);
@@ -371,5 +423,6 @@ int main(void)
 	RUN(test_disabled_wait_exits);
 	RUN(test_slot_replaced_under_a_running_guest);
 	RUN(test_machine_check_saves_current_registers);
+	RUN(test_csst_checks_the_store_operand_first);
 	DONE();
 }

@@ -227,7 +227,7 @@ c_test!(test_dat, 2);
 c_test!(test_guest, 11);
 c_test!(test_wait, 12);
 c_test!(test_stats, 5);
-c_test!(test_cpu_run, 8);
+c_test!(test_cpu_run, 9);
 c_test!(test_stsi, 11);
 c_test!(test_sigp, 12);
 c_test!(test_guestdbg, 6);

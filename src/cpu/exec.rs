@@ -1617,6 +1617,61 @@ pub fn cds(c: &mut Ctx) -> Result<(), Pgm> {
     Ok(())
 }
 
+/// Compare and swap and store. GR0 bits 56-63: the function code (0: 4-byte, 1: 8-byte,
+/// 2: 16-byte compare and swap, the last with facility 33), bits 48-55: the store
+/// characteristic (the store operand is 2^SC bytes, 16 with facility 33); GR1: the
+/// parameter list (its rightmost four bits ignored), the swap value left-aligned in bytes
+/// 0-15 and the store value in bytes 16-31. The first operand, aligned to its size, is
+/// compared with R3 (bits 32-63, the 64 bits, or the even/odd pair): equal, the swap value
+/// replaces it, the store value is stored at the second operand (aligned to its size) and
+/// CC 0; unequal, R3 receives the first operand and CC 1. The store operand is checked for
+/// access before the compare and swap, so an exception leaves both operands unchanged.
+pub fn csst(c: &mut Ctx) -> Result<(), Pgm> {
+    let r0 = c.cpu.r64(0);
+    let (fc, sc) = ((r0 & 0xff) as u32, ((r0 >> 8) & 0xff) as u32);
+    let level2 = c.cpu.facilities.has_bit(33);
+    if fc > 2 || sc > 4 || ((fc == 2 || sc == 4) && !level2) || (fc == 2 && c.i.r3 & 1 != 0) {
+        return Err(Pgm::Specification);
+    }
+    let (a1, a2) = (c.ea1(), c.ea2());
+    let (n1, n2) = (4usize << fc, 1usize << sc);
+    if a1 & (n1 as u64 - 1) != 0 || a2 & (n2 as u64 - 1) != 0 {
+        return Err(Pgm::Specification);
+    }
+    c.mem.probe_write(a2, n2)?;
+    let pl = c.cpu.wrap(c.cpu.r64(1) & !15);
+    let mut store = [0u8; 16];
+    c.mem
+        .read(c.cpu.wrap(pl.wrapping_add(16)), &mut store[..n2])?;
+    let mut swap = [0u8; 16];
+    c.mem.read(pl, &mut swap[..n1])?;
+    let r3 = c.i.r3;
+    let mut old = [0u8; 16];
+    match fc {
+        0 => old[..4].copy_from_slice(&c.cpu.r32(r3).to_be_bytes()),
+        1 => old[..8].copy_from_slice(&c.cpu.r64(r3).to_be_bytes()),
+        _ => {
+            old[..8].copy_from_slice(&c.cpu.r64(r3).to_be_bytes());
+            old[8..].copy_from_slice(&c.cpu.r64(r3 + 1).to_be_bytes());
+        }
+    }
+    let equal = c.mem.cas(a1, &mut old[..n1], &swap[..n1])?;
+    if equal {
+        c.mem.write(a2, &store[..n2])?;
+    } else {
+        match fc {
+            0 => c.cpu.set_r32(r3, be(&old[..4]) as u32),
+            1 => c.cpu.set_r64(r3, be(&old[..8])),
+            _ => {
+                c.cpu.set_r64(r3, be(&old[..8]));
+                c.cpu.set_r64(r3 + 1, be(&old[8..]));
+            }
+        }
+    }
+    c.cpu.set_cc(u8::from(!equal));
+    Ok(())
+}
+
 /// Store facility list extended: as many doublewords of the machine's facility list (the
 /// CPU model's, or the installed facilities) as R0's bits 56-63 + 1 allow; CC 3 and the needed count - 1 in R0 when that is too few.
 pub fn stfle(c: &mut Ctx) -> Result<(), Pgm> {

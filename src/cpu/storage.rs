@@ -22,6 +22,15 @@ pub trait Storage {
     /// is `true`; otherwise `old` receives the current contents and the result is `false`.
     fn cas(&mut self, addr: u64, old: &mut [u8], new: &[u8]) -> Result<bool, Pgm>;
 
+    /// The access exception a store of `len` (1..=16) bytes at logical `addr` would take,
+    /// without storing (CSST checks its store operand before the compare and swap). The
+    /// bytes lie in one page. Default: the exceptions of a fetch, for a storage without
+    /// store protection.
+    fn probe_write(&mut self, addr: u64, len: usize) -> Result<(), Pgm> {
+        let mut b = [0u8; 16];
+        self.read(addr, &mut b[..len.min(16)])
+    }
+
     /// Translate the logical address of an instruction fetch to its absolute address (the
     /// key of the instruction cache).
     fn fetch_absolute(&mut self, addr: u64) -> Result<u64, Pgm>;

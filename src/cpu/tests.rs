@@ -318,6 +318,99 @@ fn compare_and_swap_and_its_alignment() {
     assert_eq!(t.step(), Err(Pgm::Specification));
 }
 
+/// CSST at CODE: first operand 0(R4), second operand 0(R5), R3 = 6.
+fn csst_case(fc: u64, sc: u64) -> T {
+    let mut t = T::new(&[asm("CSST", |i| {
+        i.r3 = 6;
+        i.b1 = 4;
+        i.b2 = 5;
+    })]);
+    // The parameter list at DATA + 0x100 (GR1's rightmost four bits are ignored).
+    let mut pl = [0u8; 32];
+    for (k, b) in pl.iter_mut().enumerate() {
+        *b = 0xa0 + k as u8;
+    }
+    t.mem.store(DATA + 0x100, &pl).unwrap();
+    t.mem.store(DATA, &[0x11; 16]).unwrap();
+    t.mem.store(DATA + 0x40, &[0x22; 16]).unwrap();
+    t.cpu.gr[0] = 0xffff_ffff_ffff_0000 | sc << 8 | fc;
+    (t.cpu.gr[1], t.cpu.gr[4], t.cpu.gr[5]) = (DATA + 0x10f, DATA, DATA + 0x40);
+    (t.cpu.gr[6], t.cpu.gr[7]) = (0x1111_1111_1111_1111, 0x1111_1111_1111_1111);
+    t
+}
+
+fn bytes(t: &mut T, a: u64, n: usize) -> Vec<u8> {
+    let mut b = vec![0u8; n];
+    t.mem.read(a, &mut b).unwrap();
+    b
+}
+
+#[test]
+fn compare_and_swap_and_store() {
+    // Equal, 8-byte swap and 4-byte store: the swap value from the list's bytes 0-7, the
+    // store value from bytes 16-19; CC 0.
+    let mut t = csst_case(1, 2);
+    t.step().unwrap();
+    assert_eq!(t.cpu.cc(), 0);
+    let pl: Vec<u8> = (0..32).map(|k| 0xa0 + k).collect();
+    assert_eq!(bytes(&mut t, DATA, 16)[..8], pl[..8]);
+    assert_eq!(bytes(&mut t, DATA, 16)[8..], [0x11; 8]);
+    assert_eq!(bytes(&mut t, DATA + 0x40, 8)[..4], pl[16..20]);
+    assert_eq!(bytes(&mut t, DATA + 0x40, 8)[4..], [0x22; 4]);
+    // Unequal: R3 gets the first operand, nothing is stored, CC 1.
+    let mut t = csst_case(0, 0);
+    t.cpu.gr[6] = 0x5555_5555_1111_1112;
+    t.step().unwrap();
+    assert_eq!((t.cpu.cc(), t.cpu.gr[6]), (1, 0x5555_5555_1111_1111));
+    assert_eq!(bytes(&mut t, DATA, 4), [0x11; 4]);
+    assert_eq!(bytes(&mut t, DATA + 0x40, 1), [0x22]);
+    // 16-byte swap and 16-byte store (facility 33): R3 and R3 + 1 compared.
+    let mut t = csst_case(2, 4);
+    t.step().unwrap();
+    assert_eq!(t.cpu.cc(), 0);
+    assert_eq!(bytes(&mut t, DATA, 16), pl[..16]);
+    assert_eq!(bytes(&mut t, DATA + 0x40, 16), pl[16..]);
+    let mut t = csst_case(2, 3);
+    t.cpu.gr[7] = 0;
+    t.step().unwrap();
+    assert_eq!(
+        (t.cpu.cc(), t.cpu.gr[6], t.cpu.gr[7]),
+        (1, 0x1111_1111_1111_1111, 0x1111_1111_1111_1111)
+    );
+    // Specification: function code 3, store characteristic 5, an odd R3 for the 16-byte
+    // swap, a misaligned first or second operand; nothing changes.
+    for (fc, sc, r4, r5) in [
+        (3, 0, DATA, DATA + 0x40),
+        (0, 5, DATA, DATA + 0x40),
+        (1, 0, DATA + 4, DATA + 0x40),
+        (0, 3, DATA, DATA + 0x44),
+        (2, 0, DATA + 8, DATA + 0x40),
+    ] {
+        let mut t = csst_case(fc, sc);
+        (t.cpu.gr[4], t.cpu.gr[5]) = (r4, r5);
+        assert_eq!(t.step(), Err(Pgm::Specification), "fc {fc} sc {sc}");
+        assert_eq!(bytes(&mut t, DATA, 16), [0x11; 16]);
+    }
+    let mut t = T::new(&[asm("CSST", |i| {
+        i.r3 = 7;
+        i.b1 = 4;
+        i.b2 = 5;
+    })]);
+    (t.cpu.gr[0], t.cpu.gr[4], t.cpu.gr[5]) = (2, DATA, DATA + 0x40);
+    assert_eq!(t.step(), Err(Pgm::Specification));
+    // Without facility 33 function code 2 and store characteristic 4 are reserved.
+    for (fc, sc) in [(2, 0), (0, 4)] {
+        let mut t = csst_case(fc, sc);
+        t.cpu.facilities.0[0] &= !(1u64 << (63 - 33));
+        assert_eq!(t.step(), Err(Pgm::Specification));
+    }
+    // A store operand outside storage: addressing, and the first operand unchanged.
+    let mut t = csst_case(1, 3);
+    t.cpu.gr[5] = 0x10_0000;
+    assert_eq!(t.step(), Err(Pgm::Addressing));
+    assert_eq!(bytes(&mut t, DATA, 8), [0x11; 8]);
+}
+
 #[test]
 fn strings_and_long_moves() {
     // CLST with reserved bits of R0 set.

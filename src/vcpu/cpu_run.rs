@@ -333,6 +333,22 @@ impl Storage for VcpuStorage<'_> {
         self.access(addr, buf, Mode::Fetch)
     }
 
+    fn probe_write(&mut self, addr: u64, len: usize) -> std::result::Result<(), Pgm> {
+        let key = self.key();
+        gaccess::guest_translate_checked(
+            self.vm,
+            self.vcpu,
+            self.st,
+            LogicalAddr(addr),
+            0,
+            len,
+            Mode::Store,
+            key,
+        )
+        .map(drop)
+        .map_err(|f| self.fail(f))
+    }
+
     fn write(&mut self, addr: u64, buf: &[u8]) -> std::result::Result<(), Pgm> {
         // All or nothing: an operand crossing a page is checked on every page first.
         let crosses = (addr & (PAGE_SIZE - 1)) + buf.len() as u64 > PAGE_SIZE;
