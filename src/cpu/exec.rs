@@ -1624,8 +1624,8 @@ pub fn cds(c: &mut Ctx) -> Result<(), Pgm> {
 /// 0-15 and the store value in bytes 16-31. The first operand, aligned to its size, is
 /// compared with R3 (bits 32-63, the 64 bits, or the even/odd pair): equal, the swap value
 /// replaces it, the store value is stored at the second operand (aligned to its size) and
-/// CC 0; unequal, R3 receives the first operand and CC 1. The store operand is checked for
-/// access before the compare and swap, so an exception leaves both operands unchanged.
+/// CC 0; unequal, R3 receives the first operand and CC 1. Both operands are checked for a
+/// store before the compare and swap, so an exception leaves both unchanged.
 pub fn csst(c: &mut Ctx) -> Result<(), Pgm> {
     let r0 = c.cpu.r64(0);
     let (fc, sc) = ((r0 & 0xff) as u32, ((r0 >> 8) & 0xff) as u32);
@@ -1638,6 +1638,9 @@ pub fn csst(c: &mut Ctx) -> Result<(), Pgm> {
     if a1 & (n1 as u64 - 1) != 0 || a2 & (n2 as u64 - 1) != 0 {
         return Err(Pgm::Specification);
     }
+    // Access exceptions in the order of the operands: the first (for a store), the second,
+    // the parameter list.
+    c.mem.probe_write(a1, n1)?;
     c.mem.probe_write(a2, n2)?;
     let pl = c.cpu.wrap(c.cpu.r64(1) & !15);
     let mut store = [0u8; 16];

@@ -763,6 +763,7 @@ table! {
     0xeb31 RSYa "CDSY"   LongDisplacement cds Nil 4;
     0xeb3e RSYa "CDSG"   Base cds   Nil 8;
     0xc802 SSF  "CSST"   CompareAndSwapAndStore csst Nil 0;
+    0xc800 SSF  "MVCOS"  MoveWithOptionalSpecifications mvcos Nil 0;
     0xb222 RRE  "IPM"    Base ipm   Nil 0;
     0xb2b0 S    "STFLE"  Base stfle Nil 0;
     0x04   RR   "SPM"    Base spm   Nil 0;

@@ -119,6 +119,8 @@ pub enum Facility {
     LongDisplacement = 18,
     /// 21: extended immediate.
     ExtendedImmediate = 21,
+    /// 27: move with optional specifications (MVCOS).
+    MoveWithOptionalSpecifications = 27,
     /// 32: compare and swap and store (CSST, function codes 0-1, store sizes 1-8).
     CompareAndSwapAndStore = 32,
     /// 34: general-instructions extension (z10).
@@ -139,9 +141,9 @@ impl Facilities {
         let mut f = Facilities([0; 4]);
         // 8: EDAT-1 (PFMF, SSKE multiple-block), 10: conditional SSKE, 14: non-quiescing
         // key setting.
-        // 32, 33: compare and swap and store, and its second level (CSST's 128-bit
-        // compare and swap and 16-byte store).
-        for b in [0u8, 8, 10, 14, 18, 21, 32, 33, 34, 42] {
+        // 27: MVCOS; 32, 33: compare and swap and store, and its second level (CSST's
+        // 128-bit compare and swap and 16-byte store).
+        for b in [0u8, 8, 10, 14, 18, 21, 27, 32, 33, 34, 42] {
             f.set(b);
         }
         f

@@ -31,6 +31,30 @@ pub trait Storage {
         self.read(addr, &mut b[..len.min(16)])
     }
 
+    /// MVCOS's operand fetch: `buf.len()` bytes at logical `addr` in address space `space`
+    /// (the PSW's address-space-control encoding: 0 primary, 1 access-register mode through
+    /// access register `ar`, 2 secondary, 3 home) with access key `key`, instead of the
+    /// PSW's space and key. DAT is on (the caller checked). Default: [`Storage::read`], for a
+    /// storage with one address space and no keys.
+    fn read_in(
+        &mut self,
+        space: u8,
+        ar: u8,
+        key: u8,
+        addr: u64,
+        buf: &mut [u8],
+    ) -> Result<(), Pgm> {
+        let _ = (space, ar, key);
+        self.read(addr, buf)
+    }
+
+    /// MVCOS's operand store, as [`Storage::read_in`] and all-or-nothing like
+    /// [`Storage::write`]. Default: [`Storage::write`].
+    fn write_in(&mut self, space: u8, ar: u8, key: u8, addr: u64, buf: &[u8]) -> Result<(), Pgm> {
+        let _ = (space, ar, key);
+        self.write(addr, buf)
+    }
+
     /// Translate the logical address of an instruction fetch to its absolute address (the
     /// key of the instruction cache).
     fn fetch_absolute(&mut self, addr: u64) -> Result<u64, Pgm>;

@@ -165,6 +165,61 @@ pub fn sac(c: &mut Ctx) -> Result<(), Pgm> {
     Ok(())
 }
 
+/// MOVE WITH OPTIONAL SPECIFICATIONS (facility 27): up to 4096 bytes from the second
+/// operand to the first, each accessed with the key and address space its operand-access
+/// control in GR0 names (OAC1 bits 32-47, OAC2 bits 48-63: key in bits 0-3, address-space
+/// control in bits 8-9, their validity bits K 14 and A 15; an invalid one means the PSW's).
+/// The true length is R3 (64 or 32 bits by the addressing mode): more than 4096 moves 4096
+/// with CC 3, else all with CC 0. Special-operation exception with DAT off, for a home-space
+/// first operand in the problem state, and for a secondary space without CR0's
+/// secondary-space control; privileged-operation exception in the problem state for a key
+/// the PSW-key mask does not permit. The second operand is fetched whole before the first
+/// is stored, and the store is all-or-nothing, so an access exception moves nothing.
+pub fn mvcos(c: &mut Ctx) -> Result<(), Pgm> {
+    let m = c.cpu.psw_mask;
+    if m & psw::DAT == 0 {
+        return Err(SPECIAL_OPERATION);
+    }
+    let r0 = c.cpu.r64(0);
+    let (psw_key, psw_as) = ((m >> psw::KEY_SHIFT) & 0xf, (m >> psw::AS_SHIFT) & 3);
+    // (key, address space, whether the space was specified) of an operand-access control.
+    let oac = |h: u64| {
+        let key = if h & 2 != 0 { (h >> 12) & 0xf } else { psw_key };
+        let space = if h & 1 != 0 { (h >> 6) & 3 } else { psw_as };
+        (key as u8, space as u8, h & 1 != 0)
+    };
+    let (key1, as1, a1) = oac((r0 >> 16) & 0xffff);
+    let (key2, as2, _) = oac(r0 & 0xffff);
+    let problem = m & psw::PROBLEM != 0;
+    if a1 && as1 == 3 && problem {
+        return Err(SPECIAL_OPERATION);
+    }
+    if c.cpu.cr[0] & psw::CR0_SECONDARY == 0 && (as1 == 2 || as2 == 2) {
+        return Err(SPECIAL_OPERATION);
+    }
+    let permitted = |key: u8| (c.cpu.cr[3] >> 16) & (0x8000 >> key) != 0;
+    if problem && !(permitted(key1) && permitted(key2)) {
+        return Err(Pgm::PrivilegedOperation);
+    }
+    let len = match c.cpu.amode() {
+        AddressingMode::A64 => c.cpu.r64(c.i.r3),
+        _ => u64::from(c.cpu.r32(c.i.r3)),
+    };
+    let (len, cc) = if len > 4096 {
+        (4096, 3)
+    } else {
+        (len as usize, 0)
+    };
+    if len > 0 {
+        let mut buf = vec![0u8; len];
+        let (a1, a2) = (c.ea1(), c.ea2());
+        c.mem.read_in(as2, c.i.b2, key2, a2, &mut buf)?;
+        c.mem.write_in(as1, c.i.b1, key1, a1, &buf)?;
+    }
+    c.cpu.set_cc(cc);
+    Ok(())
+}
+
 /// EXTRACT PSW: mask bits 0-31 into R1 bits 32-63, bits 32-63 into R2's (R2 0: none).
 pub fn epsw(c: &mut Ctx) -> Result<(), Pgm> {
     let m = c.cpu.psw_mask;

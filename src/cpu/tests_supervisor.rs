@@ -808,3 +808,123 @@ fn stfle_answers_the_machines_facility_list() {
     cpu.step(&mut mem).unwrap();
     assert_eq!(&mem.0.mem[200..204], &[0xf0, 0, 0, 1]);
 }
+
+/// A machine that records MVCOS's operand accesses: (store, space, access register, key,
+/// address, length).
+struct Spaces {
+    mem: VecStorage,
+    calls: Vec<(bool, u8, u8, u8, u64, usize)>,
+}
+
+impl Storage for Spaces {
+    fn read(&mut self, a: u64, b: &mut [u8]) -> Result<(), Pgm> {
+        self.mem.read(a, b)
+    }
+    fn write(&mut self, a: u64, b: &[u8]) -> Result<(), Pgm> {
+        self.mem.write(a, b)
+    }
+    fn cas(&mut self, a: u64, o: &mut [u8], n: &[u8]) -> Result<bool, Pgm> {
+        self.mem.cas(a, o, n)
+    }
+    fn fetch_absolute(&mut self, a: u64) -> Result<u64, Pgm> {
+        self.mem.fetch_absolute(a)
+    }
+    fn read_absolute(&mut self, a: u64, b: &mut [u8]) -> Result<(), Pgm> {
+        self.mem.read_absolute(a, b)
+    }
+    fn read_in(&mut self, s: u8, ar: u8, k: u8, a: u64, b: &mut [u8]) -> Result<(), Pgm> {
+        self.calls.push((false, s, ar, k, a, b.len()));
+        self.mem.read(a, b)
+    }
+    fn write_in(&mut self, s: u8, ar: u8, k: u8, a: u64, b: &[u8]) -> Result<(), Pgm> {
+        self.calls.push((true, s, ar, k, a, b.len()));
+        self.mem.write(a, b)
+    }
+}
+
+/// MVCOS 0(R4),0(R5),R6 with GR0 = `r0`, GR6 = `len`, under `mask` (DAT on unless cleared)
+/// with CR0's secondary-space control and CR3's PSW-key mask for keys 0-7.
+fn mvcos(r0: u64, len: u64, mask: u64) -> (Result<(), Pgm>, Cpu, Spaces) {
+    let code = asm("MVCOS", |i| {
+        i.b1 = 4;
+        i.b2 = 5;
+        i.r3 = 6;
+    });
+    let mut mem = Spaces {
+        mem: VecStorage::new(0x10000),
+        calls: Vec::new(),
+    };
+    mem.mem.store(CODE, &code).unwrap();
+    mem.mem.store(DATA, &[0x5a; 0x1800]).unwrap();
+    let mut cpu = Cpu::new(Facilities::z196());
+    cpu.psw_mask = mask;
+    cpu.psw_addr = CODE;
+    cpu.cr[0] |= psw::CR0_SECONDARY;
+    cpu.cr[3] = 0xff00 << 16;
+    (cpu.gr[0], cpu.gr[4], cpu.gr[5], cpu.gr[6]) = (r0, 0x8000, DATA, len);
+    let r = cpu.step(&mut mem);
+    (r, cpu, mem)
+}
+
+#[test]
+fn move_with_optional_specifications() {
+    let sup = (psw::EA | psw::BA | psw::DAT) | 2 << psw::KEY_SHIFT | 2 << psw::AS_SHIFT;
+    // OAC1: key 3 (K), home space (A); OAC2: key 9 without K (the PSW's key 2), primary
+    // with A. The source is fetched whole before the target is stored.
+    let (r, cpu, mem) = mvcos(0x30c3 << 16 | 0x9001, 0x123, sup);
+    assert_eq!(r, Ok(()));
+    assert_eq!(cpu.cc(), 0);
+    assert_eq!(
+        mem.calls,
+        [
+            (false, 0, 5, 2, DATA, 0x123),
+            (true, 3, 4, 3, 0x8000, 0x123)
+        ]
+    );
+    assert_eq!(mem.mem.mem[0x8000..0x8123], [0x5a; 0x123]);
+    assert_eq!(mem.mem.mem[0x8123], 0);
+    // No validity bits: the PSW's key and space for both; more than 4096: 4096 and CC 3.
+    let (r, cpu, mem) = mvcos(0xf0c0_f0c0, 0x1001, sup);
+    assert_eq!((r, cpu.cc()), (Ok(()), 3));
+    assert_eq!(
+        mem.calls,
+        [(false, 2, 5, 2, DATA, 4096), (true, 2, 4, 2, 0x8000, 4096)]
+    );
+    // Access-register mode names the operand's base register; zero length moves nothing.
+    let (r, cpu, mem) = mvcos(0x0041 << 16 | 0x0041, 0, sup);
+    assert_eq!((r, cpu.cc(), mem.calls.len()), (Ok(()), 0, 0));
+    // In 31-bit mode the length is R3's bits 32-63.
+    let (r, cpu, mem) = mvcos(0, 0xffff_ffff_0000_0010, sup & !psw::EA);
+    assert_eq!((r, cpu.cc(), mem.calls[0].5), (Ok(()), 0, 0x10));
+    // DAT off: special operation.
+    let special = Pgm::Other {
+        code: 0x13,
+        teid: 0,
+    };
+    assert_eq!(mvcos(0, 8, sup & !psw::DAT).0, Err(special));
+    // Home space for the first operand in the problem state: special operation; for the
+    // second operand it is allowed.
+    let prob = sup | psw::PROBLEM;
+    assert_eq!(mvcos(0x00c1 << 16, 8, prob).0, Err(special));
+    assert_eq!(mvcos(0x00c1, 8, prob).0, Ok(()));
+    // A secondary space (named or the PSW's) without CR0's secondary-space control.
+    for (r0, mask) in [(0x0081u64, sup & !(3 << psw::AS_SHIFT)), (0, sup)] {
+        let code = asm("MVCOS", |i| i.r3 = 6);
+        let mut mem = VecStorage::new(0x10000);
+        mem.store(CODE, &code).unwrap();
+        let mut cpu = Cpu::new(Facilities::z196());
+        (cpu.psw_mask, cpu.psw_addr, cpu.gr[0], cpu.gr[6]) = (mask, CODE, r0, 8);
+        assert_eq!(cpu.step(&mut mem), Err(special), "{r0:#x}");
+    }
+    // The problem state: a key the PSW-key mask does not permit (8, or the PSW's 9) is a
+    // privileged-operation exception; permitted keys move.
+    assert_eq!(
+        mvcos(0x8002 << 16, 8, prob).0,
+        Err(Pgm::PrivilegedOperation)
+    );
+    assert_eq!(
+        mvcos(0, 8, prob | 9 << psw::KEY_SHIFT).0,
+        Err(Pgm::PrivilegedOperation)
+    );
+    assert_eq!(mvcos(0x7002 << 16 | 0x1002, 8, prob).0, Ok(()));
+}

@@ -319,6 +319,61 @@ impl VcpuStorage<'_> {
         .map_err(|f| self.fail(f))
     }
 
+    /// An access in address space `space` with access register `ar` and access key `key`
+    /// (MVCOS): the PSW's address-space control is replaced for the access, past the TLB,
+    /// so translation, protection and the exception's TEID are those of that space. A store
+    /// checks every page before it stores.
+    fn access_in(
+        &mut self,
+        space: u8,
+        ar: u8,
+        key: u8,
+        addr: u64,
+        data: &mut [u8],
+        mode: Mode,
+    ) -> std::result::Result<(), Pgm> {
+        let saved = self.st.psw.0;
+        self.st.psw.0 = (saved & !(3 << 46)) | u64::from(space & 3) << 46;
+        let mut r = Ok(());
+        if mode == Mode::Store {
+            let mut a = addr;
+            let end = addr.wrapping_add(data.len() as u64);
+            while r.is_ok() && a != end {
+                let n = (PAGE_SIZE - (a & (PAGE_SIZE - 1))).min(end.wrapping_sub(a));
+                r = gaccess::guest_translate_checked(
+                    self.vm,
+                    self.vcpu,
+                    self.st,
+                    LogicalAddr(a),
+                    ar,
+                    n as usize,
+                    Mode::Store,
+                    key,
+                )
+                .map(drop);
+                a = a.wrapping_add(n);
+            }
+        }
+        if r.is_ok() {
+            r = gaccess::guest_access(
+                self.vm,
+                self.vcpu,
+                self.st,
+                LogicalAddr(addr),
+                ar,
+                data,
+                mode,
+                key,
+            );
+        }
+        self.st.psw.0 = saved;
+        r.map_err(|f| self.fail(f))?;
+        if mode == Mode::Store {
+            self.watch_store(addr, data.len());
+        }
+        Ok(())
+    }
+
     /// A logical store of `len` bytes at `addr` happened: note it for the watchpoints.
     #[inline]
     fn watch_store(&mut self, addr: u64, len: usize) {
@@ -331,6 +386,29 @@ impl VcpuStorage<'_> {
 impl Storage for VcpuStorage<'_> {
     fn read(&mut self, addr: u64, buf: &mut [u8]) -> std::result::Result<(), Pgm> {
         self.access(addr, buf, Mode::Fetch)
+    }
+
+    fn read_in(
+        &mut self,
+        space: u8,
+        ar: u8,
+        key: u8,
+        addr: u64,
+        buf: &mut [u8],
+    ) -> std::result::Result<(), Pgm> {
+        self.access_in(space, ar, key, addr, buf, Mode::Fetch)
+    }
+
+    fn write_in(
+        &mut self,
+        space: u8,
+        ar: u8,
+        key: u8,
+        addr: u64,
+        buf: &[u8],
+    ) -> std::result::Result<(), Pgm> {
+        let mut data = buf.to_vec();
+        self.access_in(space, ar, key, addr, &mut data, Mode::Store)
     }
 
     fn probe_write(&mut self, addr: u64, len: usize) -> std::result::Result<(), Pgm> {
