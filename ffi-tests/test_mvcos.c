@@ -2,8 +2,8 @@
  * MOVE WITH OPTIONAL SPECIFICATIONS through KVM_RUN: each operand is accessed in the address
  * space and with the key its operand-access control in GR0 names (SA22-7832, "MOVE WITH
  * OPTIONAL SPECIFICATIONS"): a secondary-space source into a primary-space target, a target
- * key the storage key refuses (protection, nothing moved), and the special-operation
- * exception without CR0's secondary-space control.
+ * key the storage key refuses (protection, nothing moved), MOVE TO PRIMARY, and the
+ * special-operation exception without CR0's secondary-space control.
  */
 #include "dat.h"
 
@@ -79,6 +79,25 @@ static bool test_mvcos_spaces_and_keys(void)
 	/* With key 5 the store is allowed. */
 	CHECK(run_mvcos(&c, 0x5003ull << 16 | 0x0081));
 	CHECK(c.run->psw_addr == 0x100a && c.g.mem[PRIMARY_PAGE] == 0x22);
+
+	/* MVCP 0(%r6,%r4),0(%r5),%r7: 8 bytes from the secondary space to the primary one. */
+	static const uint8_t mvcp[] = {
+		0xda, 0x67, 0x40, 0x00, 0x50, 0x00, /* 1100: mvcp 0(%r6,%r4),0(%r5),%r7 */
+		0x83, 0x00, 0x05, 0x01,             /* 1106: diag 0,0,0x501 */
+	};
+	memcpy(c.g.mem + 0x1100, mvcp, sizeof(mvcp));
+	memset(c.g.mem + PRIMARY_PAGE, 0x11, 32);
+	memset(c.g.mem + SECONDARY_PAGE, 0x33, 32);
+	c.run->psw_mask = PSW_64 | PSW_DAT;
+	c.run->psw_addr = 0x1100;
+	c.run->s.regs.gprs[4] = VA;
+	c.run->s.regs.gprs[5] = VA;
+	c.run->s.regs.gprs[6] = 8;
+	c.run->s.regs.gprs[7] = 0;
+	c.run->kvm_dirty_regs = KVM_SYNC_GPRS;
+	CHECK(KVM_IOCTL(c.vcpu, KVM_RUN, 0) == 0 && c.run->psw_addr == 0x110a);
+	for (int i = 0; i < 16; i++)
+		CHECK(c.g.mem[PRIMARY_PAGE + i] == (i < 8 ? 0x33 : 0x11));
 
 	/* Without CR0's secondary-space control a secondary operand is a special operation. */
 	crs[0] = 0;

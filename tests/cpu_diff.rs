@@ -1098,14 +1098,14 @@ fn every_row_is_in_a_differential_class_or_listed() {
     ];
     // Supervisor instructions that do not raise a privileged-operation exception in every
     // problem-state case (semiprivileged, or problem-state instructions reading the
-    // machine's clock): unit-tested in src/cpu/tests.rs. MVCOS: qemu 7.2 refuses it in the
-    // problem state (an addressing exception); unit-tested, and through KVM_RUN in
-    // ffi-tests/test_mvcos.c.
+    // machine's clock): unit-tested in src/cpu/tests.rs. The moves between address spaces
+    // and keys (qemu 7.2 refuses MVCOS in the problem state with an addressing exception):
+    // unit-tested, MVCOS and MVCP also through KVM_RUN in ffi-tests/test_mvcos.c.
     // LTEBR/LTDBR: qemu 7.2 copies a signalling NaN without the invalid-operation
     // exception the Principles of Operation require (unit-tested).
     let supervisor = [
         "LTEBR", "LTDBR", "SVC", "SPKA", "IPK", "SAC", "SACF", "EPSW", "STCK", "STCKF", "STCKE",
-        "IVSK", "MVCOS",
+        "IVSK", "MVCOS", "MVCP", "MVCS", "MVCK", "MVCSK", "MVCDK",
     ];
     for d in INSNS {
         let listed = CLASSES.iter().any(|(_, m)| m.contains(&d.mnemonic))

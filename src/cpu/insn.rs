@@ -764,6 +764,11 @@ table! {
     0xeb3e RSYa "CDSG"   Base cds   Nil 8;
     0xc802 SSF  "CSST"   CompareAndSwapAndStore csst Nil 0;
     0xc800 SSF  "MVCOS"  MoveWithOptionalSpecifications mvcos Nil 0;
+    0xda   SSd  "MVCP"   Base mvcp  Nil 0;
+    0xdb   SSd  "MVCS"   Base mvcp  Nil 1;
+    0xd9   SSd  "MVCK"   Base mvck  Nil 0;
+    0xe50e SSE  "MVCSK"  Base mvcsk Nil 0;
+    0xe50f SSE  "MVCDK"  Base mvcsk Nil 1;
     0xb222 RRE  "IPM"    Base ipm   Nil 0;
     0xb2b0 S    "STFLE"  Base stfle Nil 0;
     0x04   RR   "SPM"    Base spm   Nil 0;

@@ -197,8 +197,7 @@ pub fn mvcos(c: &mut Ctx) -> Result<(), Pgm> {
     if c.cpu.cr[0] & psw::CR0_SECONDARY == 0 && (as1 == 2 || as2 == 2) {
         return Err(SPECIAL_OPERATION);
     }
-    let permitted = |key: u8| (c.cpu.cr[3] >> 16) & (0x8000 >> key) != 0;
-    if problem && !(permitted(key1) && permitted(key2)) {
+    if !(key_permitted(c, key1) && key_permitted(c, key2)) {
         return Err(Pgm::PrivilegedOperation);
     }
     let len = match c.cpu.amode() {
@@ -218,6 +217,104 @@ pub fn mvcos(c: &mut Ctx) -> Result<(), Pgm> {
     }
     c.cpu.set_cc(cc);
     Ok(())
+}
+
+/// Whether the PSW-key mask (CR3 bits 32-47) permits `key` in the problem state.
+fn key_permitted(c: &Ctx, key: u8) -> bool {
+    c.cpu.psw_mask & psw::PROBLEM == 0 || (c.cpu.cr[3] >> 16) & (0x8000 >> key) != 0
+}
+
+/// Moves `len` (0..=256) bytes from the second operand, fetched in address space `from.0`
+/// with key `from.1`, to the first, stored in space `to.0` with key `to.1` (each through its
+/// operand's base register in access-register mode): the source whole, then the target
+/// all-or-nothing.
+fn move_keyed(c: &mut Ctx, len: usize, to: (u8, u8), from: (u8, u8)) -> Result<(), Pgm> {
+    if len == 0 {
+        return Ok(());
+    }
+    let mut buf = [0u8; 256];
+    let (a1, a2) = (c.ea1(), c.ea2());
+    c.mem.read_in(from.0, c.i.b2, from.1, a2, &mut buf[..len])?;
+    c.mem.write_in(to.0, c.i.b1, to.1, a1, &buf[..len])
+}
+
+/// The true length of MVCP/MVCS/MVCK in R1 (64 or 32 bits by the addressing mode): the
+/// bytes to move (at most 256) and the condition code (3 when more were asked for).
+fn true_length(c: &Ctx) -> (usize, u8) {
+    let l = match c.cpu.amode() {
+        AddressingMode::A64 => c.cpu.r64(c.i.r1),
+        _ => u64::from(c.cpu.r32(c.i.r1)),
+    };
+    if l > 256 {
+        (256, 3)
+    } else {
+        (l as usize, 0)
+    }
+}
+
+/// MOVE TO PRIMARY (aux 0) / MOVE TO SECONDARY (aux 1): from the secondary space to the
+/// primary one or back, the secondary operand with the key in R3 bits 56-59, the primary one
+/// with the PSW key; the true length in R1. Special-operation exception without CR0's
+/// secondary-space control, with DAT off, or in access-register or home-space mode;
+/// privileged-operation exception in the problem state for a key the PSW-key mask does not
+/// permit.
+pub fn mvcp(c: &mut Ctx) -> Result<(), Pgm> {
+    let m = c.cpu.psw_mask;
+    if c.cpu.cr[0] & psw::CR0_SECONDARY == 0 || m & psw::DAT == 0 || (m >> psw::AS_SHIFT) & 1 != 0 {
+        return Err(SPECIAL_OPERATION);
+    }
+    let (len, cc) = true_length(c);
+    let key = ((c.cpu.r64(c.i.r3) >> 4) & 0xf) as u8;
+    if !key_permitted(c, key) {
+        return Err(Pgm::PrivilegedOperation);
+    }
+    let psw_key = ((m >> psw::KEY_SHIFT) & 0xf) as u8;
+    if c.i.def.aux == 0 {
+        move_keyed(c, len, (0, psw_key), (2, key))?;
+    } else {
+        move_keyed(c, len, (2, key), (0, psw_key))?;
+    }
+    c.cpu.set_cc(cc);
+    Ok(())
+}
+
+/// MOVE WITH KEY: the second operand fetched with the key in R3 bits 56-59, the first stored
+/// with the PSW key, both in the current address space; the true length in R1.
+pub fn mvck(c: &mut Ctx) -> Result<(), Pgm> {
+    let (len, cc) = true_length(c);
+    let key = ((c.cpu.r64(c.i.r3) >> 4) & 0xf) as u8;
+    if !key_permitted(c, key) {
+        return Err(Pgm::PrivilegedOperation);
+    }
+    let m = c.cpu.psw_mask;
+    let (space, psw_key) = (
+        ((m >> psw::AS_SHIFT) & 3) as u8,
+        ((m >> psw::KEY_SHIFT) & 0xf) as u8,
+    );
+    move_keyed(c, len, (space, psw_key), (space, key))?;
+    c.cpu.set_cc(cc);
+    Ok(())
+}
+
+/// MOVE WITH SOURCE KEY (aux 0) / DESTINATION KEY (aux 1): GR0 bits 56-63 + 1 bytes, the
+/// source (or destination) accessed with the key in GR1 bits 56-59, the other operand with
+/// the PSW key, in the current address space; the condition code is unchanged.
+pub fn mvcsk(c: &mut Ctx) -> Result<(), Pgm> {
+    let len = (c.cpu.r64(0) & 0xff) as usize + 1;
+    let key = ((c.cpu.r64(1) >> 4) & 0xf) as u8;
+    if !key_permitted(c, key) {
+        return Err(Pgm::PrivilegedOperation);
+    }
+    let m = c.cpu.psw_mask;
+    let (space, psw_key) = (
+        ((m >> psw::AS_SHIFT) & 3) as u8,
+        ((m >> psw::KEY_SHIFT) & 0xf) as u8,
+    );
+    if c.i.def.aux == 0 {
+        move_keyed(c, len, (space, psw_key), (space, key))
+    } else {
+        move_keyed(c, len, (space, key), (space, psw_key))
+    }
 }
 
 /// EXTRACT PSW: mask bits 0-31 into R1 bits 32-63, bits 32-63 into R2's (R2 0: none).

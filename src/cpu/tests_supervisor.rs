@@ -928,3 +928,120 @@ fn move_with_optional_specifications() {
     );
     assert_eq!(mvcos(0x7002 << 16 | 0x1002, 8, prob).0, Ok(()));
 }
+
+/// `code` with GR0/1 = r01, R4 = 0x8000 (target), R5 = DATA (source), R6 = length, R7 = key
+/// register, under `mask`, on the recording machine (CR0 secondary-space control on, CR3's
+/// PSW-key mask for keys 0-7).
+fn keyed_move(
+    code: Vec<u8>,
+    r01: (u64, u64),
+    len: u64,
+    key: u64,
+    mask: u64,
+) -> (Result<(), Pgm>, Cpu, Spaces) {
+    let mut mem = Spaces {
+        mem: VecStorage::new(0x10000),
+        calls: Vec::new(),
+    };
+    mem.mem.store(CODE, &code).unwrap();
+    mem.mem.store(DATA, &[0x5a; 0x200]).unwrap();
+    let mut cpu = Cpu::new(Facilities::z196());
+    (cpu.psw_mask, cpu.psw_addr) = (mask, CODE);
+    cpu.cr[0] |= psw::CR0_SECONDARY;
+    cpu.cr[3] = 0xff00 << 16;
+    (cpu.gr[0], cpu.gr[1]) = r01;
+    (cpu.gr[4], cpu.gr[5], cpu.gr[6], cpu.gr[7]) = (0x8000, DATA, len, key);
+    let r = cpu.step(&mut mem);
+    (r, cpu, mem)
+}
+
+#[test]
+fn moves_with_keys_and_between_spaces() {
+    let ssd = |m: &str| {
+        asm(m, |i| {
+            (i.r1, i.r3, i.b1, i.b2) = (6, 7, 4, 5);
+        })
+    };
+    let sse = |m: &str| {
+        asm(m, |i| {
+            (i.b1, i.b2) = (4, 5);
+        })
+    };
+    let sup = (psw::EA | psw::BA | psw::DAT) | 2 << psw::KEY_SHIFT;
+    let prob = sup | psw::PROBLEM;
+    // MVCP: secondary source with R3's key, primary target with the PSW key; CC 0.
+    let (r, cpu, mem) = keyed_move(ssd("MVCP"), (0, 0), 0x40, 0x30, sup);
+    assert_eq!((r, cpu.cc()), (Ok(()), 0));
+    assert_eq!(
+        mem.calls,
+        [(false, 2, 5, 3, DATA, 0x40), (true, 0, 4, 2, 0x8000, 0x40)]
+    );
+    assert_eq!(
+        mem.mem.mem[0x8000..0x8041],
+        [[0x5a; 0x40].as_slice(), &[0]].concat()
+    );
+    // MVCS: the other way round; more than 256 moves 256 with CC 3.
+    let (r, cpu, mem) = keyed_move(ssd("MVCS"), (0, 0), 0x101, 0x30, sup);
+    assert_eq!((r, cpu.cc()), (Ok(()), 3));
+    assert_eq!(
+        mem.calls,
+        [(false, 0, 5, 2, DATA, 256), (true, 2, 4, 3, 0x8000, 256)]
+    );
+    // Special operation: DAT off, access-register or home-space mode, no secondary control.
+    let special = Pgm::Other {
+        code: 0x13,
+        teid: 0,
+    };
+    for mask in [
+        sup & !psw::DAT,
+        sup | 1 << psw::AS_SHIFT,
+        sup | 3 << psw::AS_SHIFT,
+    ] {
+        assert_eq!(keyed_move(ssd("MVCP"), (0, 0), 8, 0, mask).0, Err(special));
+    }
+    let code = ssd("MVCS");
+    let mut mem = VecStorage::new(0x10000);
+    mem.store(CODE, &code).unwrap();
+    let mut cpu = Cpu::new(Facilities::z196());
+    (cpu.psw_mask, cpu.psw_addr) = (sup, CODE);
+    assert_eq!(cpu.step(&mut mem), Err(special));
+    // The problem state: R3's key 8 is not in the PSW-key mask.
+    assert_eq!(
+        keyed_move(ssd("MVCP"), (0, 0), 8, 0x80, prob).0,
+        Err(Pgm::PrivilegedOperation)
+    );
+    assert_eq!(keyed_move(ssd("MVCP"), (0, 0), 8, 0x70, prob).0, Ok(()));
+    // MVCK: the source with R3's key, both in the PSW's space (secondary here); length 0
+    // moves nothing.
+    let sec = sup | 2 << psw::AS_SHIFT;
+    let (r, cpu, mem) = keyed_move(ssd("MVCK"), (0, 0), 0x10, 0x60, sec);
+    assert_eq!((r, cpu.cc()), (Ok(()), 0));
+    assert_eq!(
+        mem.calls,
+        [(false, 2, 5, 6, DATA, 0x10), (true, 2, 4, 2, 0x8000, 0x10)]
+    );
+    let (r, _, mem) = keyed_move(ssd("MVCK"), (0, 0), 0, 0x60, sec);
+    assert_eq!((r, mem.calls.len()), (Ok(()), 0));
+    assert_eq!(
+        keyed_move(ssd("MVCK"), (0, 0), 8, 0x90, prob).0,
+        Err(Pgm::PrivilegedOperation)
+    );
+    // MVCSK / MVCDK: GR0 bits 56-63 + 1 bytes, GR1's key for the source / the target; the
+    // condition code stays.
+    let (r, cpu, mem) = keyed_move(sse("MVCSK"), (0x1_0000_0007, 0x50), 0, 0, sup | 1 << 44);
+    assert_eq!((r, cpu.cc()), (Ok(()), 1));
+    assert_eq!(
+        mem.calls,
+        [(false, 0, 5, 5, DATA, 8), (true, 0, 4, 2, 0x8000, 8)]
+    );
+    let (r, _, mem) = keyed_move(sse("MVCDK"), (0xff, 0x50), 0, 0, sup);
+    assert_eq!(r, Ok(()));
+    assert_eq!(
+        mem.calls,
+        [(false, 0, 5, 2, DATA, 256), (true, 0, 4, 5, 0x8000, 256)]
+    );
+    assert_eq!(
+        keyed_move(sse("MVCDK"), (0, 0xf0), 0, 0, prob).0,
+        Err(Pgm::PrivilegedOperation)
+    );
+}
