@@ -861,7 +861,7 @@ static bool test_termination(void)
 	struct kvm_s390_mem_op m = raw_mop(prefix + 464, sizeof(psw), KVM_S390_MEMOP_ABSOLUTE_WRITE, psw);
 	CHECK_RET(KVM_IOCTL(t.c.g.vm, KVM_S390_MEM_OP, &m), 0);
 	HOST_SYNC(&t, STAGE_IDLED);
-	uint64_t teid;
+	uint64_t teid = ~0ull; /* filled by the read below */
 	m = raw_mop(prefix + 168, sizeof(teid), KVM_S390_MEMOP_ABSOLUTE_READ, &teid);
 	CHECK_RET(KVM_IOCTL(t.c.g.vm, KVM_S390_MEM_OP, &m), 0);
 	/* bits 56, 60 and 61 form a code; 0 is the only one allowing termination */
