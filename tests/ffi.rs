@@ -232,6 +232,7 @@ c_test!(test_stsi, 11);
 c_test!(test_sigp, 12);
 c_test!(test_guestdbg, 6);
 c_test!(test_mvcos, 1);
+c_test!(test_random_guest, 1);
 c_test!(test_ioeventfd, 4);
 c_test!(selftest_cmma, 4);
 c_test!(selftest_memop, 16);
