@@ -2,7 +2,8 @@
  * MOVE WITH OPTIONAL SPECIFICATIONS through KVM_RUN: each operand is accessed in the address
  * space and with the key its operand-access control in GR0 names (SA22-7832, "MOVE WITH
  * OPTIONAL SPECIFICATIONS"): a secondary-space source into a primary-space target, a target
- * key the storage key refuses (protection, nothing moved), MOVE TO PRIMARY, and the
+ * key the storage key refuses (protection, nothing moved), MOVE TO PRIMARY, an
+ * access-register-mode source through an access register set in the same run, and the
  * special-operation exception without CR0's secondary-space control.
  */
 #include "dat.h"
@@ -98,6 +99,31 @@ static bool test_mvcos_spaces_and_keys(void)
 	CHECK(KVM_IOCTL(c.vcpu, KVM_RUN, 0) == 0 && c.run->psw_addr == 0x110a);
 	for (int i = 0; i < 16; i++)
 		CHECK(c.g.mem[PRIMARY_PAGE + i] == (i < 8 ? 0x33 : 0x11));
+
+	/* Access-register mode for the source through access register 5, which the guest sets
+	 * to ALET 1 (the secondary space) in the same run: the translation uses the value the
+	 * CPU holds, not kvm_run's (which says 0, the primary space, until the exit). */
+	static const uint8_t armode[] = {
+		0xa7, 0x18, 0x00, 0x01,             /* 1200: lhi %r1,1 */
+		0xb2, 0x4e, 0x00, 0x51,             /* 1204: sar %a5,%r1 */
+		0xc8, 0x60, 0x40, 0x00, 0x50, 0x00, /* 1208: mvcos 0(%r4),0(%r5),%r6 */
+		0x83, 0x00, 0x05, 0x01,             /* 120e: diag 0,0,0x501 */
+	};
+	memcpy(c.g.mem + 0x1200, armode, sizeof(armode));
+	memset(c.g.mem + PRIMARY_PAGE, 0x11, 32);
+	memset(c.g.mem + SECONDARY_PAGE, 0x44, 32);
+	c.run->s.regs.acrs[5] = 0;
+	c.run->psw_mask = PSW_64 | PSW_DAT;
+	c.run->psw_addr = 0x1200;
+	c.run->s.regs.gprs[0] = 0x0001ull << 16 | 0x0041; /* OAC1 primary, OAC2 AR mode */
+	c.run->s.regs.gprs[4] = VA;
+	c.run->s.regs.gprs[5] = VA;
+	c.run->s.regs.gprs[6] = 16;
+	c.run->kvm_dirty_regs = KVM_SYNC_GPRS | KVM_SYNC_ACRS;
+	CHECK(KVM_IOCTL(c.vcpu, KVM_RUN, 0) == 0 && c.run->psw_addr == 0x1212);
+	CHECK(c.run->s.regs.acrs[5] == 1);
+	for (int i = 0; i < 32; i++)
+		CHECK(c.g.mem[PRIMARY_PAGE + i] == (i < 16 ? 0x44 : 0x11));
 
 	/* Without CR0's secondary-space control a secondary operand is a special operation. */
 	crs[0] = 0;

@@ -20,7 +20,7 @@ pub mod storage;
 pub mod supervisor;
 
 pub use insn::{decode, Format, Insn, InsnDef, INSNS};
-pub use storage::{LraResult, Storage, VecStorage};
+pub use storage::{LraResult, OperandAccess, Storage, VecStorage};
 
 /// A program interruption recognised while executing an instruction.
 ///

@@ -8,6 +8,19 @@
 
 use super::Pgm;
 
+/// How MVCOS and the key-controlled moves access one operand: in address space `space` (the
+/// PSW's address-space-control encoding: 0 primary, 1 access-register mode, 2 secondary,
+/// 3 home) with access key `key`; in access-register mode through access register `ar`,
+/// whose current contents are `alet` (the executor's, which the machine's copy may not have
+/// caught up with inside a run).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OperandAccess {
+    pub space: u8,
+    pub ar: u8,
+    pub alet: u32,
+    pub key: u8,
+}
+
 /// The executor's view of guest storage.
 pub trait Storage {
     /// Copy `buf.len()` bytes at logical `addr` into `buf` (operand fetch).
@@ -31,27 +44,19 @@ pub trait Storage {
         self.read(addr, &mut b[..len.min(16)])
     }
 
-    /// MVCOS's operand fetch: `buf.len()` bytes at logical `addr` in address space `space`
-    /// (the PSW's address-space-control encoding: 0 primary, 1 access-register mode through
-    /// access register `ar`, 2 secondary, 3 home) with access key `key`, instead of the
-    /// PSW's space and key. DAT is on (the caller checked). Default: [`Storage::read`], for a
-    /// storage with one address space and no keys.
-    fn read_in(
-        &mut self,
-        space: u8,
-        ar: u8,
-        key: u8,
-        addr: u64,
-        buf: &mut [u8],
-    ) -> Result<(), Pgm> {
-        let _ = (space, ar, key);
+    /// MVCOS's operand fetch: `buf.len()` bytes at logical `addr` as `how` says (address
+    /// space, access register and its contents, key) instead of the PSW's space and key.
+    /// DAT is on (the caller checked). Default: [`Storage::read`], for a storage with one
+    /// address space and no keys.
+    fn read_in(&mut self, how: OperandAccess, addr: u64, buf: &mut [u8]) -> Result<(), Pgm> {
+        let _ = how;
         self.read(addr, buf)
     }
 
     /// MVCOS's operand store, as [`Storage::read_in`] and all-or-nothing like
     /// [`Storage::write`]. Default: [`Storage::write`].
-    fn write_in(&mut self, space: u8, ar: u8, key: u8, addr: u64, buf: &[u8]) -> Result<(), Pgm> {
-        let _ = (space, ar, key);
+    fn write_in(&mut self, how: OperandAccess, addr: u64, buf: &[u8]) -> Result<(), Pgm> {
+        let _ = how;
         self.write(addr, buf)
     }
 

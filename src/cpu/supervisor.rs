@@ -11,7 +11,7 @@
 //! any operand is accessed; semiprivileged ones check their authority control.
 
 use super::exec::Ctx;
-use super::{psw, AddressingMode, Cpu, LraResult, Pgm};
+use super::{psw, AddressingMode, Cpu, LraResult, OperandAccess, Pgm};
 
 /// Special-operation exception.
 const SPECIAL_OPERATION: Pgm = Pgm::Other {
@@ -209,12 +209,7 @@ pub fn mvcos(c: &mut Ctx) -> Result<(), Pgm> {
     } else {
         (len as usize, 0)
     };
-    if len > 0 {
-        let mut buf = vec![0u8; len];
-        let (a1, a2) = (c.ea1(), c.ea2());
-        c.mem.read_in(as2, c.i.b2, key2, a2, &mut buf)?;
-        c.mem.write_in(as1, c.i.b1, key1, a1, &buf)?;
-    }
+    move_keyed(c, len, (as1, key1), (as2, key2))?;
     c.cpu.set_cc(cc);
     Ok(())
 }
@@ -224,7 +219,7 @@ fn key_permitted(c: &Ctx, key: u8) -> bool {
     c.cpu.psw_mask & psw::PROBLEM == 0 || (c.cpu.cr[3] >> 16) & (0x8000 >> key) != 0
 }
 
-/// Moves `len` (0..=256) bytes from the second operand, fetched in address space `from.0`
+/// Moves `len` (0..=4096) bytes from the second operand, fetched in address space `from.0`
 /// with key `from.1`, to the first, stored in space `to.0` with key `to.1` (each through its
 /// operand's base register in access-register mode): the source whole, then the target
 /// all-or-nothing.
@@ -232,10 +227,17 @@ fn move_keyed(c: &mut Ctx, len: usize, to: (u8, u8), from: (u8, u8)) -> Result<(
     if len == 0 {
         return Ok(());
     }
-    let mut buf = [0u8; 256];
+    let how = |c: &Ctx, (space, key): (u8, u8), b: u8| OperandAccess {
+        space,
+        ar: b,
+        alet: if b == 0 { 0 } else { c.cpu.ar[usize::from(b)] },
+        key,
+    };
+    let (src, dst) = (how(c, from, c.i.b2), how(c, to, c.i.b1));
+    let mut buf = [0u8; 4096];
     let (a1, a2) = (c.ea1(), c.ea2());
-    c.mem.read_in(from.0, c.i.b2, from.1, a2, &mut buf[..len])?;
-    c.mem.write_in(to.0, c.i.b1, to.1, a1, &buf[..len])
+    c.mem.read_in(src, a2, &mut buf[..len])?;
+    c.mem.write_in(dst, a1, &buf[..len])
 }
 
 /// The true length of MVCP/MVCS/MVCK in R1 (64 or 32 bits by the addressing mode): the

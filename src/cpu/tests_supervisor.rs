@@ -810,10 +810,11 @@ fn stfle_answers_the_machines_facility_list() {
 }
 
 /// A machine that records MVCOS's operand accesses: (store, space, access register, key,
-/// address, length).
+/// address, length), and the access register's contents each was given.
 struct Spaces {
     mem: VecStorage,
     calls: Vec<(bool, u8, u8, u8, u64, usize)>,
+    alets: Vec<u32>,
 }
 
 impl Storage for Spaces {
@@ -832,12 +833,16 @@ impl Storage for Spaces {
     fn read_absolute(&mut self, a: u64, b: &mut [u8]) -> Result<(), Pgm> {
         self.mem.read_absolute(a, b)
     }
-    fn read_in(&mut self, s: u8, ar: u8, k: u8, a: u64, b: &mut [u8]) -> Result<(), Pgm> {
-        self.calls.push((false, s, ar, k, a, b.len()));
+    fn read_in(&mut self, how: OperandAccess, a: u64, b: &mut [u8]) -> Result<(), Pgm> {
+        self.calls
+            .push((false, how.space, how.ar, how.key, a, b.len()));
+        self.alets.push(how.alet);
         self.mem.read(a, b)
     }
-    fn write_in(&mut self, s: u8, ar: u8, k: u8, a: u64, b: &[u8]) -> Result<(), Pgm> {
-        self.calls.push((true, s, ar, k, a, b.len()));
+    fn write_in(&mut self, how: OperandAccess, a: u64, b: &[u8]) -> Result<(), Pgm> {
+        self.calls
+            .push((true, how.space, how.ar, how.key, a, b.len()));
+        self.alets.push(how.alet);
         self.mem.write(a, b)
     }
 }
@@ -853,6 +858,7 @@ fn mvcos(r0: u64, len: u64, mask: u64) -> (Result<(), Pgm>, Cpu, Spaces) {
     let mut mem = Spaces {
         mem: VecStorage::new(0x10000),
         calls: Vec::new(),
+        alets: Vec::new(),
     };
     mem.mem.store(CODE, &code).unwrap();
     mem.mem.store(DATA, &[0x5a; 0x1800]).unwrap();
@@ -862,6 +868,7 @@ fn mvcos(r0: u64, len: u64, mask: u64) -> (Result<(), Pgm>, Cpu, Spaces) {
     cpu.cr[0] |= psw::CR0_SECONDARY;
     cpu.cr[3] = 0xff00 << 16;
     (cpu.gr[0], cpu.gr[4], cpu.gr[5], cpu.gr[6]) = (r0, 0x8000, DATA, len);
+    (cpu.ar[4], cpu.ar[5]) = (0x44, 0x55);
     let r = cpu.step(&mut mem);
     (r, cpu, mem)
 }
@@ -890,7 +897,15 @@ fn move_with_optional_specifications() {
         mem.calls,
         [(false, 2, 5, 2, DATA, 4096), (true, 2, 4, 2, 0x8000, 4096)]
     );
-    // Access-register mode names the operand's base register; zero length moves nothing.
+    // Access-register mode names the operand's base register and passes its current
+    // contents (CPU ARs 4 and 5 are 0x44 and 0x55 here); zero length moves nothing.
+    let (r, _, mem) = mvcos(0x0041 << 16 | 0x0041, 8, sup);
+    assert_eq!(r, Ok(()));
+    assert_eq!(
+        mem.calls,
+        [(false, 1, 5, 2, DATA, 8), (true, 1, 4, 2, 0x8000, 8)]
+    );
+    assert_eq!(mem.alets, [0x55, 0x44]);
     let (r, cpu, mem) = mvcos(0x0041 << 16 | 0x0041, 0, sup);
     assert_eq!((r, cpu.cc(), mem.calls.len()), (Ok(()), 0, 0));
     // In 31-bit mode the length is R3's bits 32-63.
@@ -942,6 +957,7 @@ fn keyed_move(
     let mut mem = Spaces {
         mem: VecStorage::new(0x10000),
         calls: Vec::new(),
+        alets: Vec::new(),
     };
     mem.mem.store(CODE, &code).unwrap();
     mem.mem.store(DATA, &[0x5a; 0x200]).unwrap();

@@ -38,7 +38,7 @@ use super::run_page::off;
 use super::{Vcpu, VcpuState};
 use crate::addr::LogicalAddr;
 use crate::cpu::icache::InsnCache;
-use crate::cpu::{Cpu, Facilities, LraResult, Pgm, Storage};
+use crate::cpu::{Cpu, Facilities, LraResult, OperandAccess, Pgm, Storage};
 use crate::error::{Error, Result};
 use crate::stats;
 use crate::uapi::*;
@@ -319,40 +319,58 @@ impl VcpuStorage<'_> {
         .map_err(|f| self.fail(f))
     }
 
-    /// An access in address space `space` with access register `ar` and access key `key`
-    /// (MVCOS): the PSW's address-space control is replaced for the access, past the TLB,
-    /// so translation, protection and the exception's TEID are those of that space. A store
-    /// checks every page before it stores.
-    fn access_in(
+    /// The access exceptions of a store of `len` bytes at `addr` (access register `ar`, access
+    /// key `key`), page by page, without storing: a store is all or nothing.
+    fn check_store(
         &mut self,
-        space: u8,
+        addr: u64,
+        len: usize,
         ar: u8,
         key: u8,
+    ) -> std::result::Result<(), Fail> {
+        let mut a = addr;
+        let end = addr.wrapping_add(len as u64);
+        while a != end {
+            let n = (PAGE_SIZE - (a & (PAGE_SIZE - 1))).min(end.wrapping_sub(a));
+            gaccess::guest_translate_checked(
+                self.vm,
+                self.vcpu,
+                self.st,
+                LogicalAddr(a),
+                ar,
+                n as usize,
+                Mode::Store,
+                key,
+            )?;
+            a = a.wrapping_add(n);
+        }
+        Ok(())
+    }
+
+    /// An access as `how` says (MVCOS and the key-controlled moves): the PSW's address-space
+    /// control is replaced for the access, past the TLB, so translation, protection and the
+    /// exception's TEID are those of that space; in access-register mode the access register
+    /// gets the executor's current contents first (the translation reads it from kvm_run,
+    /// which the run loop otherwise updates only at exits). A store checks every page
+    /// before it stores.
+    fn access_in(
+        &mut self,
+        how: OperandAccess,
         addr: u64,
         data: &mut [u8],
         mode: Mode,
     ) -> std::result::Result<(), Pgm> {
+        if how.ar != 0 {
+            self.vcpu.run.set(
+                super::run_page::off::ACRS + 4 * usize::from(how.ar & 15),
+                how.alet,
+            );
+        }
         let saved = self.st.psw.0;
-        self.st.psw.0 = (saved & !(3 << 46)) | u64::from(space & 3) << 46;
+        self.st.psw.0 = (saved & !(3 << 46)) | u64::from(how.space & 3) << 46;
         let mut r = Ok(());
         if mode == Mode::Store {
-            let mut a = addr;
-            let end = addr.wrapping_add(data.len() as u64);
-            while r.is_ok() && a != end {
-                let n = (PAGE_SIZE - (a & (PAGE_SIZE - 1))).min(end.wrapping_sub(a));
-                r = gaccess::guest_translate_checked(
-                    self.vm,
-                    self.vcpu,
-                    self.st,
-                    LogicalAddr(a),
-                    ar,
-                    n as usize,
-                    Mode::Store,
-                    key,
-                )
-                .map(drop);
-                a = a.wrapping_add(n);
-            }
+            r = self.check_store(addr, data.len(), how.ar, how.key);
         }
         if r.is_ok() {
             r = gaccess::guest_access(
@@ -360,10 +378,10 @@ impl VcpuStorage<'_> {
                 self.vcpu,
                 self.st,
                 LogicalAddr(addr),
-                ar,
+                how.ar,
                 data,
                 mode,
-                key,
+                how.key,
             );
         }
         self.st.psw.0 = saved;
@@ -390,41 +408,27 @@ impl Storage for VcpuStorage<'_> {
 
     fn read_in(
         &mut self,
-        space: u8,
-        ar: u8,
-        key: u8,
+        how: OperandAccess,
         addr: u64,
         buf: &mut [u8],
     ) -> std::result::Result<(), Pgm> {
-        self.access_in(space, ar, key, addr, buf, Mode::Fetch)
+        self.access_in(how, addr, buf, Mode::Fetch)
     }
 
     fn write_in(
         &mut self,
-        space: u8,
-        ar: u8,
-        key: u8,
+        how: OperandAccess,
         addr: u64,
         buf: &[u8],
     ) -> std::result::Result<(), Pgm> {
         let mut data = buf.to_vec();
-        self.access_in(space, ar, key, addr, &mut data, Mode::Store)
+        self.access_in(how, addr, &mut data, Mode::Store)
     }
 
     fn probe_write(&mut self, addr: u64, len: usize) -> std::result::Result<(), Pgm> {
         let key = self.key();
-        gaccess::guest_translate_checked(
-            self.vm,
-            self.vcpu,
-            self.st,
-            LogicalAddr(addr),
-            0,
-            len,
-            Mode::Store,
-            key,
-        )
-        .map(drop)
-        .map_err(|f| self.fail(f))
+        self.check_store(addr, len, 0, key)
+            .map_err(|f| self.fail(f))
     }
 
     fn write(&mut self, addr: u64, buf: &[u8]) -> std::result::Result<(), Pgm> {
@@ -432,26 +436,8 @@ impl Storage for VcpuStorage<'_> {
         let crosses = (addr & (PAGE_SIZE - 1)) + buf.len() as u64 > PAGE_SIZE;
         if crosses {
             let key = self.key();
-            let mut a = addr;
-            let end = addr.wrapping_add(buf.len() as u64);
-            loop {
-                let n = (PAGE_SIZE - (a & (PAGE_SIZE - 1))).min(end.wrapping_sub(a));
-                gaccess::guest_translate_checked(
-                    self.vm,
-                    self.vcpu,
-                    self.st,
-                    LogicalAddr(a),
-                    0,
-                    n as usize,
-                    Mode::Store,
-                    key,
-                )
+            self.check_store(addr, buf.len(), 0, key)
                 .map_err(|f| self.fail(f))?;
-                a = a.wrapping_add(n);
-                if a == end {
-                    break;
-                }
-            }
         }
         let mut small = [0u8; 256];
         let mut big;
