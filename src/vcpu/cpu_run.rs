@@ -55,6 +55,16 @@ const PSW_MASK_PSTATE: u64 = 1 << 48;
 
 /// Interception codes.
 pub(super) const ICPT_INST: u8 = 0x04;
+
+/// The second-operand address of an intercepted RS- or S-format instruction from its IPB
+/// (`kvm_s390_get_base_disp_rs`): base register B2's contents (none for B2 = 0) plus D2, not
+/// wrapped to the addressing mode; and B2, the access register of the operand.
+pub(super) fn base_disp(cpu: &Cpu, ipb: u32) -> (u64, u8) {
+    let b2 = (ipb >> 28) as u8;
+    let d2 = u64::from((ipb >> 16) & 0xfff);
+    let base = if b2 != 0 { cpu.r64(b2) } else { 0 };
+    (base.wrapping_add(d2), b2)
+}
 const ICPT_WAIT: u8 = 0x1c;
 const ICPT_OPEREXC: u8 = 0x2c;
 

@@ -13,7 +13,7 @@
 
 use parking_lot::MutexGuard;
 
-use super::cpu_run::{Next, ICPT_INST};
+use super::cpu_run::{base_disp, Next, ICPT_INST};
 use super::gaccess::Fail;
 use super::guest::Exit;
 use super::{Vcpu, VcpuState};
@@ -118,10 +118,7 @@ impl Vcpu {
             ipa,
             ipb,
         });
-        let b2 = (ipb >> 28) as u8;
-        let d2 = u64::from((ipb >> 16) & 0xfff);
-        let base = if b2 != 0 { cpu.r64(b2) } else { 0 };
-        let code = cpu.wrap(base.wrapping_add(d2)) & 0xffff;
+        let code = base_disp(cpu, ipb).0 & 0xffff;
         if cpu.psw_mask & PSW_MASK_PSTATE != 0 {
             return self.inject_code(vm, st, cpu, PGM_PRIVILEGED_OP);
         }

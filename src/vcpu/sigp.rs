@@ -137,10 +137,7 @@ impl Vcpu {
         let r3 = (ipa & 0xf) as u8;
         let cpu_addr = cpu.r64(r3) as u16;
         // kvm_s390_get_base_disp_rs, truncated to the order's byte.
-        let b2 = (ipb >> 28) as u8;
-        let d2 = u64::from((ipb >> 16) & 0xfff);
-        let base = if b2 != 0 { cpu.r64(b2) } else { 0 };
-        let code = base.wrapping_add(d2) as u8;
+        let code = super::cpu_run::base_disp(cpu, ipb).0 as u8;
         if !fast_order(code) && vm.state().user_sigp {
             self.stats.inc(user_order_counter(code));
             log::debug!(

@@ -281,10 +281,9 @@ impl Vcpu {
             cpu.set_cc(0);
             return Ok(Next::Continue);
         }
-        let b2 = (ipb >> 28) as u8;
-        let d2 = u64::from((ipb >> 16) & 0xfff);
-        let base = if b2 != 0 { cpu.r64(b2) } else { 0 };
-        let addr = cpu.wrap(base.wrapping_add(d2));
+        // kvm_s390_get_base_disp_s: the S-format address, wrapped to the addressing mode.
+        let (addr, b2) = super::cpu_run::base_disp(cpu, ipb);
+        let addr = cpu.wrap(addr);
         if addr & 0xfff != 0 {
             return self.inject_code(vm, st, cpu, PGM_SPECIFICATION);
         }
