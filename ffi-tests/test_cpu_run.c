@@ -10,13 +10,6 @@
 #define PSW_WAIT (1ull << 49)
 #define CR0_LAP (1ull << 28)
 
-static uint16_t load_be16(const void *p)
-{
-	uint16_t v;
-	memcpy(&v, p, 2);
-	return be16toh(v);
-}
-
 static void code(struct cpu *c, uint64_t gpa, const uint8_t *bytes, size_t n)
 {
 	memcpy(c->g.mem + gpa, bytes, n);

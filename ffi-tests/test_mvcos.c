@@ -14,13 +14,6 @@
 #define SECONDARY_PAGE 0x30000ull
 #define PGM_HANDLER 0x3000ull
 
-static uint16_t load_be16(const void *p)
-{
-	uint16_t v;
-	memcpy(&v, p, 2);
-	return be16toh(v);
-}
-
 /* Runs the MVCOS at 0x1000 (DAT on, primary space, PSW key 0) with GR0 = r0, 16 bytes. */
 static bool run_mvcos(struct cpu *c, uint64_t r0)
 {

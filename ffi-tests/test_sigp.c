@@ -55,13 +55,6 @@ struct pair {
 	struct cpu a, b;
 };
 
-static uint16_t load_be16(const void *q)
-{
-	uint16_t v;
-	memcpy(&v, q, 2);
-	return be16toh(v);
-}
-
 static bool pair_open(struct pair *p)
 {
 	p->b.vcpu = -1;
@@ -143,36 +136,6 @@ static int sigp(struct pair *p, uint64_t order, uint64_t cpu_addr, uint64_t para
 			     (unsigned long long)r2_, (int)(cc), (unsigned long long)(want_r2)); \
 	} while (0)
 
-/* A vCPU counter by name from its stats file (~0 if absent). */
-static uint64_t stat(int vcpu, const char *name)
-{
-	uint64_t v = ~0ull;
-	int fd = KVM_IOCTL(vcpu, KVM_GET_STATS_FD, 0);
-	if (fd < 0)
-		return v;
-	struct kvm_stats_header h;
-	if (pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h))
-		goto out;
-	size_t dsz = sizeof(struct kvm_stats_desc) + h.name_size;
-	uint8_t d[sizeof(struct kvm_stats_desc) + 256];
-	if (dsz > sizeof(d))
-		goto out;
-	for (uint32_t i = 0; i < h.num_desc; i++) {
-		if (pread(fd, d, dsz, h.desc_offset + i * dsz) != (ssize_t)dsz)
-			goto out;
-		struct kvm_stats_desc desc;
-		memcpy(&desc, d, sizeof(desc));
-		if (strcmp((const char *)d + sizeof(desc), name) == 0) {
-			if (pread(fd, &v, 8, h.data_offset + desc.offset) != 8)
-				v = ~0ull;
-			break;
-		}
-	}
-out:
-	close(fd);
-	return v;
-}
-
 static int irq_state(struct cpu *c, struct kvm_s390_irq *irqs, size_t n)
 {
 	struct kvm_s390_irq_state s = {.buf = (uintptr_t)irqs, .len = (uint32_t)(n * sizeof(*irqs))};
@@ -230,9 +193,9 @@ static bool test_sense(void)
 	SIGP_CC(&p, SIGP_SENSE, ID_A, 0, 0x12345678, 0, 0x12345678);
 	SIGP_CC(&p, 0x1234500 | SIGP_SENSE, 0xabcd0000 | ID_B, 0, 0, 1, ST_STOPPED);
 	/* Three orders reached a CPU; the one to the unknown address is not counted. */
-	CHECK(stat(p.a.vcpu, "instruction_sigp_sense") == 3);
+	CHECK(vcpu_stat(p.a.vcpu, "instruction_sigp_sense") == 3);
 	/* Every instruction intercept counts once: four SIGPs and four DIAG 0x501 exits. */
-	CHECK(stat(p.a.vcpu, "exit_instruction") == 8);
+	CHECK(vcpu_stat(p.a.vcpu, "exit_instruction") == 8);
 	ok = true;
 done:
 	pair_close(&p);
@@ -256,10 +219,10 @@ static bool test_external_call_and_emergency_pending(void)
 	CHECK(irq_state(&p.b, irqs, 4) == 2);
 	CHECK(irqs[0].type == KVM_S390_INT_EXTERNAL_CALL && irqs[0].u.extcall.code == ID_A);
 	CHECK(irqs[1].type == KVM_S390_INT_EMERGENCY && irqs[1].u.emerg.code == ID_A);
-	CHECK(stat(p.a.vcpu, "instruction_sigp_external_call") == 2);
-	CHECK(stat(p.a.vcpu, "instruction_sigp_emergency") == 1);
-	CHECK(stat(p.b.vcpu, "inject_external_call") == 2);
-	CHECK(stat(p.b.vcpu, "inject_emergency_signal") == 1);
+	CHECK(vcpu_stat(p.a.vcpu, "instruction_sigp_external_call") == 2);
+	CHECK(vcpu_stat(p.a.vcpu, "instruction_sigp_emergency") == 1);
+	CHECK(vcpu_stat(p.b.vcpu, "inject_external_call") == 2);
+	CHECK(vcpu_stat(p.b.vcpu, "inject_emergency_signal") == 1);
 	ok = true;
 done:
 	pair_close(&p);
@@ -338,7 +301,7 @@ static bool test_stop_and_restart(void)
 	CHECK(mp.mp_state == KVM_MP_STATE_STOPPED);
 	/* RESTART is userspace's. */
 	CHECK(sigp(&p, SIGP_RESTART, ID_B, 0, &r2) == TO_USER);
-	CHECK(stat(p.a.vcpu, "instruction_sigp_restart") == 1);
+	CHECK(vcpu_stat(p.a.vcpu, "instruction_sigp_restart") == 1);
 	CHECK_RET(inject(&p.b, KVM_S390_RESTART), 0);
 	SIGP_CC(&p, SIGP_SENSE, ID_B, 0, 0, 2, 0);
 	SIGP_CC(&p, SIGP_RESTART, ID_B, 0, 0, 2, 0);
@@ -389,8 +352,8 @@ static bool test_stop_and_store_status(void)
 	SIGP_CC(&p, SIGP_STOP_AND_STORE_STATUS, ID_B, 0, 0, 0, 0);
 	CHECK(get64(&p.b, 0x1280 + 9 * 8) == 0x9999 && load_be32(p.a.g.mem + 0x1318) == B_PREFIX);
 	SIGP_CC(&p, SIGP_STOP, ID_B, 0, 0, 0, 0);
-	CHECK(stat(p.a.vcpu, "instruction_sigp_stop_store_status") == 2);
-	CHECK(stat(p.a.vcpu, "instruction_sigp_stop") == 1);
+	CHECK(vcpu_stat(p.a.vcpu, "instruction_sigp_stop_store_status") == 2);
+	CHECK(vcpu_stat(p.a.vcpu, "instruction_sigp_stop") == 1);
 	ok = true;
 done:
 	if (!joined) {
@@ -413,8 +376,8 @@ static bool test_set_prefix(void)
 	CHECK(b_operating(&p));
 	CHECK(p.b.run->s.regs.prefix == 0x20000);
 	SIGP_CC(&p, SIGP_SET_PREFIX, ID_B, 0x30000, 0, 1, ST_INCORRECT_STATE);
-	CHECK(stat(p.a.vcpu, "instruction_sigp_prefix") == 3);
-	CHECK(stat(p.b.vcpu, "deliver_prefix_signal") == 1);
+	CHECK(vcpu_stat(p.a.vcpu, "instruction_sigp_prefix") == 3);
+	CHECK(vcpu_stat(p.b.vcpu, "deliver_prefix_signal") == 1);
 	ok = true;
 done:
 	pair_close(&p);
@@ -440,7 +403,7 @@ static bool test_store_status_at_address(void)
 	SIGP_CC(&p, SIGP_STORE_STATUS_AT_ADDRESS, ID_B, 0x7ffffe00, 0, 1, ST_INVALID_PARAMETER);
 	CHECK(b_operating(&p));
 	SIGP_CC(&p, SIGP_STORE_STATUS_AT_ADDRESS, ID_B, 0x30000, 0, 1, ST_INCORRECT_STATE);
-	CHECK(stat(p.a.vcpu, "instruction_sigp_store_status") == 3);
+	CHECK(vcpu_stat(p.a.vcpu, "instruction_sigp_store_status") == 3);
 	ok = true;
 done:
 	pair_close(&p);
@@ -462,10 +425,10 @@ static bool test_orders_for_userspace(void)
 	const uint64_t user[] = {SIGP_START, SIGP_RESTART, SIGP_INITIAL_CPU_RESET, SIGP_CPU_RESET, SIGP_UNASSIGNED};
 	for (size_t i = 0; i < sizeof(user) / sizeof(user[0]); i++)
 		CHECK(sigp(&p, user[i], ID_B, 0, &r2) == TO_USER);
-	CHECK(stat(p.a.vcpu, "instruction_sigp_unknown") == 1);
-	CHECK(stat(p.a.vcpu, "instruction_sigp_start") == 1);
-	CHECK(stat(p.a.vcpu, "instruction_sigp_init_cpu_reset") == 1);
-	CHECK(stat(p.a.vcpu, "instruction_sigp_arch") == 1);
+	CHECK(vcpu_stat(p.a.vcpu, "instruction_sigp_unknown") == 1);
+	CHECK(vcpu_stat(p.a.vcpu, "instruction_sigp_start") == 1);
+	CHECK(vcpu_stat(p.a.vcpu, "instruction_sigp_init_cpu_reset") == 1);
+	CHECK(vcpu_stat(p.a.vcpu, "instruction_sigp_arch") == 1);
 	if (has_facility(p.a.g.vm, 9)) {
 		SIGP_CC(&p, SIGP_SENSE_RUNNING, ID_A, 0, 0, 0, 0);
 		SIGP_CC(&p, SIGP_SENSE_RUNNING, ID_B, 0, 0, 1, ST_NOT_RUNNING);
@@ -523,11 +486,11 @@ static bool test_user_sigp(void)
 	for (size_t i = 0; i < sizeof(user) / sizeof(user[0]); i++)
 		CHECK(sigp(&p, user[i], ID_B, 0x20000, &r2) == TO_USER);
 	CHECK(sigp(&p, SIGP_STOP, 7, 0, &r2) == TO_USER);
-	CHECK(stat(p.a.vcpu, "instruction_sigp_stop") == 2);
-	CHECK(stat(p.a.vcpu, "instruction_sigp_prefix") == 1);
-	CHECK(stat(p.a.vcpu, "instruction_sigp_arch") == 0);
-	CHECK(stat(p.a.vcpu, "instruction_sigp_unknown") == 1);
-	CHECK(stat(p.a.vcpu, "instruction_sigp_cond_emergency") == 1);
+	CHECK(vcpu_stat(p.a.vcpu, "instruction_sigp_stop") == 2);
+	CHECK(vcpu_stat(p.a.vcpu, "instruction_sigp_prefix") == 1);
+	CHECK(vcpu_stat(p.a.vcpu, "instruction_sigp_arch") == 0);
+	CHECK(vcpu_stat(p.a.vcpu, "instruction_sigp_unknown") == 1);
+	CHECK(vcpu_stat(p.a.vcpu, "instruction_sigp_cond_emergency") == 1);
 	/* Nothing reached B but the fast orders' interrupts. */
 	struct kvm_s390_irq irqs[4];
 	CHECK(irq_state(&p.b, irqs, 4) == 2);
@@ -602,9 +565,9 @@ static bool test_crossing_sigps(void)
 		pthread_join(th[started - 1], NULL);
 	for (int i = 0; i < 2; i++) {
 		CHECK(r[i].exited && cs[i]->run->s390_sieic.ipa == 0x8300 && cs[i]->run->psw_addr == 0x2014);
-		CHECK(stat(cs[i]->vcpu, "instruction_sigp_emergency") == 3000);
-		CHECK(stat(cs[i]->vcpu, "instruction_sigp_sense") == 3000);
-		CHECK(stat(cs[i]->vcpu, "inject_emergency_signal") == 3000);
+		CHECK(vcpu_stat(cs[i]->vcpu, "instruction_sigp_emergency") == 3000);
+		CHECK(vcpu_stat(cs[i]->vcpu, "instruction_sigp_sense") == 3000);
+		CHECK(vcpu_stat(cs[i]->vcpu, "inject_emergency_signal") == 3000);
 	}
 	ok = true;
 done:

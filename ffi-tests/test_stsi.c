@@ -27,13 +27,6 @@ static const uint8_t diag258_prog[] = {
 	0x83, 0x00, 0x05, 0x01, /* 1004: diag 0,0,0x501 */
 };
 
-static uint16_t load_be16(const void *p)
-{
-	uint16_t v;
-	memcpy(&v, p, 2);
-	return be16toh(v);
-}
-
 /* Loads `prog` at 0x1000 and the program new PSW (to a DIAG 0x501 at PGM_HANDLER). */
 static void load(struct cpu *c, const uint8_t *prog, size_t n)
 {
@@ -112,37 +105,6 @@ static bool has_text(struct cpu *c, uint64_t gpa, const char *s, size_t len)
 	uint8_t want[16];
 	ebcdic(want, s, len);
 	return memcmp(c->g.mem + gpa, want, len) == 0;
-}
-
-/* The vCPU counter `name` from its stats file (~0 if absent). */
-static uint64_t vcpu_stat(int vcpu, const char *name)
-{
-	uint64_t v = ~0ull;
-	int fd = KVM_IOCTL(vcpu, KVM_GET_STATS_FD, 0);
-	if (fd < 0)
-		return v;
-	struct kvm_stats_header h;
-	if (pread(fd, &h, sizeof(h), 0) != sizeof(h))
-		goto out;
-	size_t dsize = sizeof(struct kvm_stats_desc) + h.name_size;
-	uint8_t *d = malloc(dsize);
-	if (!d)
-		goto out;
-	for (uint32_t i = 0; i < h.num_desc; i++) {
-		if (pread(fd, d, dsize, h.desc_offset + i * dsize) != (ssize_t)dsize)
-			break;
-		struct kvm_stats_desc desc;
-		memcpy(&desc, d, sizeof(desc));
-		if (strcmp((const char *)d + sizeof(desc), name) == 0) {
-			if (pread(fd, &v, 8, h.data_offset + desc.offset) != 8)
-				v = ~0ull;
-			break;
-		}
-	}
-	free(d);
-out:
-	close(fd);
-	return v;
 }
 
 /* Function code 0: GR0 = level 3 (a virtual machine), cc 0, nothing stored; the counter. */

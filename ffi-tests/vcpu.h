@@ -165,6 +165,13 @@ static inline bool pending_pgm(struct cpu *c, struct kvm_s390_pgm_info *pgm)
 }
 
 /* Big-endian values in guest storage (as s390 stores them), at any alignment. */
+static inline uint16_t load_be16(const void *p)
+{
+	uint16_t v;
+	memcpy(&v, p, 2);
+	return be16toh(v);
+}
+
 static inline uint64_t load_be64(const void *p)
 {
 	uint64_t be;
@@ -193,6 +200,36 @@ static inline void put64(struct cpu *c, uint64_t gpa, uint64_t v)
 static inline uint64_t get64(struct cpu *c, uint64_t gpa)
 {
 	return load_be64(c->g.mem + gpa);
+}
+
+/* A vCPU counter by name from its binary stats file (KVM_GET_STATS_FD); ~0 if absent. */
+static inline uint64_t vcpu_stat(int vcpu, const char *name)
+{
+	uint64_t v = ~0ull;
+	int fd = KVM_IOCTL(vcpu, KVM_GET_STATS_FD, 0);
+	if (fd < 0)
+		return v;
+	struct kvm_stats_header h;
+	if (pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h))
+		goto out;
+	size_t dsz = sizeof(struct kvm_stats_desc) + h.name_size;
+	uint8_t d[sizeof(struct kvm_stats_desc) + 256];
+	if (dsz > sizeof(d))
+		goto out;
+	for (uint32_t i = 0; i < h.num_desc; i++) {
+		if (pread(fd, d, dsz, h.desc_offset + i * dsz) != (ssize_t)dsz)
+			goto out;
+		struct kvm_stats_desc desc;
+		memcpy(&desc, d, sizeof(desc));
+		if (strcmp((const char *)d + sizeof(desc), name) == 0) {
+			if (pread(fd, &v, 8, h.data_offset + desc.offset) != 8)
+				v = ~0ull;
+			break;
+		}
+	}
+out:
+	close(fd);
+	return v;
 }
 
 #endif
