@@ -94,10 +94,7 @@ static bool test_program_interruptions(void)
 	bool ok = false;
 	struct cpu c = {.vcpu = -1};
 	CHECK(cpu_open(&c, 0));
-	static const uint8_t handler[] = {0x83, 0x00, 0x05, 0x01}; /* diag 0,0,0x501 */
-	code(&c, 0x3000, handler, sizeof(handler));
-	put64(&c, 0x1d0, PSW_64);
-	put64(&c, 0x1d8, 0x3000);
+	set_pgm_handler(&c, 0x3000);
 	static const uint8_t bad[] = {0x00, 0x00};
 	code(&c, 0x1000, bad, sizeof(bad));
 	c.run->psw_mask = PSW_64;
@@ -363,10 +360,7 @@ static bool test_csst_checks_the_store_operand_first(void)
 	bool ok = false;
 	struct cpu c = {.vcpu = -1};
 	CHECK(cpu_open(&c, 0));
-	static const uint8_t handler[] = {0x83, 0x00, 0x05, 0x01}; /* diag 0,0,0x501 */
-	code(&c, 0x3000, handler, sizeof(handler));
-	put64(&c, 0x1d0, PSW_64);
-	put64(&c, 0x1d8, 0x3000);
+	set_pgm_handler(&c, 0x3000);
 	static const uint8_t prog[] = {
 		0xc8, 0x62, 0x40, 0x00, 0x50, 0x00, /* 1000: csst 0(%r4),0(%r5),%r6 */
 		0x83, 0x00, 0x05, 0x01,             /* 1006: diag 0,0,0x501 */

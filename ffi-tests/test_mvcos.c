@@ -38,10 +38,7 @@ static bool test_mvcos_spaces_and_keys(void)
 		0x83, 0x00, 0x05, 0x01,             /* 1006: diag 0,0,0x501 */
 	};
 	memcpy(c.g.mem + 0x1000, prog, sizeof(prog));
-	static const uint8_t handler[] = {0x83, 0x00, 0x05, 0x01};
-	memcpy(c.g.mem + PGM_HANDLER, handler, sizeof(handler));
-	put64(&c, 0x1d0, PSW_64);
-	put64(&c, 0x1d8, PGM_HANDLER);
+	set_pgm_handler(&c, PGM_HANDLER);
 	/* Primary: the code page identically, VA at PRIMARY_PAGE; secondary: VA at SECONDARY_PAGE. */
 	dat_init(&p, &c, 0x200000, 0);
 	dat_map(&p, 0x1000, 0x1000);

@@ -447,10 +447,7 @@ static bool test_problem_state(void)
 	bool ok = false;
 	struct pair p = {0};
 	CHECK(pair_open(&p));
-	static const uint8_t handler[] = {0x83, 0x00, 0x05, 0x01};
-	memcpy(p.a.g.mem + 0x3000, handler, 4);
-	put64(&p.a, 0x1d0, PSW_64);
-	put64(&p.a, 0x1d8, 0x3000);
+	set_pgm_handler(&p.a, 0x3000);
 	p.a.run->s.regs.gprs[5] = SIGP_SENSE;
 	p.a.run->s.regs.gprs[4] = ID_B;
 	p.a.run->psw_mask = PSW_64 | PSW_PSTATE;

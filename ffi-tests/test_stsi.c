@@ -31,10 +31,7 @@ static const uint8_t diag258_prog[] = {
 static void load(struct cpu *c, const uint8_t *prog, size_t n)
 {
 	memcpy(c->g.mem + 0x1000, prog, n);
-	static const uint8_t handler[] = {0x83, 0x00, 0x05, 0x01}; /* diag 0,0,0x501 */
-	memcpy(c->g.mem + PGM_HANDLER, handler, sizeof(handler));
-	put64(c, 0x1d0, PSW_64);
-	put64(c, 0x1d8, PGM_HANDLER);
+	set_pgm_handler(c, PGM_HANDLER);
 }
 
 /* Runs from 0x1000 with the PSW mask `mask` and GRs 0-2 until the next exit (0 or -1). */

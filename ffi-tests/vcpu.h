@@ -232,4 +232,14 @@ out:
 	return v;
 }
 
+/* A program-interruption handler at absolute `at`: a DIAG 0x501 (a KVM_EXIT_S390_SIEIC with
+ * ipa 0x8300), reached through the program new PSW (64-bit, DAT off) of the lowcore at 0. */
+static inline void set_pgm_handler(struct cpu *c, uint64_t at)
+{
+	static const uint8_t diag501[] = {0x83, 0x00, 0x05, 0x01};
+	memcpy(c->g.mem + at, diag501, sizeof(diag501));
+	put64(c, 0x1d0, PSW_64);
+	put64(c, 0x1d8, at);
+}
+
 #endif
