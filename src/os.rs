@@ -355,13 +355,21 @@ extern "C" fn zero_token_page() {
     }
 }
 
-/// Maps the token page, or falls back to the atfork-zeroed cell.
+/// The token cell: one load once it is set up.
+#[inline(always)]
 fn token_cell() -> &'static AtomicU64 {
     let p = TOKEN.load(Ordering::Acquire);
     if !p.is_null() {
         // SAFETY: TOKEN only ever holds the never-unmapped token page or &FALLBACK_TOKEN.
         return unsafe { &*p };
     }
+    map_token_cell()
+}
+
+/// Maps the token page, or falls back to the atfork-zeroed cell.
+#[cold]
+#[inline(never)]
+fn map_token_cell() -> &'static AtomicU64 {
     let page = NonZeroUsize::new(4096).and_then(|len| {
         // SAFETY: a fresh private anonymous page at an address the kernel chooses.
         let p = unsafe {
@@ -410,7 +418,7 @@ fn token_cell() -> &'static AtomicU64 {
 
 /// The calling process's token: non-zero, equal for every thread and every `CLONE_VM` child,
 /// different in a forked child from every token of its ancestors. Two plain loads once set.
-#[inline]
+#[inline(always)]
 pub fn process_token() -> u64 {
     let t = token_cell().load(Ordering::Relaxed);
     if t != 0 {
@@ -430,7 +438,7 @@ fn claim_token() -> u64 {
 }
 
 /// Whether an object stamped with `token` belongs to the calling process.
-#[inline]
+#[inline(always)]
 pub fn same_process(token: u64) -> bool {
     process_token() == token
 }

@@ -50,12 +50,18 @@ pub(crate) fn errno() -> c_int {
 }
 
 /// Converts a shim result into the ioctl(2) convention: the value, or -1 with errno.
+#[inline(always)]
 pub(crate) fn to_c(r: crate::error::Result<c_int>) -> c_int {
     match r {
         Ok(v) => v,
-        Err(e) => {
-            set_errno(e.errno());
-            -1
-        }
+        Err(e) => fail_with(e),
     }
+}
+
+/// Sets errno for `e`; returns -1.
+#[cold]
+#[inline(never)]
+fn fail_with(e: crate::error::Error) -> c_int {
+    set_errno(e.errno());
+    -1
 }

@@ -143,10 +143,23 @@ fn live_placeholders() -> Vec<c_int> {
 /// KVM requests (ioctl type `KVMIO`) go straight to the dispatcher: no system call before the
 /// handler. Other requests on a KVM number first check that the number still holds the
 /// placeholder, so a stale entry never answers for a pipe or a socket.
+#[inline(always)]
 pub(crate) fn shim_ioctl(fd: c_int, request: c_ulong, arg: *mut c_void) -> c_int {
     // The syscall passes the request as a 32-bit unsigned int.
     let kvm_type = (request as u32 >> 8) & 0xff == KVMIO;
-    if !kvm_type && TABLE.contains(fd) && live_object(fd).is_none() {
+    if !kvm_type {
+        return shim_ioctl_other(fd, request, arg);
+    }
+    match ioctl::dispatch(fd, request, arg as u64) {
+        None => real::ioctl(fd, request, arg),
+        Some(r) => to_c(r),
+    }
+}
+
+/// [`shim_ioctl`] for a request that is not of type `KVMIO`.
+#[inline(never)]
+fn shim_ioctl_other(fd: c_int, request: c_ulong, arg: *mut c_void) -> c_int {
+    if TABLE.contains(fd) && live_object(fd).is_none() {
         return real::ioctl(fd, request, arg);
     }
     match ioctl::dispatch(fd, request, arg as u64) {

@@ -94,7 +94,9 @@ macro_rules! ioctl {
                 decode: describe::struct_arg::<$t>,
                 handler: |$($o),+, arg: u64| {
                     const { assert!(encodes($req, IOC_WRITE, std::mem::size_of::<$t>())) };
-                    let $a: $t = user::copy_in(arg)?;
+                    // Filled in place and used there (see `uaccess::read_user_into`).
+                    let mut $a: $t = bytemuck::Zeroable::zeroed();
+                    user::copy_in_into(arg, &mut $a)?;
                     $body
                 } }
     };
@@ -103,7 +105,8 @@ macro_rules! ioctl {
                 decode: describe::struct_arg::<$t>,
                 handler: |$($o),+, $addr: u64| {
                     const { assert!(encodes($req, IOC_WRITE, std::mem::size_of::<$t>())) };
-                    let $a: $t = user::copy_in($addr)?;
+                    let mut $a: $t = bytemuck::Zeroable::zeroed();
+                    user::copy_in_into($addr, &mut $a)?;
                     $body
                 } }
     };
@@ -124,7 +127,8 @@ macro_rules! ioctl {
                     const {
                         assert!(encodes($req, IOC_READ | IOC_WRITE, std::mem::size_of::<$t>()))
                     };
-                    let mut v: $t = user::copy_in(arg)?;
+                    let mut v: $t = bytemuck::Zeroable::zeroed();
+                    user::copy_in_into(arg, &mut v)?;
                     let r: i32 = Result::<i32>::from({ let $a = &mut v; $body })?;
                     user::copy_out(arg, &v)?;
                     Ok(r)
@@ -390,8 +394,29 @@ const OUTSIDE_SECTION: [u32; 2] = [KVM_SET_USER_MEMORY_REGION, KVM_SET_USER_MEMO
 /// outside any section, as the kernel's vCPU ioctls run outside `kvm->srcu`: they may wait
 /// for the vCPU mutex held by a `KVM_RUN` whose guest function is waiting for a grace period,
 /// and `KVM_RUN` itself sleeps.
+///
+/// The common case, a KVM request on a VM fd with no trace or fault injection, is served
+/// inline without further checks; everything else goes through [`dispatch_general`].
+#[inline(always)]
 pub fn dispatch(fd: RawFd, request: libc::c_ulong, arg: u64) -> Option<Result<i32>> {
     // The syscall passes the request as a 32-bit unsigned int.
+    let req = request as u32;
+    if (req >> 8) & 0xff == KVMIO && !OUTSIDE_SECTION.contains(&req) && !hook::active() {
+        // `None`: not a KVM fd at all.
+        let served = TABLE.with(fd, |obj| match obj {
+            Object::Vm(vm) => Some(serve_vm(vm, req, arg)),
+            _ => None,
+        })?;
+        if served.is_some() {
+            return served;
+        }
+    }
+    dispatch_general(fd, request, arg)
+}
+
+/// [`dispatch`] for every request and fd kind.
+#[inline(never)]
+fn dispatch_general(fd: RawFd, request: libc::c_ulong, arg: u64) -> Option<Result<i32>> {
     let req = request as u32;
     // The VFS requests are not of type KVMIO: a KVM request skips the search.
     if (req >> 8) & 0xff != KVMIO && VFS_IOCTLS.contains(&(request & 0xffff_ffff)) {
@@ -429,6 +454,16 @@ fn serve_hooked(fd: RawFd, obj: &Object, req: u32, arg: u64) -> Result<i32> {
     }
 }
 
+/// Runs `req` on a VM fd.
+#[inline(always)]
+fn serve_vm(vm: &Arc<Vm>, req: u32, arg: u64) -> Result<i32> {
+    vm.check_process()?;
+    match VM_IOCTLS.find(req) {
+        Some(row) => (row.handler)(vm, arg),
+        None => Err(Error::UnknownIoctl),
+    }
+}
+
 /// Runs `req` on `obj` from the table of its fd kind.
 #[inline(always)]
 fn serve(obj: &Object, req: u32, arg: u64) -> Result<i32> {
@@ -437,10 +472,7 @@ fn serve(obj: &Object, req: u32, arg: u64) -> Result<i32> {
             Some(row) => (row.handler)(sys, arg),
             None => Err(Error::UnknownSystemIoctl),
         },
-        Object::Vm(vm) => vm.check_process().and_then(|()| match VM_IOCTLS.find(req) {
-            Some(row) => (row.handler)(vm, arg),
-            None => Err(Error::UnknownIoctl),
-        }),
+        Object::Vm(vm) => serve_vm(vm, req, arg),
         Object::Vcpu(vm, vcpu) => vm.check_process().and_then(|()| {
             // kvm_vcpu_ioctl: a request of another ioctl type is EINVAL, unknown KVM ones ENOTTY.
             if (req >> 8) & 0xff != KVMIO {

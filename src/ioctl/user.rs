@@ -98,12 +98,14 @@ impl UserBuf {
     }
 
     /// Copies the first `dst.len()` bytes of the range into `dst` (at most the range).
+    #[inline]
     pub fn read_into(self, dst: &mut [u8]) -> Result<()> {
         let n = dst.len().min(self.len);
         Ok(uaccess::copy_from_user(&mut dst[..n], self.addr)?)
     }
 
     /// Copies `src` to the start of the range (at most the range).
+    #[inline]
     pub fn write_from(self, src: &[u8]) -> Result<()> {
         let n = src.len().min(self.len);
         Ok(uaccess::copy_to_user(self.addr, &src[..n])?)
@@ -113,6 +115,12 @@ impl UserBuf {
 /// Copies an argument struct in.
 pub(crate) fn copy_in<T: FromBytes>(arg: u64) -> Result<T> {
     UserPtr::new(arg).read()
+}
+
+/// Copies an argument struct in, into `dst` where it stays.
+#[inline]
+pub(crate) fn copy_in_into<T: FromBytes>(arg: u64, dst: &mut T) -> Result<()> {
+    Ok(uaccess::read_user_into(arg, dst)?)
 }
 
 /// Copies an argument struct out.

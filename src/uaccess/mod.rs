@@ -145,13 +145,20 @@ pub fn copy_from_user(dst: &mut [u8], src: u64) -> Result<(), Fault> {
 
 #[inline(never)]
 fn copy_from_user_slow(dst: &mut [u8], src: u64) -> Result<(), Fault> {
-    if dst.is_empty() {
+    copy_in_slow(dst.as_mut_ptr() as u64, src, dst.len())
+}
+
+/// A copy of `len` bytes from caller address `src` to the shim's memory at `dst` off the fast
+/// path.
+#[inline(never)]
+fn copy_in_slow(dst: u64, src: u64, len: usize) -> Result<(), Fault> {
+    if len == 0 {
         return Ok(());
     }
     match path() {
-        Path::Fault => fault::copy(dst.as_mut_ptr() as u64, src, dst.len()),
-        Path::Blocked => blocked_copy(dst.as_mut_ptr() as u64, src, dst.len(), false),
-        Path::Syscall => syscall_copy(dst.as_mut_ptr() as u64, src, dst.len(), false),
+        Path::Fault => fault::copy(dst, src, len),
+        Path::Blocked => blocked_copy(dst, src, len, false),
+        Path::Syscall => syscall_copy(dst, src, len, false),
     }
 }
 
@@ -316,16 +323,29 @@ pub use bytemuck::AnyBitPattern as FromBytes;
 pub use bytemuck::NoUninit as IntoBytes;
 
 /// Reads a `T` from caller address `addr`.
+#[inline]
 pub fn read_user<T: FromBytes>(addr: u64) -> Result<T, Fault> {
-    let mut val = std::mem::MaybeUninit::<T>::zeroed();
-    // SAFETY: the MaybeUninit is zero-initialised, so all its bytes are initialised u8; the
-    // slice borrows `val` exclusively and does not outlive it.
-    let bytes = unsafe {
-        std::slice::from_raw_parts_mut(val.as_mut_ptr().cast::<u8>(), std::mem::size_of::<T>())
-    };
-    copy_from_user(bytes, addr)?;
-    // SAFETY: every byte was written by the copy (or zeroed), and any bit pattern is a T.
-    Ok(unsafe { val.assume_init() })
+    let mut val = T::zeroed();
+    read_user_into(addr, &mut val)?;
+    Ok(val)
+}
+
+/// Fills `dst` from caller address `addr` in place (no move of the value afterwards: an
+/// argument struct read this way is used where the copy stored it, so its field loads are
+/// forwarded from the copy's stores). On a fault `dst` holds some of the caller's bytes.
+#[inline]
+pub fn read_user_into<T: FromBytes>(addr: u64, dst: &mut T) -> Result<(), Fault> {
+    let len = std::mem::size_of::<T>();
+    if !is_user_range(addr, len as u64) {
+        return Err(Fault);
+    }
+    // Any bit pattern is a `T`, padding included, so `dst`'s storage may take raw bytes;
+    // the copy routines write it through this address only, never through a byte slice.
+    let to = std::ptr::from_mut(dst) as u64;
+    if fast_path() {
+        return fault::copy_installed(to, addr, len);
+    }
+    copy_in_slow(to, addr, len)
 }
 
 /// Writes `val` to caller address `addr`: exactly its bytes, none of them padding.

@@ -259,6 +259,7 @@ impl Vm {
     }
 
     /// Whether the calling process may use this VM (EIO otherwise).
+    #[inline(always)]
     pub fn check_process(&self) -> Result<()> {
         if crate::os::same_process(self.epoch) {
             Ok(())
