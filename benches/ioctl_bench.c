@@ -248,6 +248,55 @@ static double measure(void (*op)(void), long iters)
 	return best;
 }
 
+/* Best round of `a` and of `b`, measured in alternating rounds of about 2 ms each (iteration
+ * counts calibrated per operation) for about 1.5 s in all. */
+static long round_iters(void (*op)(void))
+{
+	long n = 16;
+	for (;;) {
+		double t0 = now_ns();
+		for (long i = 0; i < n; i++)
+			op();
+		if (now_ns() - t0 >= 2e6 || n > (1l << 30))
+			return n;
+		n *= 2;
+	}
+}
+
+static void measure_pair(void (*a)(void), void (*b)(void), double *best_a, double *best_b)
+{
+	long na = round_iters(a), nb = round_iters(b);
+	*best_a = *best_b = 1e30;
+	double end = now_ns() + 1.5e9;
+	for (int r = 0; r < 3 || now_ns() < end; r++) {
+		for (int side = 0; side < 2; side++) {
+			int is_a = (r + side) % 2 == 0;
+			void (*op)(void) = is_a ? a : b;
+			long n = is_a ? na : nb;
+			double t0 = now_ns();
+			for (long i = 0; i < n; i++)
+				op();
+			double per = (now_ns() - t0) / n;
+			double *best = is_a ? best_a : best_b;
+			if (per < *best)
+				*best = per;
+		}
+	}
+}
+
+/* The acceptance pairs' own operations (fixed sizes and VMs). */
+static int vm_one, vm_many;
+static struct kvm_s390_mem_op acc_rd8, acc_rd64, acc_wr64;
+static void op_acc_rd8(void) { sink += ioctl(vm_one, KVM_S390_MEM_OP, &acc_rd8); }
+static void op_acc_rd8_many(void) { sink += ioctl(vm_many, KVM_S390_MEM_OP, &acc_rd8); }
+static void op_acc_rd64(void) { sink += ioctl(vm_one, KVM_S390_MEM_OP, &acc_rd64); }
+static void op_acc_wr64(void) { sink += ioctl(vm_one, KVM_S390_MEM_OP, &acc_wr64); }
+static void op_memcpy64(void)
+{
+	memcpy(host_buf, guest + 0x10000, 65536);
+	__asm__ volatile("" ::"r"(host_buf) : "memory");
+}
+
 int main(int argc, char **argv)
 {
 	long iters = argc > 1 ? atol(argv[1]) : 200000;
@@ -459,13 +508,33 @@ int main(int argc, char **argv)
 	       alternating / one_slot);
 	printf("%-50s %8.1f ns\n", "KVM_SET_USER_MEMORY_REGION: create slot 900..999", create_ns);
 
-	/* The acceptance ratios, all from this run. */
-	printf("\n%-58s %8s %8s\n", "acceptance (this run)", "ratio", "target");
-	printf("%-58s %8.3f %8s\n", "CHECK_EXTENSION (VM fd) / raw ioctl syscall", check_ext / raw_ioctl, "<=0.03");
-	printf("%-58s %8.3f %8s\n", "ABSOLUTE_READ 8 B / raw ioctl syscall", read8 / raw_ioctl, "<=0.10");
-	printf("%-58s %8.3f %8s\n", "ABSOLUTE_READ 64 KiB / memcpy", read64k / memcpy64k, "<=1.15");
-	printf("%-58s %8.3f %8s\n", "ABSOLUTE_WRITE 64 KiB / memcpy", write64k / memcpy64k, "<=1.15");
-	printf("%-58s %8.3f %8s\n", "ABSOLUTE_CMPXCHG 16 B / native 16-byte CAS", cx16 / cas16, "<=4");
-	printf("%-58s %8.3f %8s\n", "ABSOLUTE_READ 8 B, 1000 slots / 1 slot", many_slots / one_slot, "<=1.1");
+	/* The issue's acceptance ratios, all from this run. The tables above measure each case in
+	 * consecutive rounds; this machine's speed changes in phases of some 100 ms (a shared
+	 * host), so here each pair is measured again in alternating rounds of 2 ms for 1.5 s, and
+	 * the best round of each side is taken: both sides sample the same phases. */
+	printf("\n%-58s %8s %8s %8s\n", "acceptance (this run)", "ratio", "target", "tables");
+	vm_one = vm1;
+	vm_many = vm2;
+	acc_rd8 = rd;
+	acc_rd8.size = 8;
+	acc_rd64 = acc_rd8;
+	acc_rd64.size = 65536;
+	acc_wr64 = acc_rd64;
+	acc_wr64.op = KVM_S390_MEMOP_ABSOLUTE_WRITE;
+	double a, b;
+	measure_pair(op_check_extension, op_raw_ioctl, &a, &b);
+	printf("%-58s %8.3f %8s %8.3f\n", "CHECK_EXTENSION (VM fd) / raw ioctl syscall", a / b, "<=0.03",
+	       check_ext / raw_ioctl);
+	measure_pair(op_acc_rd8, op_raw_ioctl, &a, &b);
+	printf("%-58s %8.3f %8s %8.3f\n", "ABSOLUTE_READ 8 B / raw ioctl syscall", a / b, "<=0.10", read8 / raw_ioctl);
+	measure_pair(op_acc_rd64, op_memcpy64, &a, &b);
+	printf("%-58s %8.3f %8s %8.3f\n", "ABSOLUTE_READ 64 KiB / memcpy", a / b, "<=1.15", read64k / memcpy64k);
+	measure_pair(op_acc_wr64, op_memcpy64, &a, &b);
+	printf("%-58s %8.3f %8s %8.3f\n", "ABSOLUTE_WRITE 64 KiB / memcpy", a / b, "<=1.15", write64k / memcpy64k);
+	measure_pair(op_cmpxchg16, op_native_cas16, &a, &b);
+	printf("%-58s %8.3f %8s %8.3f\n", "ABSOLUTE_CMPXCHG 16 B / native 16-byte CAS", a / b, "<=4", cx16 / cas16);
+	measure_pair(op_acc_rd8_many, op_acc_rd8, &a, &b);
+	printf("%-58s %8.3f %8s %8.3f\n", "ABSOLUTE_READ 8 B, 1000 slots / 1 slot", a / b, "<=1.1",
+	       many_slots / one_slot);
 	return sink == 42 ? 2 : 0;
 }

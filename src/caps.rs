@@ -395,9 +395,9 @@ pub fn answer(host: &HostConfig, vm: Option<&Vm>, cap: u64) -> i32 {
 /// A VM's capability answers, indexed by capability number, computed on the VM's first
 /// `KVM_CHECK_EXTENSION`: every input of an answer is fixed for a VM's life (its host, its
 /// creation flags, the kernel profile, which is fixed once in use, and the handler tables),
-/// so a later check is one indexed load.
+/// so a later check is one indexed load (the table lies inside the VM: no pointer to follow).
 #[derive(Debug, Default)]
-pub struct CapAnswers(std::sync::OnceLock<Box<[i32; CAP_LIMIT]>>);
+pub struct CapAnswers(std::sync::OnceLock<[i32; CAP_LIMIT]>);
 
 impl CapAnswers {
     /// No answers yet.
@@ -409,7 +409,7 @@ impl CapAnswers {
     #[inline]
     pub fn answer(&self, vm: &Vm, cap: u64) -> i32 {
         let table = self.0.get_or_init(|| {
-            let mut t = Box::new([0i32; CAP_LIMIT]);
+            let mut t = [0i32; CAP_LIMIT];
             for (c, a) in t.iter_mut().enumerate() {
                 *a = answer(&vm.host, Some(vm), c as u64);
             }

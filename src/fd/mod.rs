@@ -140,6 +140,13 @@ impl<T: Clone + Send + Sync + 'static> FdTable<T> {
         slot.load(&section).map(|o| f(o))
     }
 
+    /// The object behind `fd`, borrowed for as long as `section` lasts (the same rules as
+    /// [`FdTable::with`]).
+    #[inline(always)]
+    pub fn load<'a>(&'a self, fd: RawFd, section: &'a rcu::Section) -> Option<&'a T> {
+        self.slot(fd)?.load(section).map(|o| &**o)
+    }
+
     /// Whether `fd` is a KVM fd.
     pub fn contains(&self, fd: RawFd) -> bool {
         self.slot(fd).is_some_and(RcuOption::is_some)

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::object::{install_new, Object, TABLE};
+use crate::rcu;
 use crate::system::System;
 use crate::uapi::*;
 use crate::vcpu::Vcpu;
@@ -402,13 +403,10 @@ pub fn dispatch(fd: RawFd, request: libc::c_ulong, arg: u64) -> Option<Result<i3
     // The syscall passes the request as a 32-bit unsigned int.
     let req = request as u32;
     if (req >> 8) & 0xff == KVMIO && !OUTSIDE_SECTION.contains(&req) && !hook::active() {
+        let section = rcu::enter();
         // `None`: not a KVM fd at all.
-        let served = TABLE.with(fd, |obj| match obj {
-            Object::Vm(vm) => Some(serve_vm(vm, req, arg)),
-            _ => None,
-        })?;
-        if served.is_some() {
-            return served;
+        if let Object::Vm(vm) = TABLE.load(fd, &section)? {
+            return Some(serve_vm(vm, req, arg));
         }
     }
     dispatch_general(fd, request, arg)
