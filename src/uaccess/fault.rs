@@ -313,6 +313,7 @@ pub(super) fn cas(
 /// [`cas`] without installing the fault handler: for [`super::Method::Syscall`], whose
 /// caller has checked with the kernel that `addr` is writable, and for the default method's
 /// fast path, which runs only once the handler is installed.
+#[inline(always)]
 pub(super) fn cas_unprotected(
     addr: u64,
     size: usize,

@@ -259,6 +259,7 @@ pub fn copy_user_to_user(dst: u64, src: u64, len: usize) -> Result<(), Fault> {
 ///   writable with an atomic add of 0 (`FUTEX_WAKE_OP`), which fails with EFAULT where the
 ///   instruction would fault. A page made inaccessible by another thread between the check
 ///   and the instruction still faults (DESIGN.md).
+#[inline(always)]
 pub fn compare_exchange(
     addr: u64,
     size: usize,
@@ -274,6 +275,17 @@ pub fn compare_exchange(
     if fast_path() {
         return fault::cas_unprotected(addr, size, old, new);
     }
+    compare_exchange_slow(addr, size, old, new)
+}
+
+/// [`compare_exchange`] off the fast path.
+#[inline(never)]
+fn compare_exchange_slow(
+    addr: u64,
+    size: usize,
+    old: &mut [u8; 16],
+    new: &[u8; 16],
+) -> Result<bool, Fault> {
     match path() {
         Path::Fault => fault::cas(addr, size, old, new),
         Path::Blocked => sigmask::with_fault_signals_unblocked(|| fault::cas(addr, size, old, new)),
