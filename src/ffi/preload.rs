@@ -147,8 +147,8 @@ fn live_placeholders() -> Vec<c_int> {
 pub(crate) fn shim_ioctl(fd: c_int, request: c_ulong, arg: *mut c_void) -> c_int {
     // The syscall passes the request as a 32-bit unsigned int.
     let kvm_type = (request as u32 >> 8) & 0xff == KVMIO;
-    if !kvm_type {
-        return shim_ioctl_other(fd, request, arg);
+    if !kvm_type && stale_kvm_number(fd) {
+        return real::ioctl(fd, request, arg);
     }
     match ioctl::dispatch(fd, request, arg as u64) {
         None => real::ioctl(fd, request, arg),
@@ -156,16 +156,11 @@ pub(crate) fn shim_ioctl(fd: c_int, request: c_ulong, arg: *mut c_void) -> c_int
     }
 }
 
-/// [`shim_ioctl`] for a request that is not of type `KVMIO`.
+/// Whether `fd` has a table entry whose placeholder it no longer holds (out of line: only
+/// requests of other ioctl types ask).
 #[inline(never)]
-fn shim_ioctl_other(fd: c_int, request: c_ulong, arg: *mut c_void) -> c_int {
-    if TABLE.contains(fd) && live_object(fd).is_none() {
-        return real::ioctl(fd, request, arg);
-    }
-    match ioctl::dispatch(fd, request, arg as u64) {
-        None => real::ioctl(fd, request, arg),
-        Some(r) => to_c(r),
-    }
+fn stale_kvm_number(fd: c_int) -> bool {
+    TABLE.contains(fd) && live_object(fd).is_none()
 }
 
 /// `close` for both the interposer and the C API.

@@ -140,11 +140,6 @@ pub fn copy_from_user(dst: &mut [u8], src: u64) -> Result<(), Fault> {
     if fast_path() {
         return fault::copy_installed(dst.as_mut_ptr() as u64, src, dst.len());
     }
-    copy_from_user_slow(dst, src)
-}
-
-#[inline(never)]
-fn copy_from_user_slow(dst: &mut [u8], src: u64) -> Result<(), Fault> {
     copy_in_slow(dst.as_mut_ptr() as u64, src, dst.len())
 }
 
