@@ -1955,19 +1955,6 @@ int kvm_s390_shim_guest_wait(struct kvm_s390_shim_guest *g);
  */
 int kvm_s390_shim_guest_diag500(struct kvm_s390_shim_guest *g);
 
-extern uintptr_t kvm_s390_shim_uaccess_copy(uint8_t *dst, const uint8_t *src, uintptr_t len);
-
-extern void kvm_s390_shim_uaccess_bytes(void);
-
-extern void kvm_s390_shim_uaccess_fixup(void);
-
-extern uint32_t kvm_s390_shim_uaccess_cas(uint8_t *addr,
-                                          uint8_t *old,
-                                          const uint8_t *new_,
-                                          uintptr_t size);
-
-extern void kvm_s390_shim_uaccess_cas_fixup(void);
-
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus
