@@ -188,6 +188,17 @@ static bool all_accesses_fail_cleanly(void)
 		CHECK(ov[0] == 0 && ov[size - 1] == 0);
 	}
 	CHECK(b[0] == 0x42);
+	/*
+	 * A read-only old_addr: the exchange needs no store to it (0), but the value found after
+	 * a mismatch cannot be stored (EFAULT), guest memory unchanged.
+	 */
+	for (uint32_t size = 1; size <= 16; size *= 2) {
+		memset(c.g.mem + 0x5000, 0, 16);
+		CHECK_RET(cmpxchg(c.g.vm, 0x5000, size, nv, ro, NO_KEY), 0);
+		CHECK(c.g.mem[0x5000] == 1);
+		CHECK_ERR(cmpxchg(c.g.vm, 0x5000, size, nv, ro, NO_KEY), EFAULT);
+		CHECK(c.g.mem[0x5000] == 1);
+	}
 	/* And a good one still exchanges. */
 	memset(ov, 0, sizeof(ov));
 	memset(c.g.mem + 0x5000, 0, 8);

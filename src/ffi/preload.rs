@@ -146,11 +146,14 @@ fn live_placeholders() -> Vec<c_int> {
 #[inline(always)]
 pub(crate) fn shim_ioctl(fd: c_int, request: c_ulong, arg: *mut c_void) -> c_int {
     // The syscall passes the request as a 32-bit unsigned int.
-    let kvm_type = (request as u32 >> 8) & 0xff == KVMIO;
-    if !kvm_type && stale_kvm_number(fd) {
-        return real::ioctl(fd, request, arg);
-    }
-    match ioctl::dispatch(fd, request, arg as u64) {
+    let served = if (request as u32 >> 8) & 0xff == KVMIO {
+        ioctl::dispatch_kvmio(fd, request, arg as u64)
+    } else if stale_kvm_number(fd) {
+        None
+    } else {
+        ioctl::dispatch(fd, request, arg as u64)
+    };
+    match served {
         None => real::ioctl(fd, request, arg),
         Some(r) => to_c(r),
     }

@@ -226,9 +226,7 @@ pub static VM_IOCTLS: IoctlTable<VmHandler> = IoctlTable::new(&[
     }),
     ioctl!(KVM_GET_DIRTY_LOG, in kvm_dirty_log, |vm; log| vm.get_dirty_log(&log)),
     ioctl!(KVM_ENABLE_CAP, in kvm_enable_cap, |vm; cap| vm.enable_cap(&cap)),
-    ioctl!(KVM_S390_MEM_OP, in kvm_s390_mem_op, |vm; mop| {
-        Ok(vm.mem_op(&mop)?.ret())
-    }),
+    ioctl!(KVM_S390_MEM_OP, in kvm_s390_mem_op, |vm; mop| vm.mem_op(&mop)),
     ioctl!(KVM_SET_GSI_ROUTING, in kvm_irq_routing, |vm; r @ addr| {
         if r.nr > crate::irqfd::KVM_MAX_IRQ_ROUTES || r.flags != 0 {
             return Err(Error::Routing);
@@ -401,8 +399,18 @@ const OUTSIDE_SECTION: [u32; 2] = [KVM_SET_USER_MEMORY_REGION, KVM_SET_USER_MEMO
 #[inline(always)]
 pub fn dispatch(fd: RawFd, request: libc::c_ulong, arg: u64) -> Option<Result<i32>> {
     // The syscall passes the request as a 32-bit unsigned int.
+    if (request as u32 >> 8) & 0xff == KVMIO {
+        return dispatch_kvmio(fd, request, arg);
+    }
+    dispatch_general(fd, request, arg)
+}
+
+/// [`dispatch`] for a request of type `KVMIO`.
+#[inline(always)]
+pub fn dispatch_kvmio(fd: RawFd, request: libc::c_ulong, arg: u64) -> Option<Result<i32>> {
     let req = request as u32;
-    if (req >> 8) & 0xff == KVMIO && !OUTSIDE_SECTION.contains(&req) && !hook::active() {
+    debug_assert_eq!((req >> 8) & 0xff, KVMIO);
+    if !OUTSIDE_SECTION.contains(&req) && !hook::active() {
         let section = rcu::enter();
         // `None`: not a KVM fd at all.
         if let Object::Vm(vm) = TABLE.load(fd, &section)? {

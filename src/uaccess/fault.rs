@@ -20,12 +20,14 @@ mod s390x;
 #[cfg(target_arch = "s390x")]
 use s390x::pc_slot;
 
-// Below 128 bytes: 16-byte, then 8-byte, then single-byte moves (a fixed cost of a few
-// instructions); from 128 bytes: `rep movsb` (fast-string moves, whose start-up cost the small
-// path avoids). A fault in a 16- or 8-byte move resumes at the byte loop (the move copied
-// nothing: its load or its store faulted, and the pointers and count are those before it), so
-// a faulting copy stops at the exact faulting byte as `rep movsb` does; a fault in the byte loop
-// or in `rep movsb` returns the count left (in rcx).
+// Below 128 bytes: from 8 to 64 bytes two or four overlapping moves (the first and last 8, 16
+// or 32 bytes: all loads before any store), above that a loop of 16-byte moves, below 8 bytes
+// single-byte moves — a fixed cost of a few instructions; from 128 bytes: `rep movsb`
+// (fast-string moves, whose start-up cost the small path avoids). A fault in any wide move
+// resumes at the byte loop with the pointers and count of the last completed step (the
+// overlapping moves change neither, so the byte loop starts over, rewriting any bytes already
+// stored with the same values), so a faulting copy stops at the exact faulting byte as
+// `rep movsb` does; a fault in the byte loop or in `rep movsb` returns the count left (in rcx).
 #[cfg(target_arch = "x86_64")]
 core::arch::global_asm!(
     ".pushsection .text.kvm_s390_shim_uaccess,\"ax\",@progbits",
@@ -35,24 +37,56 @@ core::arch::global_asm!(
     ".type kvm_s390_shim_uaccess_copy,@function",
     "kvm_s390_shim_uaccess_copy:",
     "    mov rcx, rdx",
+    "    cmp rdx, 16",
+    "    jb .Lkvm_s390_shim_copy_lt16",
+    "    cmp rdx, 32",
+    "    ja .Lkvm_s390_shim_copy_gt32",
+    // 16..=32 bytes.
+    "    movdqu xmm0, xmmword ptr [rsi]",
+    "    movdqu xmm1, xmmword ptr [rsi + rdx - 16]",
+    "    movdqu xmmword ptr [rdi], xmm0",
+    "    movdqu xmmword ptr [rdi + rdx - 16], xmm1",
+    "    xor eax, eax",
+    "    ret",
+    ".Lkvm_s390_shim_copy_gt32:",
+    "    cmp rdx, 64",
+    "    ja .Lkvm_s390_shim_copy_gt64",
+    // 33..=64 bytes.
+    "    movdqu xmm0, xmmword ptr [rsi]",
+    "    movdqu xmm1, xmmword ptr [rsi + 16]",
+    "    movdqu xmm2, xmmword ptr [rsi + rdx - 32]",
+    "    movdqu xmm3, xmmword ptr [rsi + rdx - 16]",
+    "    movdqu xmmword ptr [rdi], xmm0",
+    "    movdqu xmmword ptr [rdi + 16], xmm1",
+    "    movdqu xmmword ptr [rdi + rdx - 32], xmm2",
+    "    movdqu xmmword ptr [rdi + rdx - 16], xmm3",
+    "    xor eax, eax",
+    "    ret",
+    ".Lkvm_s390_shim_copy_gt64:",
     "    cmp rdx, 128",
     "    jae 5f",
-    "    cmp rcx, 16",
-    "    jb 2f",
+    // 65..=127 bytes: 16-byte steps, then the last 16 bytes (overlapping).
     "1:  movdqu xmm0, xmmword ptr [rsi]",
     "    movdqu xmmword ptr [rdi], xmm0",
     "    add rsi, 16",
     "    add rdi, 16",
     "    sub rcx, 16",
     "    cmp rcx, 16",
-    "    jae 1b",
-    "2:  cmp rcx, 8",
+    "    ja 1b",
+    "    movdqu xmm0, xmmword ptr [rsi + rcx - 16]",
+    "    movdqu xmmword ptr [rdi + rcx - 16], xmm0",
+    "    xor eax, eax",
+    "    ret",
+    ".Lkvm_s390_shim_copy_lt16:",
+    "    cmp rdx, 8",
     "    jb 3f",
+    // 8..=15 bytes.
     "    mov rax, qword ptr [rsi]",
+    "    mov r8, qword ptr [rsi + rdx - 8]",
     "    mov qword ptr [rdi], rax",
-    "    add rsi, 8",
-    "    add rdi, 8",
-    "    sub rcx, 8",
+    "    mov qword ptr [rdi + rdx - 8], r8",
+    "    xor eax, eax",
+    "    ret",
     ".globl kvm_s390_shim_uaccess_bytes",
     ".hidden kvm_s390_shim_uaccess_bytes",
     "kvm_s390_shim_uaccess_bytes:",
@@ -189,6 +223,128 @@ core::arch::global_asm!(
     ".popsection",
 );
 
+// The memop cmpxchg in one pass over caller and guest memory:
+// kvm_s390_shim_uaccess_cmpxchg(addr, new, old, size) with `new` and `old` caller addresses
+// of `size` (1, 2, 4, 8 or 16) bytes and `addr` naturally aligned. Loads the new and the
+// expected value from the caller, compare-and-swaps at `addr`, and on a mismatch stores the
+// value found to `old`. Returns 0 (exchanged), 1 (not exchanged, `old` updated), 2 (a load
+// from the caller faulted: nothing else was done), 3 (`addr` faulted: nothing was exchanged
+// and `old` was not written) or 4 (not exchanged and the store to `old` faulted). Each kind
+// of access lies in its own range of the routine, so the fault handler resumes at the
+// matching recovery point. rbx (needed by cmpxchg16b) is kept in r11.
+#[cfg(target_arch = "x86_64")]
+core::arch::global_asm!(
+    ".pushsection .text.kvm_s390_shim_uaccess,\"ax\",@progbits",
+    ".p2align 4",
+    ".globl kvm_s390_shim_uaccess_cmpxchg",
+    ".hidden kvm_s390_shim_uaccess_cmpxchg",
+    ".type kvm_s390_shim_uaccess_cmpxchg,@function",
+    "kvm_s390_shim_uaccess_cmpxchg:",
+    // The caller's loads.
+    "    mov r11, rbx",
+    "    mov r9, rdx",
+    "    cmp rcx, 16",
+    "    jne .Lkvm_s390_shim_cx_ld8",
+    "    mov rbx, qword ptr [rsi]",
+    "    mov rcx, qword ptr [rsi + 8]",
+    "    mov rax, qword ptr [r9]",
+    "    mov rdx, qword ptr [r9 + 8]",
+    "    jmp .Lkvm_s390_shim_cx_16",
+    ".Lkvm_s390_shim_cx_ld8:",
+    "    cmp rcx, 8",
+    "    jne .Lkvm_s390_shim_cx_ld4",
+    "    mov rcx, qword ptr [rsi]",
+    "    mov rax, qword ptr [r9]",
+    "    jmp .Lkvm_s390_shim_cx_8",
+    ".Lkvm_s390_shim_cx_ld4:",
+    "    cmp rcx, 4",
+    "    jne .Lkvm_s390_shim_cx_ld2",
+    "    mov ecx, dword ptr [rsi]",
+    "    mov eax, dword ptr [r9]",
+    "    jmp .Lkvm_s390_shim_cx_4",
+    ".Lkvm_s390_shim_cx_ld2:",
+    "    cmp rcx, 2",
+    "    jne .Lkvm_s390_shim_cx_ld1",
+    "    movzx ecx, word ptr [rsi]",
+    "    movzx eax, word ptr [r9]",
+    "    jmp .Lkvm_s390_shim_cx_2",
+    ".Lkvm_s390_shim_cx_ld1:",
+    "    movzx ecx, byte ptr [rsi]",
+    "    movzx eax, byte ptr [r9]",
+    "    jmp .Lkvm_s390_shim_cx_1",
+    // The guest operand.
+    ".globl kvm_s390_shim_uaccess_cmpxchg_guest",
+    ".hidden kvm_s390_shim_uaccess_cmpxchg_guest",
+    "kvm_s390_shim_uaccess_cmpxchg_guest:",
+    ".Lkvm_s390_shim_cx_16:",
+    "    lock cmpxchg16b xmmword ptr [rdi]",
+    "    jne .Lkvm_s390_shim_cx_st16",
+    ".Lkvm_s390_shim_cx_ok:",
+    "    mov rbx, r11",
+    "    xor eax, eax",
+    "    ret",
+    ".Lkvm_s390_shim_cx_8:",
+    "    lock cmpxchg qword ptr [rdi], rcx",
+    "    je .Lkvm_s390_shim_cx_ok",
+    "    jmp .Lkvm_s390_shim_cx_st8",
+    ".Lkvm_s390_shim_cx_4:",
+    "    lock cmpxchg dword ptr [rdi], ecx",
+    "    je .Lkvm_s390_shim_cx_ok",
+    "    jmp .Lkvm_s390_shim_cx_st4",
+    ".Lkvm_s390_shim_cx_2:",
+    "    lock cmpxchg word ptr [rdi], cx",
+    "    je .Lkvm_s390_shim_cx_ok",
+    "    jmp .Lkvm_s390_shim_cx_st2",
+    ".Lkvm_s390_shim_cx_1:",
+    "    lock cmpxchg byte ptr [rdi], cl",
+    "    je .Lkvm_s390_shim_cx_ok",
+    "    jmp .Lkvm_s390_shim_cx_st1",
+    // The store of the value found to the caller.
+    ".globl kvm_s390_shim_uaccess_cmpxchg_store",
+    ".hidden kvm_s390_shim_uaccess_cmpxchg_store",
+    "kvm_s390_shim_uaccess_cmpxchg_store:",
+    ".Lkvm_s390_shim_cx_st16:",
+    "    mov qword ptr [r9], rax",
+    "    mov qword ptr [r9 + 8], rdx",
+    "    jmp .Lkvm_s390_shim_cx_ne",
+    ".Lkvm_s390_shim_cx_st8:",
+    "    mov qword ptr [r9], rax",
+    "    jmp .Lkvm_s390_shim_cx_ne",
+    ".Lkvm_s390_shim_cx_st4:",
+    "    mov dword ptr [r9], eax",
+    "    jmp .Lkvm_s390_shim_cx_ne",
+    ".Lkvm_s390_shim_cx_st2:",
+    "    mov word ptr [r9], ax",
+    "    jmp .Lkvm_s390_shim_cx_ne",
+    ".Lkvm_s390_shim_cx_st1:",
+    "    mov byte ptr [r9], al",
+    ".Lkvm_s390_shim_cx_ne:",
+    "    mov rbx, r11",
+    "    mov eax, 1",
+    "    ret",
+    // The recovery points, in the order of the ranges above.
+    ".globl kvm_s390_shim_uaccess_cmpxchg_fixups",
+    ".hidden kvm_s390_shim_uaccess_cmpxchg_fixups",
+    "kvm_s390_shim_uaccess_cmpxchg_fixups:",
+    "    mov rbx, r11",
+    "    mov eax, 2",
+    "    ret",
+    ".globl kvm_s390_shim_uaccess_cmpxchg_fixup_guest",
+    ".hidden kvm_s390_shim_uaccess_cmpxchg_fixup_guest",
+    "kvm_s390_shim_uaccess_cmpxchg_fixup_guest:",
+    "    mov rbx, r11",
+    "    mov eax, 3",
+    "    ret",
+    ".globl kvm_s390_shim_uaccess_cmpxchg_fixup_store",
+    ".hidden kvm_s390_shim_uaccess_cmpxchg_fixup_store",
+    "kvm_s390_shim_uaccess_cmpxchg_fixup_store:",
+    "    mov rbx, r11",
+    "    mov eax, 4",
+    "    ret",
+    ".size kvm_s390_shim_uaccess_cmpxchg, . - kvm_s390_shim_uaccess_cmpxchg",
+    ".popsection",
+);
+
 // aarch64: load-acquire/store-release exclusive loops (no LSE requirement). For 16 bytes a
 // mismatching ldaxp is made single-copy atomic by storing the observed value back.
 #[cfg(target_arch = "aarch64")]
@@ -278,6 +434,45 @@ extern "C" {
     fn kvm_s390_shim_uaccess_cas_fixup();
 }
 
+#[cfg(target_arch = "x86_64")]
+extern "C" {
+    fn kvm_s390_shim_uaccess_cmpxchg(
+        addr: *mut u8,
+        new: *const u8,
+        old: *mut u8,
+        size: usize,
+    ) -> u32;
+    fn kvm_s390_shim_uaccess_cmpxchg_guest();
+    fn kvm_s390_shim_uaccess_cmpxchg_store();
+    fn kvm_s390_shim_uaccess_cmpxchg_fixups();
+    fn kvm_s390_shim_uaccess_cmpxchg_fixup_guest();
+    fn kvm_s390_shim_uaccess_cmpxchg_fixup_store();
+}
+
+/// The fused cmpxchg routine's ranges (caller loads, guest operand, caller store) and their
+/// recovery points.
+#[cfg(target_arch = "x86_64")]
+fn cmpxchg_fixup_for(pc: usize) -> Option<usize> {
+    let start = kvm_s390_shim_uaccess_cmpxchg as *const () as usize;
+    let guest = kvm_s390_shim_uaccess_cmpxchg_guest as *const () as usize;
+    let store = kvm_s390_shim_uaccess_cmpxchg_store as *const () as usize;
+    let fixups = kvm_s390_shim_uaccess_cmpxchg_fixups as *const () as usize;
+    if (start..guest).contains(&pc) {
+        Some(fixups)
+    } else if (guest..store).contains(&pc) {
+        Some(kvm_s390_shim_uaccess_cmpxchg_fixup_guest as *const () as usize)
+    } else if (store..fixups).contains(&pc) {
+        Some(kvm_s390_shim_uaccess_cmpxchg_fixup_store as *const () as usize)
+    } else {
+        None
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn cmpxchg_fixup_for(_pc: usize) -> Option<usize> {
+    None
+}
+
 /// The routines' faulting ranges `[start, end)` and their recovery points.
 fn fixup_for(pc: usize) -> Option<usize> {
     let copy = kvm_s390_shim_uaccess_copy as *const () as usize;
@@ -293,7 +488,7 @@ fn fixup_for(pc: usize) -> Option<usize> {
     } else if (cas..cas_fixup).contains(&pc) {
         Some(cas_fixup)
     } else {
-        None
+        cmpxchg_fixup_for(pc)
     }
 }
 
@@ -337,6 +532,64 @@ pub(super) fn cas_unprotected(
         (1u128 << (size * 8)) - 1
     };
     Ok((u128::from_le_bytes(*old) ^ u128::from_le_bytes(expected)) & mask == 0)
+}
+
+/// What the memop cmpxchg's accesses did ([`super::cmpxchg_user`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CmpxchgUser {
+    /// The values were read and the new one stored.
+    Exchanged,
+    /// The values were read, guest memory held another value, which was stored to `old`.
+    Mismatch,
+    /// Reading the new or the expected value from the caller faulted; nothing else was done.
+    LoadFault,
+    /// The guest operand faulted: nothing was exchanged and `old` was not written.
+    GuestFault,
+    /// Guest memory held another value, and storing it to `old` faulted.
+    StoreFault,
+}
+
+/// The memop cmpxchg's accesses once the handler is installed: `size` (1, 2, 4, 8 or 16)
+/// bytes at caller addresses `new` and `old` (ranges checked by the caller) and at `addr`
+/// (aligned to `size`). On x86_64 one routine does all of it; elsewhere the copy and
+/// compare-and-swap routines in turn.
+#[inline(always)]
+pub(super) fn cmpxchg_user_installed(addr: u64, size: usize, new: u64, old: u64) -> CmpxchgUser {
+    debug_assert!(matches!(size, 1 | 2 | 4 | 8 | 16) && addr % size as u64 == 0);
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: the routine reads `size` bytes at `new` and `old`, compare-and-swaps `size`
+        // naturally aligned bytes at `addr` and may store `size` bytes at `old`; a fault on
+        // any of them is turned into its return code by the installed handler.
+        let r = unsafe {
+            kvm_s390_shim_uaccess_cmpxchg(addr as *mut u8, new as *const u8, old as *mut u8, size)
+        };
+        match r {
+            0 => CmpxchgUser::Exchanged,
+            1 => CmpxchgUser::Mismatch,
+            2 => CmpxchgUser::LoadFault,
+            3 => CmpxchgUser::GuestFault,
+            _ => CmpxchgUser::StoreFault,
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let mut n = [0u8; 16];
+        let mut o = [0u8; 16];
+        if copy_installed(n.as_mut_ptr() as u64, new, size).is_err()
+            || copy_installed(o.as_mut_ptr() as u64, old, size).is_err()
+        {
+            return CmpxchgUser::LoadFault;
+        }
+        match cas_unprotected(addr, size, &mut o, &n) {
+            Err(Fault) => CmpxchgUser::GuestFault,
+            Ok(true) => CmpxchgUser::Exchanged,
+            Ok(false) => match copy_installed(old, o.as_ptr() as u64, size) {
+                Ok(()) => CmpxchgUser::Mismatch,
+                Err(Fault) => CmpxchgUser::StoreFault,
+            },
+        }
+    }
 }
 
 /// Copies `len` bytes from `src` to `dst`, either of which may be a caller address.

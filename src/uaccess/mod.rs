@@ -23,6 +23,7 @@
 #![allow(unsafe_code)]
 
 mod fault;
+pub use fault::CmpxchgUser;
 mod sigmask;
 
 pub(crate) use sigmask::mask_may_have_changed;
@@ -271,6 +272,28 @@ pub fn compare_exchange(
         return fault::cas_unprotected(addr, size, old, new);
     }
     compare_exchange_slow(addr, size, old, new)
+}
+
+/// The accesses of the memop cmpxchg in one pass, where the calling thread can take them
+/// that way (the default method, fault signals deliverable): reads `size` (1, 2, 4, 8 or 16)
+/// bytes each from caller addresses `new` and `old`, compare-and-swaps them at caller address
+/// `addr` (aligned to `size`) and, on a mismatch, stores the value found to `old` — the
+/// kernel's `copy_from_user`, `copy_from_user`, `cmpxchg_user_key`, `copy_to_user`, with each
+/// fault told apart. `addr` must lie in the user range (as a memory slot's host addresses
+/// do: they are checked when the slot is made). `None` where it cannot be taken in one pass
+/// (or `new` or `old` is outside the user range): the caller then takes the steps one by one.
+#[inline(always)]
+pub fn cmpxchg_user(addr: u64, size: usize, new: u64, old: u64) -> Option<CmpxchgUser> {
+    debug_assert!(is_user_range(addr, size as u64));
+    if !matches!(size, 1 | 2 | 4 | 8 | 16)
+        || addr & (size as u64 - 1) != 0
+        || !is_user_range(new, size as u64)
+        || !is_user_range(old, size as u64)
+        || !fast_path()
+    {
+        return None;
+    }
+    Some(fault::cmpxchg_user_installed(addr, size, new, old))
 }
 
 /// [`compare_exchange`] off the fast path.
@@ -536,13 +559,18 @@ mod tests {
                 Err(Fault)
             );
         }
-        unmap(ro);
+        // Inaccessible (PROT_NONE rather than unmapped: a parallel test could map a writable
+        // page at a freed address).
+        // SAFETY: `ro` is the page mapped above, owned by this test.
+        let r = unsafe { libc::mprotect(ro as *mut _, 4096, libc::PROT_NONE) };
+        assert_eq!(r, 0);
         for size in [1usize, 2, 4, 8, 16] {
             assert_eq!(
                 compare_exchange(ro, size, &mut [0; 16], &[1; 16]),
                 Err(Fault)
             );
         }
+        unmap(ro);
         assert_eq!(compare_exchange(0, 8, &mut [0; 16], &[1; 16]), Err(Fault));
     }
 
@@ -574,6 +602,133 @@ mod tests {
         copy_from_user(&mut fin, addr).unwrap();
         assert_eq!(u128::from_ne_bytes(fin), 2 * per_thread as u128);
         drop(buf);
+    }
+
+    #[test]
+    fn cmpxchg_user_tells_every_outcome_apart() {
+        both_methods(|| {
+            let mut mem = [0u8; 48];
+            let guest = (mem.as_mut_ptr() as u64 + 15) & !15;
+            let mut new_buf = [0x5Au8; 16];
+            let mut old_buf = [0u8; 16];
+            let new = new_buf.as_mut_ptr() as u64;
+            let old = old_buf.as_mut_ptr() as u64;
+            let ro = map(libc::PROT_READ);
+            let none = map(libc::PROT_NONE);
+            // A first access teaches the thread its signal mask (the one-pass path needs it).
+            let mut byte = [0u8; 1];
+            copy_from_user(&mut byte, new).unwrap();
+            let pattern: Vec<u8> = (0x10..0x30).collect();
+            let read = |addr: u64, n: usize| {
+                let mut v = vec![0u8; n];
+                copy_from_user(&mut v, addr).unwrap();
+                v
+            };
+            for size in [1usize, 2, 4, 8, 16] {
+                copy_to_user(guest, &pattern).unwrap();
+                copy_to_user(old, &[0xEE; 16]).unwrap();
+                let r = cmpxchg_user(guest, size, new, old);
+                if method() == Method::Syscall {
+                    assert_eq!(r, None, "no one-pass path with the system calls");
+                    continue;
+                }
+                // Guest memory holds another value: it is stored to `old`, nothing else.
+                assert_eq!(r, Some(CmpxchgUser::Mismatch), "size {size}");
+                assert_eq!(read(old, 16)[..size], pattern[..size]);
+                assert_eq!(read(old, 16)[size..], [0xEE; 16][size..]);
+                assert_eq!(read(guest, 32), pattern);
+                // Now it matches: exchanged, `old` not written, the bytes beyond untouched.
+                copy_to_user(old + size as u64, &[0xEE; 16][size..]).unwrap();
+                assert_eq!(
+                    cmpxchg_user(guest, size, new, old),
+                    Some(CmpxchgUser::Exchanged)
+                );
+                let g = read(guest, 32);
+                assert_eq!(g[..size], [0x5A; 16][..size]);
+                assert_eq!(g[size..], pattern[size..]);
+                assert_eq!(read(old, 16)[..size], pattern[..size]);
+                // Unreadable new or expected value: nothing else happens.
+                copy_to_user(guest, &pattern).unwrap();
+                for (n, o) in [(none, old), (new, none)] {
+                    assert_eq!(
+                        cmpxchg_user(guest, size, n, o),
+                        Some(CmpxchgUser::LoadFault)
+                    );
+                    assert_eq!(read(guest, 32), pattern);
+                }
+                // The guest operand read-only or inaccessible: `old` is not written.
+                for g in [ro, none] {
+                    copy_to_user(old, &[0xEE; 16]).unwrap();
+                    assert_eq!(
+                        cmpxchg_user(g, size, new, old),
+                        Some(CmpxchgUser::GuestFault)
+                    );
+                    assert_eq!(read(old, 16), [0xEE; 16]);
+                }
+                // A read-only `old`: fine when it matches (nothing to store), a fault when
+                // the value found must be stored, guest memory unchanged either way.
+                copy_to_user(guest, &[0u8; 16]).unwrap();
+                assert_eq!(
+                    cmpxchg_user(guest, size, new, ro),
+                    Some(CmpxchgUser::Exchanged)
+                );
+                assert_eq!(read(guest, 16)[..size], [0x5A; 16][..size]);
+                copy_to_user(guest, &pattern).unwrap();
+                assert_eq!(
+                    cmpxchg_user(guest, size, new, ro),
+                    Some(CmpxchgUser::StoreFault)
+                );
+                assert_eq!(read(guest, 32), pattern);
+            }
+            // Not one of the five sizes, misaligned, or outside the user range: not taken.
+            assert_eq!(cmpxchg_user(guest, 3, new, old), None);
+            assert_eq!(cmpxchg_user(guest + 1, 2, new, old), None);
+            assert_eq!(cmpxchg_user(guest, 8, 0, old), None);
+            assert_eq!(cmpxchg_user(guest, 8, new, u64::MAX - 4), None);
+            unmap(ro);
+            unmap(none);
+        });
+    }
+
+    #[test]
+    fn cmpxchg_user_is_atomic_against_other_threads() {
+        both_methods(|| {
+            if method() == Method::Syscall {
+                return;
+            }
+            let mut buf = vec![0u8; 64];
+            let addr = (buf.as_mut_ptr() as u64 + 15) & !15;
+            let per_thread = 20000u128;
+            std::thread::scope(|s| {
+                for _ in 0..2 {
+                    s.spawn(|| {
+                        let mut old = [0u8; 16];
+                        copy_from_user(&mut old, addr).unwrap();
+                        for _ in 0..per_thread {
+                            let new = loop {
+                                let new = (u128::from_ne_bytes(old) + 1).to_ne_bytes();
+                                let r = cmpxchg_user(
+                                    addr,
+                                    16,
+                                    new.as_ptr() as u64,
+                                    old.as_mut_ptr() as u64,
+                                );
+                                match r {
+                                    Some(CmpxchgUser::Exchanged) => break new,
+                                    Some(CmpxchgUser::Mismatch) => {}
+                                    other => panic!("{other:?}"),
+                                }
+                            };
+                            old = new;
+                        }
+                    });
+                }
+            });
+            let mut fin = [0u8; 16];
+            copy_from_user(&mut fin, addr).unwrap();
+            assert_eq!(u128::from_ne_bytes(fin), 2 * per_thread);
+            drop(buf);
+        });
     }
 
     /// Two pages, the second PROT_NONE; returns the base (PROT_NONE rather than munmap, so no
@@ -631,13 +786,14 @@ mod tests {
 
     #[test]
     fn small_copies_stop_at_the_exact_faulting_byte() {
-        // The small-copy path moves 16 and 8 bytes at a time; a wide move that straddles into
-        // the hole must still deliver every byte before it (its fault resumes byte by byte).
+        // The small-copy path moves 8, 16 or 32 bytes at a time, overlapping at the end; a
+        // wide move that straddles into the hole must still deliver every byte before it (its
+        // fault resumes byte by byte).
         both_methods(|| {
             let base = map_then_hole();
             let src: Vec<u8> = (0..=255u8).collect();
             for len in 1..160usize {
-                for before in [1usize, 7, 8, 9, 15, 16, 17, 31, 63] {
+                for before in [1usize, 7, 8, 9, 15, 16, 17, 31, 32, 33, 48, 63, 64, 65, 100] {
                     if before >= len {
                         continue;
                     }

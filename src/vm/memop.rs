@@ -141,8 +141,20 @@ fn fragments(ga: u64, len: usize) -> impl Iterator<Item = (u64, usize)> {
 }
 
 impl Vm {
-    /// `KVM_S390_MEM_OP` on the VM fd.
-    pub fn mem_op(&self, mop: &kvm_s390_mem_op) -> Result<MemOpOutcome> {
+    /// `KVM_S390_MEM_OP` on the VM fd: the ioctl's return value.
+    #[inline(always)]
+    pub fn mem_op(&self, mop: &kvm_s390_mem_op) -> Result<i32> {
+        // The common cmpxchg first: no flags and a size up to 16 pass every check of
+        // `mem_op_validate_common` and the op's size limit, and the key is 0.
+        if mop.op == KVM_S390_MEMOP_ABSOLUTE_CMPXCHG
+            && mop.flags == 0
+            && mop.size.wrapping_sub(1) < 16
+            && kernel().has_memop_cmpxchg()
+        {
+            if let Some(done) = self.cmpxchg_one_pass(mop, mop.size as usize) {
+                return done;
+            }
+        }
         match mop.op {
             KVM_S390_MEMOP_ABSOLUTE_READ | KVM_S390_MEMOP_ABSOLUTE_WRITE => self.mem_op_abs(mop),
             // Linux 6.3 added the op; older kernels reject it like any unknown op.
@@ -151,8 +163,10 @@ impl Vm {
             }
             _ => Err(Error::MemOp(MemOpRule::Op)),
         }
+        .map(MemOpOutcome::ret)
     }
 
+    #[inline(never)]
     fn mem_op_abs(&self, mop: &kvm_s390_mem_op) -> Result<MemOpOutcome> {
         let key = validate_common(mop, MemOpFlags::CHECK_ONLY | MemOpFlags::SKEY_PROTECTION)?;
         let store = mop.op == KVM_S390_MEMOP_ABSOLUTE_WRITE;
@@ -435,6 +449,10 @@ impl Vm {
         MemOpOutcome::Done
     }
 
+    /// The cmpxchg step by step, in the kernel's order: validate, read both values from the
+    /// caller, look up the slot, check alignment, size and key, exchange, store the value
+    /// found.
+    #[inline(never)]
     fn mem_op_cmpxchg(&self, mop: &kvm_s390_mem_op) -> Result<MemOpOutcome> {
         let key = validate_common(mop, MemOpFlags::SKEY_PROTECTION)?;
         let size = mop.size as usize;
@@ -496,6 +514,53 @@ impl Vm {
             UserBuf::new(old_addr, size).write_from(&old[..size])?;
         }
         Ok(outcome.0)
+    }
+
+    /// The common cmpxchg (no key, a valid operand in a slot, the caller's buffers reachable
+    /// in one pass, see [`uaccess::cmpxchg_user`]) with one routine for all its accesses.
+    /// Everything the kernel checks between reading the caller's values and the exchange is
+    /// checked first here; as none of it has an effect, the order is unobservable, except
+    /// that a failing check must not hide an EFAULT on the caller's buffers — those cases
+    /// return `None` and take the step-by-step path, which reads the buffers first.
+    #[inline(always)]
+    fn cmpxchg_one_pass(&self, mop: &kvm_s390_mem_op, size: usize) -> Option<Result<i32>> {
+        use uaccess::CmpxchgUser::*;
+        let old_addr = mop.ext().old_addr;
+        if !size.is_power_of_two() || mop.gaddr & (size as u64 - 1) != 0 {
+            return None;
+        }
+        let slots = self.memslots();
+        let gfn = mop.gaddr / PAGE_SIZE;
+        let slot = slots.by_gfn(gfn)?;
+        let idx = gfn - slot.base_gfn;
+        let hva = slot.hva(gfn) + mop.gaddr % PAGE_SIZE;
+        let done = uaccess::cmpxchg_user(hva, size, mop.buf, old_addr)?;
+        if done == LoadFault {
+            return Some(Err(Error::Fault));
+        }
+        // As cmpxchg_guest_abs_with_key: the reference and change bits, the dirty page,
+        // then the caller's copy of the value found.
+        if done != GuestFault && self.uses_skeys() {
+            slot.keys.or(
+                idx,
+                if done == Exchanged {
+                    SKEY_R | SKEY_C
+                } else {
+                    SKEY_R
+                },
+            );
+        }
+        if let Some(d) = &slot.dirty {
+            d.mark(idx);
+        }
+        Some(match done {
+            Exchanged | Mismatch => Ok(0),
+            // On a fault the kernel reports protection and the "observed" value is zero.
+            GuestFault => UserBuf::new(old_addr, size)
+                .write_from(&[0u8; 16][..size])
+                .map(|()| i32::from(PGM_PROTECTION)),
+            StoreFault | LoadFault => Err(Error::Fault),
+        })
     }
 }
 

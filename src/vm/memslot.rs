@@ -549,7 +549,7 @@ impl MemSlots {
     }
 
     /// The slot containing `gfn`: the last slot found if it holds `gfn`, else a binary search.
-    #[inline]
+    #[inline(always)]
     pub fn by_gfn(&self, gfn: u64) -> Option<&Arc<MemSlot>> {
         let last = self.last.load(Ordering::Relaxed);
         if let Some(&(base, end)) = self.ranges.get(last) {
@@ -560,6 +560,7 @@ impl MemSlots {
         self.search(gfn)
     }
 
+    #[inline(never)]
     fn search(&self, gfn: u64) -> Option<&Arc<MemSlot>> {
         let i = self.ranges.partition_point(|&(_, end)| end <= gfn);
         let &(base, _) = self.ranges.get(i)?;
