@@ -74,7 +74,7 @@ const fn encodes(request: u32, dir: u32, size: usize) -> bool {
 /// One table row. Forms (`$o` are the object parameters of the table's handler type):
 /// * `ioctl!(REQ, none, |$o| body)`: the argument is ignored;
 /// * `ioctl!(REQ, value, |$o; a| body)`: `a` is the argument as a `u64`;
-/// * `ioctl!(REQ, in T, |$o; a| body)`: `a: T` copied in;
+/// * `ioctl!(REQ, in T, |$o; a| body)`: `a: &T` copied in;
 /// * `ioctl!(REQ, in T, |$o; a @ addr| body)`: the same, with the argument's address (for a
 ///   header followed by a flexible array);
 /// * `ioctl!(REQ, out T, |$o| body)`: `body` is a `Result<T>` copied out, the ioctl returns 0;
@@ -95,9 +95,9 @@ macro_rules! ioctl {
                 decode: describe::struct_arg::<$t>,
                 handler: |$($o),+, arg: u64| {
                     const { assert!(encodes($req, IOC_WRITE, std::mem::size_of::<$t>())) };
-                    // Filled in place and used there (see `uaccess::read_user_into`).
-                    let mut $a: $t = bytemuck::Zeroable::zeroed();
-                    user::copy_in_into(arg, &mut $a)?;
+                    // Filled in place and used there (see `uaccess::read_user_uninit`).
+                    let mut storage = std::mem::MaybeUninit::<$t>::uninit();
+                    let $a: &$t = user::copy_in_place(arg, &mut storage)?;
                     $body
                 } }
     };
@@ -106,8 +106,8 @@ macro_rules! ioctl {
                 decode: describe::struct_arg::<$t>,
                 handler: |$($o),+, $addr: u64| {
                     const { assert!(encodes($req, IOC_WRITE, std::mem::size_of::<$t>())) };
-                    let mut $a: $t = bytemuck::Zeroable::zeroed();
-                    user::copy_in_into($addr, &mut $a)?;
+                    let mut storage = std::mem::MaybeUninit::<$t>::uninit();
+                    let $a: &$t = user::copy_in_place($addr, &mut storage)?;
                     $body
                 } }
     };
@@ -128,10 +128,10 @@ macro_rules! ioctl {
                     const {
                         assert!(encodes($req, IOC_READ | IOC_WRITE, std::mem::size_of::<$t>()))
                     };
-                    let mut v: $t = bytemuck::Zeroable::zeroed();
-                    user::copy_in_into(arg, &mut v)?;
-                    let r: i32 = Result::<i32>::from({ let $a = &mut v; $body })?;
-                    user::copy_out(arg, &v)?;
+                    let mut storage = std::mem::MaybeUninit::<$t>::uninit();
+                    let v: &mut $t = user::copy_in_place(arg, &mut storage)?;
+                    let r: i32 = Result::<i32>::from({ let $a = &mut *v; $body })?;
+                    user::copy_out(arg, v)?;
                     Ok(r)
                 } }
     };
@@ -188,7 +188,11 @@ impl<H> IoctlTable<H> {
 }
 
 type SystemHandler = fn(&System, u64) -> Result<i32>;
-type VmHandler = fn(&Arc<Vm>, u64) -> Result<i32>;
+/// A VM request runs inside the dispatcher's read-side section, which it may use for its
+/// own published loads (the memory slots) instead of entering another.
+type VmHandler = fn(&Arc<Vm>, &rcu::Section, u64) -> Result<i32>;
+/// A VM request that runs outside any section (it waits for grace periods).
+type VmSlotHandler = fn(&Arc<Vm>, u64) -> Result<i32>;
 type VcpuHandler = fn(&Vm, &Vcpu, u64) -> Result<i32>;
 type DeviceHandler = fn(&Vm, &Device, u64) -> Result<i32>;
 
@@ -203,9 +207,59 @@ pub static SYSTEM_IOCTLS: IoctlTable<SystemHandler> = IoctlTable::new(&[
 
 /// Requests served on a VM fd (`kvm_vm_ioctl`, `kvm_arch_vm_ioctl`).
 pub static VM_IOCTLS: IoctlTable<VmHandler> = IoctlTable::new(&[
-    ioctl!(KVM_CHECK_EXTENSION, value, |vm; cap| {
+    ioctl!(KVM_CHECK_EXTENSION, value, |vm, _; cap| {
         Ok(vm.caps.answer(vm, cap))
     }),
+    ioctl!(KVM_GET_DIRTY_LOG, in kvm_dirty_log, |vm, _; log| vm.get_dirty_log(log)),
+    ioctl!(KVM_ENABLE_CAP, in kvm_enable_cap, |vm, _; cap| vm.enable_cap(cap)),
+    ioctl!(KVM_S390_MEM_OP, in kvm_s390_mem_op, |vm, section; mop| vm.mem_op(mop, section)),
+    ioctl!(KVM_SET_GSI_ROUTING, in kvm_irq_routing, |vm, _; r @ addr| {
+        if r.nr > crate::irqfd::KVM_MAX_IRQ_ROUTES || r.flags != 0 {
+            return Err(Error::Routing);
+        }
+        // The entries follow the 8-byte header (vmemdup_array_user).
+        let size = std::mem::size_of::<kvm_irq_routing_entry>() as u64;
+        let entries: Vec<kvm_irq_routing_entry> = (0..u64::from(r.nr))
+            .map(|i| user::UserPtr::new(addr.wrapping_add(8 + i * size)).read())
+            .collect::<Result<_>>()?;
+        vm.set_gsi_routing(r, &entries)
+    }),
+    ioctl!(KVM_CREATE_IRQCHIP, none, |vm, _| vm.create_irqchip()),
+    ioctl!(KVM_IRQFD, in kvm_irqfd, |vm, _; a| vm.irqfd(a)),
+    ioctl!(KVM_S390_INTERRUPT, in kvm_s390_interrupt, |vm, _; s| {
+        vm.inject_floating(crate::irq::inti_from_interrupt(s)?)?;
+        Ok(0)
+    }),
+    ioctl!(KVM_S390_GET_SKEYS, in kvm_s390_skeys, |vm, _; a| vm.get_skeys(a)),
+    ioctl!(KVM_S390_KEYOP, inout kvm_s390_keyop, |vm, _; k| vm.keyop(k)),
+    ioctl!(KVM_S390_SET_SKEYS, in kvm_s390_skeys, |vm, _; a| vm.set_skeys(a)),
+    ioctl!(KVM_SET_DEVICE_ATTR, in kvm_device_attr, |vm, _; a| vm.set_attr(a)),
+    ioctl!(KVM_GET_DEVICE_ATTR, in kvm_device_attr, |vm, _; a| vm.get_attr(a)),
+    ioctl!(KVM_HAS_DEVICE_ATTR, in kvm_device_attr, |vm, _; a| vm.has_attr(a)),
+    ioctl!(KVM_S390_GET_CMMA_BITS, inout kvm_s390_cmma_log, |vm, _; log| {
+        vm.get_cmma_bits(log)
+    }),
+    ioctl!(KVM_S390_SET_CMMA_BITS, in kvm_s390_cmma_log, |vm, _; log| {
+        vm.set_cmma_bits(log)
+    }),
+    ioctl!(KVM_CREATE_DEVICE, inout kvm_create_device, |vm, _; cd| {
+        if let Some(dev) = crate::device::create(vm, cd)? {
+            cd.fd = install_new(Object::Device(vm.clone(), dev), true)? as u32;
+        }
+        Ok(0)
+    }),
+    ioctl!(KVM_IOEVENTFD, in kvm_ioeventfd, |vm, _; a| vm.ioeventfds.ioctl(a)),
+    // The argument is ignored, as in the kernel.
+    ioctl!(KVM_GET_STATS_FD, none, |vm, _| vm.stats.open_fd()),
+    ioctl!(KVM_CREATE_VCPU, value, |vm, _; id| {
+        let (vcpu, fd) = vm.create_vcpu(id)?;
+        crate::object::install(fd, Object::Vcpu(vm.clone(), vcpu))
+    }),
+]);
+
+/// VM requests served outside any section: the slot updates, which wait for a grace period
+/// (see [`OUTSIDE_SECTION`]).
+pub static VM_SLOT_IOCTLS: IoctlTable<VmSlotHandler> = IoctlTable::new(&[
     ioctl!(
         KVM_SET_USER_MEMORY_REGION,
         in kvm_userspace_memory_region,
@@ -222,52 +276,7 @@ pub static VM_IOCTLS: IoctlTable<VmHandler> = IoctlTable::new(&[
         }
     ),
     ioctl!(KVM_SET_USER_MEMORY_REGION2, in kvm_userspace_memory_region2, |vm; r| {
-        vm.set_user_memory_region(&r, true)
-    }),
-    ioctl!(KVM_GET_DIRTY_LOG, in kvm_dirty_log, |vm; log| vm.get_dirty_log(&log)),
-    ioctl!(KVM_ENABLE_CAP, in kvm_enable_cap, |vm; cap| vm.enable_cap(&cap)),
-    ioctl!(KVM_S390_MEM_OP, in kvm_s390_mem_op, |vm; mop| vm.mem_op(&mop)),
-    ioctl!(KVM_SET_GSI_ROUTING, in kvm_irq_routing, |vm; r @ addr| {
-        if r.nr > crate::irqfd::KVM_MAX_IRQ_ROUTES || r.flags != 0 {
-            return Err(Error::Routing);
-        }
-        // The entries follow the 8-byte header (vmemdup_array_user).
-        let size = std::mem::size_of::<kvm_irq_routing_entry>() as u64;
-        let entries: Vec<kvm_irq_routing_entry> = (0..u64::from(r.nr))
-            .map(|i| user::UserPtr::new(addr.wrapping_add(8 + i * size)).read())
-            .collect::<Result<_>>()?;
-        vm.set_gsi_routing(&r, &entries)
-    }),
-    ioctl!(KVM_CREATE_IRQCHIP, none, |vm| vm.create_irqchip()),
-    ioctl!(KVM_IRQFD, in kvm_irqfd, |vm; a| vm.irqfd(&a)),
-    ioctl!(KVM_S390_INTERRUPT, in kvm_s390_interrupt, |vm; s| {
-        vm.inject_floating(crate::irq::inti_from_interrupt(&s)?)?;
-        Ok(0)
-    }),
-    ioctl!(KVM_S390_GET_SKEYS, in kvm_s390_skeys, |vm; a| vm.get_skeys(&a)),
-    ioctl!(KVM_S390_KEYOP, inout kvm_s390_keyop, |vm; k| vm.keyop(k)),
-    ioctl!(KVM_S390_SET_SKEYS, in kvm_s390_skeys, |vm; a| vm.set_skeys(&a)),
-    ioctl!(KVM_SET_DEVICE_ATTR, in kvm_device_attr, |vm; a| vm.set_attr(&a)),
-    ioctl!(KVM_GET_DEVICE_ATTR, in kvm_device_attr, |vm; a| vm.get_attr(&a)),
-    ioctl!(KVM_HAS_DEVICE_ATTR, in kvm_device_attr, |vm; a| vm.has_attr(&a)),
-    ioctl!(KVM_S390_GET_CMMA_BITS, inout kvm_s390_cmma_log, |vm; log| {
-        vm.get_cmma_bits(log)
-    }),
-    ioctl!(KVM_S390_SET_CMMA_BITS, in kvm_s390_cmma_log, |vm; log| {
-        vm.set_cmma_bits(&log)
-    }),
-    ioctl!(KVM_CREATE_DEVICE, inout kvm_create_device, |vm; cd| {
-        if let Some(dev) = crate::device::create(vm, cd)? {
-            cd.fd = install_new(Object::Device(vm.clone(), dev), true)? as u32;
-        }
-        Ok(0)
-    }),
-    ioctl!(KVM_IOEVENTFD, in kvm_ioeventfd, |vm; a| vm.ioeventfds.ioctl(&a)),
-    // The argument is ignored, as in the kernel.
-    ioctl!(KVM_GET_STATS_FD, none, |vm| vm.stats.open_fd()),
-    ioctl!(KVM_CREATE_VCPU, value, |vm; id| {
-        let (vcpu, fd) = vm.create_vcpu(id)?;
-        crate::object::install(fd, Object::Vcpu(vm.clone(), vcpu))
+        vm.set_user_memory_region(r, true)
     }),
 ]);
 
@@ -275,13 +284,13 @@ pub static VM_IOCTLS: IoctlTable<VmHandler> = IoctlTable::new(&[
 pub static VCPU_IOCTLS: IoctlTable<VcpuHandler> = IoctlTable::new(&[
     ioctl!(KVM_RUN, value, |vm, v; a| v.run(vm, a)),
     ioctl!(KVM_GET_REGS, out kvm_regs, |_, v| Ok(v.get_regs())),
-    ioctl!(KVM_SET_REGS, in kvm_regs, |_, v; r| v.set_regs(&r)),
+    ioctl!(KVM_SET_REGS, in kvm_regs, |_, v; r| v.set_regs(r)),
     ioctl!(KVM_GET_SREGS, out kvm_sregs, |_, v| Ok(v.get_sregs())),
-    ioctl!(KVM_SET_SREGS, in kvm_sregs, |_, v; s| v.set_sregs(&s)),
+    ioctl!(KVM_SET_SREGS, in kvm_sregs, |_, v; s| v.set_sregs(s)),
     ioctl!(KVM_GET_FPU, out kvm_fpu, |_, v| Ok(v.get_fpu())),
-    ioctl!(KVM_SET_FPU, in kvm_fpu, |_, v; f| v.set_fpu(&f)),
+    ioctl!(KVM_SET_FPU, in kvm_fpu, |_, v; f| v.set_fpu(f)),
     ioctl!(KVM_S390_SET_INITIAL_PSW, in kvm_s390_psw, |_, v; psw| {
-        v.set_initial_psw(&psw)
+        v.set_initial_psw(psw)
     }),
     ioctl!(KVM_S390_NORMAL_RESET, none, |vm, v| {
         v.reset(vm, KVM_S390_NORMAL_RESET)
@@ -293,22 +302,22 @@ pub static VCPU_IOCTLS: IoctlTable<VcpuHandler> = IoctlTable::new(&[
         v.reset(vm, KVM_S390_CLEAR_RESET)
     }),
     ioctl!(KVM_GET_MP_STATE, out kvm_mp_state, |_, v| Ok(v.get_mp_state())),
-    ioctl!(KVM_SET_MP_STATE, in kvm_mp_state, |vm, v; s| v.set_mp_state(vm, &s)),
-    ioctl!(KVM_GET_ONE_REG, in kvm_one_reg, |_, v; r| v.get_one_reg(&r)),
-    ioctl!(KVM_SET_ONE_REG, in kvm_one_reg, |_, v; r| v.set_one_reg(&r)),
-    ioctl!(KVM_ENABLE_CAP, in kvm_enable_cap, |vm, v; cap| v.enable_cap(vm, &cap)),
+    ioctl!(KVM_SET_MP_STATE, in kvm_mp_state, |vm, v; s| v.set_mp_state(vm, s)),
+    ioctl!(KVM_GET_ONE_REG, in kvm_one_reg, |_, v; r| v.get_one_reg(r)),
+    ioctl!(KVM_SET_ONE_REG, in kvm_one_reg, |_, v; r| v.set_one_reg(r)),
+    ioctl!(KVM_ENABLE_CAP, in kvm_enable_cap, |vm, v; cap| v.enable_cap(vm, cap)),
     ioctl!(KVM_S390_MEM_OP, in kvm_s390_mem_op, |vm, v; mop| {
-        Ok(v.mem_op(vm, &mop)?.ret())
+        Ok(v.mem_op(vm, mop)?.ret())
     }),
     ioctl!(KVM_S390_GET_IRQ_STATE, in kvm_s390_irq_state, |_, v; s| {
-        v.get_irq_state(&s)
+        v.get_irq_state(s)
     }),
     ioctl!(KVM_S390_IRQ, in kvm_s390_irq, |vm, v; irq| {
-        v.inject(vm, &irq)?;
+        v.inject(vm, irq)?;
         Ok(0)
     }),
     ioctl!(KVM_S390_INTERRUPT, in kvm_s390_interrupt, |vm, v; s| {
-        v.inject(vm, &crate::irq::irq_from_interrupt(&s)?)?;
+        v.inject(vm, &crate::irq::irq_from_interrupt(s)?)?;
         Ok(0)
     }),
     ioctl!(KVM_S390_SET_IRQ_STATE, in kvm_s390_irq_state, |vm, v; s| {
@@ -326,7 +335,7 @@ pub static VCPU_IOCTLS: IoctlTable<VcpuHandler> = IoctlTable::new(&[
     }),
     ioctl!(KVM_S390_STORE_STATUS, value, |vm, v; addr| v.store_status(vm, addr)),
     ioctl!(KVM_GET_STATS_FD, none, |_, v| v.stats.open_fd()),
-    ioctl!(KVM_SET_GUEST_DEBUG, in kvm_guest_debug, |vm, v; d| v.set_guest_debug(vm, &d)),
+    ioctl!(KVM_SET_GUEST_DEBUG, in kvm_guest_debug, |vm, v; d| v.set_guest_debug(vm, d)),
     // The argument is a pointer the handler follows itself: NULL clears the mask.
     ioctl!(KVM_SET_SIGNAL_MASK, value, |_, v; a| v.set_signal_mask(a)),
     // gmap_fault: the shim's guest memory is always mapped, so only the address is checked.
@@ -344,16 +353,16 @@ pub const VCPU_ASYNC_IOCTLS: [u32; 2] = [KVM_S390_IRQ, KVM_S390_INTERRUPT];
 
 /// Requests served on a device fd (`kvm_device_ioctl`).
 pub static DEVICE_IOCTLS: IoctlTable<DeviceHandler> = IoctlTable::new(&[
-    ioctl!(KVM_SET_DEVICE_ATTR, in kvm_device_attr, |vm, d; a| d.ops.set_attr(vm, &a)),
-    ioctl!(KVM_GET_DEVICE_ATTR, in kvm_device_attr, |vm, d; a| d.ops.get_attr(vm, &a)),
-    ioctl!(KVM_HAS_DEVICE_ATTR, in kvm_device_attr, |vm, d; a| d.ops.has_attr(vm, &a)),
+    ioctl!(KVM_SET_DEVICE_ATTR, in kvm_device_attr, |vm, d; a| d.ops.set_attr(vm, a)),
+    ioctl!(KVM_GET_DEVICE_ATTR, in kvm_device_attr, |vm, d; a| d.ops.get_attr(vm, a)),
+    ioctl!(KVM_HAS_DEVICE_ATTR, in kvm_device_attr, |vm, d; a| d.ops.has_attr(vm, a)),
 ]);
 
 /// Whether `request` has a handler on fds of `kind`.
 pub fn implemented(kind: FdKind, request: u32) -> bool {
     match kind {
         FdKind::System => SYSTEM_IOCTLS.find(request).is_some(),
-        FdKind::Vm => VM_IOCTLS.find(request).is_some(),
+        FdKind::Vm => VM_IOCTLS.find(request).is_some() || VM_SLOT_IOCTLS.find(request).is_some(),
         FdKind::Vcpu => VCPU_IOCTLS.find(request).is_some(),
         FdKind::Device => DEVICE_IOCTLS.find(request).is_some(),
     }
@@ -370,7 +379,7 @@ pub fn row_info(kind: FdKind, request: u32) -> Option<hook::RowInfo> {
     }
     match kind {
         FdKind::System => find(&SYSTEM_IOCTLS, request),
-        FdKind::Vm => find(&VM_IOCTLS, request),
+        FdKind::Vm => find(&VM_IOCTLS, request).or_else(|| find(&VM_SLOT_IOCTLS, request)),
         FdKind::Vcpu => find(&VCPU_IOCTLS, request),
         FdKind::Device => find(&DEVICE_IOCTLS, request),
     }
@@ -414,7 +423,7 @@ pub fn dispatch_kvmio(fd: RawFd, request: libc::c_ulong, arg: u64) -> Option<Res
         let section = rcu::enter();
         // `None`: not a KVM fd at all.
         if let Object::Vm(vm) = TABLE.load(fd, &section)? {
-            return Some(serve_vm(vm, req, arg));
+            return Some(serve_vm(vm, &section, req, arg));
         }
     }
     dispatch_general(fd, request, arg)
@@ -428,16 +437,15 @@ fn dispatch_general(fd: RawFd, request: libc::c_ulong, arg: u64) -> Option<Resul
     if (req >> 8) & 0xff != KVMIO && VFS_IOCTLS.contains(&(request & 0xffff_ffff)) {
         return None;
     }
-    let outside = OUTSIDE_SECTION.contains(&req);
-    match TABLE.with(fd, |obj| {
-        (!outside && !matches!(obj, Object::Vcpu(..))).then(|| serve_hooked(fd, obj, req, arg))
-    })? {
-        Some(r) => Some(r),
-        None => {
-            let entry = TABLE.entry(fd)?;
-            Some(serve_hooked(fd, entry.object(), req, arg))
+    if !OUTSIDE_SECTION.contains(&req) {
+        let section = rcu::enter();
+        let obj = TABLE.load(fd, &section)?;
+        if !matches!(obj, Object::Vcpu(..)) {
+            return Some(serve_hooked(fd, obj, Some(&section), req, arg));
         }
     }
+    let entry = TABLE.entry(fd)?;
+    Some(serve_hooked(fd, entry.object(), None, req, arg))
 }
 
 /// The fd kind of `obj`.
@@ -452,33 +460,48 @@ fn kind_of(obj: &Object) -> FdKind {
 
 /// [`serve`], through the trace and fault injection when either is on.
 #[inline(always)]
-fn serve_hooked(fd: RawFd, obj: &Object, req: u32, arg: u64) -> Result<i32> {
+fn serve_hooked(
+    fd: RawFd,
+    obj: &Object,
+    section: Option<&rcu::Section>,
+    req: u32,
+    arg: u64,
+) -> Result<i32> {
     if hook::active() {
-        hook::call(fd, kind_of(obj), req, arg, || serve(obj, req, arg))
+        hook::call(fd, kind_of(obj), req, arg, || serve(obj, section, req, arg))
     } else {
-        serve(obj, req, arg)
+        serve(obj, section, req, arg)
     }
 }
 
-/// Runs `req` on a VM fd.
+/// Runs `req` on a VM fd inside `section`.
 #[inline(always)]
-fn serve_vm(vm: &Arc<Vm>, req: u32, arg: u64) -> Result<i32> {
+fn serve_vm(vm: &Arc<Vm>, section: &rcu::Section, req: u32, arg: u64) -> Result<i32> {
     vm.check_process()?;
     match VM_IOCTLS.find(req) {
-        Some(row) => (row.handler)(vm, arg),
+        Some(row) => (row.handler)(vm, section, arg),
         None => Err(Error::UnknownIoctl),
     }
 }
 
-/// Runs `req` on `obj` from the table of its fd kind.
+/// Runs `req` on `obj` from the table of its fd kind; `section` is the read-side section it
+/// runs in, `None` for vCPU requests and the slot updates.
 #[inline(always)]
-fn serve(obj: &Object, req: u32, arg: u64) -> Result<i32> {
+fn serve(obj: &Object, section: Option<&rcu::Section>, req: u32, arg: u64) -> Result<i32> {
     match obj {
         Object::System(sys) => match SYSTEM_IOCTLS.find(req) {
             Some(row) => (row.handler)(sys, arg),
             None => Err(Error::UnknownSystemIoctl),
         },
-        Object::Vm(vm) => serve_vm(vm, req, arg),
+        Object::Vm(vm) => match section {
+            Some(section) => serve_vm(vm, section, req, arg),
+            None => vm
+                .check_process()
+                .and_then(|()| match VM_SLOT_IOCTLS.find(req) {
+                    Some(row) => (row.handler)(vm, arg),
+                    None => Err(Error::UnknownIoctl),
+                }),
+        },
         Object::Vcpu(vm, vcpu) => vm.check_process().and_then(|()| {
             // kvm_vcpu_ioctl: a request of another ioctl type is EINVAL, unknown KVM ones ENOTTY.
             if (req >> 8) & 0xff != KVMIO {
@@ -533,6 +556,7 @@ mod tests {
         }
         check(&SYSTEM_IOCTLS);
         check(&VM_IOCTLS);
+        check(&VM_SLOT_IOCTLS);
         check(&VCPU_IOCTLS);
         check(&DEVICE_IOCTLS);
         assert_eq!(

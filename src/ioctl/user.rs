@@ -117,10 +117,13 @@ pub(crate) fn copy_in<T: FromBytes>(arg: u64) -> Result<T> {
     UserPtr::new(arg).read()
 }
 
-/// Copies an argument struct in, into `dst` where it stays.
+/// Copies an argument struct in, into `storage` where it stays.
 #[inline]
-pub(crate) fn copy_in_into<T: FromBytes>(arg: u64, dst: &mut T) -> Result<()> {
-    Ok(uaccess::read_user_into(arg, dst)?)
+pub(crate) fn copy_in_place<T: FromBytes>(
+    arg: u64,
+    storage: &mut std::mem::MaybeUninit<T>,
+) -> Result<&mut T> {
+    Ok(uaccess::read_user_uninit(arg, storage)?)
 }
 
 /// Copies an argument struct out.

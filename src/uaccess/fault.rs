@@ -534,19 +534,21 @@ pub(super) fn cas_unprotected(
     Ok((u128::from_le_bytes(*old) ^ u128::from_le_bytes(expected)) & mask == 0)
 }
 
-/// What the memop cmpxchg's accesses did ([`super::cmpxchg_user`]).
+/// What the memop cmpxchg's accesses did ([`super::cmpxchg_user`]); the values are the
+/// assembly routine's return codes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
 pub enum CmpxchgUser {
     /// The values were read and the new one stored.
-    Exchanged,
+    Exchanged = 0,
     /// The values were read, guest memory held another value, which was stored to `old`.
-    Mismatch,
+    Mismatch = 1,
     /// Reading the new or the expected value from the caller faulted; nothing else was done.
-    LoadFault,
+    LoadFault = 2,
     /// The guest operand faulted: nothing was exchanged and `old` was not written.
-    GuestFault,
+    GuestFault = 3,
     /// Guest memory held another value, and storing it to `old` faulted.
-    StoreFault,
+    StoreFault = 4,
 }
 
 /// The memop cmpxchg's accesses once the handler is installed: `size` (1, 2, 4, 8 or 16)

@@ -355,27 +355,33 @@ pub use bytemuck::NoUninit as IntoBytes;
 /// Reads a `T` from caller address `addr`.
 #[inline]
 pub fn read_user<T: FromBytes>(addr: u64) -> Result<T, Fault> {
-    let mut val = T::zeroed();
-    read_user_into(addr, &mut val)?;
-    Ok(val)
+    let mut val = std::mem::MaybeUninit::uninit();
+    read_user_uninit(addr, &mut val).map(|v| *v)
 }
 
-/// Fills `dst` from caller address `addr` in place (no move of the value afterwards: an
-/// argument struct read this way is used where the copy stored it, so its field loads are
-/// forwarded from the copy's stores). On a fault `dst` holds some of the caller's bytes.
+/// Fills `dst` from caller address `addr` in place and returns it (no zeroing before and no
+/// move afterwards: an argument struct read this way is used where the copy stored it, so
+/// its field loads are forwarded from the copy's stores).
 #[inline]
-pub fn read_user_into<T: FromBytes>(addr: u64, dst: &mut T) -> Result<(), Fault> {
+pub fn read_user_uninit<T: FromBytes>(
+    addr: u64,
+    dst: &mut std::mem::MaybeUninit<T>,
+) -> Result<&mut T, Fault> {
     let len = std::mem::size_of::<T>();
     if !is_user_range(addr, len as u64) {
         return Err(Fault);
     }
-    // Any bit pattern is a `T`, padding included, so `dst`'s storage may take raw bytes;
-    // the copy routines write it through this address only, never through a byte slice.
-    let to = std::ptr::from_mut(dst) as u64;
+    // The copy routines write `dst`'s storage through this address only, never through a
+    // byte slice.
+    let to = dst.as_mut_ptr() as u64;
     if fast_path() {
-        return fault::copy_installed(to, addr, len);
+        fault::copy_installed(to, addr, len)?;
+    } else {
+        copy_in_slow(to, addr, len)?;
     }
-    copy_in_slow(to, addr, len)
+    // SAFETY: the copy wrote all `len` bytes of `dst` (padding included), and any bit
+    // pattern is a `T` (`AnyBitPattern`).
+    Ok(unsafe { dst.assume_init_mut() })
 }
 
 /// Writes `val` to caller address `addr`: exactly its bytes, none of them padding.

@@ -7,6 +7,7 @@ use super::Vm;
 use crate::error::{Error, MemOpRule, Result};
 use crate::host::kernel::kernel;
 use crate::ioctl::user::UserBuf;
+use crate::rcu::Section;
 use crate::uaccess;
 use crate::uapi::*;
 
@@ -141,9 +142,10 @@ fn fragments(ga: u64, len: usize) -> impl Iterator<Item = (u64, usize)> {
 }
 
 impl Vm {
-    /// `KVM_S390_MEM_OP` on the VM fd: the ioctl's return value.
+    /// `KVM_S390_MEM_OP` on the VM fd: the ioctl's return value. Runs inside `section` (the
+    /// dispatcher's, as the kernel's runs inside `kvm->srcu`).
     #[inline(always)]
-    pub fn mem_op(&self, mop: &kvm_s390_mem_op) -> Result<i32> {
+    pub fn mem_op(&self, mop: &kvm_s390_mem_op, section: &Section) -> Result<i32> {
         // The common cmpxchg first: no flags and a size up to 16 pass every check of
         // `mem_op_validate_common` and the op's size limit, and the key is 0.
         if mop.op == KVM_S390_MEMOP_ABSOLUTE_CMPXCHG
@@ -151,7 +153,7 @@ impl Vm {
             && mop.size.wrapping_sub(1) < 16
             && kernel().has_memop_cmpxchg()
         {
-            if let Some(done) = self.cmpxchg_one_pass(mop, mop.size as usize) {
+            if let Some(done) = self.cmpxchg_one_pass(mop, mop.size as usize, section) {
                 return done;
             }
         }
@@ -523,13 +525,19 @@ impl Vm {
     /// that a failing check must not hide an EFAULT on the caller's buffers — those cases
     /// return `None` and take the step-by-step path, which reads the buffers first.
     #[inline(always)]
-    fn cmpxchg_one_pass(&self, mop: &kvm_s390_mem_op, size: usize) -> Option<Result<i32>> {
+    fn cmpxchg_one_pass(
+        &self,
+        mop: &kvm_s390_mem_op,
+        size: usize,
+        section: &Section,
+    ) -> Option<Result<i32>> {
         use uaccess::CmpxchgUser::*;
         let old_addr = mop.ext().old_addr;
-        if !size.is_power_of_two() || mop.gaddr & (size as u64 - 1) != 0 {
+        // 1..=16 bytes (checked by the caller): a power of two, and aligned to it.
+        if size & (size - 1) != 0 || mop.gaddr & (size as u64 - 1) != 0 {
             return None;
         }
-        let slots = self.memslots();
+        let slots = self.slots.load(section);
         let gfn = mop.gaddr / PAGE_SIZE;
         let slot = slots.by_gfn(gfn)?;
         let idx = gfn - slot.base_gfn;
