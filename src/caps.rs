@@ -408,6 +408,26 @@ impl CapAnswers {
     /// The answer to `KVM_CHECK_EXTENSION(cap)` on the VM fd of `vm` (which owns `self`).
     #[inline]
     pub fn answer(&self, vm: &Vm, cap: u64) -> i32 {
+        match self.0.get() {
+            Some(table) => Self::lookup(table, cap),
+            None => self.fill_and_answer(vm, cap),
+        }
+    }
+
+    #[inline(always)]
+    fn lookup(table: &[i32; CAP_LIMIT], cap: u64) -> i32 {
+        usize::try_from(cap)
+            .ok()
+            .and_then(|c| table.get(c))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Computes the table on the VM's first check (out of line and in tail position, so the
+    /// lookup above stays a function that saves no registers).
+    #[cold]
+    #[inline(never)]
+    fn fill_and_answer(&self, vm: &Vm, cap: u64) -> i32 {
         let table = self.0.get_or_init(|| {
             let mut t = [0i32; CAP_LIMIT];
             for (c, a) in t.iter_mut().enumerate() {
@@ -415,11 +435,7 @@ impl CapAnswers {
             }
             t
         });
-        usize::try_from(cap)
-            .ok()
-            .and_then(|c| table.get(c))
-            .copied()
-            .unwrap_or(0)
+        Self::lookup(table, cap)
     }
 }
 

@@ -440,6 +440,12 @@ fn claim_token() -> u64 {
 /// Whether an object stamped with `token` belongs to the calling process.
 #[inline(always)]
 pub fn same_process(token: u64) -> bool {
+    // A VM's token is never 0, so a match needs no check that this process has one yet.
+    let p = TOKEN.load(Ordering::Acquire);
+    // SAFETY: TOKEN only ever holds the never-unmapped token page or &FALLBACK_TOKEN.
+    if !p.is_null() && unsafe { (*p).load(Ordering::Relaxed) } == token {
+        return true;
+    }
     process_token() == token
 }
 

@@ -107,10 +107,10 @@ const USER_ADDR_END: u64 = 0u64.wrapping_sub(4096);
 /// The kernel's `access_ok`: the range lies in the user half and does not wrap.
 #[inline(always)]
 pub fn is_user_range(addr: u64, len: u64) -> bool {
-    match addr.checked_add(len) {
-        Some(end) => len == 0 || (addr >= MIN_USER_ADDR && end <= USER_ADDR_END),
-        None => false,
-    }
+    // addr >= MIN and addr + len <= END (no wrap) as one unsigned compare: an address below
+    // MIN wraps to above any bound here.
+    const SPAN: u64 = USER_ADDR_END - MIN_USER_ADDR;
+    len == 0 || (len <= SPAN && addr.wrapping_sub(MIN_USER_ADDR) <= SPAN - len)
 }
 
 /// How the calling thread accesses caller memory now.
@@ -608,6 +608,36 @@ mod tests {
         copy_from_user(&mut fin, addr).unwrap();
         assert_eq!(u128::from_ne_bytes(fin), 2 * per_thread as u128);
         drop(buf);
+    }
+
+    #[test]
+    fn user_range_is_access_ok() {
+        // The one-compare form against the definition, at and around every bound.
+        let reference = |addr: u64, len: u64| match addr.checked_add(len) {
+            Some(end) => len == 0 || (addr >= MIN_USER_ADDR && end <= USER_ADDR_END),
+            None => false,
+        };
+        let near = |v: u64| [v.wrapping_sub(2), v.wrapping_sub(1), v, v.wrapping_add(1)];
+        let mut points = vec![0u64, 1, 16, 64, 4095, 65536, u64::MAX / 2, u64::MAX];
+        for b in [
+            MIN_USER_ADDR,
+            USER_ADDR_END,
+            USER_ADDR_END - MIN_USER_ADDR,
+            1 << 47,
+        ] {
+            points.extend(near(b));
+            points.extend(near(b.wrapping_sub(16)));
+            points.extend(near(b.wrapping_sub(65536)));
+        }
+        for &addr in &points {
+            for &len in &points {
+                assert_eq!(
+                    is_user_range(addr, len),
+                    reference(addr, len),
+                    "{addr:#x} {len:#x}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -543,6 +543,16 @@ impl Vm {
         let idx = gfn - slot.base_gfn;
         let hva = slot.hva(gfn) + mop.gaddr % PAGE_SIZE;
         let done = uaccess::cmpxchg_user(hva, size, mop.buf, old_addr)?;
+        if done == Exchanged {
+            // The common case first, as straight-line code.
+            if self.uses_skeys() {
+                slot.keys.or(idx, SKEY_R | SKEY_C);
+            }
+            if let Some(d) = &slot.dirty {
+                d.mark(idx);
+            }
+            return Some(Ok(0));
+        }
         if done == LoadFault {
             return Some(Err(Error::Fault));
         }
