@@ -556,22 +556,16 @@ impl Vm {
         if done == LoadFault {
             return Some(Err(Error::Fault));
         }
-        // As cmpxchg_guest_abs_with_key: the reference and change bits, the dirty page,
-        // then the caller's copy of the value found.
+        // Not exchanged. As cmpxchg_guest_abs_with_key: the reference bit (the operand was
+        // read unless it faulted), the dirty page, then the caller's copy of the value found.
         if done != GuestFault && self.uses_skeys() {
-            slot.keys.or(
-                idx,
-                if done == Exchanged {
-                    SKEY_R | SKEY_C
-                } else {
-                    SKEY_R
-                },
-            );
+            slot.keys.or(idx, SKEY_R);
         }
         if let Some(d) = &slot.dirty {
             d.mark(idx);
         }
         Some(match done {
+            // (Exchanged returned above.)
             Exchanged | Mismatch => Ok(0),
             // On a fault the kernel reports protection and the "observed" value is zero.
             GuestFault => UserBuf::new(old_addr, size)
