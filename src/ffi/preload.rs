@@ -146,9 +146,12 @@ fn live_placeholders() -> Vec<c_int> {
 #[inline(always)]
 pub(crate) fn shim_ioctl(fd: c_int, request: c_ulong, arg: *mut c_void) -> c_int {
     // The syscall passes the request as a 32-bit unsigned int.
-    let served = if (request as u32 >> 8) & 0xff == KVMIO {
-        ioctl::dispatch_kvmio(fd, request, arg as u64)
-    } else if stale_kvm_number(fd) {
+    if (request as u32 >> 8) & 0xff == KVMIO {
+        return ioctl::dispatch_kvmio_then(fd, request, arg as u64, to_c, || {
+            real::ioctl(fd, request, arg)
+        });
+    }
+    let served = if stale_kvm_number(fd) {
         None
     } else {
         ioctl::dispatch(fd, request, arg as u64)

@@ -409,24 +409,45 @@ const OUTSIDE_SECTION: [u32; 2] = [KVM_SET_USER_MEMORY_REGION, KVM_SET_USER_MEMO
 pub fn dispatch(fd: RawFd, request: libc::c_ulong, arg: u64) -> Option<Result<i32>> {
     // The syscall passes the request as a 32-bit unsigned int.
     if (request as u32 >> 8) & 0xff == KVMIO {
-        return dispatch_kvmio(fd, request, arg);
+        return dispatch_kvmio_then(fd, request, arg, Some, || None);
     }
     dispatch_general(fd, request, arg)
 }
 
-/// [`dispatch`] for a request of type `KVMIO`.
+/// [`dispatch`] for a request of type `KVMIO`, ending in `served` with the result, or in
+/// `not_ours` when `fd` is no KVM fd, both called outside the section: the interposer passes
+/// its conversion to the C return value, so that the common case hands the handler's result
+/// straight to it.
 #[inline(always)]
-pub fn dispatch_kvmio(fd: RawFd, request: libc::c_ulong, arg: u64) -> Option<Result<i32>> {
+pub fn dispatch_kvmio_then<R>(
+    fd: RawFd,
+    request: libc::c_ulong,
+    arg: u64,
+    served: impl FnOnce(Result<i32>) -> R,
+    not_ours: impl FnOnce() -> R,
+) -> R {
     let req = request as u32;
     debug_assert_eq!((req >> 8) & 0xff, KVMIO);
     if !OUTSIDE_SECTION.contains(&req) && !hook::active() {
         let section = rcu::enter();
-        // `None`: not a KVM fd at all.
-        if let Object::Vm(vm) = TABLE.load(fd, &section)? {
-            return Some(serve_vm(vm, &section, req, arg));
+        match TABLE.load(fd, &section) {
+            Some(Object::Vm(vm)) => {
+                let r = serve_vm(vm, &section, req, arg);
+                drop(section);
+                return served(r);
+            }
+            Some(_) => {}
+            // Not a KVM fd at all.
+            None => {
+                drop(section);
+                return not_ours();
+            }
         }
     }
-    dispatch_general(fd, request, arg)
+    match dispatch_general(fd, request, arg) {
+        Some(r) => served(r),
+        None => not_ours(),
+    }
 }
 
 /// [`dispatch`] for every request and fd kind.
