@@ -327,7 +327,7 @@ pub struct Section {
 }
 
 /// Enters a read-side section.
-#[inline(always)]
+#[inline]
 pub fn enter() -> Section {
     let reader = match current::get() {
         Some(r) => r,
@@ -486,7 +486,7 @@ impl<T> Rcu<T> {
     }
 
     /// Enters a section and loads the current value; both end when the result is dropped.
-    #[inline(always)]
+    #[inline]
     pub fn read(&self) -> RcuRef<'_, T> {
         let section = enter();
         let ptr = self.ptr.load(Ordering::Acquire);

@@ -271,7 +271,7 @@ impl Vm {
     /// The current memory-slot snapshot, inside a read-side section that lasts as long as the
     /// result: hold it for exactly the accesses that use it (a slot update waits for it), and
     /// never across a guest function, a sleep or a slot update of the same thread.
-    #[inline(always)]
+    #[inline]
     pub fn memslots(&self) -> RcuRef<'_, MemSlots> {
         self.slots.read()
     }
