@@ -222,10 +222,14 @@ static bool test_cmpxchg_with_keys(void)
 				fill(init, 16, size * 31 + off + k);
 				fill(nv, 16, size * 17 + off + k + 100);
 				CHECK_RET(abs_write(g.vm, MEM1, 16, init, NO_KEY, 0), 0);
-				/* Matching old value: exchanged, old buffer unchanged. */
+				/* Matching old value: exchanged, old buffer unchanged, R and C set. */
+				uint8_t sk;
+				CHECK_RET(set_keys(g.vm, MEM1 / PAGE, 1, 0x90), 0);
 				memcpy(ov, init + off, size);
 				CHECK_RET(cmpxchg(g.vm, MEM1 + off, size, nv, ov, keys_to_try[k]), 0);
 				CHECK(memcmp(ov, init + off, size) == 0);
+				CHECK_RET(get_keys(g.vm, MEM1 / PAGE, 1, &sk), 0);
+				CHECK(sk == 0x96);
 				CHECK_RET(abs_read(g.vm, MEM1, 16, mem, NO_KEY, 0), 0);
 				CHECK(memcmp(mem + off, nv, size) == 0);
 				CHECK(memcmp(mem, init, off) == 0 && memcmp(mem + off + size, init + off + size, 16 - off - size) == 0);
@@ -233,8 +237,12 @@ static bool test_cmpxchg_with_keys(void)
 				uint8_t nv2[16];
 				fill(nv2, 16, 200 + size + off);
 				memcpy(ov, init + off, size); /* stale: memory now holds nv */
+				CHECK_RET(set_keys(g.vm, MEM1 / PAGE, 1, 0x90), 0);
 				CHECK_RET(cmpxchg(g.vm, MEM1 + off, size, nv2, ov, keys_to_try[k]), 0);
 				CHECK(memcmp(ov, nv, size) == 0);
+				/* Only referenced. */
+				CHECK_RET(get_keys(g.vm, MEM1 / PAGE, 1, &sk), 0);
+				CHECK(sk == 0x94);
 				CHECK_RET(abs_read(g.vm, MEM1, 16, mem, NO_KEY, 0), 0);
 				CHECK(memcmp(mem + off, nv, size) == 0);
 			}
@@ -289,12 +297,15 @@ static bool test_dirty_bits(void)
 	CHECK_RET(abs_read(g.vm, MEM1, TSIZE, rbuf, NO_KEY, 0), 0);
 	/* A write of 2 pages + 1 byte starting mid-page touches 3 pages (gfn 16..18). */
 	CHECK_RET(abs_write(g.vm, MEM1 + 100, 2 * PAGE + 1, wbuf, NO_KEY, 0), 0);
-	/* A cmpxchg at gfn 48, exchanged or not. */
-	uint8_t nv[8] = {0}, ov[8] = {9};
+	/* A cmpxchg that does not exchange (gfn 48) and one that does (gfn 50): both dirty. */
+	uint8_t nv[8] = {0}, ov[8] = {9}, nv2[8] = {7}, ov2[8] = {0};
 	CHECK_RET(cmpxchg(g.vm, MEM2, 8, nv, ov, NO_KEY), 0);
+	CHECK(ov[0] == 0);
+	CHECK_RET(cmpxchg(g.vm, MEM2 + 2 * PAGE, 8, nv2, ov2, NO_KEY), 0);
+	CHECK(g.mem[MEM2 + 2 * PAGE] == 7);
 	CHECK_RET(KVM_IOCTL(g.vm, KVM_GET_DIRTY_LOG, &log), 0);
 	for (unsigned gfn = 0; gfn < GUEST_SIZE / PAGE; gfn++) {
-		bool want = (gfn >= 16 && gfn <= 18) || gfn == 48;
+		bool want = (gfn >= 16 && gfn <= 18) || gfn == 48 || gfn == 50;
 		bool got = (bm[gfn / 8] >> (gfn % 8)) & 1;
 		if (got != want)
 			FAIL("gfn %u dirty=%d", gfn, got);
