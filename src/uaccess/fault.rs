@@ -449,47 +449,52 @@ extern "C" {
     fn kvm_s390_shim_uaccess_cmpxchg_fixup_store();
 }
 
-/// The fused cmpxchg routine's ranges (caller loads, guest operand, caller store) and their
-/// recovery points.
+/// The routines' faulting ranges `[start, end)` and the recovery point of each.
+fn fixup_ranges() -> impl Iterator<Item = (usize, usize, usize)> {
+    let at = |f: unsafe extern "C" fn()| f as usize;
+    let copy = kvm_s390_shim_uaccess_copy as *const () as usize;
+    let cas = kvm_s390_shim_uaccess_cas as *const () as usize;
+    let (bytes, copy_fixup) = (
+        at(kvm_s390_shim_uaccess_bytes),
+        at(kvm_s390_shim_uaccess_fixup),
+    );
+    let cas_fixup = at(kvm_s390_shim_uaccess_cas_fixup);
+    [
+        // A wide move of the small-copy path: finish byte by byte from where it stopped.
+        (copy, bytes, bytes),
+        (bytes, copy_fixup, copy_fixup),
+        (cas, cas_fixup, cas_fixup),
+    ]
+    .into_iter()
+    .chain(cmpxchg_fixup_ranges())
+}
+
+/// The one-pass cmpxchg routine's ranges: the caller loads, the guest operand, the caller
+/// store.
 #[cfg(target_arch = "x86_64")]
-fn cmpxchg_fixup_for(pc: usize) -> Option<usize> {
+fn cmpxchg_fixup_ranges() -> [(usize, usize, usize); 3] {
+    let at = |f: unsafe extern "C" fn()| f as usize;
     let start = kvm_s390_shim_uaccess_cmpxchg as *const () as usize;
-    let guest = kvm_s390_shim_uaccess_cmpxchg_guest as *const () as usize;
-    let store = kvm_s390_shim_uaccess_cmpxchg_store as *const () as usize;
-    let fixups = kvm_s390_shim_uaccess_cmpxchg_fixups as *const () as usize;
-    if (start..guest).contains(&pc) {
-        Some(fixups)
-    } else if (guest..store).contains(&pc) {
-        Some(kvm_s390_shim_uaccess_cmpxchg_fixup_guest as *const () as usize)
-    } else if (store..fixups).contains(&pc) {
-        Some(kvm_s390_shim_uaccess_cmpxchg_fixup_store as *const () as usize)
-    } else {
-        None
-    }
+    let guest = at(kvm_s390_shim_uaccess_cmpxchg_guest);
+    let store = at(kvm_s390_shim_uaccess_cmpxchg_store);
+    let fixups = at(kvm_s390_shim_uaccess_cmpxchg_fixups);
+    [
+        (start, guest, fixups),
+        (guest, store, at(kvm_s390_shim_uaccess_cmpxchg_fixup_guest)),
+        (store, fixups, at(kvm_s390_shim_uaccess_cmpxchg_fixup_store)),
+    ]
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-fn cmpxchg_fixup_for(_pc: usize) -> Option<usize> {
-    None
+fn cmpxchg_fixup_ranges() -> [(usize, usize, usize); 0] {
+    []
 }
 
-/// The routines' faulting ranges `[start, end)` and their recovery points.
+/// The recovery point for a fault at `pc`, if `pc` lies in one of the routines.
 fn fixup_for(pc: usize) -> Option<usize> {
-    let copy = kvm_s390_shim_uaccess_copy as *const () as usize;
-    let bytes = kvm_s390_shim_uaccess_bytes as *const () as usize;
-    let copy_fixup = kvm_s390_shim_uaccess_fixup as *const () as usize;
-    let cas = kvm_s390_shim_uaccess_cas as *const () as usize;
-    let cas_fixup = kvm_s390_shim_uaccess_cas_fixup as *const () as usize;
-    if (copy..bytes).contains(&pc) {
-        // A wide move of the small-copy path: finish byte by byte from where it stopped.
-        Some(bytes)
-    } else if (bytes..copy_fixup).contains(&pc) {
-        Some(copy_fixup)
-    } else if (cas..cas_fixup).contains(&pc) {
-        Some(cas_fixup)
-    } else {
-        cmpxchg_fixup_for(pc)
-    }
+    fixup_ranges()
+        .find(|&(start, end, _)| (start..end).contains(&pc))
+        .map(|(_, _, fixup)| fixup)
 }
 
 /// Atomic compare-and-swap of `size` (1, 2, 4, 8 or 16) bytes at caller address `addr`,

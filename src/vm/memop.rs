@@ -495,27 +495,35 @@ impl Vm {
                 Err(uaccess::Fault)
             }
         };
+        self.after_cmpxchg(slot, idx, swapped.ok());
         let outcome = match swapped {
-            Ok(exchanged) => {
-                if self.uses_skeys() {
-                    slot.keys
-                        .or(idx, if exchanged { SKEY_R | SKEY_C } else { SKEY_R });
-                }
-                (MemOpOutcome::Done, exchanged)
-            }
+            Ok(exchanged) => (MemOpOutcome::Done, exchanged),
             // On a fault the kernel reports protection and the "observed" value is zero.
             Err(uaccess::Fault) => {
                 old = [0; 16];
                 (MemOpOutcome::Exception(PGM_PROTECTION), false)
             }
         };
-        if let Some(d) = &slot.dirty {
-            d.mark(idx);
-        }
         if !outcome.1 {
             UserBuf::new(old_addr, size).write_from(&old[..size])?;
         }
         Ok(outcome.0)
+    }
+
+    /// What `cmpxchg_guest_abs_with_key` does after the instruction on frame `idx` of `slot`:
+    /// once the VM uses storage keys, the reference bit, and the change bit too if it
+    /// exchanged (`exchanged` is `None` when the operand faulted: neither), then the dirty
+    /// page in any case.
+    #[inline(always)]
+    fn after_cmpxchg(&self, slot: &MemSlot, idx: u64, exchanged: Option<bool>) {
+        if let Some(x) = exchanged {
+            if self.uses_skeys() {
+                slot.keys.or(idx, if x { SKEY_R | SKEY_C } else { SKEY_R });
+            }
+        }
+        if let Some(d) = &slot.dirty {
+            d.mark(idx);
+        }
     }
 
     /// The common cmpxchg (no key, a valid operand in a slot, the caller's buffers reachable
@@ -545,25 +553,14 @@ impl Vm {
         let done = uaccess::cmpxchg_user(hva, size, mop.buf, old_addr)?;
         if done == Exchanged {
             // The common case first, as straight-line code.
-            if self.uses_skeys() {
-                slot.keys.or(idx, SKEY_R | SKEY_C);
-            }
-            if let Some(d) = &slot.dirty {
-                d.mark(idx);
-            }
+            self.after_cmpxchg(slot, idx, Some(true));
             return Some(Ok(0));
         }
         if done == LoadFault {
             return Some(Err(Error::Fault));
         }
-        // Not exchanged. As cmpxchg_guest_abs_with_key: the reference bit (the operand was
-        // read unless it faulted), the dirty page, then the caller's copy of the value found.
-        if done != GuestFault && self.uses_skeys() {
-            slot.keys.or(idx, SKEY_R);
-        }
-        if let Some(d) = &slot.dirty {
-            d.mark(idx);
-        }
+        // Not exchanged: the bookkeeping, then the caller's copy of the value found.
+        self.after_cmpxchg(slot, idx, (done != GuestFault).then_some(false));
         Some(match done {
             // (Exchanged returned above.)
             Exchanged | Mismatch => Ok(0),
